@@ -1,0 +1,8 @@
+"""``python -m venvkeeper``."""
+
+from __future__ import annotations
+
+from venvkeeper.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

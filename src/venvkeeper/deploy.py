@@ -1,0 +1,559 @@
+"""``venvkeeper deploy``: converge an environment on a committed uv.lock, atomically.
+
+The steps, each in its own module: read the workspace (:mod:`workspace`), fingerprint it
+(:mod:`hashing`, :mod:`plan`), stage a copy of the tracked files outside the source tree, let uv
+check the lock, install the locked packages into a new generation and build the changed members
+(:mod:`engine`), smoke-check the result (:mod:`smoke`), then switch --env to it
+(:mod:`generations`) and run the hooks (:mod:`hooks`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from venvkeeper import __version__, fsutil, gitcmd, locking, plan
+from venvkeeper.config import DEFAULT_KEEP
+from venvkeeper.errors import ConfigError, HookError, InterpreterError
+from venvkeeper.generations import GenerationState, Layout, now_iso, read_packages
+from venvkeeper.hashing import member_files, tree_digest
+from venvkeeper.result import DeployResult
+from venvkeeper.workspace import (
+    LockedMember,
+    Workspace,
+    load_lock_members,
+    load_workspace,
+    parse_lock,
+    stale_member,
+)
+
+if TYPE_CHECKING:
+    from venvkeeper.hooks import HookRun
+
+# The no-op path (the common case under cron or config management) imports only what it needs:
+# engine, smoke, wheels, hooks and the thread pool are imported where a build or a hook happens.
+
+__all__ = ["DeployRequest", "deploy"]
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    project_dir: Path
+    env: Path
+    groups: tuple[str, ...] | None = None  # None: take [tool.venvkeeper] groups
+    python: str | None = None
+    keep: int | None = None
+    in_place: bool = False
+    wait: bool = True
+    rollback_on_hook_failure: bool = True
+
+
+def _interpreter_identity(path: Path) -> dict[str, Any] | None:
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return None
+    return {"path": str(path), "realpath": real, "mtime_ns": st.st_mtime_ns, "size": st.st_size}
+
+
+def _resolve_options(request: DeployRequest, workspace: Workspace) -> tuple[plan.Options, int]:
+    groups = request.groups if request.groups is not None else workspace.config.groups
+    python = request.python if request.python is not None else workspace.config.python
+    keep = request.keep if request.keep is not None else workspace.config.keep
+    return plan.Options(
+        tuple(sorted(set(groups))), python, request.in_place
+    ), DEFAULT_KEEP if keep is None else keep
+
+
+class _Facts:
+    """What a deploy reads from the source tree, gathered once."""
+
+    def __init__(
+        self, workspace: Workspace, members: tuple[LockedMember, ...], options: plan.Options
+    ) -> None:
+        self.workspace = workspace
+        self.members = members
+        root = workspace.root
+        self.files = gitcmd.list_files(root)
+        paths = [m.path for m in members]
+        self.member_hashes = {
+            m.name: tree_digest(root, member_files(self.files, m.path, paths)) for m in members if m.package
+        }
+        pyprojects = {}
+        for m in members:
+            pyprojects[m.path] = hashlib.sha256((root / m.path / "pyproject.toml").read_bytes()).hexdigest()
+        python_version = root / ".python-version"
+        self.lock_sha256 = hashlib.sha256(workspace.lock_bytes).hexdigest()
+        self.inputs = plan.inputs_digest(
+            lock_sha256=self.lock_sha256,
+            pyprojects=pyprojects,
+            python_version_file=python_version.read_text().strip() if python_version.is_file() else None,
+            member_hashes=self.member_hashes,
+            options=options,
+        )
+
+
+def _members_for(
+    workspace: Workspace, current: GenerationState | None, lock_sha: str
+) -> tuple[tuple[LockedMember, ...], dict[str, Any] | None]:
+    """Members from the live generation's record when the lock is the same bytes (no TOML parse)."""
+    if current is not None and current.lock_sha256 == lock_sha and current.members:
+        return tuple(LockedMember(m["name"], m["path"], m["package"]) for m in current.members), None
+    lock = parse_lock(workspace)
+    return load_lock_members(workspace, lock), lock
+
+
+def _defined_groups(lock: dict[str, Any], members: Sequence[LockedMember]) -> list[str]:
+    names = {m.name for m in members}
+    groups: set[str] = set()
+    for pkg in lock["package"]:
+        if pkg.get("name") in names:
+            groups.update(pkg.get("dev-dependencies", {}))
+            groups.update(pkg.get("metadata", {}).get("requires-dev", {}))
+    return sorted(groups)
+
+
+def _healthy(layout: Layout, number: int | None, state: GenerationState | None) -> bool:
+    if number is None or state is None:
+        return False
+    # exists() follows the link: a dangling bin/python (interpreter moved or removed) is not healthy.
+    live_python = layout.gen_dir(number) / "bin" / "python"
+    current = _interpreter_identity(Path(state.interpreter.get("realpath", "/nonexistent")))
+    return live_python.exists() and plan.interpreter_unchanged(state.interpreter, current)
+
+
+def _both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """Run two independent steps (separate uv processes) at once; a failure of either is raised."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        one, two = pool.submit(first), pool.submit(second)
+        return one.result(), two.result()
+
+
+def deploy(request: DeployRequest) -> DeployResult:
+    started = time.monotonic()
+    workspace = load_workspace(request.project_dir)
+    options, keep = _resolve_options(request, workspace)
+    layout = Layout.for_env(request.env)
+    layout.prepare()
+    with locking.hold(layout.lock_file, wait=request.wait, what=f"environment {layout.env}"):
+        layout.sweep()
+        return _deploy(request, workspace, options, keep, layout, started)
+
+
+@dataclass
+class _Target:
+    """Where this deploy looks for the live state and builds the new one."""
+
+    kind: str  # Layout.env_kind(), or "in-place"
+    live_number: int | None
+    live: GenerationState | None
+    healthy: bool
+    env_kind: str = ""
+
+
+def _target(layout: Layout, options: plan.Options) -> _Target:
+    kind = layout.env_kind()
+    if options.in_place:
+        if kind == "generation":
+            raise ConfigError(
+                f"{layout.env} is a symlink to a venvkeeper generation; "
+                "--in-place would change a kept generation",
+                hint="deploy without --in-place (generations switch atomically anyway)",
+            )
+        live = _read_inplace_state(layout) if kind == "venv" else None
+        healthy = (
+            live is not None
+            and (layout.env / "bin" / "python").exists()
+            and plan.interpreter_unchanged(
+                live.interpreter,
+                _interpreter_identity(Path(live.interpreter.get("realpath", "/nonexistent"))),
+            )
+        )
+        return _Target("in-place", None, live, healthy, kind)
+    number = layout.current_number() if kind == "generation" else None
+    live = layout.read_state(number) if number is not None else None
+    return _Target(kind, number, live, _healthy(layout, number, live), kind)
+
+
+def _read_inplace_state(layout: Layout) -> GenerationState | None:
+    import json  # noqa: PLC0415
+
+    try:
+        return GenerationState.from_json(json.loads(layout.inplace_state.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _deploy(
+    request: DeployRequest,
+    workspace: Workspace,
+    options: plan.Options,
+    keep: int,
+    layout: Layout,
+    started: float,
+) -> DeployResult:
+    target = _target(layout, options)
+    live = target.live
+    lock_sha = hashlib.sha256(workspace.lock_bytes).hexdigest()
+    members, lock = _members_for(workspace, live, lock_sha)
+    facts = _Facts(workspace, members, options)
+    if live is not None and target.healthy and live.inputs_sha256 == facts.inputs:
+        return _unchanged(layout, target, started, "nothing changed since the live environment was built")
+
+    from venvkeeper import engine  # noqa: PLC0415
+
+    lock = lock if lock is not None else parse_lock(workspace)
+    _check_groups(workspace, lock, members, options)
+    stage = Path(tempfile.mkdtemp(prefix="stage-", dir=layout.tmp))
+    try:
+        fsutil.copy_files(workspace.root, stage, facts.files)
+        stale = stale_member(workspace, lock, members)
+        _, python = _both(
+            lambda: engine.check_lock(stage, workspace.lock_path, stale),
+            lambda: engine.find_python(stage, options.python),
+        )
+        interpreter = _interpreter_identity(python)
+        if interpreter is None:
+            raise InterpreterError(f"{python}: cannot be read", hint="pass --python /path/to/python")
+        export_sha, _ = engine.export_digest(stage, options.groups)
+        effective = plan.effective_digest(
+            export_sha256=export_sha,
+            member_hashes=facts.member_hashes,
+            interpreter=interpreter,
+            options=options,
+        )
+        if live is not None and target.healthy and live.effective_sha256 == effective:
+            return _unchanged(
+                layout, target, started, "the inputs moved but what they install did not (no install ran)"
+            )
+        build = _Build(
+            workspace,
+            options,
+            layout,
+            stage,
+            facts,
+            python,
+            interpreter,
+            lock_sha,
+            export_sha,
+            effective,
+            in_workspace="manifest" in lock or len(members) > 1,
+        )
+        if options.in_place:
+            return _converge_in_place(request, build, target, started)
+        return _build_and_switch(request, build, keep, target, started)
+    finally:
+        fsutil.remove_tree(stage)
+
+
+def _check_groups(
+    workspace: Workspace, lock: dict[str, Any], members: Sequence[LockedMember], options: plan.Options
+) -> None:
+    defined = _defined_groups(lock, members)
+    unknown = plan.undefined_groups(options.groups, defined)
+    if unknown:
+        raise ConfigError(
+            f"unknown dependency group '{unknown[0]}': {workspace.root / 'pyproject.toml'} and its members "
+            f"define {', '.join(defined) or 'no groups'}",
+            hint="check the --group name (or [tool.venvkeeper] groups), or add the group and run `uv lock`",
+        )
+
+
+def _unchanged(layout: Layout, target: _Target, started: float, reason: str) -> DeployResult:
+    return DeployResult(
+        "deploy",
+        env=str(layout.env),
+        changed=False,
+        generation=target.live_number,
+        previous=target.live_number,
+        reason=reason,
+        in_place=target.kind == "in-place",
+        duration_s=time.monotonic() - started,
+    )
+
+
+@dataclass(frozen=True)
+class _Build:
+    workspace: Workspace
+    options: plan.Options
+    layout: Layout
+    stage: Path
+    facts: _Facts
+    python: Path
+    interpreter: dict[str, Any]
+    lock_sha: str
+    export_sha: str
+    effective: str
+    in_workspace: bool
+
+
+def _wheel_slot(layout: Layout, name: str, digest: str, interpreter: dict[str, Any]) -> Path:
+    # Keyed by content and interpreter: a member with compiled code differs per interpreter.
+    interp = hashlib.sha256(interpreter["realpath"].encode()).hexdigest()[:12]
+    return layout.wheels / name / f"{digest[:32]}-{interp}"
+
+
+def _build_members(build: _Build) -> tuple[dict[str, Path], list[str], list[str]]:
+    """Wheels for every package member: from the cache by content, else built from the staging copy.
+
+    Never uv's own cache for these: uv keys a local directory's build by its pyproject.toml's mtime,
+    so an edited module with no version bump would come back stale (the defect this tool exists for).
+    """
+    from venvkeeper import engine  # noqa: PLC0415
+
+    layout, facts = build.layout, build.facts
+    wheels: dict[str, Path] = {}
+    cached: dict[str, bool] = {}
+    for name, digest in facts.member_hashes.items():
+        found = sorted(_wheel_slot(layout, name, digest, build.interpreter).glob("*.whl"))
+        cached[name] = len(found) == 1
+        if len(found) == 1:
+            wheels[name] = found[0]
+    to_build = plan.members_to_build(facts.member_hashes, cached)
+    by_name = {m.name: m for m in facts.members}
+    for name in to_build:
+        slot = _wheel_slot(layout, name, facts.member_hashes[name], build.interpreter)
+        out = Path(tempfile.mkdtemp(prefix=f"build-{name}-", dir=layout.tmp))
+        try:
+            built = engine.build_wheel(
+                build.stage, name, by_name[name].path, out, build.python, in_workspace=build.in_workspace
+            )
+            fsutil.remove_tree(slot)
+            slot.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(out, slot)  # whole-directory rename: a slot is complete or absent
+        finally:
+            fsutil.remove_tree(out)
+        wheels[name] = slot / built.name
+    reused = sorted(set(facts.member_hashes) - set(to_build))
+    return wheels, to_build, reused
+
+
+@dataclass(frozen=True)
+class _Populated:
+    state: GenerationState
+    rebuilt: list[str]
+    reused: list[str]
+
+
+def _populate(build: _Build, env_dir: Path, number: int, started: float) -> _Populated:
+    """Install the lock and the members into ``env_dir``, smoke-check it, and describe it."""
+    from venvkeeper import engine  # noqa: PLC0415
+    from venvkeeper.smoke import smoke_check  # noqa: PLC0415
+    from venvkeeper.uvcmd import uv_version  # noqa: PLC0415
+    from venvkeeper.wheels import inspect_wheel  # noqa: PLC0415
+
+    _, (wheels, rebuilt, reused) = _both(
+        lambda: engine.sync_dependencies(build.stage, env_dir, build.python, build.options.groups),
+        lambda: _build_members(build),
+    )
+    engine.install_wheels(build.stage, env_dir, list(wheels.values()))
+    infos = {name: inspect_wheel(path) for name, path in wheels.items()}
+    report = smoke_check(
+        env_dir,
+        sorted({m for i in infos.values() for m in i.top_level}),
+        sorted({s for i in infos.values() for s in i.scripts}),
+    )
+    state = GenerationState(
+        number=number,
+        kind="deploy",
+        created=now_iso(),
+        packages=read_packages(env_dir),
+        project=str(build.workspace.root),
+        lock_sha256=build.lock_sha,
+        export_sha256=build.export_sha,
+        inputs_sha256=build.facts.inputs,
+        effective_sha256=build.effective,
+        members=[
+            {
+                **m.to_json(),
+                "sha256": build.facts.member_hashes.get(m.name),
+                "wheel": str(wheels[m.name]) if m.name in wheels else None,
+                "top_level": list(infos[m.name].top_level) if m.name in infos else [],
+                "scripts": list(infos[m.name].scripts) if m.name in infos else [],
+            }
+            for m in build.facts.members
+        ],
+        interpreter={
+            **build.interpreter,
+            "request": build.options.python,
+            "version": report["version"],
+            "implementation": report["implementation"],
+        },
+        options=build.options.to_json(),
+        uv_version=uv_version(),
+        venvkeeper_version=__version__,
+        duration_s=round(time.monotonic() - started, 3),
+    )
+    return _Populated(state, rebuilt, reused)
+
+
+def _converge_in_place(
+    request: DeployRequest, build: _Build, target: _Target, started: float
+) -> DeployResult:
+    """--in-place: converge --env itself (container images), with the same change detection."""
+    layout = build.layout
+    before = read_packages(layout.env) if target.env_kind == "venv" else {}
+    if target.env_kind == "empty":
+        layout.env.rmdir()
+    # The record goes first: a run killed half-way must not leave a record saying "unchanged".
+    with contextlib.suppress(FileNotFoundError):
+        layout.inplace_state.unlink()
+    done = _populate(build, layout.env, 0, started)
+    fsutil.atomic_write_json(layout.inplace_state, done.state.to_json())
+    hook_runs = _run_post_deploy(request, build.workspace, layout, None, _Undo())
+    return DeployResult(
+        "deploy",
+        env=str(layout.env),
+        changed=True,
+        generation=None,
+        previous=None,
+        packages=plan.diff_packages(before, done.state.packages),
+        rebuilt=done.rebuilt,
+        reused=done.reused,
+        hooks=hook_runs,
+        in_place=True,
+        reason="converged in place",
+        duration_s=time.monotonic() - started,
+    )
+
+
+@dataclass(frozen=True)
+class _Undo:
+    """How to put --env back when a post-deploy hook fails."""
+
+    previous: int | None = None
+    adopted: int | None = None
+    remove_link: bool = False
+    failed: int | None = None
+
+
+def _build_and_switch(
+    request: DeployRequest, build: _Build, keep: int, target: _Target, started: float
+) -> DeployResult:
+    layout = build.layout
+    adopted: int | None = None
+    number = layout.next_number()
+    if target.kind == "venv":
+        adopted, number = number, number + 1
+    try:
+        done = _populate(build, layout.gen_dir(number), number, started)
+        fsutil.atomic_write_json(layout.state_file(number), done.state.to_json())
+    except BaseException:
+        layout.remove_generation(number)
+        raise
+
+    previous_packages = target.live.packages if target.live is not None else {}
+    if adopted is not None:
+        previous_packages = read_packages(layout.env)
+        _record_adopted(layout, adopted, previous_packages)
+        layout.adopt(adopted)
+    else:
+        if target.kind == "empty":
+            layout.env.rmdir()
+        layout.switch_to(number)
+
+    undo = _Undo(target.live_number, adopted, remove_link=target.kind in ("missing", "empty"), failed=number)
+    hook_runs = _run_post_deploy(request, build.workspace, layout, number, undo)
+    pruned = layout.prune(keep)
+    _prune_wheels(layout)
+    return DeployResult(
+        "deploy",
+        env=str(layout.env),
+        changed=True,
+        generation=number,
+        previous=adopted if adopted is not None else target.live_number,
+        packages=plan.diff_packages(previous_packages, done.state.packages),
+        rebuilt=done.rebuilt,
+        reused=done.reused,
+        hooks=hook_runs,
+        adopted=adopted,
+        pruned=pruned,
+        reason="new generation built",
+        duration_s=time.monotonic() - started,
+    )
+
+
+def _record_adopted(layout: Layout, number: int, packages: dict[str, str]) -> None:
+    # Written before the exchange, so the adopted venv is never a directory without a record
+    # (which the next run's sweep would delete).
+    state = GenerationState(
+        number=number,
+        kind="adopted",
+        created=now_iso(),
+        packages=packages,
+        project=None,
+        options={"origin": str(layout.env)},
+    )
+    fsutil.atomic_write_json(layout.state_file(number), state.to_json())
+
+
+def _run_post_deploy(
+    request: DeployRequest, workspace: Workspace, layout: Layout, number: int | None, undo: _Undo
+) -> list[HookRun]:
+    hooks = workspace.config.hooks
+    if not hooks.post_deploy:
+        return []
+    from venvkeeper.hooks import run_hooks  # noqa: PLC0415
+
+    cwd = (workspace.root / hooks.directory).resolve() if hooks.directory else workspace.root
+    runs = run_hooks(
+        hooks.post_deploy, cwd=cwd, env_path=layout.env, generation=number, timeout=hooks.timeout
+    )
+    failed = runs[-1] if runs and not runs[-1].ok else None
+    if failed is None:
+        return runs
+    what = "timed out" if failed.exit_code is None else f"exited {failed.exit_code}"
+    if number is None or not request.rollback_on_hook_failure:
+        stays = (
+            "the environment was converged in place" if number is None else f"generation {number} stays live"
+        )
+        raise HookError(
+            f"post-deploy hook `{failed.command}` {what}; {stays} (no rollback)",
+            hint="fix the hook's cause (its output is below), then deploy again or `venvkeeper rollback`",
+            detail=failed.output_tail,
+            extra={"hooks": [r.to_json() for r in runs]},
+        )
+    if undo.adopted is not None:
+        layout.restore_adopted(undo.adopted)
+        back = f"the adopted environment is back at {layout.env}"
+    elif undo.previous is not None:
+        layout.switch_to(undo.previous)
+        back = f"switched back to generation {undo.previous}"
+    else:
+        os.unlink(layout.env)
+        back = f"{layout.env} removed again (nothing stood there before)"
+    layout.remove_generation(number)
+    raise HookError(
+        f"post-deploy hook `{failed.command}` {what}; {back}",
+        hint="fix the hook's cause (its output is below) and deploy again",
+        detail=failed.output_tail,
+        extra={"hooks": [r.to_json() for r in runs]},
+    )
+
+
+def _prune_wheels(layout: Layout) -> None:
+    """Drop cached member wheels that no kept generation was built from."""
+    wanted: set[Path] = set()
+    for number in layout.numbers():
+        state = layout.read_state(number)
+        for member in state.members if state else []:
+            if member.get("wheel"):
+                wanted.add(Path(member["wheel"]).parent)
+    for member_dir in layout.wheels.iterdir() if layout.wheels.is_dir() else []:
+        for slot in member_dir.iterdir():
+            if slot not in wanted:
+                shutil.rmtree(slot, ignore_errors=True)

@@ -1,0 +1,187 @@
+"""The uv operations a deploy is made of, each turning uv's failure into one clear error.
+
+Everything here runs through :func:`venvkeeper.uvcmd.run_uv`, in a staging copy of the project
+(never in the source tree), with the lock frozen: uv never re-resolves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from venvkeeper.errors import BuildError, InstallError, InterpreterError, LockError
+from venvkeeper.uvcmd import UvResult, run_uv
+
+__all__ = [
+    "build_wheel",
+    "check_lock",
+    "export_digest",
+    "find_python",
+    "install_wheels",
+    "sync_dependencies",
+]
+
+
+def _error_lines(result: UvResult) -> list[str]:
+    return [line.strip() for line in result.stderr.splitlines() if line.strip()]
+
+
+def _first_error(result: UvResult) -> str:
+    lines = _error_lines(result)
+    for line in lines:
+        if line.startswith("error:"):
+            return line.removeprefix("error:").strip()
+    return lines[-1] if lines else f"uv exited with status {result.returncode}"
+
+
+def _tail(result: UvResult, lines: int = 30) -> str:
+    return "\n".join((result.stdout + result.stderr).strip().splitlines()[-lines:])
+
+
+def _group_args(groups: Sequence[str]) -> list[str]:
+    return [arg for group in groups for arg in ("--group", group)]
+
+
+def check_lock(stage: Path, lock_path: Path, stale: Path | None) -> None:
+    """Fail unless uv.lock is current for every member's pyproject.toml (``uv lock --check``)."""
+    result = run_uv(["lock", "--check", "--offline", "--quiet"], cwd=stage)
+    if result.ok:
+        return
+    message = _first_error(result)
+    if "needs to be updated" in message or "Network connectivity is disabled" in message:
+        against = f" with {stale}" if stale else ""
+        raise LockError(
+            f"{lock_path}: out of date{against}",
+            hint=f"run `uv lock` in {lock_path.parent} and commit uv.lock; venvkeeper never re-resolves",
+        )
+    raise LockError(f"{lock_path}: uv cannot use it: {message}", hint=f"run `uv lock` in {lock_path.parent}")
+
+
+def find_python(stage: Path, request: str | None) -> Path:
+    """The interpreter uv would use for this project: ``request``, else .python-version/requires-python."""
+    args = ["python", "find"]
+    if request:
+        args.append(request)
+    result = run_uv(args, cwd=stage)
+    found = result.stdout.strip().splitlines()
+    if not result.ok or not found:
+        wanted = f"'{request}'" if request else "the project's requires-python"
+        raise InterpreterError(
+            f"no usable Python interpreter for {wanted}: {_first_error(result)}",
+            hint="install it (pyenv install X.Y, uv python install X.Y) or pass --python /path/to/python",
+        )
+    return Path(found[-1])
+
+
+def export_digest(stage: Path, groups: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """sha256 of exactly what the lock installs for these groups, and {name: version} of it.
+
+    A lock change that does not touch the selected groups (a dev tool bumped) gives the same digest,
+    so it does not cause a new generation.
+    """
+    result = run_uv(
+        [
+            "export",
+            "--frozen",
+            "--all-packages",
+            "--no-dev",
+            *_group_args(groups),
+            "--no-emit-workspace",
+            "--no-header",
+            "--no-annotate",
+            "--format",
+            "requirements.txt",
+            "--quiet",
+        ],
+        cwd=stage,
+    )
+    if not result.ok:
+        raise LockError(f"uv.lock: cannot be read for export: {_first_error(result)}", hint="run `uv lock`")
+    versions: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
+        if match:
+            versions[match.group(1).lower().replace("_", "-").replace(".", "-")] = match.group(2)
+    return hashlib.sha256(result.stdout.encode()).hexdigest(), versions
+
+
+_PACKAGE_PATTERNS = (
+    re.compile(r"Failed to (?:download|fetch|build|prepare distributions for) [`']([^`']+)[`']"),
+    re.compile(r"[`']([^`']+)[`'] (?:was not found|could not be found)"),
+    re.compile(r"(?:distribution|package) [`']([^`']+)[`']", re.IGNORECASE),
+)
+
+
+def sync_dependencies(stage: Path, env_dir: Path, python: Path, groups: Sequence[str]) -> None:
+    """Create ``env_dir`` and install the lock's third-party packages into it (not the members)."""
+    result = run_uv(
+        [
+            "sync",
+            "--frozen",
+            "--all-packages",
+            "--no-install-workspace",
+            "--no-editable",
+            "--no-dev",
+            *_group_args(groups),
+            "--python",
+            str(python),
+            "--quiet",
+        ],
+        cwd=stage,
+        env={"UV_PROJECT_ENVIRONMENT": str(env_dir)},
+    )
+    if result.ok:
+        return
+    text = result.stderr
+    package = next((m.group(1) for p in _PACKAGE_PATTERNS if (m := p.search(text))), None)
+    what = f"cannot install {package}" if package else "cannot install the locked packages"
+    raise InstallError(
+        f"{what}: {_first_error(result)}",
+        hint="check that the index named in uv.lock is reachable from this host (or that uv's cache holds "
+        "the package); the live environment was not touched",
+        detail=_tail(result),
+    )
+
+
+def build_wheel(
+    stage: Path, name: str, path: str, out_dir: Path, python: Path, *, in_workspace: bool
+) -> Path:
+    """Build one member's wheel from the staging copy into ``out_dir``."""
+    args = ["build", "--wheel", "--out-dir", str(out_dir), "--python", str(python), "--quiet"]
+    args += ["--package", name] if in_workspace else [path]
+    result = run_uv(args, cwd=stage)
+    wheels = sorted(out_dir.glob("*.whl"))
+    if not result.ok or len(wheels) != 1:
+        raise BuildError(
+            f"member {name} ({path}/) failed to build: {_first_error(result)}",
+            hint=f"run `uv build --wheel {path}` in a checkout to see the whole log; the live environment "
+            "was not touched",
+            detail=_tail(result),
+        )
+    return wheels[0]
+
+
+def install_wheels(stage: Path, env_dir: Path, wheels: Sequence[Path]) -> None:
+    """Install the members' wheels (no dependencies: the lock's sync brought those)."""
+    result = run_uv(
+        [
+            "pip",
+            "install",
+            "--no-deps",
+            "--offline",
+            "--no-index",
+            "--python",
+            str(env_dir / "bin" / "python"),
+            "--quiet",
+            *map(str, wheels),
+        ],
+        cwd=stage,
+    )
+    if not result.ok:
+        raise InstallError(
+            f"cannot install the workspace members: {_first_error(result)}",
+            hint="the live environment was not touched; see the output below",
+            detail=_tail(result),
+        )

@@ -1,0 +1,109 @@
+"""The exceptions venvkeeper raises, translated into one error line at the CLI boundary.
+
+Every error carries a stable ``code`` (for ``--json`` and scripts), a message that names the file or
+package at fault, and a ``hint`` that says how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from venvkeeper.exitcodes import ExitCode
+
+__all__ = [
+    "BuildError",
+    "BusyError",
+    "ConfigError",
+    "EnvironmentPathError",
+    "HookError",
+    "InstallError",
+    "InterpreterError",
+    "LockError",
+    "SmokeCheckError",
+    "ToolError",
+    "VenvkeeperError",
+]
+
+
+class VenvkeeperError(Exception):
+    """Base class: one line of message, one line of hint."""
+
+    code = "error"
+    exit_code = ExitCode.FAILED
+
+    def __init__(
+        self, message: str, *, hint: str = "", detail: str = "", extra: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        # Longer output (a build log's tail, a hook's output) shown below the error line.
+        self.detail = detail
+        # What the command did before failing (e.g. the hooks that ran), for --json.
+        self.extra = extra or {}
+
+
+class ConfigError(VenvkeeperError):
+    """A pyproject.toml or option that cannot be used."""
+
+    code = "config"
+    exit_code = ExitCode.BAD_INPUT
+
+
+class LockError(VenvkeeperError):
+    """uv.lock missing, unreadable or out of date."""
+
+    code = "lock"
+    exit_code = ExitCode.BAD_INPUT
+
+
+class InterpreterError(VenvkeeperError):
+    """The requested Python interpreter cannot be found or used."""
+
+    code = "interpreter"
+    exit_code = ExitCode.BAD_INPUT
+
+
+class EnvironmentPathError(VenvkeeperError):
+    """The --env path cannot hold generations (parent missing or not writable, wrong kind of file)."""
+
+    code = "env-path"
+    exit_code = ExitCode.BAD_INPUT
+
+
+class ToolError(VenvkeeperError):
+    """uv or git is missing, too old, or failed in a way venvkeeper does not understand."""
+
+    code = "tool"
+
+
+class BuildError(VenvkeeperError):
+    """A workspace member failed to build."""
+
+    code = "build"
+
+
+class InstallError(VenvkeeperError):
+    """uv could not install the locked packages (index unreachable, package missing...)."""
+
+    code = "install"
+
+
+class SmokeCheckError(VenvkeeperError):
+    """The new generation was built but does not start, import or run its scripts."""
+
+    code = "smoke-check"
+
+
+class HookError(VenvkeeperError):
+    """A post-deploy hook failed; the previous generation was restored."""
+
+    code = "hook"
+    exit_code = ExitCode.HOOK_FAILED
+
+
+class BusyError(VenvkeeperError):
+    """Another venvkeeper process holds the environment's lock."""
+
+    code = "busy"
+    exit_code = ExitCode.BUSY

@@ -1,0 +1,274 @@
+"""Generations: complete environments kept beside --env, which is a symlink to one of them.
+
+Layout, for ``--env /var/lib/app/.venv``::
+
+    /var/lib/app/.venv -> .venv.venvkeeper/generations/0003
+    /var/lib/app/.venv.venvkeeper/
+        deploy.lock                 one venvkeeper at a time
+        generations/0003/           a virtual environment (never renamed: its scripts name it)
+        generations/0003.json       what it was built from; written last, so no JSON = incomplete
+        wheels/<member>/<digest>/   built workspace members, by content
+        tmp/                        staging copies, removed when done (or by the next run)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from venvkeeper import fsutil
+from venvkeeper.errors import EnvironmentPathError
+
+__all__ = ["STATE_SCHEMA", "GenerationState", "Layout", "read_packages"]
+
+STATE_SCHEMA = 1
+
+
+@dataclass
+class GenerationState:
+    """What one generation was built from. Serialised as ``generations/NNNN.json``."""
+
+    number: int
+    kind: str  # "deploy" (built by venvkeeper) or "adopted" (a plain venv that stood at --env)
+    created: str
+    packages: dict[str, str]
+    project: str | None = None
+    lock_sha256: str | None = None
+    export_sha256: str | None = None
+    inputs_sha256: str | None = None
+    effective_sha256: str | None = None
+    members: list[dict[str, Any]] = field(default_factory=list)
+    interpreter: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    uv_version: str | None = None
+    venvkeeper_version: str | None = None
+    duration_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["schema"] = STATE_SCHEMA
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GenerationState:
+        if data.get("schema") != STATE_SCHEMA:
+            raise ValueError(f"state schema {data.get('schema')!r}, expected {STATE_SCHEMA}")
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(frozen=True)
+class Layout:
+    env: Path  # absolute, not resolved: it is the symlink
+
+    @classmethod
+    def for_env(cls, env: Path) -> Layout:
+        env = Path(os.path.abspath(env))
+        if env.name in ("", ".", ".."):
+            raise EnvironmentPathError(
+                f"{env}: not a usable --env path", hint="name the environment's directory"
+            )
+        return cls(env)
+
+    @property
+    def home(self) -> Path:
+        return self.env.parent / f"{self.env.name}.venvkeeper"
+
+    @property
+    def generations(self) -> Path:
+        return self.home / "generations"
+
+    @property
+    def tmp(self) -> Path:
+        return self.home / "tmp"
+
+    @property
+    def wheels(self) -> Path:
+        return self.home / "wheels"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.home / "deploy.lock"
+
+    @property
+    def inplace_state(self) -> Path:
+        return self.home / "in-place.json"
+
+    def gen_dir(self, number: int) -> Path:
+        return self.generations / f"{number:04d}"
+
+    def state_file(self, number: int) -> Path:
+        return self.generations / f"{number:04d}.json"
+
+    def link_target(self, number: int) -> str:
+        # Relative, so the link stays right when the parent directory is bind-mounted elsewhere.
+        return f"{self.home.name}/generations/{number:04d}"
+
+    # -- preparing ---------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create the state directory; fail with a clear line when --env's parent is unusable."""
+        parent = self.env.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EnvironmentPathError(
+                f"cannot create {parent}: {exc.strerror}",
+                hint="create the directory (or choose another --env) as a user who may write there",
+            ) from exc
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise EnvironmentPathError(
+                f"{parent} is not writable, so {self.env} cannot be deployed",
+                hint="run as the directory's owner, chown it, or choose an --env whose parent you can write",
+            )
+        kind = self.env_kind()
+        if kind == "other":
+            raise EnvironmentPathError(
+                f"{self.env} exists and is not a virtual environment venvkeeper can adopt",
+                hint="move it away or choose another --env",
+            )
+        for directory in (self.home, self.generations, self.tmp, self.wheels):
+            directory.mkdir(exist_ok=True)
+
+    def env_kind(self) -> str:
+        """'missing', 'generation' (our symlink), 'venv' (a plain venv to adopt), 'empty' or 'other'."""
+        env = self.env
+        if env.is_symlink():
+            return "generation" if self.current_number() is not None else "other"
+        if not env.exists():
+            return "missing"
+        if env.is_dir():
+            if (env / "pyvenv.cfg").is_file():
+                return "venv"
+            if not any(env.iterdir()):
+                return "empty"
+        return "other"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def current_number(self) -> int | None:
+        try:
+            target = os.readlink(self.env)
+        except OSError:
+            return None
+        resolved = Path(os.path.normpath(self.env.parent / target))
+        if resolved.parent != self.generations or not resolved.name.isdigit():
+            return None
+        return int(resolved.name)
+
+    def read_state(self, number: int) -> GenerationState | None:
+        import json  # noqa: PLC0415 - keep the no-op path's imports small
+
+        try:
+            data = json.loads(self.state_file(number).read_text())
+            return GenerationState.from_json(data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def numbers(self) -> list[int]:
+        """Numbers of complete generations (those whose state file exists), ascending."""
+        if not self.generations.is_dir():
+            return []
+        found = []
+        for entry in self.generations.iterdir():
+            if entry.suffix == ".json" and entry.stem.isdigit() and self.gen_dir(int(entry.stem)).is_dir():
+                found.append(int(entry.stem))
+        return sorted(found)
+
+    def next_number(self) -> int:
+        used = [
+            int(p.name.split(".")[0]) for p in self.generations.iterdir() if p.name.split(".")[0].isdigit()
+        ]
+        return max(used, default=0) + 1
+
+    # -- changing (callers hold the lock) -----------------------------------------------------
+
+    def sweep(self) -> list[str]:
+        """Remove what an interrupted run left: incomplete generations and staging directories."""
+        removed: list[str] = []
+        current = self.current_number()
+        if self.generations.is_dir():
+            for entry in sorted(self.generations.iterdir()):
+                stem = entry.name.split(".")[0]
+                if not stem.isdigit() or int(stem) == current:
+                    continue
+                number = int(stem)
+                complete = (
+                    self.state_file(number).is_file()
+                    and self.gen_dir(number).is_dir()
+                    and not (self.gen_dir(number).is_symlink())
+                )
+                if not complete:
+                    fsutil.remove_tree(entry)
+                    removed.append(entry.name)
+        if self.tmp.is_dir():
+            for entry in self.tmp.iterdir():
+                fsutil.remove_tree(entry)
+                removed.append(f"tmp/{entry.name}")
+        return removed
+
+    def switch_to(self, number: int) -> None:
+        """Point --env at generation ``number`` atomically (adopting a plain venv is handled apart)."""
+        fsutil.replace_symlink(self.env, self.link_target(number))
+
+    def adopt(self, number: int) -> None:
+        """Swap the plain venv at --env into ``generations/NNNN`` and --env into a symlink, in one step.
+
+        The symlink is made at the generation's own path first, then the two are exchanged, so
+        --env never stops existing and a crash leaves either the old venv or the new link in place.
+        """
+        slot = self.gen_dir(number)
+        with contextlib.suppress(FileNotFoundError):
+            slot.unlink()
+        os.symlink(self.link_target(number + 1), slot)
+        if not fsutil.exchange(slot, self.env):
+            # No renameat2 (not Linux, or an old kernel): two renames, with a moment without --env.
+            slot.unlink()
+            os.rename(self.env, slot)
+            os.symlink(self.link_target(number + 1), self.env)
+
+    def restore_adopted(self, number: int) -> None:
+        """Put an adopted venv back at --env (the reverse of ``adopt``)."""
+        slot = self.gen_dir(number)
+        if not fsutil.exchange(slot, self.env):
+            os.unlink(self.env)
+            os.rename(slot, self.env)
+        else:
+            os.unlink(slot)  # now the symlink that stood at --env
+        with contextlib.suppress(FileNotFoundError):
+            self.state_file(number).unlink()
+
+    def remove_generation(self, number: int) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.state_file(number).unlink()
+        fsutil.remove_tree(self.gen_dir(number))
+
+    def prune(self, keep: int) -> list[int]:
+        """Keep the current generation and the ``keep`` newest others; remove the rest."""
+        current = self.current_number()
+        others = [n for n in self.numbers() if n != current]
+        doomed = others[: max(0, len(others) - keep)]
+        for number in doomed:
+            self.remove_generation(number)
+        return doomed
+
+
+def read_packages(env_dir: Path) -> dict[str, str]:
+    """Distributions installed in a venv, {canonical name: version}, from the dist-info directory names."""
+    from venvkeeper.workspace import canonicalize_name  # noqa: PLC0415
+
+    packages: dict[str, str] = {}
+    for site in sorted(env_dir.glob("lib/python3*/site-packages")):
+        for entry in site.iterdir():
+            if entry.suffix == ".dist-info" and "-" in entry.stem:
+                name, _, version = entry.stem.partition("-")
+                packages[canonicalize_name(name)] = version
+    return packages

@@ -1,0 +1,153 @@
+"""What commands return. The renderer (:mod:`venvkeeper.render`) is the only thing that prints them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from venvkeeper.exitcodes import ExitCode
+from venvkeeper.plan import PackageDiff
+
+if TYPE_CHECKING:
+    from venvkeeper.hooks import HookRun
+
+__all__ = [
+    "DeployResult",
+    "ErrorResult",
+    "GenerationInfo",
+    "Result",
+    "RollbackResult",
+    "StatusResult",
+]
+
+JSON_SCHEMA_VERSION = 1
+
+
+@dataclass
+class Result:
+    command: str
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK
+
+    def payload(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": JSON_SCHEMA_VERSION,
+            "command": self.command,
+            "ok": self.exit_code == ExitCode.OK,
+            "exit_code": int(self.exit_code),
+            **self.payload(),
+        }
+
+
+@dataclass
+class ErrorResult(Result):
+    code: str = "error"
+    message: str = ""
+    hint: str = ""
+    detail: str = ""
+    exit: ExitCode = ExitCode.FAILED
+    # Whatever the command managed to report before failing (e.g. the hook runs).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return self.exit
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "error": {"code": self.code, "message": self.message, "hint": self.hint, "detail": self.detail},
+        }
+
+
+@dataclass
+class DeployResult(Result):
+    env: str = ""
+    changed: bool = False
+    generation: int | None = None
+    previous: int | None = None
+    packages: PackageDiff = field(default_factory=PackageDiff)
+    rebuilt: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    hooks: list[HookRun] = field(default_factory=list)
+    adopted: int | None = None
+    pruned: list[int] = field(default_factory=list)
+    in_place: bool = False
+    reason: str = ""
+    duration_s: float = 0.0
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "changed": self.changed,
+            "generation": self.generation,
+            "previous": self.previous,
+            "reason": self.reason,
+            # The lists the issue names at top level, and grouped for readers who want one key.
+            "added": self.packages.added,
+            "removed": self.packages.removed,
+            "packages": self.packages.to_json(),
+            "rebuilt": self.rebuilt,
+            "reused": self.reused,
+            "hooks": [h.to_json() for h in self.hooks],
+            "adopted": self.adopted,
+            "pruned": self.pruned,
+            "in_place": self.in_place,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+@dataclass
+class GenerationInfo:
+    number: int
+    current: bool
+    kind: str
+    created: str
+    python: str
+    packages: int
+    members: dict[str, str]
+    lock_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class StatusResult(Result):
+    env: str = ""
+    kind: str = ""
+    current: int | None = None
+    generations: list[GenerationInfo] = field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "kind": self.kind,
+            "current": self.current,
+            "generations": [g.to_json() for g in self.generations],
+        }
+
+
+@dataclass
+class RollbackResult(Result):
+    env: str = ""
+    generation: int | None = None
+    previous: int | None = None
+    packages: PackageDiff = field(default_factory=PackageDiff)
+    restored_adopted: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "generation": self.generation,
+            "previous": self.previous,
+            "added": self.packages.added,
+            "removed": self.packages.removed,
+            "packages": self.packages.to_json(),
+            "restored_adopted": self.restored_adopted,
+        }

@@ -1,0 +1,99 @@
+"""Smoke-check a freshly built environment before anything points at it.
+
+One run of the new interpreter: it starts, every member's top-level packages import, and every
+console script the members declare exists, is executable and names this interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from venvkeeper.errors import SmokeCheckError
+
+__all__ = ["smoke_check"]
+
+_SCRIPT = r"""
+import importlib, json, os, sys
+modules, scripts, bindir = json.loads(sys.argv[1])
+failures = []
+for name in modules:
+    try:
+        importlib.import_module(name)
+    except BaseException as exc:
+        failures.append(f"import {name}: {type(exc).__name__}: {exc}")
+me = os.path.realpath(sys.executable)
+for script in scripts:
+    path = os.path.join(bindir, script)
+    if not os.path.isfile(path):
+        failures.append(f"console script {script}: missing from {bindir}")
+        continue
+    if not os.access(path, os.X_OK):
+        failures.append(f"console script {script}: not executable")
+        continue
+    with open(path, "rb") as fh:
+        head = fh.read(512).decode("utf-8", "replace").splitlines()
+    interp = None
+    if head and head[0].startswith("#!/bin/sh") and len(head) > 1 and "exec" in head[1]:
+        # uv's trampoline for long or spaced paths: '''exec' "/path/python" "$0" "$@"
+        parts = head[1].split('"')
+        interp = parts[1] if len(parts) > 1 else None
+    elif head and head[0].startswith("#!"):
+        interp = head[0][2:].strip().split()[0]
+    if interp is None or os.path.realpath(interp) != me:
+        failures.append(f"console script {script}: runs {interp!r}, not this environment's python")
+print(json.dumps({
+    "failures": failures,
+    "version": "%d.%d.%d" % sys.version_info[:3],
+    "implementation": sys.implementation.name,
+    "base_executable": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
+    "base_prefix": sys.base_prefix,
+}))
+"""
+
+
+def smoke_check(
+    env_dir: Path, modules: Sequence[str], scripts: Sequence[str], *, timeout: float = 300
+) -> dict[str, Any]:
+    """Run the checks; return what the interpreter said about itself, or raise SmokeCheckError."""
+    python = env_dir / "bin" / "python"
+    payload = json.dumps([list(modules), list(scripts), str(env_dir / "bin")])
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
+    # The check must not litter: imports here would otherwise write __pycache__ into the generation
+    # that the sealed manifest is about to describe.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    try:
+        proc = subprocess.run(
+            [str(python), "-I", "-c", _SCRIPT, payload],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=env,
+            cwd=env_dir,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SmokeCheckError(
+            f"the new environment's interpreter {python} does not start: {exc}",
+            hint="check the interpreter given with --python",
+        ) from exc
+    try:
+        report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise SmokeCheckError(
+            f"the new environment's interpreter {python} failed (exit {proc.returncode})",
+            hint="the previous environment is still live; see the output below",
+            detail=proc.stderr[-2000:],
+        ) from None
+    if report["failures"]:
+        raise SmokeCheckError(
+            f"smoke check failed: {report['failures'][0]}",
+            hint="the previous environment is still live; fix the member and deploy again",
+            detail="\n".join(report["failures"]),
+        )
+    return report
