@@ -41,7 +41,9 @@ def _tail(result: UvResult, lines: int = 30) -> str:
 
 
 def _group_args(groups: Sequence[str]) -> list[str]:
-    return [arg for group in groups for arg in ("--group", group)]
+    """The dev group is left out unless asked for (uv's --no-dev wins over --group dev, so it goes)."""
+    args = [arg for group in groups for arg in ("--group", group)]
+    return args if "dev" in groups else ["--no-dev", *args]
 
 
 def check_lock(stage: Path, lock_path: Path, stale: Path | None) -> None:
@@ -86,7 +88,6 @@ def export_digest(stage: Path, groups: Sequence[str]) -> tuple[str, dict[str, st
             "export",
             "--frozen",
             "--all-packages",
-            "--no-dev",
             *_group_args(groups),
             "--no-emit-workspace",
             "--no-header",
@@ -123,7 +124,6 @@ def sync_dependencies(stage: Path, env_dir: Path, python: Path, groups: Sequence
             "--all-packages",
             "--no-install-workspace",
             "--no-editable",
-            "--no-dev",
             *_group_args(groups),
             "--python",
             str(python),
@@ -149,16 +149,18 @@ def build_wheel(
     stage: Path, name: str, path: str, out_dir: Path, python: Path, *, in_workspace: bool
 ) -> Path:
     """Build one member's wheel from the staging copy into ``out_dir``."""
-    args = ["build", "--wheel", "--out-dir", str(out_dir), "--python", str(python), "--quiet"]
+    # No --quiet: on failure the build backend's own output is what the operator needs to see.
+    args = ["build", "--wheel", "--out-dir", str(out_dir), "--python", str(python)]
     args += ["--package", name] if in_workspace else [path]
     result = run_uv(args, cwd=stage)
     wheels = sorted(out_dir.glob("*.whl"))
     if not result.ok or len(wheels) != 1:
+        # uv's own summary names the staging copy's path, which means nothing to the operator.
         raise BuildError(
-            f"member {name} ({path}/) failed to build: {_first_error(result)}",
+            f"member {name} ({path}/) failed to build",
             hint=f"run `uv build --wheel {path}` in a checkout to see the whole log; the live environment "
             "was not touched",
-            detail=_tail(result),
+            detail=_tail(result).replace(str(stage), "<project>"),
         )
     return wheels[0]
 
