@@ -24,7 +24,7 @@ from venvkeeper import __version__, fsutil, gitcmd, locking, plan
 from venvkeeper.config import DEFAULT_KEEP
 from venvkeeper.errors import ConfigError, HookError, InterpreterError
 from venvkeeper.generations import GenerationState, Layout, now_iso, read_packages
-from venvkeeper.hashing import member_files, tree_digest
+from venvkeeper.hashing import digest_json, member_files, tree_digest
 from venvkeeper.result import DeployResult
 from venvkeeper.workspace import (
     LockedMember,
@@ -71,6 +71,9 @@ def _interpreter_identity(path: Path) -> dict[str, Any] | None:
 def _resolve_options(request: DeployRequest, workspace: Workspace) -> tuple[plan.Options, int]:
     groups = request.groups if request.groups is not None else workspace.config.groups
     python = request.python if request.python is not None else workspace.config.python
+    if python and "/" in python:
+        # uv runs in a staging directory, so a relative path must be made absolute from here.
+        python = os.path.abspath(python)
     keep = request.keep if request.keep is not None else workspace.config.keep
     return plan.Options(
         tuple(sorted(set(groups))), python, request.in_place
@@ -95,11 +98,14 @@ class _Facts:
         for m in members:
             pyprojects[m.path] = hashlib.sha256((root / m.path / "pyproject.toml").read_bytes()).hexdigest()
         python_version = root / ".python-version"
+        self.python_version_file = python_version.read_text().strip() if python_version.is_file() else None
         self.lock_sha256 = hashlib.sha256(workspace.lock_bytes).hexdigest()
+        # What decides whether the lock is current: if equal to the live generation's, it still is.
+        self.lock_inputs = digest_json({"lock": self.lock_sha256, "pyprojects": pyprojects})
         self.inputs = plan.inputs_digest(
             lock_sha256=self.lock_sha256,
             pyprojects=pyprojects,
-            python_version_file=python_version.read_text().strip() if python_version.is_file() else None,
+            python_version_file=self.python_version_file,
             member_hashes=self.member_hashes,
             options=options,
         )
@@ -207,57 +213,166 @@ def _deploy(
     started: float,
 ) -> DeployResult:
     target = _target(layout, options)
-    live = target.live
     lock_sha = hashlib.sha256(workspace.lock_bytes).hexdigest()
-    members, lock = _members_for(workspace, live, lock_sha)
+    members, lock = _members_for(workspace, target.live, lock_sha)
     facts = _Facts(workspace, members, options)
+    result = _converge(request, workspace, options, keep, layout, started, target, lock, facts)
+    _stamp(request, workspace, layout, facts, result)
+    return result
+
+
+def _stamp(
+    request: DeployRequest, workspace: Workspace, layout: Layout, facts: _Facts, result: DeployResult
+) -> None:
+    """Leave what the next identical no-op needs to answer from file metadata (see fastpath)."""
+    from venvkeeper import fastpath  # noqa: PLC0415
+
+    index = gitcmd.index_path(workspace.root)
+    if request.in_place:
+        state_file, state = layout.inplace_state, _read_inplace_state(layout)
+    elif result.generation is not None:
+        state_file, state = layout.state_file(result.generation), layout.read_state(result.generation)
+    else:
+        state_file, state = layout.home, None
+    if index is None or state is None:
+        # Outside git an added file leaves no trace to compare, so every run checks in full.
+        fastpath.clear_stamp(layout.home)
+        return
+    root = workspace.root
+    read = [root / f for f in facts.files]
+    read += [
+        root / "uv.lock",
+        root / ".python-version",
+        index,
+        state_file,
+        Path(state.interpreter["realpath"]),
+    ]
+    read += [root / m.path / "pyproject.toml" for m in facts.members]
+    fastpath.write_stamp(
+        home=layout.home,
+        key=fastpath.request_key(
+            request.project_dir, request.env, request.groups, request.python, request.in_place
+        ),
+        target=None if request.in_place else os.readlink(layout.env),
+        generation=result.generation,
+        files=read,
+        now=time.time(),
+    )
+
+
+def _converge(
+    request: DeployRequest,
+    workspace: Workspace,
+    options: plan.Options,
+    keep: int,
+    layout: Layout,
+    started: float,
+    target: _Target,
+    lock: dict[str, Any] | None,
+    facts: _Facts,
+) -> DeployResult:
+    live = target.live
+    members = facts.members
+    lock_sha = facts.lock_sha256
     if live is not None and target.healthy and live.inputs_sha256 == facts.inputs:
         return _unchanged(layout, target, started, "nothing changed since the live environment was built")
+
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
     from venvkeeper import engine  # noqa: PLC0415
 
     lock = lock if lock is not None else parse_lock(workspace)
     _check_groups(workspace, lock, members, options)
+    # Inputs that decide the lock's validity unchanged since the live generation: it is still current.
+    lock_known_good = live is not None and live.lock_inputs_sha256 == facts.lock_inputs
     stage = Path(tempfile.mkdtemp(prefix="stage-", dir=layout.tmp))
-    try:
-        fsutil.copy_files(workspace.root, stage, facts.files)
-        stale = stale_member(workspace, lock, members)
-        _, python = _both(
-            lambda: engine.check_lock(stage, workspace.lock_path, stale),
-            lambda: engine.find_python(stage, options.python),
-        )
-        interpreter = _interpreter_identity(python)
-        if interpreter is None:
-            raise InterpreterError(f"{python}: cannot be read", hint="pass --python /path/to/python")
-        export_sha, _ = engine.export_digest(stage, options.groups)
-        effective = plan.effective_digest(
-            export_sha256=export_sha,
-            member_hashes=facts.member_hashes,
-            interpreter=interpreter,
-            options=options,
-        )
-        if live is not None and target.healthy and live.effective_sha256 == effective:
-            return _unchanged(
-                layout, target, started, "the inputs moved but what they install did not (no install ran)"
+    lock_check = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            fsutil.copy_files(workspace.root, stage, facts.files)
+            # uv's lock check runs beside everything below; its verdict is awaited before any
+            # "unchanged" answer and before the switch (the gate), never skipped.
+            if not lock_known_good:
+                stale = stale_member(workspace, lock, members)
+                lock_check = pool.submit(engine.check_lock, stage, workspace.lock_path, stale)
+
+            def gate() -> None:
+                if lock_check is not None:
+                    lock_check.result()
+
+            python, interpreter = _choose_python(stage, options, live, facts)
+            same_groups = live is not None and live.options.get("groups") == options.to_json()["groups"]
+            if lock_known_good and same_groups and live is not None and live.export_sha256:
+                export_sha = live.export_sha256
+            else:
+                export_sha, _ = engine.export_digest(stage, options.groups)
+            effective = plan.effective_digest(
+                export_sha256=export_sha,
+                member_hashes=facts.member_hashes,
+                interpreter=interpreter,
+                options=options,
             )
-        build = _Build(
-            workspace,
-            options,
-            layout,
-            stage,
-            facts,
-            python,
-            interpreter,
-            lock_sha,
-            export_sha,
-            effective,
-            in_workspace="manifest" in lock or len(members) > 1,
+            if live is not None and target.healthy and live.effective_sha256 == effective:
+                gate()
+                return _unchanged(
+                    layout, target, started, "the inputs moved but what they install did not (no install ran)"
+                )
+            build = _Build(
+                workspace,
+                options,
+                layout,
+                stage,
+                facts,
+                python,
+                interpreter,
+                lock_sha,
+                export_sha,
+                effective,
+                in_workspace="manifest" in lock or len(members) > 1,
+                gate=gate,
+            )
+            if options.in_place:
+                return _converge_in_place(request, build, target, started)
+            return _build_and_switch(request, build, keep, target, started)
+        except BaseException:
+            # A stale lock explains whatever failed after it: say that, not the symptom.
+            failed = lock_check.exception() if lock_check is not None and lock_check.done() else None
+            if failed is not None:
+                raise failed from None
+            raise
+        finally:
+            fsutil.remove_tree(stage)
+
+
+def _choose_python(
+    stage: Path, options: plan.Options, live: GenerationState | None, facts: _Facts
+) -> tuple[Path, dict[str, Any]]:
+    """The interpreter for this deploy and its identity (path, realpath, stat)."""
+    python = _find_python(stage, options, live, facts)
+    interpreter = _interpreter_identity(python)
+    if interpreter is None:
+        raise InterpreterError(f"{python}: cannot be read", hint="pass --python /path/to/python")
+    return python, interpreter
+
+
+def _find_python(stage: Path, options: plan.Options, live: GenerationState | None, facts: _Facts) -> Path:
+    """Ask uv only when the answer could have changed since the live generation was built."""
+    from venvkeeper import engine  # noqa: PLC0415
+
+    request = options.python
+    if request and "/" in request and os.access(request, os.X_OK):
+        return Path(request)  # a path (made absolute when the options were read)
+    if (
+        live is not None
+        and live.interpreter.get("request") == request
+        and live.interpreter.get("python_version_file") == facts.python_version_file
+        and live.lock_inputs_sha256 == facts.lock_inputs  # requires-python unchanged
+        and plan.interpreter_unchanged(
+            live.interpreter, _interpreter_identity(Path(live.interpreter["realpath"]))
         )
-        if options.in_place:
-            return _converge_in_place(request, build, target, started)
-        return _build_and_switch(request, build, keep, target, started)
-    finally:
-        fsutil.remove_tree(stage)
+    ):
+        return Path(live.interpreter["path"])
+    return engine.find_python(stage, request)
 
 
 def _check_groups(
@@ -299,6 +414,7 @@ class _Build:
     export_sha: str
     effective: str
     in_workspace: bool
+    gate: Callable[[], None]  # raises if uv found the lock out of date
 
 
 def _wheel_slot(layout: Layout, name: str, digest: str, interpreter: dict[str, Any]) -> Path:
@@ -367,6 +483,7 @@ def _populate(build: _Build, env_dir: Path, number: int, started: float) -> _Pop
         sorted({m for i in infos.values() for m in i.top_level}),
         sorted({s for i in infos.values() for s in i.scripts}),
     )
+    build.gate()
     state = GenerationState(
         number=number,
         kind="deploy",
@@ -376,6 +493,7 @@ def _populate(build: _Build, env_dir: Path, number: int, started: float) -> _Pop
         lock_sha256=build.lock_sha,
         export_sha256=build.export_sha,
         inputs_sha256=build.facts.inputs,
+        lock_inputs_sha256=build.facts.lock_inputs,
         effective_sha256=build.effective,
         members=[
             {
@@ -390,6 +508,7 @@ def _populate(build: _Build, env_dir: Path, number: int, started: float) -> _Pop
         interpreter={
             **build.interpreter,
             "request": build.options.python,
+            "python_version_file": build.facts.python_version_file,
             "version": report["version"],
             "implementation": report["implementation"],
         },

@@ -40,6 +40,7 @@ class GenerationState:
     lock_sha256: str | None = None
     export_sha256: str | None = None
     inputs_sha256: str | None = None
+    lock_inputs_sha256: str | None = None
     effective_sha256: str | None = None
     members: list[dict[str, Any]] = field(default_factory=list)
     interpreter: dict[str, Any] = field(default_factory=dict)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from venvkeeper.errors import ToolError
 
-__all__ = ["is_work_tree", "list_files", "run_git", "status_porcelain"]
+__all__ = ["index_path", "is_work_tree", "list_files", "run_git", "status_porcelain"]
 
 # A checkout owned by root and read by a service user trips git's safe.directory check
 # (CVE-2022-24765). Reading the file list is safe as long as the repository's config cannot run
@@ -106,6 +106,14 @@ _JUNK_PARTS = {
 def _junk(name: str) -> bool:
     parts = name.split("/")
     return any(p in _JUNK_PARTS or p.endswith(".egg-info") for p in parts) or name.endswith(".pyc")
+
+
+def index_path(directory: Path) -> Path | None:
+    """Git's index file for the work tree holding ``directory`` (None outside git)."""
+    proc = run_git(["rev-parse", "--git-path", "index"], cwd=directory, check=False)
+    if proc.returncode != 0:
+        return None
+    return (directory / proc.stdout.decode().strip()).resolve()
 
 
 def status_porcelain(directory: Path) -> str:

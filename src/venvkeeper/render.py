@@ -6,6 +6,7 @@ import json
 import sys
 from typing import TextIO
 
+from venvkeeper.messages import unchanged_line
 from venvkeeper.result import DeployResult, ErrorResult, Result, RollbackResult, StatusResult
 
 __all__ = ["render"]
@@ -49,8 +50,7 @@ def _packages(result: DeployResult | RollbackResult, out: TextIO) -> None:
 
 def _deploy(result: DeployResult, out: TextIO) -> None:
     if not result.changed:
-        where = f" (generation {result.generation})" if result.generation is not None else ""
-        out.write(f"{result.env} is unchanged{where}: {result.reason} [{result.duration_s:.2f}s]\n")
+        out.write(unchanged_line(result.env, result.generation, result.reason, result.duration_s))
         return
     if result.in_place:
         out.write(f"{result.env} converged in place [{result.duration_s:.2f}s]\n")

@@ -1,0 +1,678 @@
+"""Deploy benchmark (issue 2): ``venvkeeper deploy`` against raw ``uv sync``, on examples/webapp.
+
+    python bench/deploy_bench.py [--rounds N] [--cold-rounds N] [--write BENCHMARKS.md]
+
+Three scenarios, each timed as wall-clock time of the whole command (process start to exit):
+
+1. no-op: a second deploy with nothing changed vs ``uv sync`` into an already synced environment;
+2. one member's code changed: a deploy that builds a new generation vs ``uv sync`` into a new, empty
+   environment with a warm cache (and, as the anchor that actually installs the changed code, the
+   same plus ``--reinstall-package webapp``);
+3. cold cache: a fresh, empty ``UV_CACHE_DIR`` and a fresh environment path for both.
+
+The tools run interleaved round by round (the order rotates every round) so that the machine's noise
+hits both alike; the report is the median of the rounds and the ratio venvkeeper/uv of the medians.
+Nothing fails on a ratio: the script measures and reports.
+
+The measured project is a copy of examples/webapp (under bench/.work/, never the example itself) with
+the ``[tool.venvkeeper.hooks]`` table removed: uv runs no hooks, so they are not part of what is
+compared. The copy is a git repository, because venvkeeper hashes the git-tracked files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+EXAMPLE = REPO / "examples" / "webapp"
+SECTION = "## deploy (issue 2)"
+CHANGED_FILE = "packages/webapp/src/webapp/__init__.py"
+UV_SYNC = ("sync", "--frozen", "--no-dev", "--no-editable")
+
+TARGETS = {"noop": 1.5, "changed": 1.5, "cold": 1.1}
+
+
+# --------------------------------------------------------------------------- tools and machine
+
+
+def find_tool(name: str) -> str:
+    """``name`` next to the running interpreter (its venv's bin/, not resolved), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        sys.exit(f"deploy_bench: {name} not found next to {sys.executable} nor on PATH")
+    return found
+
+
+def default_python() -> str:
+    """The base interpreter behind the running one (a venv's python is only a link to it)."""
+    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+
+
+def capture(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    return (proc.stdout or proc.stderr).strip()
+
+
+def venvkeeper_uv(venvkeeper: str) -> str:
+    """The uv binary venvkeeper itself will run (its interpreter is the script's shebang)."""
+    first = Path(venvkeeper).read_text(errors="replace").splitlines()[:1]
+    if not first or not first[0].startswith("#!"):
+        return "?"
+    interpreter = first[0][2:].strip().split()[0]
+    return capture([interpreter, "-c", "from venvkeeper.uvcmd import find_uv; print(find_uv())"])
+
+
+def source_fingerprint() -> str:
+    """Which venvkeeper was measured: the digest of src/ and the repository's commit, if any."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "src").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
+    head = capture(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    commit = head if re.fullmatch(r"[0-9a-f]{4,40}", head) else "no commit yet"
+    dirty = capture(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"])
+    state = f"{commit}{', src/ has uncommitted changes' if dirty else ''}"
+    return f"src/ sha256 {digest.hexdigest()[:12]}, git: {state}"
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+@dataclass
+class Tools:
+    venvkeeper: str
+    uv: str
+    python: str
+
+    def machine(self) -> dict[str, str]:
+        nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return {
+            "nproc": str(nproc),
+            "cpu": cpu_model(),
+            "os": f"{platform.system()} {platform.release()}",
+            "python": capture([self.python, "-c", "import platform; print(platform.python_version())"]),
+            "python_path": self.python,
+            "uv": capture([self.uv, "--version"]),
+            "uv_path": self.uv,
+            "venvkeeper_uv": venvkeeper_uv(self.venvkeeper),
+            "venvkeeper": capture([self.venvkeeper, "--version"]),
+            "venvkeeper_path": self.venvkeeper,
+            "git": capture(["git", "--version"]),
+            "source": source_fingerprint(),
+        }
+
+
+def bench_env(cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") and k != "VIRTUAL_ENV"}
+    env["UV_CACHE_DIR"] = str(cache)
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    return env
+
+
+# --------------------------------------------------------------------------- running and timing
+
+
+class BenchError(Exception):
+    """A command the benchmark runs failed; carries its full output."""
+
+
+@dataclass
+class Run:
+    argv: list[str]
+    wall_s: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Run:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        list(argv),
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    return Run(list(argv), wall, proc.returncode, proc.stdout, proc.stderr)
+
+
+def failure(what: str, result: Run, env_note: str = "") -> BenchError:
+    return BenchError(
+        f"{what} failed (exit {result.returncode}){env_note}\n$ {' '.join(result.argv)}\n"
+        f"--- stdout ---\n{result.stdout.rstrip()}\n--- stderr ---\n{result.stderr.rstrip()}"
+    )
+
+
+def git(work: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", *args],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
+
+
+@dataclass
+class Series:
+    label: str
+    wall: list[float] = field(default_factory=list)
+    internal: list[float] = field(default_factory=list)  # venvkeeper's JSON duration_s
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def internal_median(self) -> float | None:
+        return statistics.median(self.internal) if self.internal else None
+
+
+@dataclass
+class Scenario:
+    key: str
+    title: str
+    rounds: int
+    venvkeeper: Series
+    anchors: list[Series]  # anchors[0] is the one the issue's target is against
+    notes: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+class Bench:
+    def __init__(self, tools: Tools, work: Path) -> None:
+        self.tools = tools
+        self.work = work
+        self.project = work / "project"
+        self.cache = work / "uv-cache"
+        # The --reinstall-package anchor writes a fresh build of webapp into the cache it uses; on the
+        # shared cache, a plain sync run after it in the same round would install that fresh build.
+        self.cache_reinstall = work / "uv-cache-reinstall"
+        self.envs = work / "envs"
+        self.counter = 0
+
+    # -- setup
+
+    def prepare_project(self) -> None:
+        shutil.copytree(EXAMPLE, self.project, ignore=shutil.ignore_patterns(".venv*", "__pycache__"))
+        pyproject = self.project / "pyproject.toml"
+        pyproject.write_text(strip_table(pyproject.read_text(), "tool.venvkeeper.hooks"))
+        config = tomllib.loads(pyproject.read_text()).get("tool", {}).get("venvkeeper", {})
+        assert "hooks" not in config, "the hooks table is still there"
+        (self.project / ".gitignore").write_text("build/\n*.egg-info/\n__pycache__/\n")
+        git(self.project, "init", "-q")
+        git(self.project, "add", "-A")
+        git(self.project, "commit", "-q", "-m", "benchmark copy of examples/webapp, hooks removed")
+
+    def fresh(self, prefix: str) -> Path:
+        self.counter += 1
+        return self.envs / f"{prefix}-{self.counter:03d}"
+
+    # -- the two commands
+
+    def venvkeeper(self, env_path: Path, env: Mapping[str, str], *extra: str) -> tuple[Run, dict[str, Any]]:
+        argv = [
+            self.tools.venvkeeper,
+            "deploy",
+            str(self.project),
+            "--env",
+            str(env_path),
+            "--python",
+            self.tools.python,
+            *extra,
+            "--json",
+        ]
+        result = run(argv, env, self.work)
+        try:
+            payload = json.loads(result.stdout)
+        except ValueError:
+            payload = {}
+        if result.returncode != 0 or not payload.get("ok"):
+            raise failure("venvkeeper deploy", result)
+        return result, payload
+
+    def uv_sync(self, env_path: Path, env: Mapping[str, str], *extra: str) -> Run:
+        argv = [
+            self.tools.uv,
+            *UV_SYNC,
+            *extra,
+            "--project",
+            str(self.project),
+            "--python",
+            self.tools.python,
+        ]
+        result = run(argv, {**env, "UV_PROJECT_ENVIRONMENT": str(env_path)}, self.work)
+        if result.returncode != 0:
+            raise failure("uv sync", result, f" (UV_PROJECT_ENVIRONMENT={env_path})")
+        return result
+
+    # -- scenarios
+
+    def warm_up(self, vk_env: Path, uv_env: Path) -> None:
+        env = bench_env(self.cache)
+        _, payload = self.venvkeeper(vk_env, env)
+        assert payload["changed"], payload
+        self.uv_sync(uv_env, env)
+        throwaway = self.fresh("warm-up")
+        self.uv_sync(throwaway, bench_env(self.cache_reinstall))
+        shutil.rmtree(throwaway)
+
+    def noop(self, rounds: int, vk_env: Path, uv_env: Path) -> Scenario:
+        env = bench_env(self.cache)
+        vk, uv = Series("venvkeeper deploy (unchanged)"), Series("uv sync (already synced)")
+
+        def do_vk() -> None:
+            result, payload = self.venvkeeper(vk_env, env)
+            if payload.get("changed"):
+                raise BenchError(f"no-op deploy reported a change:\n{result.stdout}")
+            vk.wall.append(result.wall_s)
+            vk.internal.append(payload["duration_s"])
+
+        def do_uv() -> None:
+            uv.wall.append(self.uv_sync(uv_env, env).wall_s)
+
+        for i in range(rounds):
+            interleave(i, [do_vk, do_uv])
+            progress("no-op", i, rounds, [vk, uv])
+        return Scenario("noop", "no-op", rounds, vk, [uv])
+
+    def changed(self, rounds: int, vk_env: Path) -> Scenario:
+        env, env_reinstall = bench_env(self.cache), bench_env(self.cache_reinstall)
+        vk = Series("venvkeeper deploy --keep 1 (new generation)")
+        uv = Series("uv sync, new env (warm cache)")
+        uv_re = Series("uv sync --reinstall-package webapp, new env")
+        fresh_code = {vk.label: 0, uv.label: 0, uv_re.label: 0}
+        rebuilt: list[list[str]] = []
+
+        for i in range(rounds):
+            marker = f"bench round {i} {uuid.uuid4().hex}"
+            changed = self.project / CHANGED_FILE
+            changed.write_text(changed.read_text() + f"# {marker}\n")
+            git(self.project, "commit", "-q", "-am", marker)
+            uv_path, re_path = self.fresh("uv-warm"), self.fresh("uv-reinstall")
+
+            def do_vk(marker: str = marker) -> None:
+                result, payload = self.venvkeeper(vk_env, env, "--keep", "1")
+                if not payload.get("changed"):
+                    raise BenchError(f"deploy after a code change reported no change:\n{result.stdout}")
+                vk.wall.append(result.wall_s)
+                vk.internal.append(payload["duration_s"])
+                rebuilt.append(payload.get("rebuilt", []))
+                fresh_code[vk.label] += has_marker(vk_env, marker)
+
+            def do_uv(marker: str = marker, path: Path = uv_path) -> None:
+                uv.wall.append(self.uv_sync(path, env).wall_s)
+                fresh_code[uv.label] += has_marker(path, marker)
+
+            def do_uv_re(marker: str = marker, path: Path = re_path) -> None:
+                result = self.uv_sync(path, env_reinstall, "--reinstall-package", "webapp")
+                uv_re.wall.append(result.wall_s)
+                fresh_code[uv_re.label] += has_marker(path, marker)
+
+            interleave(i, [do_vk, do_uv, do_uv_re])
+            for path in (uv_path, re_path):
+                shutil.rmtree(path, ignore_errors=True)
+            progress("changed", i, rounds, [vk, uv, uv_re])
+
+        scenario = Scenario("changed", "one member's code changed", rounds, vk, [uv, uv_re])
+        scenario.notes.append(
+            "installed the changed code (the round's marker comment is in the installed "
+            "webapp/__init__.py): " + ", ".join(f"{label}: {n}/{rounds}" for label, n in fresh_code.items())
+        )
+        kinds = sorted({",".join(r) or "-" for r in rebuilt})
+        scenario.notes.append(f"venvkeeper `rebuilt` per round: {' / '.join(kinds)}")
+        return scenario
+
+    def cold(self, rounds: int) -> Scenario:
+        vk, uv = Series("venvkeeper deploy (cold cache, new --env)"), Series("uv sync (cold cache, new env)")
+
+        def do_vk() -> None:
+            cache, path = self.fresh("cache-vk"), self.fresh("vk-cold")
+            try:
+                result, payload = self.venvkeeper(path, bench_env(cache))
+                vk.wall.append(result.wall_s)
+                vk.internal.append(payload["duration_s"])
+            finally:
+                remove_env(path)
+                shutil.rmtree(cache, ignore_errors=True)
+
+        def do_uv() -> None:
+            cache, path = self.fresh("cache-uv"), self.fresh("uv-cold")
+            try:
+                uv.wall.append(self.uv_sync(path, bench_env(cache)).wall_s)
+            finally:
+                shutil.rmtree(path, ignore_errors=True)
+                shutil.rmtree(cache, ignore_errors=True)
+
+        for i in range(rounds):
+            interleave(i, [do_vk, do_uv])
+            progress("cold", i, rounds, [vk, uv])
+        return Scenario("cold", "cold cache, new environment", rounds, vk, [uv])
+
+
+def interleave(i: int, steps: Sequence[Callable[[], None]]) -> None:
+    """Run every tool once, starting with a different one each round (A B, B A, ...)."""
+    k = i % len(steps)
+    for step in [*steps[k:], *steps[:k]]:
+        step()
+
+
+def remove_env(path: Path) -> None:
+    if path.is_symlink():
+        path.unlink()
+    shutil.rmtree(path.with_name(path.name + ".venvkeeper"), ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def has_marker(env_path: Path, marker: str) -> int:
+    found = list(env_path.resolve().glob("lib/python*/site-packages/webapp/__init__.py"))
+    return int(bool(found) and marker in found[0].read_text())
+
+
+def strip_table(text: str, name: str) -> str:
+    """``text`` without the TOML table ``[name]`` (its header, body and the comments in it)."""
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    skipping = False
+    for line in lines:
+        header = re.match(r"\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$", line)
+        if header:
+            skipping = header.group(1) == name
+        if not skipping:
+            out.append(line)
+    return "".join(out).rstrip("\n") + "\n"
+
+
+def progress(name: str, i: int, rounds: int, series: Sequence[Series]) -> None:
+    last = "  ".join(f"{s.label.split(' (')[0].split(',')[0]}={s.wall[-1] * 1000:.0f}ms" for s in series)
+    print(f"  {name} {i + 1}/{rounds}: {last}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def rows(scenarios: Sequence[Scenario]) -> list[list[str]]:
+    out = []
+    for s in scenarios:
+        if s.error:
+            out.append([s.title, "FAILED", "-", "-", "-", "-", "-", f"<= {TARGETS[s.key]}x", "-"])
+            continue
+        for n, anchor in enumerate(s.anchors):
+            ratio = s.venvkeeper.median / anchor.median
+            target = TARGETS[s.key]
+            out.append(
+                [
+                    s.title if n == 0 else "",
+                    ms(s.venvkeeper.median) if n == 0 else "",
+                    ms(s.venvkeeper.internal_median) if n == 0 else "",
+                    anchor.label,
+                    ms(anchor.median),
+                    f"{ratio:.2f}x",
+                    f"{paired_ratio(s.venvkeeper, anchor):.2f}x",
+                    f"<= {target}x" if n == 0 else f"({target}x, informational)",
+                    ("yes" if ratio <= target else "no") if n == 0 else "",
+                ]
+            )
+    return out
+
+
+def paired_ratio(vk: Series, anchor: Series) -> float:
+    """Median of the round-by-round ratios (each round's runs were back to back)."""
+    return statistics.median(a / b for a, b in zip(vk.wall, anchor.wall, strict=True))
+
+
+HEADERS = [
+    "scenario",
+    "venvkeeper ms",
+    "of which in-process ms",
+    "uv command",
+    "uv ms",
+    "ratio vk/uv",
+    "per-round ratio, median",
+    "target",
+    "within",
+]
+
+
+def text_table(scenarios: Sequence[Scenario]) -> str:
+    table = [HEADERS, *rows(scenarios)]
+    widths = [max(len(r[c]) for r in table) for c in range(len(HEADERS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command: str) -> str:
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    project, env_vk = "$W", "$E"
+    uv_cmd = f"UV_PROJECT_ENVIRONMENT=$UVENV uv {' '.join(UV_SYNC)} --project {project} --python $PY"
+    vk_cmd = f"venvkeeper deploy {project} --env {env_vk} --python $PY --json"
+    out = [
+        SECTION,
+        "",
+        f"Measured {today} with `{command}`.",
+        "",
+        f"- machine: {machine['nproc']} cores ({machine['cpu']}), {machine['os']}; a shared, noisy VM; "
+        f"{machine['load']}",
+        f"- Python {machine['python']} (`$PY` = `{machine['python_path']}`, given to both tools)",
+        f"- {machine['uv']} (`{machine['uv_path']}`; venvkeeper runs `{machine['venvkeeper_uv']}`)",
+        f"- {machine['venvkeeper']} ({machine['source']}), {machine['git']}",
+        "",
+        "Wall-clock medians in milliseconds (whole process, start to exit). The ratio is "
+        "venvkeeper's median over uv's median; the per-round ratio is the median of the ratios of the "
+        'runs made back to back in the same round. "of which in-process" is the `duration_s` venvkeeper '
+        "reports in its JSON; the rest of its wall time is Python start-up, imports and output.",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "|".join("---" for _ in HEADERS) + "|",
+        *("| " + " | ".join(r) + " |" for r in rows(scenarios)),
+        "",
+    ]
+    for s in scenarios:
+        if s.error:
+            out += [f"**{s.title}: failed.**", "", "```", s.error, "```", ""]
+    out += [
+        "### Commands",
+        "",
+        "`$W` is a copy of `examples/webapp` (in `bench/.work/`) whose root `pyproject.toml` has the "
+        "`[tool.venvkeeper.hooks]` table removed: the example's post-deploy hooks (`alembic upgrade "
+        "head`, `webapp check`, about 2 s) are not part of the comparison, since uv runs no hooks. "
+        "The copy is committed to a fresh git repository (venvkeeper hashes the git-tracked files). "
+        "Every command runs with `UV_CACHE_DIR` pointed at a bench-owned directory and "
+        "`UV_PYTHON_DOWNLOADS=never`.",
+        "",
+        "```sh",
+        "# venvkeeper",
+        vk_cmd,
+        "# uv (the issue's command, plus --project and the same --python)",
+        uv_cmd,
+        "```",
+        "",
+        "### Scenarios",
+        "",
+        f"- **no-op** ({scenario_rounds(scenarios, 'noop')}): after one warm-up deploy and one "
+        "warm-up sync, the deploy (it reports `unchanged`) against `uv sync` into the environment it "
+        "has already synced.",
+        f"- **one member's code changed** ({scenario_rounds(scenarios, 'changed')}): each round "
+        f"appends a comment line to `{CHANGED_FILE}` and commits it, then times the deploy with "
+        "`--keep 1` (it builds a new generation, rebuilding only `webapp`) against `uv sync` into a "
+        "new, empty `UV_PROJECT_ENVIRONMENT` with the warm cache. Plain `uv sync` installs uv's "
+        "cached build of `webapp`, i.e. the *old* code (uv keys a local member's build on its "
+        "`pyproject.toml`, not its sources: the defect venvkeeper exists to fix), so the second uv "
+        "row adds `--reinstall-package webapp`, the uv command that installs the changed code. That "
+        "row has a warm cache of its own: its rebuild of `webapp` would otherwise refresh the cache "
+        "the plain sync reads.",
+        f"- **cold** ({scenario_rounds(scenarios, 'cold')}): every run gets its own new, "
+        "empty `UV_CACHE_DIR` and a new environment path (for venvkeeper a new `--env`, so its own "
+        "member-wheel cache is empty too). Packages come from PyPI, so network time is included.",
+        "",
+        "Each round runs every command once, one after the other; the first command rotates from "
+        "round to round, so noise and any ordering effect fall on all of them alike. Run-to-run "
+        "noise on this machine is large; compare ratios from the same run, not across runs.",
+        "",
+    ]
+    notes = [f"- {s.title}: {n}" for s in scenarios for n in s.notes]
+    if notes:
+        out += ["### Observations", "", *notes, ""]
+    out += ["### All rounds (ms)", ""]
+    for s in scenarios:
+        if s.error:
+            continue
+        for series in [s.venvkeeper, *s.anchors]:
+            walls = ", ".join(ms(x) for x in series.wall)
+            extra = f" (in-process: {', '.join(ms(x) for x in series.internal)})" if series.internal else ""
+            out.append(f"- {s.title} / {series.label}: {walls}{extra}")
+    out.append("")
+    return "\n".join(out)
+
+
+def scenario_rounds(scenarios: Sequence[Scenario], key: str) -> str:
+    n = next((s.rounds for s in scenarios if s.key == key), 0)
+    return f"{n} round{'s' if n != 1 else ''}" if n else "not run"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace the ``## deploy (issue 2)`` section of ``path`` (up to the next ``## ``), or add it."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        tail = "".join(lines[end:])
+        new = "".join(lines[:start]) + section.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
+    path.write_text(new)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of the fast scenarios (default 7)")
+    parser.add_argument("--cold-rounds", type=int, default=3, help="rounds of the cold scenario (default 3)")
+    parser.add_argument("--python", default=default_python(), help="interpreter given to both tools")
+    parser.add_argument("--write", type=Path, metavar="FILE", help="replace the deploy section of FILE")
+    parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / ".work" / "deploy")
+    parser.add_argument("--keep-work", action="store_true", help="leave the work dir in place")
+    parser.add_argument(
+        "--only", choices=["noop", "changed", "cold"], action="append", help="run only these scenarios"
+    )
+    return parser.parse_args(argv)
+
+
+def run_scenarios(bench: Bench, args: argparse.Namespace) -> list[Scenario]:
+    """Every selected scenario; a failing one is reported with its error and the others still run."""
+    only = set(args.only or ["noop", "changed", "cold"])
+    bench.prepare_project()
+    vk_env, uv_env = bench.envs / "vk-warm", bench.envs / "uv-warm"
+    warm_up_error = ""
+    if only & {"noop", "changed"}:
+        print("warm-up (fills the bench cache; not timed)", file=sys.stderr)
+        try:
+            bench.warm_up(vk_env, uv_env)
+        except BenchError as exc:
+            warm_up_error = f"in the warm-up: {exc}"
+    plan: list[tuple[str, str, int, Callable[[], Scenario]]] = [
+        ("noop", "no-op", args.rounds, lambda: bench.noop(args.rounds, vk_env, uv_env)),
+        ("changed", "one member's code changed", args.rounds, lambda: bench.changed(args.rounds, vk_env)),
+        ("cold", "cold cache, new environment", args.cold_rounds, lambda: bench.cold(args.cold_rounds)),
+    ]
+    scenarios: list[Scenario] = []
+    for key, title, rounds, step in plan:
+        if key not in only:
+            continue
+        print(f"{title}:", file=sys.stderr)
+        error = warm_up_error if key != "cold" else ""
+        if not error:
+            try:
+                scenarios.append(step())
+            except BenchError as exc:
+                error = str(exc)
+        if error:
+            print(f"  FAILED: {error}", file=sys.stderr)
+            scenarios.append(Scenario(key, title, rounds, Series(""), [], error=error))
+    return scenarios
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    work: Path = args.work_dir.resolve()
+    if EXAMPLE.resolve() in (work, *work.parents):
+        sys.exit("deploy_bench: the work dir must not be inside examples/")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    tools = Tools(find_tool("venvkeeper"), find_tool("uv"), args.python)
+    machine = tools.machine()
+    print(
+        f"venvkeeper: {tools.venvkeeper} ({machine['source']})\nuv: {tools.uv} ({machine['uv']}; "
+        f"venvkeeper runs {machine['venvkeeper_uv']})\npython: {tools.python} ({machine['python']})\n"
+        f"work: {work}",
+        file=sys.stderr,
+    )
+    started, load_before = time.monotonic(), load_average()
+    try:
+        scenarios = run_scenarios(Bench(tools, work), args)
+    finally:
+        if not args.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    machine["load"] = f"load average (1, 5, 15 min) {load_before} before, {load_average()} after"
+    if source_fingerprint() != machine["source"]:
+        machine["source"] += "; WARNING: src/ changed during the run, so the rounds mix versions: rerun"
+        print(f"WARNING: src/ changed during the run ({source_fingerprint()})", file=sys.stderr)
+    print(f"\n(total {time.monotonic() - started:.0f}s)\n", file=sys.stderr)
+    print(text_table(scenarios))
+    for s in scenarios:
+        for note in s.notes:
+            print(f"note: {s.title}: {note}")
+        if s.error:
+            print(f"\n{s.title} FAILED:\n{s.error}")
+    if args.write:
+        given = argv if argv is not None else sys.argv[1:]
+        command = " ".join(["python bench/deploy_bench.py", *given])
+        write_section(args.write, markdown(scenarios, machine, command))
+        print(f"\nwrote {args.write}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

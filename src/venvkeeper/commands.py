@@ -1,0 +1,115 @@
+"""The click commands. :func:`venvkeeper.cli.main` is the entry point."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import click
+
+from venvkeeper import __version__
+from venvkeeper.errors import VenvkeeperError
+from venvkeeper.exitcodes import ExitCode
+from venvkeeper.result import ErrorResult, Result
+
+__all__ = ["cli"]
+
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+_env_option = click.option(
+    "--env", "env", required=True, type=click.Path(path_type=Path), help="The environment's path (a symlink)."
+)
+
+
+def _run(command: str, as_json: bool, action: Callable[[], Result]) -> None:
+    """Run a command, translate venvkeeper's errors at this one boundary, render, and exit."""
+    from venvkeeper.render import render  # noqa: PLC0415
+
+    try:
+        result: Result = action()
+    except VenvkeeperError as exc:
+        result = ErrorResult(
+            command,
+            code=exc.code,
+            message=exc.message,
+            hint=exc.hint,
+            detail=exc.detail,
+            exit=exc.exit_code,
+            extra=exc.extra,
+        )
+    except KeyboardInterrupt:
+        result = ErrorResult(
+            command,
+            code="interrupted",
+            message="interrupted",
+            hint="nothing was switched",
+            exit=ExitCode.FAILED,
+        )
+    render(result, as_json=as_json)
+    sys.exit(int(result.exit_code))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="venvkeeper")
+def cli() -> None:
+    """Keep deployed Python environments exactly what their committed lock says."""
+
+
+@cli.command()
+@click.argument("project_dir", default=".", type=click.Path(path_type=Path, file_okay=False))
+@_env_option
+@click.option("--group", "groups", multiple=True, help="Also install this dependency group (repeatable).")
+@click.option("--python", "python", help="Interpreter: a version (3.12) or a path.")
+@click.option("--keep", type=click.IntRange(min=0), help="Previous generations to keep (default 3).")
+@click.option("--in-place", is_flag=True, help="Converge --env itself instead of switching generations.")
+@click.option("--no-wait", is_flag=True, help="Fail at once if another deploy holds the environment.")
+@click.option("--no-rollback", is_flag=True, help="Keep the new generation live when a hook fails.")
+@_json_option
+def deploy(
+    project_dir: Path,
+    env: Path,
+    groups: Sequence[str],
+    python: str | None,
+    keep: int | None,
+    in_place: bool,
+    no_wait: bool,
+    no_rollback: bool,
+    as_json: bool,
+) -> None:
+    """Converge --env on PROJECT_DIR's uv.lock (never writing into PROJECT_DIR)."""
+    from venvkeeper.deploy import DeployRequest  # noqa: PLC0415
+    from venvkeeper.deploy import deploy as run_deploy  # noqa: PLC0415
+
+    request = DeployRequest(
+        project_dir=project_dir,
+        env=env,
+        groups=tuple(groups) if groups else None,
+        python=python,
+        keep=keep,
+        in_place=in_place,
+        wait=not no_wait,
+        rollback_on_hook_failure=not no_rollback,
+    )
+    _run("deploy", as_json, lambda: run_deploy(request))
+
+
+@cli.command()
+@_env_option
+@click.option("--to", "to", type=int, help="Generation number to switch to (default: the one before).")
+@click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
+@_json_option
+def rollback(env: Path, to: int | None, no_wait: bool, as_json: bool) -> None:
+    """Switch --env back to a previous generation, atomically."""
+    from venvkeeper.status import rollback as run_rollback  # noqa: PLC0415
+
+    _run("rollback", as_json, lambda: run_rollback(env, to=to, wait=not no_wait))
+
+
+@cli.command()
+@_env_option
+@_json_option
+def status(env: Path, as_json: bool) -> None:
+    """List the live and kept generations of --env."""
+    from venvkeeper.status import status as run_status  # noqa: PLC0415
+
+    _run("status", as_json, lambda: run_status(env))
