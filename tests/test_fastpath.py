@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from vk import generations, run_in_env, vk
 
 FAST = "(file metadata unchanged)"

@@ -43,9 +43,13 @@ def atomic_write_json(path: Path, data: Any) -> None:
     _fsync_dir(path.parent)
 
 
-def replace_symlink(link: Path, target: str) -> None:
-    """Point ``link`` at ``target`` atomically: a new symlink renamed over the old one."""
-    tmp = link.parent / f".{link.name}.venvkeeper-{os.getpid()}"
+def replace_symlink(link: Path, target: str, *, scratch: Path) -> None:
+    """Point ``link`` at ``target`` atomically: a new symlink renamed over the old one.
+
+    The new link is made in ``scratch`` (same filesystem, swept by the next run), never beside
+    ``link``, so a run killed between the two steps leaves nothing in the user's directory.
+    """
+    tmp = scratch / f"link-{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
     os.symlink(target, tmp)

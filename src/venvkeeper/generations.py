@@ -214,11 +214,16 @@ class Layout:
             for entry in self.tmp.iterdir():
                 fsutil.remove_tree(entry)
                 removed.append(f"tmp/{entry.name}")
+        # atomic_write_json's temporary files (".NNNN.json.XXXX.tmp"), from a run killed mid-write.
+        for directory in (self.home, self.generations):
+            for entry in directory.glob(".*.tmp") if directory.is_dir() else []:
+                fsutil.remove_tree(entry)
+                removed.append(entry.name)
         return removed
 
     def switch_to(self, number: int) -> None:
         """Point --env at generation ``number`` atomically (adopting a plain venv is handled apart)."""
-        fsutil.replace_symlink(self.env, self.link_target(number))
+        fsutil.replace_symlink(self.env, self.link_target(number), scratch=self.tmp)
 
     def adopt(self, number: int) -> None:
         """Swap the plain venv at --env into ``generations/NNNN`` and --env into a symlink, in one step.
