@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from venvkeeper import __version__, fsutil, gitcmd, locking, plan
 from venvkeeper.config import DEFAULT_KEEP
 from venvkeeper.errors import ConfigError, HookError, InterpreterError
-from venvkeeper.generations import GenerationState, Layout, now_iso, read_packages
+from venvkeeper.generations import GenerationState, Layout, now_iso, read_packages, read_state_file
 from venvkeeper.hashing import digest_json, member_files, tree_digest
 from venvkeeper.result import DeployResult
 from venvkeeper.workspace import (
@@ -180,7 +180,7 @@ def _target(layout: Layout, options: plan.Options) -> _Target:
                 "--in-place would change a kept generation",
                 hint="deploy without --in-place (generations switch atomically anyway)",
             )
-        live = _read_inplace_state(layout) if kind == "venv" else None
+        live = read_state_file(layout.inplace_state) if kind == "venv" else None
         healthy = (
             live is not None
             and (layout.env / "bin" / "python").exists()
@@ -193,15 +193,6 @@ def _target(layout: Layout, options: plan.Options) -> _Target:
     number = layout.current_number() if kind == "generation" else None
     live = layout.read_state(number) if number is not None else None
     return _Target(kind, number, live, _healthy(layout, number, live), kind)
-
-
-def _read_inplace_state(layout: Layout) -> GenerationState | None:
-    import json  # noqa: PLC0415
-
-    try:
-        return GenerationState.from_json(json.loads(layout.inplace_state.read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
 
 
 def _deploy(
@@ -229,7 +220,7 @@ def _stamp(
 
     index = gitcmd.index_path(workspace.root)
     if request.in_place:
-        state_file, state = layout.inplace_state, _read_inplace_state(layout)
+        state_file, state = layout.inplace_state, read_state_file(layout.inplace_state)
     elif result.generation is not None:
         state_file, state = layout.state_file(result.generation), layout.read_state(result.generation)
     else:

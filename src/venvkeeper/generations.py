@@ -23,7 +23,7 @@ from typing import Any
 from venvkeeper import fsutil
 from venvkeeper.errors import EnvironmentPathError
 
-__all__ = ["STATE_SCHEMA", "GenerationState", "Layout", "read_packages"]
+__all__ = ["STATE_SCHEMA", "GenerationState", "Layout", "read_packages", "read_state_file"]
 
 STATE_SCHEMA = 1
 
@@ -166,13 +166,7 @@ class Layout:
         return int(resolved.name)
 
     def read_state(self, number: int) -> GenerationState | None:
-        import json  # noqa: PLC0415 - keep the no-op path's imports small
-
-        try:
-            data = json.loads(self.state_file(number).read_text())
-            return GenerationState.from_json(data)
-        except (OSError, ValueError, TypeError):
-            return None
+        return read_state_file(self.state_file(number))
 
     def numbers(self) -> list[int]:
         """Numbers of complete generations (those whose state file exists), ascending."""
@@ -265,6 +259,16 @@ class Layout:
         for number in doomed:
             self.remove_generation(number)
         return doomed
+
+
+def read_state_file(path: Path) -> GenerationState | None:
+    """A generation's record (or the --in-place record); None when missing or unreadable."""
+    import json  # noqa: PLC0415 - keep the no-op path's imports small
+
+    try:
+        return GenerationState.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def read_packages(env_dir: Path) -> dict[str, str]:
