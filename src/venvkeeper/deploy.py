@@ -84,7 +84,7 @@ class _Facts:
     """What a deploy reads from the source tree, gathered once."""
 
     def __init__(
-        self, workspace: Workspace, members: tuple[LockedMember, ...], options: plan.Options
+        self, workspace: Workspace, members: tuple[LockedMember, ...], options: plan.Options, lock_sha256: str
     ) -> None:
         self.workspace = workspace
         self.members = members
@@ -99,7 +99,7 @@ class _Facts:
             pyprojects[m.path] = hashlib.sha256((root / m.path / "pyproject.toml").read_bytes()).hexdigest()
         python_version = root / ".python-version"
         self.python_version_file = python_version.read_text().strip() if python_version.is_file() else None
-        self.lock_sha256 = hashlib.sha256(workspace.lock_bytes).hexdigest()
+        self.lock_sha256 = lock_sha256
         # What decides whether the lock is current: if equal to the live generation's, it still is.
         self.lock_inputs = digest_json({"lock": self.lock_sha256, "pyprojects": pyprojects})
         self.inputs = plan.inputs_digest(
@@ -131,13 +131,15 @@ def _defined_groups(lock: dict[str, Any], members: Sequence[LockedMember]) -> li
     return sorted(groups)
 
 
-def _healthy(layout: Layout, number: int | None, state: GenerationState | None) -> bool:
-    if number is None or state is None:
-        return False
-    # exists() follows the link: a dangling bin/python (interpreter moved or removed) is not healthy.
-    live_python = layout.gen_dir(number) / "bin" / "python"
+def _interpreter_intact(state: GenerationState) -> bool:
+    """The interpreter the environment was built on is still there, the same file (by stat)."""
     current = _interpreter_identity(Path(state.interpreter.get("realpath", "/nonexistent")))
-    return live_python.exists() and plan.interpreter_unchanged(state.interpreter, current)
+    return plan.interpreter_unchanged(state.interpreter, current)
+
+
+def _healthy(env_dir: Path, state: GenerationState | None) -> bool:
+    # exists() follows the link: a dangling bin/python (interpreter moved or removed) is not healthy.
+    return state is not None and (env_dir / "bin" / "python").exists() and _interpreter_intact(state)
 
 
 def _both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
@@ -181,18 +183,11 @@ def _target(layout: Layout, options: plan.Options) -> _Target:
                 hint="deploy without --in-place (generations switch atomically anyway)",
             )
         live = read_state_file(layout.inplace_state) if kind == "venv" else None
-        healthy = (
-            live is not None
-            and (layout.env / "bin" / "python").exists()
-            and plan.interpreter_unchanged(
-                live.interpreter,
-                _interpreter_identity(Path(live.interpreter.get("realpath", "/nonexistent"))),
-            )
-        )
-        return _Target("in-place", None, live, healthy, kind)
+        return _Target("in-place", None, live, _healthy(layout.env, live), kind)
     number = layout.current_number() if kind == "generation" else None
     live = layout.read_state(number) if number is not None else None
-    return _Target(kind, number, live, _healthy(layout, number, live), kind)
+    healthy = number is not None and _healthy(layout.gen_dir(number), live)
+    return _Target(kind, number, live, healthy, kind)
 
 
 def _deploy(
@@ -206,7 +201,7 @@ def _deploy(
     target = _target(layout, options)
     lock_sha = hashlib.sha256(workspace.lock_bytes).hexdigest()
     members, lock = _members_for(workspace, target.live, lock_sha)
-    facts = _Facts(workspace, members, options)
+    facts = _Facts(workspace, members, options, lock_sha)
     result = _converge(request, workspace, options, keep, layout, started, target, lock, facts)
     _stamp(request, workspace, layout, facts, result)
     return result
@@ -296,7 +291,7 @@ def _converge(
             if lock_known_good and same_groups and live is not None and live.export_sha256:
                 export_sha = live.export_sha256
             else:
-                export_sha, _ = engine.export_digest(stage, options.groups)
+                export_sha = engine.export_digest(stage, options.groups)
             effective = plan.effective_digest(
                 export_sha256=export_sha,
                 member_hashes=facts.member_hashes,
@@ -358,9 +353,7 @@ def _find_python(stage: Path, options: plan.Options, live: GenerationState | Non
         and live.interpreter.get("request") == request
         and live.interpreter.get("python_version_file") == facts.python_version_file
         and live.lock_inputs_sha256 == facts.lock_inputs  # requires-python unchanged
-        and plan.interpreter_unchanged(
-            live.interpreter, _interpreter_identity(Path(live.interpreter["realpath"]))
-        )
+        and _interpreter_intact(live)
     ):
         return Path(live.interpreter["path"])
     return engine.find_python(stage, request)

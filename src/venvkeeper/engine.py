@@ -77,8 +77,8 @@ def find_python(stage: Path, request: str | None) -> Path:
     return Path(found[-1])
 
 
-def export_digest(stage: Path, groups: Sequence[str]) -> tuple[str, dict[str, str]]:
-    """sha256 of exactly what the lock installs for these groups, and {name: version} of it.
+def export_digest(stage: Path, groups: Sequence[str]) -> str:
+    """sha256 of exactly what the lock installs for these groups (uv's hashed export).
 
     A lock change that does not touch the selected groups (a dev tool bumped) gives the same digest,
     so it does not cause a new generation.
@@ -100,12 +100,7 @@ def export_digest(stage: Path, groups: Sequence[str]) -> tuple[str, dict[str, st
     )
     if not result.ok:
         raise LockError(f"uv.lock: cannot be read for export: {_first_error(result)}", hint="run `uv lock`")
-    versions: dict[str, str] = {}
-    for line in result.stdout.splitlines():
-        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", line)
-        if match:
-            versions[match.group(1).lower().replace("_", "-").replace(".", "-")] = match.group(2)
-    return hashlib.sha256(result.stdout.encode()).hexdigest(), versions
+    return hashlib.sha256(result.stdout.encode()).hexdigest()
 
 
 _PACKAGE_PATTERNS = (

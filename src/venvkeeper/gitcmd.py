@@ -13,7 +13,7 @@ from pathlib import Path
 
 from venvkeeper.errors import ToolError
 
-__all__ = ["index_path", "is_work_tree", "list_files", "run_git", "status_porcelain"]
+__all__ = ["index_path", "is_work_tree", "list_files", "run_git"]
 
 # A checkout owned by root and read by a service user trips git's safe.directory check
 # (CVE-2022-24765). Reading the file list is safe as long as the repository's config cannot run
@@ -114,8 +114,3 @@ def index_path(directory: Path) -> Path | None:
     if proc.returncode != 0:
         return None
     return (directory / proc.stdout.decode().strip()).resolve()
-
-
-def status_porcelain(directory: Path) -> str:
-    """``git status --porcelain`` of the work tree containing ``directory`` ('' when clean)."""
-    return run_git(["status", "--porcelain"], cwd=directory).stdout.decode()

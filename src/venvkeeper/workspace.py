@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ class Workspace:
     config: Config
     lock_path: Path
     lock_bytes: bytes
-    groups_defined: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def root_name(self) -> str | None:
@@ -77,17 +76,7 @@ def load_workspace(project_dir: Path) -> Workspace:
         ) from None
     except OSError as exc:
         raise LockError(f"{lock_path}: cannot read: {exc.strerror}", hint="check its permissions") from exc
-    groups = frozenset(_groups(pyproject))
-    return Workspace(root, pyproject, config, lock_path, lock_bytes, groups)
-
-
-def _groups(pyproject: dict[str, Any]) -> list[str]:
-    table = pyproject.get("dependency-groups", {})
-    names = list(table) if isinstance(table, dict) else []
-    legacy = pyproject.get("tool", {}).get("uv", {}).get("dev-dependencies")
-    if legacy:
-        names.append("dev")  # uv treats tool.uv.dev-dependencies as the dev group
-    return names
+    return Workspace(root, pyproject, config, lock_path, lock_bytes)
 
 
 def parse_lock(workspace: Workspace) -> dict[str, Any]:
