@@ -79,7 +79,15 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def generations(env: Path) -> list[str]:
-    """Entries of the generations directory (complete ones have NNNN and NNNN.json)."""
+    """Entries of the generations directory (complete ones have NNNN and NNNN.json).
+
+    A generation's sealed manifest (NNNN.manifest.json) is left out; ``leftovers`` reports one
+    that outlived its record.
+    """
+    return [n for n in _generation_entries(env) if not n.endswith(".manifest.json")]
+
+
+def _generation_entries(env: Path) -> list[str]:
     home = env.parent / f"{env.name}.venvkeeper" / "generations"
     return sorted(p.name for p in home.iterdir()) if home.is_dir() else []
 
@@ -90,7 +98,12 @@ def leftovers(env: Path) -> list[str]:
     tmp = sorted(p.name for p in (home / "tmp").iterdir()) if (home / "tmp").is_dir() else []
     gens = generations(env)
     incomplete = [g for g in gens if not g.endswith(".json") and f"{g}.json" not in gens]
-    return tmp + incomplete
+    orphans = [
+        n
+        for n in _generation_entries(env)
+        if n.endswith(".manifest.json") and n.replace(".manifest", "") not in gens
+    ]
+    return tmp + incomplete + orphans
 
 
 def site_packages(env: Path) -> Path:

@@ -21,6 +21,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = try_noop(args[1:])
         if code is not None:
             return code
+    elif args[:1] == ["verify"]:
+        # Timed as a whole (monitoring runs it often): parsed and run without click when possible.
+        from venvkeeper.verify import main as verify_main  # noqa: PLC0415
+
+        code = verify_main(args[1:])
+        if code is not None:
+            return code
     import click  # noqa: PLC0415
 
     from venvkeeper.commands import cli  # noqa: PLC0415

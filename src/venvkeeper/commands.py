@@ -9,9 +9,7 @@ from pathlib import Path
 import click
 
 from venvkeeper import __version__
-from venvkeeper.errors import VenvkeeperError
-from venvkeeper.exitcodes import ExitCode
-from venvkeeper.result import ErrorResult, Result
+from venvkeeper.resultbase import Result
 
 __all__ = ["cli"]
 
@@ -22,31 +20,9 @@ _env_option = click.option(
 
 
 def _run(command: str, as_json: bool, action: Callable[[], Result]) -> None:
-    """Run a command, translate venvkeeper's errors at this one boundary, render, and exit."""
-    from venvkeeper.render import render  # noqa: PLC0415
+    from venvkeeper.render import report  # noqa: PLC0415
 
-    try:
-        result: Result = action()
-    except VenvkeeperError as exc:
-        result = ErrorResult(
-            command,
-            code=exc.code,
-            message=exc.message,
-            hint=exc.hint,
-            detail=exc.detail,
-            exit=exc.exit_code,
-            extra=exc.extra,
-        )
-    except KeyboardInterrupt:
-        result = ErrorResult(
-            command,
-            code="interrupted",
-            message="interrupted",
-            hint="nothing was switched",
-            exit=ExitCode.FAILED,
-        )
-    render(result, as_json=as_json)
-    sys.exit(int(result.exit_code))
+    sys.exit(int(report(command, as_json, action)))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,6 +40,11 @@ def cli() -> None:
 @click.option("--in-place", is_flag=True, help="Converge --env itself instead of switching generations.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another deploy holds the environment.")
 @click.option("--no-rollback", is_flag=True, help="Keep the new generation live when a hook fails.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Verify the live environment; if it differs, rebuild it with uv's cache refreshed.",
+)
 @_json_option
 def deploy(
     project_dir: Path,
@@ -74,6 +55,7 @@ def deploy(
     in_place: bool,
     no_wait: bool,
     no_rollback: bool,
+    repair: bool,
     as_json: bool,
 ) -> None:
     """Converge --env on PROJECT_DIR's uv.lock (never writing into PROJECT_DIR)."""
@@ -89,6 +71,7 @@ def deploy(
         in_place=in_place,
         wait=not no_wait,
         rollback_on_hook_failure=not no_rollback,
+        repair=repair,
     )
     _run("deploy", as_json, lambda: run_deploy(request))
 
@@ -113,3 +96,22 @@ def status(env: Path, as_json: bool) -> None:
     from venvkeeper.status import status as run_status  # noqa: PLC0415
 
     _run("status", as_json, lambda: run_status(env))
+
+
+@cli.command()
+@_env_option
+@click.option(
+    "--project",
+    "project",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also check against this project's current lock, member sources and git status.",
+)
+@click.option("--fast", is_flag=True, help="Sizes and presence only (no hashing), for frequent monitoring.")
+@_json_option
+def verify(env: Path, project: Path | None, fast: bool, as_json: bool) -> None:
+    """Prove --env is exactly what its lock says, file by file (exit 0 clean, 1 findings, 2 cannot verify)."""
+    from venvkeeper.verify import verify as run_verify  # noqa: PLC0415
+
+    _run(
+        "verify", as_json, lambda: run_verify(str(env), None if project is None else str(project), fast=fast)
+    )

@@ -24,7 +24,7 @@ from venvkeeper import __version__, fsutil, gitcmd, locking, plan
 from venvkeeper.config import DEFAULT_KEEP
 from venvkeeper.errors import ConfigError, HookError, InterpreterError
 from venvkeeper.generations import GenerationState, Layout, now_iso, read_packages, read_state_file
-from venvkeeper.hashing import digest_json, member_files, tree_digest
+from venvkeeper.hashing import digest_entries, digest_json, member_files, tree_entries
 from venvkeeper.result import DeployResult
 from venvkeeper.workspace import (
     LockedMember,
@@ -57,6 +57,7 @@ class DeployRequest:
     in_place: bool = False
     wait: bool = True
     rollback_on_hook_failure: bool = True
+    repair: bool = False  # verify the live environment; rebuild it (uv's cache refreshed) if it differs
 
 
 def _interpreter_identity(path: Path) -> dict[str, Any] | None:
@@ -91,9 +92,12 @@ class _Facts:
         root = workspace.root
         self.files = gitcmd.list_files(root)
         paths = [m.path for m in members]
-        self.member_hashes = {
-            m.name: tree_digest(root, member_files(self.files, m.path, paths)) for m in members if m.package
+        # Each member's files with their hashes: sealed with the generation, so verify --project can
+        # name the very file that changed since.
+        self.member_entries = {
+            m.name: tree_entries(root, member_files(self.files, m.path, paths)) for m in members if m.package
         }
+        self.member_hashes = {name: digest_entries(entries) for name, entries in self.member_entries.items()}
         pyprojects = {}
         for m in members:
             pyprojects[m.path] = hashlib.sha256((root / m.path / "pyproject.toml").read_bytes()).hexdigest()
@@ -202,9 +206,37 @@ def _deploy(
     lock_sha = hashlib.sha256(workspace.lock_bytes).hexdigest()
     members, lock = _members_for(workspace, target.live, lock_sha)
     facts = _Facts(workspace, members, options, lock_sha)
-    result = _converge(request, workspace, options, keep, layout, started, target, lock, facts)
+    repair = _plan_repair(layout, target) if request.repair else None
+    result = _converge(request, workspace, options, keep, layout, started, target, lock, facts, repair)
+    if repair is not None:
+        result.repaired, result.cache_refreshed = repair.affected, repair.poisoned
     _stamp(request, workspace, layout, facts, result)
     return result
+
+
+@dataclass(frozen=True)
+class _Repair:
+    affected: list[str]  # distributions with findings (rebuilt; reinstalled when --in-place)
+    poisoned: list[str]  # of those, the ones whose files are hard links into a damaged uv cache
+
+
+def _plan_repair(layout: Layout, target: _Target) -> _Repair | None:
+    """Verify the live environment; None when it is clean (or there is none), so a normal deploy runs.
+
+    uv's cache entries that the damaged files are hard links to are removed first, so the rebuild
+    fetches fresh bytes instead of linking the same damaged ones again.
+    """
+    from venvkeeper import engine, verify  # noqa: PLC0415
+
+    if target.live is None or target.kind not in ("generation", "in-place"):
+        return None
+    found = verify.inspect(verify.resolve(str(layout.env))).findings
+    if not found:
+        return None
+    affected = sorted({f.distribution for f in found if f.distribution})
+    poisoned = sorted({f.distribution for f in found if f.distribution and f.cache})
+    engine.clean_cache(poisoned)
+    return _Repair(affected, poisoned)
 
 
 def _stamp(
@@ -256,11 +288,14 @@ def _converge(
     target: _Target,
     lock: dict[str, Any] | None,
     facts: _Facts,
+    repair: _Repair | None = None,
 ) -> DeployResult:
     live = target.live
     members = facts.members
     lock_sha = facts.lock_sha256
-    if live is not None and target.healthy and live.inputs_sha256 == facts.inputs:
+    # A live environment that failed verification is rebuilt even though nothing changed.
+    intact = target.healthy and repair is None
+    if live is not None and intact and live.inputs_sha256 == facts.inputs:
         return _unchanged(layout, target, started, "nothing changed since the live environment was built")
 
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
@@ -298,7 +333,7 @@ def _converge(
                 interpreter=interpreter,
                 options=options,
             )
-            if live is not None and target.healthy and live.effective_sha256 == effective:
+            if live is not None and intact and live.effective_sha256 == effective:
                 gate()
                 return _unchanged(
                     layout, target, started, "the inputs moved but what they install did not (no install ran)"
@@ -316,6 +351,7 @@ def _converge(
                 effective,
                 in_workspace="manifest" in lock or len(members) > 1,
                 gate=gate,
+                reinstall=tuple(repair.affected) if repair is not None and options.in_place else (),
             )
             if options.in_place:
                 return _converge_in_place(request, build, target, started)
@@ -399,6 +435,7 @@ class _Build:
     effective: str
     in_workspace: bool
     gate: Callable[[], None]  # raises if uv found the lock out of date
+    reinstall: tuple[str, ...] = ()  # --repair --in-place: distributions to install afresh
 
 
 def _wheel_slot(layout: Layout, name: str, digest: str, interpreter: dict[str, Any]) -> Path:
@@ -449,24 +486,32 @@ class _Populated:
     reused: list[str]
 
 
-def _populate(build: _Build, env_dir: Path, number: int, started: float) -> _Populated:
-    """Install the lock and the members into ``env_dir``, smoke-check it, and describe it."""
+def _populate(build: _Build, env_dir: Path, number: int, started: float, manifest_path: Path) -> _Populated:
+    """Install the lock and the members into ``env_dir``, smoke-check it, seal it, and describe it."""
     from venvkeeper import engine  # noqa: PLC0415
+    from venvkeeper.manifest import seal  # noqa: PLC0415
     from venvkeeper.smoke import smoke_check  # noqa: PLC0415
     from venvkeeper.uvcmd import uv_version  # noqa: PLC0415
     from venvkeeper.wheels import inspect_wheel  # noqa: PLC0415
 
     _, (wheels, rebuilt, reused) = _both(
-        lambda: engine.sync_dependencies(build.stage, env_dir, build.python, build.options.groups),
+        lambda: engine.sync_dependencies(
+            build.stage, env_dir, build.python, build.options.groups, reinstall=build.reinstall
+        ),
         lambda: _build_members(build),
     )
-    engine.install_wheels(build.stage, env_dir, list(wheels.values()))
+    engine.install_wheels(build.stage, env_dir, list(wheels.values()), reinstall=bool(build.reinstall))
     infos = {name: inspect_wheel(path) for name, path in wheels.items()}
-    report = smoke_check(
-        env_dir,
-        sorted({m for i in infos.values() for m in i.top_level}),
-        sorted({s for i in infos.values() for s in i.scripts}),
+    # The smoke check writes nothing (no bytecode), so the manifest can be sealed while it runs.
+    report, (manifest, cache_dir) = _both(
+        lambda: smoke_check(
+            env_dir,
+            sorted({m for i in infos.values() for m in i.top_level}),
+            sorted({s for i in infos.values() for s in i.scripts}),
+        ),
+        lambda: (seal(env_dir, build.facts.member_entries), engine.cache_dir()),
     )
+    manifest_sha = fsutil.atomic_write_json(manifest_path, manifest.to_json(), compact=True)
     build.gate()
     state = GenerationState(
         number=number,
@@ -495,9 +540,12 @@ def _populate(build: _Build, env_dir: Path, number: int, started: float) -> _Pop
             "python_version_file": build.facts.python_version_file,
             "version": report["version"],
             "implementation": report["implementation"],
+            "markers": report["markers"],
         },
         options=build.options.to_json(),
         uv_version=uv_version(),
+        uv_cache_dir=cache_dir,
+        manifest_sha256=manifest_sha,
         venvkeeper_version=__version__,
         duration_s=round(time.monotonic() - started, 3),
     )
@@ -515,7 +563,7 @@ def _converge_in_place(
     # The record goes first: a run killed half-way must not leave a record saying "unchanged".
     with contextlib.suppress(FileNotFoundError):
         layout.inplace_state.unlink()
-    done = _populate(build, layout.env, 0, started)
+    done = _populate(build, layout.env, 0, started, layout.inplace_manifest)
     fsutil.atomic_write_json(layout.inplace_state, done.state.to_json())
     hook_runs = _run_post_deploy(request, build.workspace, layout, None, _Undo())
     return DeployResult(
@@ -553,7 +601,7 @@ def _build_and_switch(
     if target.kind == "venv":
         adopted, number = number, number + 1
     try:
-        done = _populate(build, layout.gen_dir(number), number, started)
+        done = _populate(build, layout.gen_dir(number), number, started, layout.manifest_file(number))
         fsutil.atomic_write_json(layout.state_file(number), done.state.to_json())
     except BaseException:
         layout.remove_generation(number)

@@ -16,8 +16,11 @@ from venvkeeper.uvcmd import UvResult, run_uv
 
 __all__ = [
     "build_wheel",
+    "cache_dir",
     "check_lock",
+    "clean_cache",
     "export_digest",
+    "export_requirements",
     "find_python",
     "install_wheels",
     "sync_dependencies",
@@ -77,12 +80,7 @@ def find_python(stage: Path, request: str | None) -> Path:
     return Path(found[-1])
 
 
-def export_digest(stage: Path, groups: Sequence[str]) -> str:
-    """sha256 of exactly what the lock installs for these groups (uv's hashed export).
-
-    A lock change that does not touch the selected groups (a dev tool bumped) gives the same digest,
-    so it does not cause a new generation.
-    """
+def _export(cwd: Path, groups: Sequence[str], *extra: str) -> str:
     result = run_uv(
         [
             "export",
@@ -95,12 +93,54 @@ def export_digest(stage: Path, groups: Sequence[str]) -> str:
             "--format",
             "requirements.txt",
             "--quiet",
+            *extra,
         ],
-        cwd=stage,
+        cwd=cwd,
     )
     if not result.ok:
         raise LockError(f"uv.lock: cannot be read for export: {_first_error(result)}", hint="run `uv lock`")
-    return hashlib.sha256(result.stdout.encode()).hexdigest()
+    return result.stdout
+
+
+def export_digest(stage: Path, groups: Sequence[str]) -> str:
+    """sha256 of exactly what the lock installs for these groups (uv's hashed export).
+
+    A lock change that does not touch the selected groups (a dev tool bumped) gives the same digest,
+    so it does not cause a new generation.
+    """
+    return hashlib.sha256(_export(stage, groups).encode()).hexdigest()
+
+
+def export_requirements(project: Path, groups: Sequence[str]) -> str:
+    """The lock's third-party packages for these groups, as requirement lines with markers.
+
+    ``--frozen`` reads uv.lock as it is and writes nothing, so this runs in the project itself.
+    """
+    return _export(project, groups, "--no-hashes")
+
+
+def cache_dir() -> str | None:
+    """uv's cache directory as uv would use it now, or None if uv cannot say."""
+    result = run_uv(["cache", "dir"], cwd=Path("/"))
+    lines = result.stdout.strip().splitlines()
+    return lines[-1] if result.ok and lines else None
+
+
+def clean_cache(packages: Sequence[str]) -> None:
+    """Drop uv's cached files for ``packages``, so the next install fetches them afresh.
+
+    uv installs by hard-linking from its cache, so a file edited inside an environment edits the
+    cache too, and every later install would copy the damage; removing the entries is the remedy.
+    """
+    if not packages:
+        return
+    result = run_uv(["cache", "clean", *packages], cwd=Path("/"))
+    if not result.ok:
+        raise InstallError(
+            f"cannot refresh uv's cache for {', '.join(packages)}: {_first_error(result)}",
+            hint="run `uv cache clean " + " ".join(packages) + "` by hand, then deploy --repair again",
+            detail=_tail(result),
+        )
 
 
 _PACKAGE_PATTERNS = (
@@ -110,7 +150,9 @@ _PACKAGE_PATTERNS = (
 )
 
 
-def sync_dependencies(stage: Path, env_dir: Path, python: Path, groups: Sequence[str]) -> None:
+def sync_dependencies(
+    stage: Path, env_dir: Path, python: Path, groups: Sequence[str], reinstall: Sequence[str] = ()
+) -> None:
     """Create ``env_dir`` and install the lock's third-party packages into it (not the members)."""
     result = run_uv(
         [
@@ -123,6 +165,7 @@ def sync_dependencies(stage: Path, env_dir: Path, python: Path, groups: Sequence
             "--python",
             str(python),
             "--quiet",
+            *[arg for name in reinstall for arg in ("--reinstall-package", name)],
         ],
         cwd=stage,
         env={"UV_PROJECT_ENVIRONMENT": str(env_dir)},
@@ -160,12 +203,13 @@ def build_wheel(
     return wheels[0]
 
 
-def install_wheels(stage: Path, env_dir: Path, wheels: Sequence[Path]) -> None:
+def install_wheels(stage: Path, env_dir: Path, wheels: Sequence[Path], *, reinstall: bool = False) -> None:
     """Install the members' wheels (no dependencies: the lock's sync brought those)."""
     result = run_uv(
         [
             "pip",
             "install",
+            *(["--reinstall"] if reinstall else []),
             "--no-deps",
             "--offline",
             "--no-index",

@@ -13,6 +13,7 @@ from venvkeeper.exitcodes import ExitCode
 __all__ = [
     "BuildError",
     "BusyError",
+    "CannotVerifyError",
     "ConfigError",
     "EnvironmentPathError",
     "HookError",
@@ -107,3 +108,10 @@ class BusyError(VenvkeeperError):
 
     code = "busy"
     exit_code = ExitCode.BUSY
+
+
+class CannotVerifyError(VenvkeeperError):
+    """``verify`` could not inspect the environment at all (missing, not a venv, damaged manifest)."""
+
+    code = "cannot-verify"
+    exit_code = ExitCode.BAD_INPUT

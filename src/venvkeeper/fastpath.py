@@ -21,6 +21,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from venvkeeper import argv, paths
+
 if TYPE_CHECKING:
     from pathlib import Path  # not at run time: pathlib alone costs this path a quarter of its time
 
@@ -50,36 +52,14 @@ def request_key(
 
 
 def _parse(args: Sequence[str]) -> dict[str, Any] | None:
-    """The deploy arguments, or None for anything this small parser does not handle exactly."""
-    found: dict[str, Any] = {"groups": []}
-    positional: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        name, eq, value = arg.partition("=")
-        if name in _VALUE_FLAGS:
-            if not eq:
-                if i + 1 >= len(args):
-                    return None
-                i += 1
-                value = args[i]
-            if name == "--group":
-                found["groups"].append(value)
-            elif name in found:
-                return None  # repeated: let click decide
-            else:
-                found[name] = value
-        elif arg in _BOOL_FLAGS:
-            found[arg] = True
-        elif arg.startswith("-"):
-            return None
-        else:
-            positional.append(arg)
-        i += 1
-    if "--env" not in found or len(positional) > 1:
+    """The deploy arguments, or None for anything the small parser does not handle exactly."""
+    found = argv.parse(args, values=_VALUE_FLAGS, flags=_BOOL_FLAGS, repeatable={"--group"}, max_positional=1)
+    if found is None or "--env" not in found:
         return None
-    if "--keep" in found and not found["--keep"].isdigit():
+    if "--keep" in found and not str(found["--keep"]).isdigit():
         return None
+    positional: list[str] = found.pop("positional")  # type: ignore[assignment]
+    found["groups"] = found.pop("--group")
     found["project"] = positional[0] if positional else "."
     return found
 
@@ -138,7 +118,7 @@ def try_noop(args: Sequence[str]) -> int | None:
     if parsed is None:
         return None
     env = os.path.abspath(parsed["--env"])
-    home = f"{os.path.dirname(env)}/{os.path.basename(env)}.venvkeeper"
+    home = paths.home(env)
     stamp = _matching_stamp(parsed, env, home)
     # A deploy that holds the lock may be about to switch: queue behind it the normal way.
     if stamp is None or not _lock_is_free(f"{home}/deploy.lock"):

@@ -23,16 +23,24 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
+def atomic_write_json(path: Path, data: Any, *, compact: bool = False) -> str:
+    """Write JSON to a temporary file beside ``path``, fsync it, then rename it over ``path``.
+
+    Returns the sha256 of the bytes written. ``compact`` drops the indentation (large files).
+    """
+    import hashlib  # noqa: PLC0415
     import tempfile  # noqa: PLC0415
 
+    if compact:
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    else:
+        text = json.dumps(data, indent=2, sort_keys=True)
+    raw = (text + "\n").encode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; state is for monitoring tools too
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -41,6 +49,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+    return hashlib.sha256(raw).hexdigest()
 
 
 def replace_symlink(link: Path, target: str, *, scratch: Path) -> None:

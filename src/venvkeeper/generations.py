@@ -6,6 +6,7 @@ Layout, for ``--env /var/lib/app/.venv``::
     /var/lib/app/.venv.venvkeeper/
         deploy.lock                 one venvkeeper at a time
         generations/0003/           a virtual environment (never renamed: its scripts name it)
+        generations/0003.manifest.json  every file as built (size, sha256), sealed before the switch
         generations/0003.json       what it was built from; written last, so no JSON = incomplete
         wheels/<member>/<digest>/   built workspace members, by content
         tmp/                        staging copies, removed when done (or by the next run)
@@ -20,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from venvkeeper import fsutil
+from venvkeeper import fsutil, paths
 from venvkeeper.errors import EnvironmentPathError
 
 __all__ = ["STATE_SCHEMA", "GenerationState", "Layout", "read_packages", "read_state_file"]
 
-STATE_SCHEMA = 1
+STATE_SCHEMA = paths.STATE_SCHEMA
 
 
 @dataclass
@@ -46,6 +47,8 @@ class GenerationState:
     interpreter: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     uv_version: str | None = None
+    uv_cache_dir: str | None = None
+    manifest_sha256: str | None = None
     venvkeeper_version: str | None = None
     duration_s: float | None = None
 
@@ -81,7 +84,7 @@ class Layout:
 
     @property
     def home(self) -> Path:
-        return self.env.parent / f"{self.env.name}.venvkeeper"
+        return Path(paths.home(str(self.env)))
 
     @property
     def generations(self) -> Path:
@@ -103,11 +106,18 @@ class Layout:
     def inplace_state(self) -> Path:
         return self.home / "in-place.json"
 
+    @property
+    def inplace_manifest(self) -> Path:
+        return self.home / "in-place.manifest.json"
+
     def gen_dir(self, number: int) -> Path:
-        return self.generations / f"{number:04d}"
+        return Path(paths.gen_dir(str(self.home), number))
 
     def state_file(self, number: int) -> Path:
-        return self.generations / f"{number:04d}.json"
+        return Path(paths.state_file(str(self.home), number))
+
+    def manifest_file(self, number: int) -> Path:
+        return Path(paths.manifest_file(str(self.home), number))
 
     def link_target(self, number: int) -> str:
         # Relative, so the link stays right when the parent directory is bind-mounted elsewhere.
@@ -156,14 +166,7 @@ class Layout:
     # -- reading -------------------------------------------------------------------------------
 
     def current_number(self) -> int | None:
-        try:
-            target = os.readlink(self.env)
-        except OSError:
-            return None
-        resolved = Path(os.path.normpath(self.env.parent / target))
-        if resolved.parent != self.generations or not resolved.name.isdigit():
-            return None
-        return int(resolved.name)
+        return paths.current_number(str(self.env))
 
     def read_state(self, number: int) -> GenerationState | None:
         return read_state_file(self.state_file(number))
@@ -247,8 +250,10 @@ class Layout:
             self.state_file(number).unlink()
 
     def remove_generation(self, number: int) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.state_file(number).unlink()
+        # The record first: without it the rest is an incomplete generation that sweep removes.
+        for path in (self.state_file(number), self.manifest_file(number)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         fsutil.remove_tree(self.gen_dir(number))
 
     def prune(self, keep: int) -> list[int]:
@@ -273,7 +278,7 @@ def read_state_file(path: Path) -> GenerationState | None:
 
 def read_packages(env_dir: Path) -> dict[str, str]:
     """Distributions installed in a venv, {canonical name: version}, from the dist-info directory names."""
-    from venvkeeper.workspace import canonicalize_name  # noqa: PLC0415
+    from venvkeeper.names import canonicalize_name  # noqa: PLC0415
 
     packages: dict[str, str] = {}
     for site in sorted(env_dir.glob("lib/python3*/site-packages")):

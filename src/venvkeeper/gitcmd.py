@@ -13,7 +13,7 @@ from pathlib import Path
 
 from venvkeeper.errors import ToolError
 
-__all__ = ["index_path", "is_work_tree", "list_files", "run_git"]
+__all__ = ["index_path", "is_work_tree", "list_files", "run_git", "status"]
 
 # A checkout owned by root and read by a service user trips git's safe.directory check
 # (CVE-2022-24765). Reading the file list is safe as long as the repository's config cannot run
@@ -114,3 +114,41 @@ def index_path(directory: Path) -> Path | None:
     if proc.returncode != 0:
         return None
     return (directory / proc.stdout.decode().strip()).resolve()
+
+
+_STATUS_WORDS = {
+    "M": "modified",
+    "A": "added",
+    "D": "deleted",
+    "R": "renamed",
+    "C": "copied",
+    "T": "type changed",
+}
+
+
+def status(directory: Path) -> list[tuple[str, str]]:
+    """Uncommitted changes in the work tree holding ``directory``: [(what, path relative to it)].
+
+    GIT_OPTIONAL_LOCKS=0 (set in run_git) keeps ``git status`` from refreshing the index, so this
+    reads the repository without writing to it.
+    """
+    proc = run_git(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--", "."], cwd=directory)
+    prefix = run_git(["rev-parse", "--show-prefix"], cwd=directory).stdout.decode().strip()
+    changes: list[tuple[str, str]] = []
+    fields = proc.stdout.decode(errors="surrogateescape").split("\0")
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        code, path = entry[:2], entry[3:]
+        if code[0] in "RC":
+            i += 1  # -z gives a rename's source as the next field
+        if code == "??":
+            what = "untracked"
+        else:
+            letter = code[1] if code[1] != " " else code[0]
+            what = _STATUS_WORDS.get(letter, "changed")
+        changes.append((what, path.removeprefix(prefix)))
+    return changes

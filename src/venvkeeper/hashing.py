@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["digest_json", "file_sha256", "member_files", "tree_digest"]
+__all__ = ["digest_entries", "digest_json", "file_sha256", "member_files", "tree_digest", "tree_entries"]
 
 _CHUNK = 1 << 20
 
@@ -23,22 +23,30 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def tree_digest(root: Path, files: Iterable[str]) -> str:
-    """sha256 over the relative path, the executable bit and the content of each file (sorted).
-
-    A symlink counts by its target, so a link that changes target changes the digest.
-    """
-    h = hashlib.sha256()
+def tree_entries(root: Path, files: Iterable[str]) -> dict[str, str]:
+    """Each file's entry: ``x:<sha256>`` or ``-:<sha256>`` (executable bit), ``L:<target>`` for a symlink."""
+    entries: dict[str, str] = {}
     for name in sorted(files):
         path = root / name
         st = os.lstat(path)
         if stat.S_ISLNK(st.st_mode):
-            entry = f"L\0{os.readlink(path)}"
+            entries[name] = f"L:{os.readlink(path)}"
         else:
-            executable = "x" if st.st_mode & 0o111 else "-"
-            entry = f"{executable}\0{file_sha256(path)}"
-        h.update(f"{name}\0{entry}\n".encode())
+            entries[name] = f"{'x' if st.st_mode & 0o111 else '-'}:{file_sha256(path)}"
+    return entries
+
+
+def digest_entries(entries: dict[str, str]) -> str:
+    """sha256 over the relative path and entry of each file (sorted): a member's content hash."""
+    h = hashlib.sha256()
+    for name in sorted(entries):
+        h.update(f"{name}\0{entries[name]}\n".encode())
     return h.hexdigest()
+
+
+def tree_digest(root: Path, files: Iterable[str]) -> str:
+    """The content hash of these files; a symlink counts by its target."""
+    return digest_entries(tree_entries(root, files))
 
 
 def member_files(files: Sequence[str], member_path: str, all_member_paths: Sequence[str]) -> list[str]:

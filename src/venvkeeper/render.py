@@ -4,12 +4,51 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
+from collections.abc import Callable
 
-from venvkeeper.messages import unchanged_line
-from venvkeeper.result import DeployResult, ErrorResult, Result, RollbackResult, StatusResult
+from venvkeeper.exitcodes import ExitCode
+from venvkeeper.verify_result import VerifyResult
 
-__all__ = ["render"]
+TYPE_CHECKING = False  # verify is timed: the other results (dataclasses) are imported when needed
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from venvkeeper.result import DeployResult, ErrorResult, RollbackResult, StatusResult
+    from venvkeeper.resultbase import Result
+
+__all__ = ["render", "report"]
+
+
+def report(command: str, as_json: bool, action: Callable[[], Result]) -> ExitCode:
+    """Run a command, translate venvkeeper's errors at this one boundary, render; return the exit code."""
+    from venvkeeper.errors import VenvkeeperError  # noqa: PLC0415
+
+    try:
+        result: Result = action()
+    except VenvkeeperError as exc:
+        from venvkeeper.result import ErrorResult  # noqa: PLC0415
+
+        result = ErrorResult(
+            command,
+            code=exc.code,
+            message=exc.message,
+            hint=exc.hint,
+            detail=exc.detail,
+            exit=exc.exit_code,
+            extra=exc.extra,
+        )
+    except KeyboardInterrupt:
+        from venvkeeper.result import ErrorResult  # noqa: PLC0415
+
+        result = ErrorResult(
+            command,
+            code="interrupted",
+            message="interrupted",
+            hint="nothing was switched",
+            exit=ExitCode.FAILED,
+        )
+    render(result, as_json=as_json)
+    return result.exit_code
 
 
 def render(result: Result, *, as_json: bool, out: TextIO | None = None, err: TextIO | None = None) -> None:
@@ -18,6 +57,11 @@ def render(result: Result, *, as_json: bool, out: TextIO | None = None, err: Tex
     if as_json:
         out.write(json.dumps(result.to_json(), indent=2, sort_keys=False) + "\n")
         return
+    if isinstance(result, VerifyResult):
+        _verify(result, out)
+        return
+    from venvkeeper.result import DeployResult, ErrorResult, RollbackResult, StatusResult  # noqa: PLC0415
+
     if isinstance(result, ErrorResult):
         _error(result, err)
     elif isinstance(result, DeployResult):
@@ -49,6 +93,8 @@ def _packages(result: DeployResult | RollbackResult, out: TextIO) -> None:
 
 
 def _deploy(result: DeployResult, out: TextIO) -> None:
+    from venvkeeper.messages import unchanged_line  # noqa: PLC0415
+
     if not result.changed:
         out.write(unchanged_line(result.env, result.generation, result.reason, result.duration_s))
         return
@@ -59,6 +105,10 @@ def _deploy(result: DeployResult, out: TextIO) -> None:
         out.write(f"{result.env} -> generation {result.generation}{since} [{result.duration_s:.2f}s]\n")
     if result.adopted is not None:
         out.write(f"  adopted the existing environment as generation {result.adopted}\n")
+    if result.repaired:
+        out.write(f"  repaired: {', '.join(result.repaired)}\n")
+    if result.cache_refreshed:
+        out.write(f"  uv's cache refreshed for: {', '.join(result.cache_refreshed)}\n")
     _packages(result, out)
     if result.rebuilt:
         out.write(f"  rebuilt members: {', '.join(result.rebuilt)}\n")
@@ -86,3 +136,26 @@ def _rollback(result: RollbackResult, out: TextIO) -> None:
     else:
         out.write(f"{result.env} -> generation {result.generation} (was {result.previous})\n")
     _packages(result, out)
+
+
+def _verify(result: VerifyResult, out: TextIO) -> None:
+    where = f" (generation {result.generation})" if result.generation is not None else f" ({result.kind})"
+    hashed = f", {result.bytes_hashed / 1e6:.1f} MB hashed" if not result.fast else ", sizes only (--fast)"
+    count = len(result.findings)
+    verdict = "clean" if not count else f"{count} finding{'s' if count != 1 else ''}"
+    out.write(f"{result.env}{where}: {verdict} ({result.files} files{hashed}) [{result.duration_s:.2f}s]\n")
+    for f in result.findings:
+        subject = " ".join(x for x in (f.distribution, f.path) if x)
+        out.write(f"  {f.category:<21} {subject}\n")
+        if f.expected is not None or f.actual is not None:
+            out.write(f"      expected {f.expected or '-'}, found {f.actual or '-'}")
+            out.write(f" ({f.reference})\n" if f.reference else "\n")
+        if f.files:
+            kinds = ", ".join(sorted({x["category"] for x in f.files}))
+            out.write(f"      and {len(f.files)} of its files ({kinds})\n")
+        if f.cache:
+            out.write(f"      a hard link into uv's cache ({f.cache}): the cache is damaged too;\n")
+            out.write("      `venvkeeper deploy --repair` refreshes it and rebuilds\n")
+    for check in result.checks:
+        if check.status in ("not-possible", "skipped"):
+            out.write(f"  {check.name} check {check.status.replace('-', ' ')}: {check.reason}\n")

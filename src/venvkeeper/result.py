@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from venvkeeper.exitcodes import ExitCode
 from venvkeeper.plan import PackageDiff
+from venvkeeper.resultbase import Result
 
 if TYPE_CHECKING:
     from venvkeeper.hooks import HookRun
@@ -20,32 +21,10 @@ __all__ = [
     "StatusResult",
 ]
 
-JSON_SCHEMA_VERSION = 1
-
-
-@dataclass
-class Result:
-    command: str
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode.OK
-
-    def payload(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema_version": JSON_SCHEMA_VERSION,
-            "command": self.command,
-            "ok": self.exit_code == ExitCode.OK,
-            "exit_code": int(self.exit_code),
-            **self.payload(),
-        }
-
 
 @dataclass
 class ErrorResult(Result):
+    command: str
     code: str = "error"
     message: str = ""
     hint: str = ""
@@ -67,6 +46,7 @@ class ErrorResult(Result):
 
 @dataclass
 class DeployResult(Result):
+    command: str
     env: str = ""
     changed: bool = False
     generation: int | None = None
@@ -80,6 +60,8 @@ class DeployResult(Result):
     in_place: bool = False
     reason: str = ""
     duration_s: float = 0.0
+    repaired: list[str] = field(default_factory=list)  # --repair: distributions verify found damaged
+    cache_refreshed: list[str] = field(default_factory=list)  # --repair: their uv cache entries dropped
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -98,6 +80,8 @@ class DeployResult(Result):
             "adopted": self.adopted,
             "pruned": self.pruned,
             "in_place": self.in_place,
+            "repaired": self.repaired,
+            "cache_refreshed": self.cache_refreshed,
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -119,6 +103,7 @@ class GenerationInfo:
 
 @dataclass
 class StatusResult(Result):
+    command: str
     env: str = ""
     kind: str = ""
     current: int | None = None
@@ -135,6 +120,7 @@ class StatusResult(Result):
 
 @dataclass
 class RollbackResult(Result):
+    command: str
     env: str = ""
     generation: int | None = None
     previous: int | None = None

@@ -15,9 +15,33 @@ from typing import Any
 
 from venvkeeper.errors import SmokeCheckError
 
-__all__ = ["smoke_check"]
+__all__ = ["MARKERS_SNIPPET", "marker_environment", "smoke_check"]
 
-_SCRIPT = r"""
+# PEP 508's environment markers as the interpreter sees them (the same keys as packaging's
+# default_environment), so a lock's markers can be evaluated without running it again.
+MARKERS_SNIPPET = r"""
+import os, platform, sys
+def _v(info):
+    text = "%d.%d.%d" % info[:3]
+    return text if info.releaselevel == "final" else text + info.releaselevel[0] + str(info.serial)
+markers = {
+    "implementation_name": sys.implementation.name,
+    "implementation_version": _v(sys.implementation.version),
+    "os_name": os.name,
+    "platform_machine": platform.machine(),
+    "platform_release": platform.release(),
+    "platform_system": platform.system(),
+    "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "platform_python_implementation": platform.python_implementation(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]),
+    "sys_platform": sys.platform,
+}
+"""
+
+_SCRIPT = (
+    MARKERS_SNIPPET
+    + r"""
 import importlib, json, os, sys
 modules, scripts, bindir = json.loads(sys.argv[1])
 failures = []
@@ -52,8 +76,10 @@ print(json.dumps({
     "implementation": sys.implementation.name,
     "base_executable": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
     "base_prefix": sys.base_prefix,
+    "markers": markers,
 }))
 """
+)
 
 
 def smoke_check(
@@ -97,3 +123,20 @@ def smoke_check(
             detail="\n".join(report["failures"]),
         )
     return report
+
+
+def marker_environment(python: Path) -> dict[str, str] | None:
+    """The environment markers of an environment's interpreter, or None if it does not run."""
+    try:
+        proc = subprocess.run(
+            [str(python), "-I", "-B", "-c", MARKERS_SNIPPET + "import json; print(json.dumps(markers))"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        found: dict[str, str] = json.loads(proc.stdout)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    return found

@@ -7,7 +7,6 @@ installed) or virtual (only its dependencies are installed).
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from venvkeeper.config import Config, parse_config
 from venvkeeper.errors import ConfigError, LockError
+from venvkeeper.names import canonicalize_name
 
 __all__ = ["LockedMember", "Workspace", "load_lock_members", "load_workspace", "stale_member"]
 
@@ -130,11 +130,6 @@ def load_lock_members(workspace: Workspace, lock: dict[str, Any]) -> tuple[Locke
 
 def _relpath(value: str) -> str:
     return Path(value).as_posix() or "."
-
-
-def canonicalize_name(name: str) -> str:
-    # packaging.utils.canonicalize_name, without importing packaging on the no-op path (PEP 503).
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _requirement_key(text: str) -> tuple[str, str] | None:

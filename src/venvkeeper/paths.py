@@ -1,0 +1,44 @@
+"""Where venvkeeper keeps its state beside --env, as plain strings.
+
+:class:`venvkeeper.generations.Layout` builds on these; the no-op deploy and ``verify`` use them
+directly, because importing pathlib alone costs them a tenth of their time.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["STATE_SCHEMA", "current_number", "gen_dir", "home", "manifest_file", "state_file"]
+
+# The schema of a generation's record (generations.GenerationState), read by verify as plain JSON.
+STATE_SCHEMA = 1
+
+
+def home(env: str) -> str:
+    """``/var/lib/app/.venv`` -> ``/var/lib/app/.venv.venvkeeper`` (``env`` absolute, not resolved)."""
+    return f"{os.path.dirname(env)}/{os.path.basename(env)}.venvkeeper"
+
+
+def gen_dir(home_dir: str, number: int) -> str:
+    return f"{home_dir}/generations/{number:04d}"
+
+
+def state_file(home_dir: str, number: int) -> str:
+    return f"{home_dir}/generations/{number:04d}.json"
+
+
+def manifest_file(home_dir: str, number: int) -> str:
+    return f"{home_dir}/generations/{number:04d}.manifest.json"
+
+
+def current_number(env: str) -> int | None:
+    """The generation --env's symlink points at, or None when it is not venvkeeper's symlink."""
+    try:
+        target = os.readlink(env)
+    except OSError:
+        return None
+    resolved = os.path.normpath(os.path.join(os.path.dirname(env), target))
+    parent, name = os.path.split(resolved)
+    if parent != f"{home(env)}/generations" or not name.isdigit():
+        return None
+    return int(name)
