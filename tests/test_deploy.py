@@ -195,3 +195,19 @@ def test_single_project_root_is_installed(
     assert "tinyutil" in names
     assert len(report["rebuilt"]) == 1
     assert report["rebuilt"][0] in names
+
+
+def test_a_project_of_dependencies_only_deploys(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No member to build: found by the verify benchmark, where `uv pip install` was called with no wheels.
+    project = make_project("depsonly")
+    env = tmp_path / ".venv"
+    result = vk(capsys, "deploy", project, "--env", env, "--json")
+    assert result.code == 0, result.err
+    assert {p["name"] for p in result.json["added"]} == {"tinyutil"}
+    assert result.json["rebuilt"] == []
+    assert (
+        run_in_env(env, "python", "-c", "import tinyutil; print(tinyutil.__name__)").stdout.strip()
+        == "tinyutil"
+    )

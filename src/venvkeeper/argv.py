@@ -7,7 +7,10 @@ same arguments and gives its usual messages.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+TYPE_CHECKING = False  # collections.abc and typing are not imported at run time (timed paths)
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
 
 __all__ = ["parse"]
 

@@ -7,7 +7,10 @@ before click and the rest of venvkeeper are loaded.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+
+TYPE_CHECKING = False  # collections.abc and typing are not imported at run time (timed paths)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["main"]
 

@@ -209,19 +209,23 @@ def _deploy(
     repair = _plan_repair(layout, target) if request.repair else None
     result = _converge(request, workspace, options, keep, layout, started, target, lock, facts, repair)
     if repair is not None:
+        result.repair_findings = repair.findings
         result.repaired, result.cache_refreshed = repair.affected, repair.poisoned
+        if not repair.findings and not result.changed:
+            result.reason = f"verify found nothing to repair; {result.reason}"
     _stamp(request, workspace, layout, facts, result)
     return result
 
 
 @dataclass(frozen=True)
 class _Repair:
-    affected: list[str]  # distributions with findings (rebuilt; reinstalled when --in-place)
+    findings: int  # what verify found in the live environment; any at all forces a rebuild
+    affected: list[str]  # distributions with findings (reinstalled when --in-place)
     poisoned: list[str]  # of those, the ones whose files are hard links into a damaged uv cache
 
 
 def _plan_repair(layout: Layout, target: _Target) -> _Repair | None:
-    """Verify the live environment; None when it is clean (or there is none), so a normal deploy runs.
+    """Verify the live environment; None when there is none to verify (a normal deploy runs).
 
     uv's cache entries that the damaged files are hard links to are removed first, so the rebuild
     fetches fresh bytes instead of linking the same damaged ones again.
@@ -230,13 +234,22 @@ def _plan_repair(layout: Layout, target: _Target) -> _Repair | None:
 
     if target.live is None or target.kind not in ("generation", "in-place"):
         return None
-    found = verify.inspect(verify.resolve(str(layout.env))).findings
-    if not found:
-        return None
+    from venvkeeper.errors import CannotVerifyError  # noqa: PLC0415
+
+    subject = verify.resolve(str(layout.env))
+    try:
+        found = verify.inspect(subject).findings
+        damaged_manifest = 0
+    except CannotVerifyError:
+        # The manifest is damaged or does not match its record: check the rest without it, and
+        # rebuild in any case, so the new generation is sealed afresh.
+        subject.manifest_path = None
+        found = verify.inspect(subject).findings
+        damaged_manifest = 1
     affected = sorted({f.distribution for f in found if f.distribution})
     poisoned = sorted({f.distribution for f in found if f.distribution and f.cache})
     engine.clean_cache(poisoned)
-    return _Repair(affected, poisoned)
+    return _Repair(len(found) + damaged_manifest, affected, poisoned)
 
 
 def _stamp(
@@ -294,7 +307,7 @@ def _converge(
     members = facts.members
     lock_sha = facts.lock_sha256
     # A live environment that failed verification is rebuilt even though nothing changed.
-    intact = target.healthy and repair is None
+    intact = target.healthy and not (repair and repair.findings)
     if live is not None and intact and live.inputs_sha256 == facts.inputs:
         return _unchanged(layout, target, started, "nothing changed since the live environment was built")
 
@@ -500,7 +513,8 @@ def _populate(build: _Build, env_dir: Path, number: int, started: float, manifes
         ),
         lambda: _build_members(build),
     )
-    engine.install_wheels(build.stage, env_dir, list(wheels.values()), reinstall=bool(build.reinstall))
+    if wheels:  # a project of dependencies only (a virtual root) has no member to install
+        engine.install_wheels(build.stage, env_dir, list(wheels.values()), reinstall=bool(build.reinstall))
     infos = {name: inspect_wheel(path) for name, path in wheels.items()}
     # The smoke check writes nothing (no bytecode), so the manifest can be sealed while it runs.
     report, (manifest, cache_dir) = _both(

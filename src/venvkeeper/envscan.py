@@ -7,14 +7,14 @@ GIL on large buffers, so the cores are used). Files Python writes while running
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import os
 import stat
-from collections.abc import Iterable, Mapping
 
 TYPE_CHECKING = False  # typing itself is not imported: verify's start-up time is measured
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
     from typing import Any
 
 __all__ = [
@@ -82,24 +82,26 @@ def walk(root: str) -> dict[str, FileStat]:
     return found
 
 
-def _sha256_file(path: str) -> str:
-    import hashlib  # noqa: PLC0415 - imported by the first worker, not by the fast (--fast) path
+def _sha256_file(path: str, size: int) -> str:
+    import hashlib  # noqa: PLC0415 - not imported by the --fast path
 
-    with open(path, "rb") as fh:
-        data = fh.read(_SMALL + 1)
-        if len(data) <= _SMALL:
-            return hashlib.sha256(data).hexdigest()
-        h = hashlib.sha256(data)
-        while chunk := fh.read(_SMALL):
+    # os.open/os.read rather than open(): no buffered file object per file, a third faster on
+    # environments of many small files. ``size`` (from the walk) sizes the first read.
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        h = hashlib.sha256(os.read(fd, min(size, _SMALL) + 1))
+        while chunk := os.read(fd, _SMALL):
             h.update(chunk)
         return h.hexdigest()
+    finally:
+        os.close(fd)
 
 
-def _hash_batch(root: str, paths: list[str]) -> list[tuple[str, str | None]]:
+def _hash_batch(root: str, files: Mapping[str, FileStat], paths: list[str]) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     for path in paths:
         try:
-            out.append((path, _sha256_file(os.path.join(root, path))))
+            out.append((path, _sha256_file(f"{root}/{path}", files[path].size)))
         except OSError:
             out.append((path, None))  # vanished or unreadable: reported by the caller as such
     return out
@@ -117,6 +119,7 @@ class Hashing:
 
     def __init__(self, root: str, files: Mapping[str, FileStat], workers: int | None = None) -> None:
         self.root = root
+        self._files = files
         regular = sorted((p for p, s in files.items() if s.link is None), key=lambda p: -files[p].size)
         workers = max(1, min(workers or os.cpu_count() or 1, len(regular)))
         total = sum(files[p].size for p in regular)
@@ -143,10 +146,10 @@ class Hashing:
                 self._threads.append(thread)
 
     def _work(self, i: int, batch: list[str]) -> None:
-        self._parts[i] = _hash_batch(self.root, batch)
+        self._parts[i] = _hash_batch(self.root, self._files, batch)
 
     def result(self) -> dict[str, str | None]:
-        result = dict(_hash_batch(self.root, self._mine))
+        result = dict(_hash_batch(self.root, self._files, self._mine))
         for thread in self._threads:
             thread.join()
         for part in self._parts:
@@ -162,8 +165,9 @@ def hash_files(root: str, files: Mapping[str, FileStat], workers: int | None = N
 def b64_to_hex(value: str) -> str | None:
     """A RECORD hash value (urlsafe base64, unpadded) as hex; None when it is not valid base64."""
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
-    except ValueError:
+        # base64.urlsafe_b64decode, without importing base64 (and struct) on verify's timed path.
+        return binascii.a2b_base64(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4)).hex()
+    except (ValueError, binascii.Error):
         return None
 
 

@@ -6,9 +6,11 @@ package at fault, and a ``hint`` that says how to fix it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from venvkeeper.exitcodes import ExitCode
+
+TYPE_CHECKING = False  # typing is not imported at run time: verify's start-up is timed
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "BuildError",

@@ -13,10 +13,10 @@ reported once.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 TYPE_CHECKING = False  # no typing or dataclasses at run time: see envscan.FileStat
 if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
     from typing import Any
 
     from venvkeeper.envscan import Distribution, FileStat

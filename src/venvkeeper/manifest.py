@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 
 TYPE_CHECKING = False  # no typing, dataclasses or pathlib at run time: see envscan.FileStat
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 __all__ = ["MANIFEST_SCHEMA", "Manifest", "SealedFile", "read_manifest", "seal"]
@@ -60,12 +60,36 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Manifest:
-        if data.get("schema") != MANIFEST_SCHEMA:
-            raise ValueError(f"manifest schema {data.get('schema')!r}, expected {MANIFEST_SCHEMA}")
-        files = {
-            p: SealedFile(int(v[0]), str(v[1]), v[2] == "x", str(v[3])) for p, v in data["files"].items()
-        }
-        return cls(files, dict(data["links"]), dict(data["distributions"]), dict(data.get("sources", {})))
+        """Parse and check the shape of every entry; ValueError for anything else."""
+        if not isinstance(data, dict) or data.get("schema") != MANIFEST_SCHEMA:
+            raise ValueError(f"not a manifest of schema {MANIFEST_SCHEMA}")
+        try:
+            files = {
+                str(p): SealedFile(int(size), str(sha), flag == "x", str(owner))
+                for p, (size, sha, flag, owner) in data["files"].items()
+            }
+            links = {str(p): str(t) for p, t in data["links"].items()}
+            dists: dict[str, dict[str, Any]] = {}
+            for name, d in data["distributions"].items():
+                dists[str(name)] = {
+                    "version": _text(d["version"], name),
+                    "source": _text(d["source"], name),
+                    "url": d.get("url"),
+                    "editable": bool(d.get("editable")),
+                }
+            sources = {
+                str(m): {str(p): str(e) for p, e in entries.items()}
+                for m, entries in data.get("sources", {}).items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"damaged manifest ({type(exc).__name__}: {exc})") from None
+        return cls(files, links, dists, sources)
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{where}: {value!r} is not a string")
+    return value
 
 
 def seal(env_dir: str | os.PathLike[str], sources: Mapping[str, Mapping[str, str]]) -> Manifest:
@@ -98,8 +122,4 @@ def seal(env_dir: str | os.PathLike[str], sources: Mapping[str, Mapping[str, str
 
 def read_manifest(raw: bytes) -> Manifest:
     """A manifest from its bytes; raises ValueError when it is damaged."""
-    data = json.loads(raw)
-    try:
-        return Manifest.from_json(data)
-    except (KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise ValueError(f"damaged manifest ({type(exc).__name__}: {exc})") from None
+    return Manifest.from_json(json.loads(raw))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 
 from venvkeeper.exitcodes import ExitCode
 from venvkeeper.verify_result import VerifyResult
 
 TYPE_CHECKING = False  # verify is timed: the other results (dataclasses) are imported when needed
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TextIO
 
     from venvkeeper.result import DeployResult, ErrorResult, RollbackResult, StatusResult
@@ -105,8 +105,10 @@ def _deploy(result: DeployResult, out: TextIO) -> None:
         out.write(f"{result.env} -> generation {result.generation}{since} [{result.duration_s:.2f}s]\n")
     if result.adopted is not None:
         out.write(f"  adopted the existing environment as generation {result.adopted}\n")
-    if result.repaired:
-        out.write(f"  repaired: {', '.join(result.repaired)}\n")
+    if result.repair_findings:
+        which = f" (distributions: {', '.join(result.repaired)})" if result.repaired else ""
+        plural = "s" if result.repair_findings != 1 else ""
+        out.write(f"  repaired {result.repair_findings} verify finding{plural}{which}\n")
     if result.cache_refreshed:
         out.write(f"  uv's cache refreshed for: {', '.join(result.cache_refreshed)}\n")
     _packages(result, out)

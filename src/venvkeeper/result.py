@@ -60,6 +60,7 @@ class DeployResult(Result):
     in_place: bool = False
     reason: str = ""
     duration_s: float = 0.0
+    repair_findings: int = 0  # --repair: what verify found in the live environment
     repaired: list[str] = field(default_factory=list)  # --repair: distributions verify found damaged
     cache_refreshed: list[str] = field(default_factory=list)  # --repair: their uv cache entries dropped
 
@@ -80,6 +81,7 @@ class DeployResult(Result):
             "adopted": self.adopted,
             "pruned": self.pruned,
             "in_place": self.in_place,
+            "repair_findings": self.repair_findings,
             "repaired": self.repaired,
             "cache_refreshed": self.cache_refreshed,
             "duration_s": round(self.duration_s, 3),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
 
 from venvkeeper import paths
 from venvkeeper.envscan import FileStat, Hashing, read_distributions, walk
@@ -25,6 +24,7 @@ from venvkeeper.verify_result import Check, VerifyResult
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
     from venvkeeper.workspace import Workspace
@@ -193,7 +193,9 @@ def _mark_cache_links(
 
         current = cache_dir()
         roots = [current] if current else []
-    archives = [f"{root}/archive-v0/{entry}" for root in roots for entry in _listdir(f"{root}/archive-v0")]
+    # uv unpacks each wheel once under archive-vN/<id>/ and links installs to it.
+    buckets = [f"{root}/{name}" for root in roots for name in _listdir(root) if name.startswith("archive-v")]
+    archives = [f"{bucket}/{entry}" for bucket in buckets for entry in _listdir(bucket)]
     for finding, st in linked:
         _, sep, inside = str(finding.path).partition("/site-packages/")
         for archive in archives if sep else []:
@@ -302,6 +304,8 @@ def _lock_expectations(project: str, subject: Subject) -> tuple[dict[str, Expect
         if marker and not Marker(marker).evaluate(markers):
             continue
         name, version, url = _parse_requirement(requirement)
+        if not name or name.startswith((".", "/")):
+            continue  # a path requirement without a name (not a workspace member): not supported
         candidates = locked.get(canonicalize_name(name), [])
         if not version and len(candidates) == 1:
             version = str(candidates[0].get("version", ""))

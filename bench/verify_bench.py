@@ -1,0 +1,812 @@
+"""Verify benchmark (issue 3): ``venvkeeper verify``'s wall time and hashing throughput.
+
+    python bench/verify_bench.py [--rounds N] [--large-rounds N] [--no-large] [--write BENCHMARKS.md]
+
+Every command is timed as wall-clock time of the whole command (process start to exit), with a warm
+page cache (every command runs once, untimed, before the rounds). Two parts:
+
+A. examples/webapp deployed to a temporary ``--env`` (about 900 files, 28 MB): ``verify``,
+   ``verify --fast``, ``verify --json`` and ``verify --project examples/webapp``, against anchors run
+   in the same rounds: ``python -c pass`` with venvkeeper's own interpreter (the floor of any Python
+   command line), the same interpreter importing the modules verify loads (and doing nothing else),
+   ``uv pip check`` and ``uv pip list`` (uv's own checks of an environment: names and versions, no
+   hashing), and ``find | xargs cat | sha256sum`` over the files verify hashes.
+   Target: the whole command within 100 ms.
+B. a large environment from PyPI (numpy, pandas, scipy, matplotlib, scikit-learn; about 330 MB):
+   verify's throughput (the ``bytes_hashed`` of its JSON over its wall time) against the same
+   pipeline's. Target: at least 50 % of the pipeline's. The project, its lock, its uv cache and the
+   deployed environment live in ``--large-dir`` and are reused by the next run (``--no-large`` skips
+   the part, ``--rebuild-large`` starts it afresh).
+
+The commands run interleaved round by round (the first one rotates every round) so that the
+machine's noise falls on all of them alike; the report is the median of the rounds and the ratios
+of the medians. Nothing fails on a target: the script measures and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import stat
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+EXAMPLE = REPO / "examples" / "webapp"
+SECTION = "## verify (issue 3)"
+DEFAULT_LARGE_DIR = Path("/tmp/venvkeeper-bench-large")
+
+TARGET_MS = 100  # A: the whole command, start-up included
+TARGET_SHARE = 0.5  # B: verify's throughput over the pipeline's
+
+LARGE_DEPENDENCIES = ["numpy", "pandas", "scipy", "matplotlib", "scikit-learn"]
+# Dependencies only: no build system, so the root is virtual and nothing of its own is installed.
+LARGE_PYPROJECT = f"""\
+# Written by bench/verify_bench.py: the large environment of the verify benchmark.
+[project]
+name = "verify-bench-large"
+version = "0.0.0"
+requires-python = ">=3.11"
+dependencies = {json.dumps(LARGE_DEPENDENCIES)}
+"""
+
+# The modules verify has loaded when its run starts (cli -> verify -> ..., argv, render): start-up
+# plus these imports is what the command costs before ``duration_s`` starts counting. hashlib,
+# threading, csv and venvkeeper.names load during the run, so ``duration_s`` includes them.
+VERIFY_IMPORTS = "import venvkeeper.cli, venvkeeper.verify, venvkeeper.argv, venvkeeper.render"
+
+
+# --------------------------------------------------------------------------- tools and machine
+
+
+def find_tool(name: str) -> str:
+    """``name`` next to the running interpreter (its venv's bin/, not resolved), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        sys.exit(f"verify_bench: {name} not found next to {sys.executable} nor on PATH")
+    return found
+
+
+def default_python() -> str:
+    """The base interpreter behind the running one (a venv's python is only a link to it)."""
+    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+
+
+def capture(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    return (proc.stdout or proc.stderr).strip()
+
+
+def shebang_interpreter(script: str) -> str | None:
+    """The interpreter a console script runs with (its ``#!`` line)."""
+    first = Path(script).read_text(errors="replace").splitlines()[:1]
+    if not first or not first[0].startswith("#!"):
+        return None
+    return first[0][2:].strip().split()[0]
+
+
+def venvkeeper_uv(venvkeeper: str) -> str:
+    """The uv binary venvkeeper itself will run (its interpreter is the script's shebang)."""
+    interpreter = shebang_interpreter(venvkeeper)
+    if interpreter is None:
+        return "?"
+    return capture([interpreter, "-c", "from venvkeeper.uvcmd import find_uv; print(find_uv())"])
+
+
+def source_fingerprint() -> str:
+    """Which venvkeeper was measured: the digest of src/ and the repository's commit, if any."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "src").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
+    head = capture(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    commit = head if re.fullmatch(r"[0-9a-f]{4,40}", head) else "no commit yet"
+    dirty = capture(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"])
+    state = f"{commit}{', src/ has uncommitted changes' if dirty else ''}"
+    return f"src/ sha256 {digest.hexdigest()[:12]}, git: {state}"
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def first_line(text: str) -> str:
+    return text.splitlines()[0] if text else "?"
+
+
+@dataclass
+class Tools:
+    venvkeeper: str
+    uv: str
+    python: str  # given to deploy (--python) and to uv lock
+    vk_python: str  # the interpreter venvkeeper runs with: the one `python -c pass` uses
+
+    def machine(self) -> dict[str, str]:
+        nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return {
+            "nproc": str(nproc),
+            "cpu": cpu_model(),
+            "os": f"{platform.system()} {platform.release()}",
+            "python": capture([self.vk_python, "-c", "import platform; print(platform.python_version())"]),
+            "vk_python": self.vk_python,
+            "python_path": self.python,
+            "uv": capture([self.uv, "--version"]),
+            "uv_path": self.uv,
+            "venvkeeper_uv": venvkeeper_uv(self.venvkeeper),
+            "venvkeeper": capture([self.venvkeeper, "--version"]),
+            "venvkeeper_path": self.venvkeeper,
+            "sha256sum": first_line(capture(["sha256sum", "--version"])),
+            "openssl": capture(["openssl", "version"]).split(" (")[0] if shutil.which("openssl") else "",
+            "source": source_fingerprint(),
+        }
+
+
+def bench_env(cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") and k != "VIRTUAL_ENV"}
+    env["UV_CACHE_DIR"] = str(cache)
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    return env
+
+
+# --------------------------------------------------------------------------- running and timing
+
+
+class BenchError(Exception):
+    """A command the benchmark runs failed; carries its full output."""
+
+
+@dataclass
+class Run:
+    argv: list[str]
+    wall_s: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Run:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        list(argv),
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    return Run(list(argv), wall, proc.returncode, proc.stdout, proc.stderr)
+
+
+def failure(what: str, result: Run) -> BenchError:
+    return BenchError(
+        f"{what} failed (exit {result.returncode})\n$ {shlex.join(result.argv)}\n"
+        f"--- stdout ---\n{result.stdout.rstrip()[-4000:]}\n--- stderr ---\n{result.stderr.rstrip()[-4000:]}"
+    )
+
+
+@dataclass
+class Command:
+    """One timed command and its runs. ``kind``: verify, anchor (the issue's) or info (extra anchor)."""
+
+    key: str
+    label: str  # as shown in the report, with $E/$G/$P placeholders
+    argv: list[str]
+    kind: str
+    target: str = ""
+    wall: list[float] = field(default_factory=list)
+    internal: list[float] = field(default_factory=list)  # verify's JSON duration_s
+    exits: list[int] = field(default_factory=list)
+    payload: dict[str, Any] = field(default_factory=dict)  # the last JSON output
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def internal_median(self) -> float | None:
+        return statistics.median(self.internal) if self.internal else None
+
+
+def verify_json(result: Run) -> dict[str, Any]:
+    try:
+        payload = json.loads(result.stdout)
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def execute(cmd: Command, env: Mapping[str, str], cwd: Path, *, timed: bool) -> Run:
+    """Run ``cmd`` once; check its outcome; record its time when ``timed``.
+
+    verify may exit 1 (findings: still a complete run, noted in the report); anything else it or an
+    anchor exits with is a failure.
+    """
+    result = run(cmd.argv, env, cwd)
+    ok = result.returncode in (0, 1) if cmd.kind == "verify" else result.returncode == 0
+    if cmd.key.startswith("pipe") and not re.match(r"(SHA2-256\(stdin\)= )?[0-9a-f]{64}\b", result.stdout):
+        ok = False
+    payload = verify_json(result) if "--json" in cmd.argv else {}
+    if "--json" in cmd.argv and "bytes_hashed" not in payload:
+        ok = False
+    if not ok:
+        raise failure(cmd.label, result)
+    if timed:
+        cmd.wall.append(result.wall_s)
+        cmd.exits.append(result.returncode)
+        if payload:
+            cmd.internal.append(float(payload["duration_s"]))
+    if payload:
+        cmd.payload = payload
+    return result
+
+
+def time_rounds(
+    name: str, commands: Sequence[Command], rounds: int, env: Mapping[str, str], cwd: Path
+) -> None:
+    """One untimed run of each command (warms the page cache), then ``rounds`` interleaved rounds."""
+    for cmd in commands:
+        execute(cmd, env, cwd, timed=False)
+    for i in range(rounds):
+        k = i % len(commands)
+        for cmd in [*commands[k:], *commands[:k]]:
+            execute(cmd, env, cwd, timed=True)
+        last = "  ".join(f"{c.key}={c.wall[-1] * 1000:.0f}ms" for c in commands)
+        print(f"  {name} {i + 1}/{rounds}: {last}", file=sys.stderr, flush=True)
+
+
+def deploy(tools: Tools, project: Path, env_path: Path, env: Mapping[str, str], *extra: str) -> Run:
+    argv = [tools.venvkeeper, "deploy", str(project), "--env", str(env_path), "--python", tools.python]
+    result = run([*argv, *extra, "--json"], env, env_path.parent)
+    if result.returncode != 0 or not verify_json(result).get("ok"):
+        raise failure("venvkeeper deploy", result)
+    return result
+
+
+def regular_files(root: Path) -> tuple[int, int]:
+    """(count, bytes) of the regular files under ``root`` outside ``__pycache__``, as find sees them."""
+    count = total = 0
+    for here, dirs, files in os.walk(root):  # symlinks to directories are listed, never entered
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            st = os.lstat(os.path.join(here, name))
+            if stat.S_ISREG(st.st_mode):
+                count += 1
+                total += st.st_size
+    return count, total
+
+
+def pipeline(generation: Path, digest: str) -> list[str]:
+    find = f"find {shlex.quote(str(generation))} -type f -not -path '*/__pycache__/*' -print0"
+    return ["sh", "-c", f"{find} | xargs -0 cat | {digest}"]
+
+
+PIPE_LABEL = "find $G -type f -not -path '*/__pycache__/*' -print0 | xargs -0 cat | "
+
+
+# --------------------------------------------------------------------------- the two parts
+
+
+@dataclass
+class Part:
+    key: str
+    title: str
+    rounds: int
+    commands: list[Command] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def get(self, key: str) -> Command:
+        return next(c for c in self.commands if c.key == key)
+
+
+def verify_commands(tools: Tools, env_path: Path, json_too: bool) -> list[Command]:
+    vk, e = tools.venvkeeper, str(env_path)
+    cmds = [Command("verify", "venvkeeper verify --env $E", [vk, "verify", "--env", e], "verify")]
+    if json_too:
+        cmds.append(
+            Command(
+                "json", "venvkeeper verify --env $E --json", [vk, "verify", "--env", e, "--json"], "verify"
+            )
+        )
+    return cmds
+
+
+def part_small(tools: Tools, work: Path, rounds: int, part: Part) -> None:
+    cache, env_path = work / "uv-cache", work / "env" / ".venv"
+    env_path.parent.mkdir(parents=True)
+    env = bench_env(cache)
+    print("A: deploying examples/webapp (not timed; its hooks run)", file=sys.stderr, flush=True)
+    result = deploy(tools, EXAMPLE, env_path, env)
+    part.notes.append(f"the deploy of examples/webapp took {result.wall_s:.1f} s (not part of the timings)")
+    generation = env_path.resolve()
+    vk, e, py = tools.venvkeeper, str(env_path), tools.vk_python
+    verify, as_json = verify_commands(tools, env_path, json_too=True)
+    fast = Command(
+        "fast", "venvkeeper verify --env $E --fast", [vk, "verify", "--env", e, "--fast"], "verify"
+    )
+    project = Command(
+        "project",
+        "venvkeeper verify --env $E --project examples/webapp",
+        [vk, "verify", "--env", e, "--project", str(EXAMPLE)],
+        "verify",
+    )
+    for cmd in (verify, fast, as_json):
+        cmd.target = f"<= {TARGET_MS} ms"
+    project.target = "(informational: runs uv export and git)"
+    part.commands = [
+        verify,
+        fast,
+        as_json,
+        project,
+        Command("pass", "$PY -c pass", [py, "-c", "pass"], "anchor"),
+        Command("imports", '$PY -c "$IMPORTS"', [py, "-c", VERIFY_IMPORTS], "info"),
+        Command(
+            "check",
+            "uv pip check --python $E/bin/python",
+            [tools.uv, "pip", "check", "--python", f"{e}/bin/python"],
+            "anchor",
+        ),
+        Command(
+            "list",
+            "uv pip list --python $E/bin/python",
+            [tools.uv, "pip", "list", "--python", f"{e}/bin/python"],
+            "anchor",
+        ),
+        Command("pipe", PIPE_LABEL + "sha256sum", pipeline(generation, "sha256sum"), "anchor"),
+    ]
+    print(f"A: {rounds} rounds of {len(part.commands)} commands", file=sys.stderr, flush=True)
+    time_rounds("A", part.commands, rounds, env, work)
+    part.facts["generation"] = generation
+    part.facts["regular"] = regular_files(generation)
+
+
+def prepare_large(tools: Tools, large: Path, part: Part) -> Path:
+    """The large project, locked and deployed in ``large`` (reused when already there); its --env."""
+    project, env_path = large / "project", large / ".venv"
+    env = bench_env(large / "uv-cache")
+    project.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(project / "src", ignore_errors=True)  # the placeholder package of earlier versions
+    pyproject = project / "pyproject.toml"
+    changed = not pyproject.exists() or pyproject.read_text() != LARGE_PYPROJECT
+    pyproject.write_text(LARGE_PYPROJECT)
+    if changed or not (project / "uv.lock").exists():
+        print(f"B: locking {project} against PyPI", file=sys.stderr, flush=True)
+        result = run([tools.uv, "lock", "--python", tools.python], env, project)
+        if result.returncode != 0:
+            raise failure("uv lock", result)
+        part.notes.append(f"the large project was locked for this run (`uv lock`, {result.wall_s:.0f} s)")
+    print(f"B: deploying {project} to {env_path} (not timed)", file=sys.stderr, flush=True)
+    result = deploy(tools, project, env_path, env, "--keep", "0")
+    payload = verify_json(result)
+    if payload.get("changed"):
+        part.notes.append(
+            f"the large environment was deployed for this run ({result.wall_s:.0f} s, downloads "
+            "included when the uv cache was empty); the next run reuses it"
+        )
+    else:
+        part.notes.append(f"the large environment was reused from an earlier run (`{large}`)")
+    return env_path
+
+
+def part_large(tools: Tools, large: Path, rounds: int, part: Part) -> None:
+    env_path = prepare_large(tools, large, part)
+    generation = env_path.resolve()
+    verify, as_json = verify_commands(tools, env_path, json_too=True)
+    part.commands = [
+        verify,
+        as_json,
+        Command("pipe", PIPE_LABEL + "sha256sum", pipeline(generation, "sha256sum"), "anchor"),
+    ]
+    verify.target = f">= {TARGET_SHARE:.0%} of the pipeline's MB/s"
+    if shutil.which("openssl"):
+        part.commands.append(
+            Command(
+                "pipe-openssl",
+                PIPE_LABEL + "openssl dgst -sha256",
+                pipeline(generation, "openssl dgst -sha256"),
+                "info",
+            )
+        )
+    print(f"B: {rounds} rounds of {len(part.commands)} commands", file=sys.stderr, flush=True)
+    time_rounds("B", part.commands, rounds, bench_env(large / "uv-cache"), large)
+    part.facts["generation"] = generation
+    part.facts["regular"] = regular_files(generation)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def paired_ratio(a: Command, b: Command) -> float:
+    """Median of the round-by-round ratios (each round's runs were close together)."""
+    return statistics.median(x / y for x, y in zip(a.wall, b.wall, strict=True))
+
+
+def ratio_cell(a: Command, b: Command) -> str:
+    return f"{a.median / b.median:.2f}x ({paired_ratio(a, b):.2f}x)"
+
+
+SMALL_ANCHORS = ["pass", "check", "list", "pipe"]
+SMALL_HEADERS = [
+    "command",
+    "median ms",
+    "range ms",
+    "of which in-process ms",
+    "÷ python -c pass",
+    "÷ uv pip check",
+    "÷ uv pip list",
+    "÷ find…sha256sum",
+    "target",
+    "met",
+]
+
+
+def small_rows(part: Part) -> list[list[str]]:
+    out = []
+    anchors = [part.get(k) for k in SMALL_ANCHORS]
+    for cmd in part.commands:
+        within = ""
+        if cmd.target.startswith("<="):
+            within = "yes" if cmd.median * 1000 <= TARGET_MS else "no"
+        ratios = [ratio_cell(cmd, a) if cmd.kind == "verify" else "" for a in anchors]
+        out.append(
+            [
+                f"`{cmd.label}`",
+                ms(cmd.median),
+                f"{ms(min(cmd.wall))}-{ms(max(cmd.wall))}",
+                ms(cmd.internal_median),
+                *ratios,
+                cmd.target or ("anchor" if cmd.kind == "anchor" else "(informational)"),
+                within,
+            ]
+        )
+    return out
+
+
+LARGE_HEADERS = [
+    "command",
+    "median ms",
+    "range ms",
+    "of which in-process ms",
+    "files",
+    "MB",
+    "MB/s",
+    "share of the sha256sum pipeline's MB/s",
+    "target",
+    "met",
+]
+
+
+def throughput(part: Part, cmd: Command) -> tuple[int, float]:
+    """(bytes, MB/s) of a part-B command: verify's bytes_hashed, or the pipeline's bytes read."""
+    size = part.get("json").payload["bytes_hashed"] if cmd.kind == "verify" else part.facts["regular"][1]
+    return size, size / 1e6 / cmd.median
+
+
+def large_rows(part: Part) -> list[list[str]]:
+    out = []
+    pipe_rate = throughput(part, part.get("pipe"))[1]
+    for cmd in part.commands:
+        size, rate = throughput(part, cmd)
+        share = rate / pipe_rate
+        files = part.get("json").payload["files"] if cmd.kind == "verify" else part.facts["regular"][0]
+        within = ("yes" if share >= TARGET_SHARE else "no") if cmd.target else ""
+        out.append(
+            [
+                f"`{cmd.label}`",
+                ms(cmd.median),
+                f"{ms(min(cmd.wall))}-{ms(max(cmd.wall))}",
+                ms(cmd.internal_median),
+                str(files),
+                f"{size / 1e6:.1f}",
+                f"{rate:.0f}",
+                f"{share:.0%}",
+                cmd.target or ("anchor" if cmd.kind == "anchor" else "(informational)"),
+                within,
+            ]
+        )
+    return out
+
+
+def table_lines(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+        *("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows),
+    ]
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    table = [list(headers), *[[c.replace("`", "") for c in r] for r in rows]]
+    widths = [max(len(r[c]) for r in table) for c in range(len(headers))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def small_verdict(part: Part) -> str:
+    v = part.get("verify")
+    others = ", ".join(
+        f"`{part.get(k).label.split('$E ', 1)[-1]}` {ms(part.get(k).median)} ms" for k in ("fast", "json")
+    )
+    met = "met" if v.median * 1000 <= TARGET_MS else "not met"
+    return (
+        f"**Target A, the whole `verify --env` within {TARGET_MS} ms: {met}** (median {ms(v.median)} ms over "
+        f"{len(v.wall)} runs; {others}; with `--project` {ms(part.get('project').median)} ms, which the "
+        "target does not cover)."
+    )
+
+
+def large_verdict(part: Part) -> str:
+    v = part.get("verify")
+    rate, pipe_rate = throughput(part, v)[1], throughput(part, part.get("pipe"))[1]
+    share = rate / pipe_rate
+    met = "met" if share >= TARGET_SHARE else "not met"
+    return (
+        f"**Target B, verify's throughput at least {TARGET_SHARE:.0%} of the pipeline's: {met}** "
+        f"(whole command: {rate:.0f} MB/s against the `sha256sum` pipeline's {pipe_rate:.0f} MB/s, "
+        f"{share:.0%}; medians over {len(v.wall)} runs)."
+    )
+
+
+def observations(parts: Sequence[Part], machine: Mapping[str, str]) -> list[str]:
+    out: list[str] = []
+    for part in parts:
+        if part.error:
+            continue
+        out += [f"{part.key}: {n}" for n in part.notes]
+        for cmd in part.commands:
+            findings = sum(1 for x in cmd.exits if x == 1)
+            if findings:
+                out.append(
+                    f"{part.key}: `{cmd.label}` exited 1 (findings) in {findings} of {len(cmd.exits)} runs"
+                )
+        count, total = part.facts["regular"]
+        payload = part.get("json").payload
+        same = (
+            "the same bytes" if payload["bytes_hashed"] == total else "DIFFERENT bytes: check the file sets"
+        )
+        out.append(
+            f"{part.key}: verify's JSON: {payload['files']} files (symlinks included), "
+            f"{payload['bytes_hashed']} bytes hashed; the pipeline reads {count} regular files, "
+            f"{total} bytes ({same})"
+        )
+        if part.key == "A":
+            v, j, p, imp = part.get("verify"), part.get("json"), part.get("pass"), part.get("imports")
+            inproc = j.internal_median or 0.0
+            out.append(
+                f"A: where `verify --env --json`'s {ms(j.median)} ms go (medians): interpreter start-up "
+                f"{ms(p.median)} ms (`python -c pass`), plus verify's imports {ms(imp.median - p.median)} ms "
+                f"(the import anchor, {ms(imp.median)} ms, less start-up), plus the in-process run "
+                f"{ms(inproc)} ms (`duration_s`, lazy imports included); the remaining "
+                f"{ms(j.median - imp.median - inproc)} ms is output, interpreter exit and noise. "
+                f"Text output (`verify --env`) takes {ms(v.median)} ms."
+            )
+        if part.key == "B":
+            v, j = part.get("verify"), part.get("json")
+            inproc = j.internal_median or 0.0
+            mb = payload["bytes_hashed"] / 1e6
+            out.append(
+                f"B: in-process (`duration_s` of `--json`) verify hashes at {mb / inproc:.0f} MB/s "
+                f"({ms(inproc)} ms); the whole command at {mb / v.median:.0f} MB/s"
+            )
+    if any(p.key == "B" and not p.error for p in parts):
+        out.append(
+            f"the pipeline's `sha256sum` is {machine['sha256sum']}, on one core; verify hashes with "
+            f"Python's hashlib (OpenSSL) on {machine['nproc']} threads; the `openssl dgst -sha256` row "
+            f"({machine['openssl'] or 'openssl'}) is the same pipeline with OpenSSL's sha256, for comparison"
+        )
+    return out
+
+
+def markdown(parts: Sequence[Part], machine: Mapping[str, str], command: str, large_dir: Path) -> str:
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    out = [
+        SECTION,
+        "",
+        f"Measured {today} with `{command}`.",
+        "",
+        f"- machine: {machine['nproc']} cores ({machine['cpu']}), {machine['os']}; a shared, noisy VM; "
+        f"{machine['load']}",
+        f"- Python {machine['python']} (`$PY` = `{machine['vk_python']}`, venvkeeper's interpreter; "
+        f"deploys got `--python {machine['python_path']}`)",
+        f"- {machine['uv']} (`{machine['uv_path']}`; venvkeeper runs `{machine['venvkeeper_uv']}`)",
+        f"- {machine['venvkeeper']} ({machine['source']})",
+        "",
+        "Wall-clock times in milliseconds (whole process, start to exit), warm page cache. A ratio "
+        "cell is verify's median over the anchor's median, and in brackets the median of the "
+        'round-by-round ratios. "of which in-process" is the `duration_s` verify reports in its JSON.',
+        "",
+    ]
+    for part in parts:
+        out += [f"### {part.title}", ""]
+        if part.error:
+            out += [f"**{part.title}: failed.**", "", "```", part.error, "```", ""]
+            continue
+        if part.key == "A":
+            out += [*table_lines(SMALL_HEADERS, small_rows(part)), "", small_verdict(part), ""]
+        else:
+            out += [*table_lines(LARGE_HEADERS, large_rows(part)), "", large_verdict(part), ""]
+    out += [
+        "### Commands",
+        "",
+        "`$E` is the `--env` path (a symlink); `$G` the generation directory it points to, i.e. the "
+        "directory verify walks, so the pipeline reads exactly the files verify hashes (regular "
+        "files, symlinks not followed, `__pycache__` skipped). Every command runs with a bench-owned "
+        "`UV_CACHE_DIR` and `UV_PYTHON_DOWNLOADS=never`.",
+        "",
+        f"- **A** ({rounds_of(parts, 'A')}): `venvkeeper deploy examples/webapp --env $E` (its "
+        "post-deploy hooks run; the database they create sits beside `$E`) into a directory under "
+        "`bench/.work/verify/`, removed afterwards. `$IMPORTS` is "
+        f"`{VERIFY_IMPORTS}`: the modules verify has loaded when its run (`duration_s`) starts; "
+        "that anchor does no work.",
+        f"- **B** ({rounds_of(parts, 'B')}): a project depending on {', '.join(LARGE_DEPENDENCIES)} "
+        f"(unpinned, locked once with `uv lock` against PyPI) in `{large_dir}/project`, deployed with "
+        f"`venvkeeper deploy {large_dir}/project --env {large_dir}/.venv --keep 0`; kept for the next "
+        "run. Its root is virtual (dependencies only). Throughput is "
+        "MB (10^6 bytes) hashed over the whole command's median wall time; verify's bytes are "
+        "`bytes_hashed` of its JSON.",
+        "",
+        "Before the rounds every command runs once untimed (the page cache is warm). Each round runs "
+        "every command once, one after the other; the first command rotates from round to round. "
+        "Run-to-run noise on this machine is large; compare ratios from the same run.",
+        "",
+    ]
+    notes = observations(parts, machine)
+    if notes:
+        out += ["### Observations", "", *(f"- {n}" for n in notes), ""]
+    out += ["### All rounds (ms)", ""]
+    for part in parts:
+        for cmd in [] if part.error else part.commands:
+            walls = ", ".join(ms(x) for x in cmd.wall)
+            extra = f" (in-process: {', '.join(ms(x) for x in cmd.internal)})" if cmd.internal else ""
+            out.append(f"- {part.key} / `{cmd.label}`: {walls}{extra}")
+    out.append("")
+    return "\n".join(out)
+
+
+def rounds_of(parts: Sequence[Part], key: str) -> str:
+    n = next((p.rounds for p in parts if p.key == key), 0)
+    return f"{n} round{'s' if n != 1 else ''}" if n else "not run"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace the ``## verify (issue 3)`` section of ``path`` (up to the next ``## ``), or add it."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        tail = "".join(lines[end:])
+        new = "".join(lines[:start]) + section.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
+    path.write_text(new)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=21, help="rounds of part A (default 21)")
+    parser.add_argument("--large-rounds", type=int, default=7, help="rounds of part B (default 7)")
+    parser.add_argument("--no-large", action="store_true", help="skip part B (the large environment)")
+    parser.add_argument("--large-dir", type=Path, default=DEFAULT_LARGE_DIR, help="kept between runs")
+    parser.add_argument("--rebuild-large", action="store_true", help="remove --large-dir first")
+    parser.add_argument("--python", default=default_python(), help="interpreter given to deploy")
+    parser.add_argument("--write", type=Path, metavar="FILE", help="replace the verify section of FILE")
+    parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / ".work" / "verify")
+    parser.add_argument("--keep-work", action="store_true", help="leave the work dir in place")
+    return parser.parse_args(argv)
+
+
+def run_parts(tools: Tools, work: Path, args: argparse.Namespace) -> list[Part]:
+    """Every selected part; a failing one is reported with its error and the other still runs."""
+    plan: list[tuple[Part, Callable[[Part], None]]] = [
+        (
+            Part("A", "A: examples/webapp, the whole command", args.rounds),
+            lambda p: part_small(tools, work, args.rounds, p),
+        ),
+    ]
+    if not args.no_large:
+        large = args.large_dir.resolve()
+        plan.append(
+            (
+                Part("B", "B: a large environment, hashing throughput", args.large_rounds),
+                lambda p: part_large(tools, large, args.large_rounds, p),
+            )
+        )
+    parts = []
+    for part, step in plan:
+        try:
+            step(part)
+        except BenchError as exc:
+            part.error = str(exc)
+            print(f"  {part.key} FAILED: {exc}", file=sys.stderr)
+        parts.append(part)
+    return parts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    work: Path = args.work_dir.resolve()
+    if EXAMPLE.resolve() in (work, *work.parents):
+        sys.exit("verify_bench: the work dir must not be inside examples/")
+    if args.rebuild_large:
+        shutil.rmtree(args.large_dir, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    venvkeeper = find_tool("venvkeeper")
+    tools = Tools(venvkeeper, find_tool("uv"), args.python, shebang_interpreter(venvkeeper) or sys.executable)
+    machine = tools.machine()
+    print(
+        f"venvkeeper: {tools.venvkeeper} ({machine['source']})\nuv: {tools.uv} ({machine['uv']}; "
+        f"venvkeeper runs {machine['venvkeeper_uv']})\npython: {tools.vk_python} ({machine['python']})\n"
+        f"work: {work}",
+        file=sys.stderr,
+    )
+    started, load_before = time.monotonic(), load_average()
+    try:
+        parts = run_parts(tools, work, args)
+    finally:
+        if not args.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    machine["load"] = f"load average (1, 5, 15 min) {load_before} before, {load_average()} after"
+    if source_fingerprint() != machine["source"]:
+        machine["source"] += "; WARNING: src/ changed during the run, so the rounds mix versions: rerun"
+        print(f"WARNING: src/ changed during the run ({source_fingerprint()})", file=sys.stderr)
+    print(f"\n(total {time.monotonic() - started:.0f}s)\n", file=sys.stderr)
+    for part in parts:
+        print(part.title)
+        if part.error:
+            print(f"FAILED:\n{part.error}\n")
+            continue
+        if part.key == "A":
+            print(text_table(SMALL_HEADERS, small_rows(part)), "", small_verdict(part), "", sep="\n")
+        else:
+            print(text_table(LARGE_HEADERS, large_rows(part)), "", large_verdict(part), "", sep="\n")
+    for note in observations(parts, machine):
+        print(f"note: {note}")
+    if args.write:
+        given = argv if argv is not None else sys.argv[1:]
+        command = " ".join(["python bench/verify_bench.py", *given])
+        write_section(args.write, markdown(parts, machine, command, args.large_dir.resolve()))
+        print(f"\nwrote {args.write}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
