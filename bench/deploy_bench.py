@@ -22,14 +22,9 @@ compared. The copy is a git repository, because venvkeeper hashes the git-tracke
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import json
-import os
-import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -40,9 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
-EXAMPLE = REPO / "examples" / "webapp"
+import benchlib
+from benchlib import EXAMPLE, BenchError, Run, Tools, bench_env, ms, run
+
+PROG = "deploy_bench"
 SECTION = "## deploy (issue 2)"
 CHANGED_FILE = "packages/webapp/src/webapp/__init__.py"
 UV_SYNC = ("sync", "--frozen", "--no-dev", "--no-editable")
@@ -50,132 +46,7 @@ UV_SYNC = ("sync", "--frozen", "--no-dev", "--no-editable")
 TARGETS = {"noop": 1.5, "changed": 1.5, "cold": 1.1}
 
 
-# --------------------------------------------------------------------------- tools and machine
-
-
-def find_tool(name: str) -> str:
-    """``name`` next to the running interpreter (its venv's bin/, not resolved), else on PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which(name)
-    if not found:
-        sys.exit(f"deploy_bench: {name} not found next to {sys.executable} nor on PATH")
-    return found
-
-
-def default_python() -> str:
-    """The base interpreter behind the running one (a venv's python is only a link to it)."""
-    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-
-
-def capture(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    return (proc.stdout or proc.stderr).strip()
-
-
-def venvkeeper_uv(venvkeeper: str) -> str:
-    """The uv binary venvkeeper itself will run (its interpreter is the script's shebang)."""
-    first = Path(venvkeeper).read_text(errors="replace").splitlines()[:1]
-    if not first or not first[0].startswith("#!"):
-        return "?"
-    interpreter = first[0][2:].strip().split()[0]
-    return capture([interpreter, "-c", "from venvkeeper.uvcmd import find_uv; print(find_uv())"])
-
-
-def source_fingerprint() -> str:
-    """Which venvkeeper was measured: the digest of src/ and the repository's commit, if any."""
-    digest = hashlib.sha256()
-    for path in sorted((REPO / "src").rglob("*.py")):
-        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
-    head = capture(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    commit = head if re.fullmatch(r"[0-9a-f]{4,40}", head) else "no commit yet"
-    dirty = capture(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"])
-    state = f"{commit}{', src/ has uncommitted changes' if dirty else ''}"
-    return f"src/ sha256 {digest.hexdigest()[:12]}, git: {state}"
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
-@dataclass
-class Tools:
-    venvkeeper: str
-    uv: str
-    python: str
-
-    def machine(self) -> dict[str, str]:
-        nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return {
-            "nproc": str(nproc),
-            "cpu": cpu_model(),
-            "os": f"{platform.system()} {platform.release()}",
-            "python": capture([self.python, "-c", "import platform; print(platform.python_version())"]),
-            "python_path": self.python,
-            "uv": capture([self.uv, "--version"]),
-            "uv_path": self.uv,
-            "venvkeeper_uv": venvkeeper_uv(self.venvkeeper),
-            "venvkeeper": capture([self.venvkeeper, "--version"]),
-            "venvkeeper_path": self.venvkeeper,
-            "git": capture(["git", "--version"]),
-            "source": source_fingerprint(),
-        }
-
-
-def bench_env(cache: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") and k != "VIRTUAL_ENV"}
-    env["UV_CACHE_DIR"] = str(cache)
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    return env
-
-
 # --------------------------------------------------------------------------- running and timing
-
-
-class BenchError(Exception):
-    """A command the benchmark runs failed; carries its full output."""
-
-
-@dataclass
-class Run:
-    argv: list[str]
-    wall_s: float
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Run:
-    started = time.perf_counter()
-    proc = subprocess.run(
-        list(argv),
-        env=dict(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    wall = time.perf_counter() - started
-    return Run(list(argv), wall, proc.returncode, proc.stdout, proc.stderr)
-
-
-def failure(what: str, result: Run, env_note: str = "") -> BenchError:
-    return BenchError(
-        f"{what} failed (exit {result.returncode}){env_note}\n$ {' '.join(result.argv)}\n"
-        f"--- stdout ---\n{result.stdout.rstrip()}\n--- stderr ---\n{result.stderr.rstrip()}"
-    )
 
 
 def git(work: Path, *args: str) -> None:
@@ -188,18 +59,10 @@ def git(work: Path, *args: str) -> None:
 
 
 @dataclass
-class Series:
+class Series(benchlib.Timed):
     label: str
     wall: list[float] = field(default_factory=list)
     internal: list[float] = field(default_factory=list)  # venvkeeper's JSON duration_s
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.wall)
-
-    @property
-    def internal_median(self) -> float | None:
-        return statistics.median(self.internal) if self.internal else None
 
 
 @dataclass
@@ -262,7 +125,7 @@ class Bench:
         except ValueError:
             payload = {}
         if result.returncode != 0 or not payload.get("ok"):
-            raise failure("venvkeeper deploy", result)
+            raise benchlib.failure("venvkeeper deploy", result)
         return result, payload
 
     def uv_sync(self, env_path: Path, env: Mapping[str, str], *extra: str) -> Run:
@@ -277,7 +140,7 @@ class Bench:
         ]
         result = run(argv, {**env, "UV_PROJECT_ENVIRONMENT": str(env_path)}, self.work)
         if result.returncode != 0:
-            raise failure("uv sync", result, f" (UV_PROJECT_ENVIRONMENT={env_path})")
+            raise benchlib.failure("uv sync", result, f" (UV_PROJECT_ENVIRONMENT={env_path})")
         return result
 
     # -- scenarios
@@ -312,7 +175,7 @@ class Bench:
             argv += ["--python", self.tools.python]
             result = run(argv, env, self.work)
             if result.returncode != 0 or "is unchanged" not in result.stdout:
-                raise failure("venvkeeper deploy (text)", result)
+                raise benchlib.failure("venvkeeper deploy (text)", result)
             text.wall.append(result.wall_s)
 
         def do_uv() -> None:
@@ -320,7 +183,7 @@ class Bench:
 
         for i in range(rounds):
             interleave(i, [do_vk, do_text, do_uv])
-            progress("no-op", i, rounds, [vk, text, uv])
+            round_done("no-op", i, rounds, [vk, text, uv])
         scenario = Scenario("noop", "no-op (text output, as under cron)", rounds, text, [uv])
         scenario.notes.append(
             f"with --json the no-op takes {ms(vk.median)} ms ({vk.median / uv.median:.2f}x uv; in-process "
@@ -364,7 +227,7 @@ class Bench:
             interleave(i, [do_vk, do_uv, do_uv_re])
             for path in (uv_path, re_path):
                 shutil.rmtree(path, ignore_errors=True)
-            progress("changed", i, rounds, [vk, uv, uv_re])
+            round_done("changed", i, rounds, [vk, uv, uv_re])
 
         scenario = Scenario("changed", "one member's code changed", rounds, vk, [uv, uv_re])
         scenario.notes.append(
@@ -398,14 +261,13 @@ class Bench:
 
         for i in range(rounds):
             interleave(i, [do_vk, do_uv])
-            progress("cold", i, rounds, [vk, uv])
+            round_done("cold", i, rounds, [vk, uv])
         return Scenario("cold", "cold cache, new environment", rounds, vk, [uv])
 
 
 def interleave(i: int, steps: Sequence[Callable[[], None]]) -> None:
     """Run every tool once, starting with a different one each round (A B, B A, ...)."""
-    k = i % len(steps)
-    for step in [*steps[k:], *steps[:k]]:
+    for step in benchlib.rotated(i, steps):
         step()
 
 
@@ -435,16 +297,12 @@ def strip_table(text: str, name: str) -> str:
     return "".join(out).rstrip("\n") + "\n"
 
 
-def progress(name: str, i: int, rounds: int, series: Sequence[Series]) -> None:
+def round_done(name: str, i: int, rounds: int, series: Sequence[Series]) -> None:
     last = "  ".join(f"{s.label.split(' (')[0].split(',')[0]}={s.wall[-1] * 1000:.0f}ms" for s in series)
-    print(f"  {name} {i + 1}/{rounds}: {last}", file=sys.stderr, flush=True)
+    benchlib.progress(name, i, rounds, last)
 
 
 # --------------------------------------------------------------------------- report
-
-
-def ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f}"
 
 
 def rows(scenarios: Sequence[Scenario]) -> list[list[str]]:
@@ -464,17 +322,12 @@ def rows(scenarios: Sequence[Scenario]) -> list[list[str]]:
                     anchor.label,
                     ms(anchor.median),
                     f"{ratio:.2f}x",
-                    f"{paired_ratio(s.venvkeeper, anchor):.2f}x",
+                    f"{benchlib.paired_ratio(s.venvkeeper, anchor):.2f}x",
                     f"<= {target}x" if n == 0 else f"({target}x, informational)",
                     ("yes" if ratio <= target else "no") if n == 0 else "",
                 ]
             )
     return out
-
-
-def paired_ratio(vk: Series, anchor: Series) -> float:
-    """Median of the round-by-round ratios (each round's runs were back to back)."""
-    return statistics.median(a / b for a, b in zip(vk.wall, anchor.wall, strict=True))
 
 
 HEADERS = [
@@ -490,26 +343,12 @@ HEADERS = [
 ]
 
 
-def text_table(scenarios: Sequence[Scenario]) -> str:
-    table = [HEADERS, *rows(scenarios)]
-    widths = [max(len(r[c]) for r in table) for c in range(len(HEADERS))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command: str) -> str:
-    today = dt.datetime.now(dt.UTC).date().isoformat()
     project, env_vk = "$W", "$E"
     uv_cmd = f"UV_PROJECT_ENVIRONMENT=$UVENV uv {' '.join(UV_SYNC)} --project {project} --python $PY"
     vk_cmd = f"venvkeeper deploy {project} --env {env_vk} --python $PY --json"
     out = [
-        SECTION,
-        "",
-        f"Measured {today} with `{command}`.",
-        "",
-        f"- machine: {machine['nproc']} cores ({machine['cpu']}), {machine['os']}; a shared, noisy VM; "
-        f"{machine['load']}",
+        *benchlib.section_head(SECTION, command, machine),
         f"- Python {machine['python']} (`$PY` = `{machine['python_path']}`, given to both tools)",
         f"- {machine['uv']} (`{machine['uv_path']}`; venvkeeper runs `{machine['venvkeeper_uv']}`)",
         f"- {machine['venvkeeper']} ({machine['source']}), {machine['git']}",
@@ -519,9 +358,7 @@ def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command:
         'runs made back to back in the same round. "of which in-process" is the `duration_s` venvkeeper '
         "reports in its JSON; the rest of its wall time is Python start-up, imports and output.",
         "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join("---" for _ in HEADERS) + "|",
-        *("| " + " | ".join(r) + " |" for r in rows(scenarios)),
+        *benchlib.table_lines(HEADERS, rows(scenarios)),
         "",
     ]
     for s in scenarios:
@@ -546,10 +383,10 @@ def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command:
         "",
         "### Scenarios",
         "",
-        f"- **no-op** ({scenario_rounds(scenarios, 'noop')}): after one warm-up deploy and one "
+        f"- **no-op** ({benchlib.rounds_of(scenarios, 'noop')}): after one warm-up deploy and one "
         "warm-up sync, the deploy (it reports `unchanged`) against `uv sync` into the environment it "
         "has already synced.",
-        f"- **one member's code changed** ({scenario_rounds(scenarios, 'changed')}): each round "
+        f"- **one member's code changed** ({benchlib.rounds_of(scenarios, 'changed')}): each round "
         f"appends a comment line to `{CHANGED_FILE}` and commits it, then times the deploy with "
         "`--keep 1` (it builds a new generation, rebuilding only `webapp`) against `uv sync` into a "
         "new, empty `UV_PROJECT_ENVIRONMENT` with the warm cache. Plain `uv sync` installs uv's "
@@ -558,7 +395,7 @@ def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command:
         "row adds `--reinstall-package webapp`, the uv command that installs the changed code. That "
         "row has a warm cache of its own: its rebuild of `webapp` would otherwise refresh the cache "
         "the plain sync reads.",
-        f"- **cold** ({scenario_rounds(scenarios, 'cold')}): every run gets its own new, "
+        f"- **cold** ({benchlib.rounds_of(scenarios, 'cold')}): every run gets its own new, "
         "empty `UV_CACHE_DIR` and a new environment path (for venvkeeper a new `--env`, so its own "
         "member-wheel cache is empty too). Packages come from PyPI, so network time is included.",
         "",
@@ -575,30 +412,9 @@ def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command:
         if s.error:
             continue
         for series in [s.venvkeeper, *s.anchors]:
-            walls = ", ".join(ms(x) for x in series.wall)
-            extra = f" (in-process: {', '.join(ms(x) for x in series.internal)})" if series.internal else ""
-            out.append(f"- {s.title} / {series.label}: {walls}{extra}")
+            out.append(f"- {s.title} / {series.label}: {series.all_rounds()}")
     out.append("")
     return "\n".join(out)
-
-
-def scenario_rounds(scenarios: Sequence[Scenario], key: str) -> str:
-    n = next((s.rounds for s in scenarios if s.key == key), 0)
-    return f"{n} round{'s' if n != 1 else ''}" if n else "not run"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the ``## deploy (issue 2)`` section of ``path`` (up to the next ``## ``), or add it."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
-    path.write_text(new)
 
 
 # --------------------------------------------------------------------------- main
@@ -608,10 +424,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7, help="rounds of the fast scenarios (default 7)")
     parser.add_argument("--cold-rounds", type=int, default=3, help="rounds of the cold scenario (default 3)")
-    parser.add_argument("--python", default=default_python(), help="interpreter given to both tools")
-    parser.add_argument("--write", type=Path, metavar="FILE", help="replace the deploy section of FILE")
-    parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / ".work" / "deploy")
-    parser.add_argument("--keep-work", action="store_true", help="leave the work dir in place")
+    benchlib.add_common_options(parser, "deploy", python_help="interpreter given to both tools")
     parser.add_argument(
         "--only", choices=["noop", "changed", "cold"], action="append", help="run only these scenarios"
     )
@@ -654,40 +467,23 @@ def run_scenarios(bench: Bench, args: argparse.Namespace) -> list[Scenario]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    work: Path = args.work_dir.resolve()
-    if EXAMPLE.resolve() in (work, *work.parents):
-        sys.exit("deploy_bench: the work dir must not be inside examples/")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    tools = Tools(find_tool("venvkeeper"), find_tool("uv"), args.python)
-    machine = tools.machine()
-    print(
-        f"venvkeeper: {tools.venvkeeper} ({machine['source']})\nuv: {tools.uv} ({machine['uv']}; "
-        f"venvkeeper runs {machine['venvkeeper_uv']})\npython: {tools.python} ({machine['python']})\n"
-        f"work: {work}",
-        file=sys.stderr,
+    work = benchlib.checked_work_dir(args.work_dir, PROG)
+    benchlib.reset_dir(work)
+    tools = Tools(benchlib.find_tool("venvkeeper", PROG), benchlib.find_tool("uv", PROG), args.python)
+    machine = {**tools.machine(), "git": benchlib.capture(["git", "--version"])}
+    benchlib.announce(tools, machine, work)
+    scenarios = benchlib.measure(
+        lambda: run_scenarios(Bench(tools, work), args), machine, work, keep_work=args.keep_work
     )
-    started, load_before = time.monotonic(), load_average()
-    try:
-        scenarios = run_scenarios(Bench(tools, work), args)
-    finally:
-        if not args.keep_work:
-            shutil.rmtree(work, ignore_errors=True)
-    machine["load"] = f"load average (1, 5, 15 min) {load_before} before, {load_average()} after"
-    if source_fingerprint() != machine["source"]:
-        machine["source"] += "; WARNING: src/ changed during the run, so the rounds mix versions: rerun"
-        print(f"WARNING: src/ changed during the run ({source_fingerprint()})", file=sys.stderr)
-    print(f"\n(total {time.monotonic() - started:.0f}s)\n", file=sys.stderr)
-    print(text_table(scenarios))
+    print(benchlib.text_table(HEADERS, rows(scenarios)))
     for s in scenarios:
         for note in s.notes:
             print(f"note: {s.title}: {note}")
         if s.error:
             print(f"\n{s.title} FAILED:\n{s.error}")
     if args.write:
-        given = argv if argv is not None else sys.argv[1:]
-        command = " ".join(["python bench/deploy_bench.py", *given])
-        write_section(args.write, markdown(scenarios, machine, command))
+        command = benchlib.command_line("deploy_bench.py", argv)
+        benchlib.write_section(args.write, SECTION, markdown(scenarios, machine, command))
         print(f"\nwrote {args.write}", file=sys.stderr)
     return 0
 

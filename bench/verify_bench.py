@@ -26,27 +26,22 @@ of the medians. Nothing fails on a target: the script measures and reports.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
 import stat
-import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
-EXAMPLE = REPO / "examples" / "webapp"
+import benchlib
+from benchlib import EXAMPLE, BenchError, Run, Tools, bench_env, ms, run
+
+PROG = "verify_bench"
 SECTION = "## verify (issue 3)"
 DEFAULT_LARGE_DIR = Path("/tmp/venvkeeper-bench-large")
 
@@ -73,147 +68,29 @@ VERIFY_IMPORTS = "import venvkeeper.cli, venvkeeper.verify, venvkeeper.argv, ven
 # --------------------------------------------------------------------------- tools and machine
 
 
-def find_tool(name: str) -> str:
-    """``name`` next to the running interpreter (its venv's bin/, not resolved), else on PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which(name)
-    if not found:
-        sys.exit(f"verify_bench: {name} not found next to {sys.executable} nor on PATH")
-    return found
-
-
-def default_python() -> str:
-    """The base interpreter behind the running one (a venv's python is only a link to it)."""
-    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
-
-
-def capture(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    return (proc.stdout or proc.stderr).strip()
-
-
-def shebang_interpreter(script: str) -> str | None:
-    """The interpreter a console script runs with (its ``#!`` line)."""
-    first = Path(script).read_text(errors="replace").splitlines()[:1]
-    if not first or not first[0].startswith("#!"):
-        return None
-    return first[0][2:].strip().split()[0]
-
-
-def venvkeeper_uv(venvkeeper: str) -> str:
-    """The uv binary venvkeeper itself will run (its interpreter is the script's shebang)."""
-    interpreter = shebang_interpreter(venvkeeper)
-    if interpreter is None:
-        return "?"
-    return capture([interpreter, "-c", "from venvkeeper.uvcmd import find_uv; print(find_uv())"])
-
-
-def source_fingerprint() -> str:
-    """Which venvkeeper was measured: the digest of src/ and the repository's commit, if any."""
-    digest = hashlib.sha256()
-    for path in sorted((REPO / "src").rglob("*.py")):
-        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
-    head = capture(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    commit = head if re.fullmatch(r"[0-9a-f]{4,40}", head) else "no commit yet"
-    dirty = capture(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"])
-    state = f"{commit}{', src/ has uncommitted changes' if dirty else ''}"
-    return f"src/ sha256 {digest.hexdigest()[:12]}, git: {state}"
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
 def first_line(text: str) -> str:
     return text.splitlines()[0] if text else "?"
 
 
-@dataclass
-class Tools:
-    venvkeeper: str
-    uv: str
-    python: str  # given to deploy (--python) and to uv lock
-    vk_python: str  # the interpreter venvkeeper runs with: the one `python -c pass` uses
-
-    def machine(self) -> dict[str, str]:
-        nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return {
-            "nproc": str(nproc),
-            "cpu": cpu_model(),
-            "os": f"{platform.system()} {platform.release()}",
-            "python": capture([self.vk_python, "-c", "import platform; print(platform.python_version())"]),
-            "vk_python": self.vk_python,
-            "python_path": self.python,
-            "uv": capture([self.uv, "--version"]),
-            "uv_path": self.uv,
-            "venvkeeper_uv": venvkeeper_uv(self.venvkeeper),
-            "venvkeeper": capture([self.venvkeeper, "--version"]),
-            "venvkeeper_path": self.venvkeeper,
-            "sha256sum": first_line(capture(["sha256sum", "--version"])),
-            "openssl": capture(["openssl", "version"]).split(" (")[0] if shutil.which("openssl") else "",
-            "source": source_fingerprint(),
-        }
-
-
-def bench_env(cache: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_") and k != "VIRTUAL_ENV"}
-    env["UV_CACHE_DIR"] = str(cache)
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    return env
+def machine_facts(tools: Tools) -> dict[str, str]:
+    """The shared facts about the machine and the tools, plus the hashing tools the anchors use."""
+    return {
+        **tools.machine(),
+        "sha256sum": first_line(benchlib.capture(["sha256sum", "--version"])),
+        "openssl": benchlib.capture(["openssl", "version"]).split(" (")[0] if shutil.which("openssl") else "",
+    }
 
 
 # --------------------------------------------------------------------------- running and timing
 
 
-class BenchError(Exception):
-    """A command the benchmark runs failed; carries its full output."""
+def failed(what: str, result: Run) -> BenchError:
+    """The error for a failed command: its argv shell-quoted, the last 4000 characters of its output."""
+    return benchlib.failure(what, result, quote=True, tail=4000)
 
 
 @dataclass
-class Run:
-    argv: list[str]
-    wall_s: float
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Run:
-    started = time.perf_counter()
-    proc = subprocess.run(
-        list(argv),
-        env=dict(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    wall = time.perf_counter() - started
-    return Run(list(argv), wall, proc.returncode, proc.stdout, proc.stderr)
-
-
-def failure(what: str, result: Run) -> BenchError:
-    return BenchError(
-        f"{what} failed (exit {result.returncode})\n$ {shlex.join(result.argv)}\n"
-        f"--- stdout ---\n{result.stdout.rstrip()[-4000:]}\n--- stderr ---\n{result.stderr.rstrip()[-4000:]}"
-    )
-
-
-@dataclass
-class Command:
+class Command(benchlib.Timed):
     """One timed command and its runs. ``kind``: verify, anchor (the issue's) or info (extra anchor)."""
 
     key: str
@@ -225,14 +102,6 @@ class Command:
     internal: list[float] = field(default_factory=list)  # verify's JSON duration_s
     exits: list[int] = field(default_factory=list)
     payload: dict[str, Any] = field(default_factory=dict)  # the last JSON output
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.wall)
-
-    @property
-    def internal_median(self) -> float | None:
-        return statistics.median(self.internal) if self.internal else None
 
 
 def verify_json(result: Run) -> dict[str, Any]:
@@ -257,7 +126,7 @@ def execute(cmd: Command, env: Mapping[str, str], cwd: Path, *, timed: bool) -> 
     if "--json" in cmd.argv and "bytes_hashed" not in payload:
         ok = False
     if not ok:
-        raise failure(cmd.label, result)
+        raise failed(cmd.label, result)
     if timed:
         cmd.wall.append(result.wall_s)
         cmd.exits.append(result.returncode)
@@ -275,18 +144,16 @@ def time_rounds(
     for cmd in commands:
         execute(cmd, env, cwd, timed=False)
     for i in range(rounds):
-        k = i % len(commands)
-        for cmd in [*commands[k:], *commands[:k]]:
+        for cmd in benchlib.rotated(i, commands):
             execute(cmd, env, cwd, timed=True)
-        last = "  ".join(f"{c.key}={c.wall[-1] * 1000:.0f}ms" for c in commands)
-        print(f"  {name} {i + 1}/{rounds}: {last}", file=sys.stderr, flush=True)
+        benchlib.progress(name, i, rounds, "  ".join(f"{c.key}={c.wall[-1] * 1000:.0f}ms" for c in commands))
 
 
 def deploy(tools: Tools, project: Path, env_path: Path, env: Mapping[str, str], *extra: str) -> Run:
     argv = [tools.venvkeeper, "deploy", str(project), "--env", str(env_path), "--python", tools.python]
     result = run([*argv, *extra, "--json"], env, env_path.parent)
     if result.returncode != 0 or not verify_json(result).get("ok"):
-        raise failure("venvkeeper deploy", result)
+        raise failed("venvkeeper deploy", result)
     return result
 
 
@@ -402,7 +269,7 @@ def prepare_large(tools: Tools, large: Path, part: Part) -> Path:
         print(f"B: locking {project} against PyPI", file=sys.stderr, flush=True)
         result = run([tools.uv, "lock", "--python", tools.python], env, project)
         if result.returncode != 0:
-            raise failure("uv lock", result)
+            raise failed("uv lock", result)
         part.notes.append(f"the large project was locked for this run (`uv lock`, {result.wall_s:.0f} s)")
     print(f"B: deploying {project} to {env_path} (not timed)", file=sys.stderr, flush=True)
     result = deploy(tools, project, env_path, env, "--keep", "0")
@@ -445,17 +312,8 @@ def part_large(tools: Tools, large: Path, rounds: int, part: Part) -> None:
 # --------------------------------------------------------------------------- report
 
 
-def ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f}"
-
-
-def paired_ratio(a: Command, b: Command) -> float:
-    """Median of the round-by-round ratios (each round's runs were close together)."""
-    return statistics.median(x / y for x, y in zip(a.wall, b.wall, strict=True))
-
-
 def ratio_cell(a: Command, b: Command) -> str:
-    return f"{a.median / b.median:.2f}x ({paired_ratio(a, b):.2f}x)"
+    return f"{a.median / b.median:.2f}x ({benchlib.paired_ratio(a, b):.2f}x)"
 
 
 SMALL_ANCHORS = ["pass", "check", "list", "pipe"]
@@ -540,22 +398,6 @@ def large_rows(part: Part) -> list[list[str]]:
     return out
 
 
-def table_lines(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    return [
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---" for _ in headers) + "|",
-        *("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows),
-    ]
-
-
-def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    table = [list(headers), *[[c.replace("`", "") for c in r] for r in rows]]
-    widths = [max(len(r[c]) for r in table) for c in range(len(headers))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def small_verdict(part: Part) -> str:
     v = part.get("verify")
     others = ", ".join(
@@ -632,14 +474,8 @@ def observations(parts: Sequence[Part], machine: Mapping[str, str]) -> list[str]
 
 
 def markdown(parts: Sequence[Part], machine: Mapping[str, str], command: str, large_dir: Path) -> str:
-    today = dt.datetime.now(dt.UTC).date().isoformat()
     out = [
-        SECTION,
-        "",
-        f"Measured {today} with `{command}`.",
-        "",
-        f"- machine: {machine['nproc']} cores ({machine['cpu']}), {machine['os']}; a shared, noisy VM; "
-        f"{machine['load']}",
+        *benchlib.section_head(SECTION, command, machine),
         f"- Python {machine['python']} (`$PY` = `{machine['vk_python']}`, venvkeeper's interpreter; "
         f"deploys got `--python {machine['python_path']}`)",
         f"- {machine['uv']} (`{machine['uv_path']}`; venvkeeper runs `{machine['venvkeeper_uv']}`)",
@@ -656,9 +492,9 @@ def markdown(parts: Sequence[Part], machine: Mapping[str, str], command: str, la
             out += [f"**{part.title}: failed.**", "", "```", part.error, "```", ""]
             continue
         if part.key == "A":
-            out += [*table_lines(SMALL_HEADERS, small_rows(part)), "", small_verdict(part), ""]
+            out += [*benchlib.table_lines(SMALL_HEADERS, small_rows(part)), "", small_verdict(part), ""]
         else:
-            out += [*table_lines(LARGE_HEADERS, large_rows(part)), "", large_verdict(part), ""]
+            out += [*benchlib.table_lines(LARGE_HEADERS, large_rows(part)), "", large_verdict(part), ""]
     out += [
         "### Commands",
         "",
@@ -667,12 +503,12 @@ def markdown(parts: Sequence[Part], machine: Mapping[str, str], command: str, la
         "files, symlinks not followed, `__pycache__` skipped). Every command runs with a bench-owned "
         "`UV_CACHE_DIR` and `UV_PYTHON_DOWNLOADS=never`.",
         "",
-        f"- **A** ({rounds_of(parts, 'A')}): `venvkeeper deploy examples/webapp --env $E` (its "
+        f"- **A** ({benchlib.rounds_of(parts, 'A')}): `venvkeeper deploy examples/webapp --env $E` (its "
         "post-deploy hooks run; the database they create sits beside `$E`) into a directory under "
         "`bench/.work/verify/`, removed afterwards. `$IMPORTS` is "
         f"`{VERIFY_IMPORTS}`: the modules verify has loaded when its run (`duration_s`) starts; "
         "that anchor does no work.",
-        f"- **B** ({rounds_of(parts, 'B')}): a project depending on {', '.join(LARGE_DEPENDENCIES)} "
+        f"- **B** ({benchlib.rounds_of(parts, 'B')}): a project depending on {', '.join(LARGE_DEPENDENCIES)} "
         f"(unpinned, locked once with `uv lock` against PyPI) in `{large_dir}/project`, deployed with "
         f"`venvkeeper deploy {large_dir}/project --env {large_dir}/.venv --keep 0`; kept for the next "
         "run. Its root is virtual (dependencies only). Throughput is "
@@ -690,30 +526,9 @@ def markdown(parts: Sequence[Part], machine: Mapping[str, str], command: str, la
     out += ["### All rounds (ms)", ""]
     for part in parts:
         for cmd in [] if part.error else part.commands:
-            walls = ", ".join(ms(x) for x in cmd.wall)
-            extra = f" (in-process: {', '.join(ms(x) for x in cmd.internal)})" if cmd.internal else ""
-            out.append(f"- {part.key} / `{cmd.label}`: {walls}{extra}")
+            out.append(f"- {part.key} / `{cmd.label}`: {cmd.all_rounds()}")
     out.append("")
     return "\n".join(out)
-
-
-def rounds_of(parts: Sequence[Part], key: str) -> str:
-    n = next((p.rounds for p in parts if p.key == key), 0)
-    return f"{n} round{'s' if n != 1 else ''}" if n else "not run"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the ``## verify (issue 3)`` section of ``path`` (up to the next ``## ``), or add it."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
-    path.write_text(new)
 
 
 # --------------------------------------------------------------------------- main
@@ -726,10 +541,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-large", action="store_true", help="skip part B (the large environment)")
     parser.add_argument("--large-dir", type=Path, default=DEFAULT_LARGE_DIR, help="kept between runs")
     parser.add_argument("--rebuild-large", action="store_true", help="remove --large-dir first")
-    parser.add_argument("--python", default=default_python(), help="interpreter given to deploy")
-    parser.add_argument("--write", type=Path, metavar="FILE", help="replace the verify section of FILE")
-    parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / ".work" / "verify")
-    parser.add_argument("--keep-work", action="store_true", help="leave the work dir in place")
+    benchlib.add_common_options(parser, "verify", python_help="interpreter given to deploy")
     return parser.parse_args(argv)
 
 
@@ -762,48 +574,31 @@ def run_parts(tools: Tools, work: Path, args: argparse.Namespace) -> list[Part]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    work: Path = args.work_dir.resolve()
-    if EXAMPLE.resolve() in (work, *work.parents):
-        sys.exit("verify_bench: the work dir must not be inside examples/")
+    work = benchlib.checked_work_dir(args.work_dir, PROG)
     if args.rebuild_large:
         shutil.rmtree(args.large_dir, ignore_errors=True)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    venvkeeper = find_tool("venvkeeper")
-    tools = Tools(venvkeeper, find_tool("uv"), args.python, shebang_interpreter(venvkeeper) or sys.executable)
-    machine = tools.machine()
-    print(
-        f"venvkeeper: {tools.venvkeeper} ({machine['source']})\nuv: {tools.uv} ({machine['uv']}; "
-        f"venvkeeper runs {machine['venvkeeper_uv']})\npython: {tools.vk_python} ({machine['python']})\n"
-        f"work: {work}",
-        file=sys.stderr,
-    )
-    started, load_before = time.monotonic(), load_average()
-    try:
-        parts = run_parts(tools, work, args)
-    finally:
-        if not args.keep_work:
-            shutil.rmtree(work, ignore_errors=True)
-    machine["load"] = f"load average (1, 5, 15 min) {load_before} before, {load_average()} after"
-    if source_fingerprint() != machine["source"]:
-        machine["source"] += "; WARNING: src/ changed during the run, so the rounds mix versions: rerun"
-        print(f"WARNING: src/ changed during the run ({source_fingerprint()})", file=sys.stderr)
-    print(f"\n(total {time.monotonic() - started:.0f}s)\n", file=sys.stderr)
+    benchlib.reset_dir(work)
+    venvkeeper = benchlib.find_tool("venvkeeper", PROG)
+    vk_python = benchlib.shebang_interpreter(venvkeeper) or sys.executable
+    tools = Tools(venvkeeper, benchlib.find_tool("uv", PROG), args.python, vk_python)
+    machine = machine_facts(tools)
+    benchlib.announce(tools, machine, work)
+    parts = benchlib.measure(lambda: run_parts(tools, work, args), machine, work, keep_work=args.keep_work)
     for part in parts:
         print(part.title)
         if part.error:
             print(f"FAILED:\n{part.error}\n")
             continue
         if part.key == "A":
-            print(text_table(SMALL_HEADERS, small_rows(part)), "", small_verdict(part), "", sep="\n")
+            print(benchlib.text_table(SMALL_HEADERS, small_rows(part)), "", small_verdict(part), "", sep="\n")
         else:
-            print(text_table(LARGE_HEADERS, large_rows(part)), "", large_verdict(part), "", sep="\n")
+            print(benchlib.text_table(LARGE_HEADERS, large_rows(part)), "", large_verdict(part), "", sep="\n")
     for note in observations(parts, machine):
         print(f"note: {note}")
     if args.write:
-        given = argv if argv is not None else sys.argv[1:]
-        command = " ".join(["python bench/verify_bench.py", *given])
-        write_section(args.write, markdown(parts, machine, command, args.large_dir.resolve()))
+        command = benchlib.command_line("verify_bench.py", argv)
+        section = markdown(parts, machine, command, args.large_dir.resolve())
+        benchlib.write_section(args.write, SECTION, section)
         print(f"\nwrote {args.write}", file=sys.stderr)
     return 0
 

@@ -313,6 +313,27 @@ def test_killed_when_the_record_appears_leaves_a_complete_generation_live(
     assert_clean(env)
 
 
+def test_killed_once_the_manifest_is_sealed_leaves_no_orphan(
+    live: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, env = live
+    _edit_webapp(project)
+
+    # The manifest is written just before the record: killed between the two, the generation is
+    # incomplete, and the next run must remove its manifest along with it.
+    deploy_killed_when(project, env, "generations/0002.manifest.json", tmp_path / "logs")
+
+    assert live_number(env) in (1, 2)
+    retry = vk(capsys, "deploy", project, "--env", env, "--json")
+
+    assert retry.code == 0, retry.err
+    assert_runs(env, edited=True)
+    assert_clean(env)  # includes: no NNNN.manifest.json without its NNNN.json
+    verified = vk(capsys, "verify", "--env", env, "--json")
+    assert verified.code == 0, verified.out
+    assert verified.json["findings"] == []
+
+
 def test_killed_before_the_record_is_renamed_into_place(
     live: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
