@@ -644,3 +644,26 @@ def test_verify_writes_nothing(deployed: Path, project: Path, capsys: pytest.Cap
     assert codes == [1, 1, 1, 1]
     assert snapshot(env.parent) == before_env
     assert snapshot(project) == before_project
+
+
+def test_in_place_environment_is_verified_against_its_own_manifest(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The parent is reached through a symlink (as /var/lib on a bind-mounted volume often is): the
+    # environment is still the in-place one, with its record and manifest beside it.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "srv").symlink_to(tmp_path / "data")
+    env = tmp_path / "srv" / ".venv"
+    assert vk(capsys, "deploy", project, "--env", env, "--in-place").code == 0
+    assert (tmp_path / "srv" / ".venv.venvkeeper" / "in-place.manifest.json").is_file()
+
+    clean = _verify(capsys, env)
+    assert clean.code == 0, clean.out
+    assert (clean.json["kind"], clean.json["generation"]) == ("in-place", None)
+    assert _checks(clean)["manifest"] == "ok"
+
+    path = site_packages(env) / "tinyutil" / "__init__.py"
+    _replace(path, path.read_bytes() + b"# hot-fix\n")
+    drifted = _verify(capsys, env)
+    assert drifted.code == 1
+    assert _found(drifted) == [("modified", "tinyutil", f"{_site(env)}/tinyutil/__init__.py")]

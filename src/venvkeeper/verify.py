@@ -95,7 +95,8 @@ def resolve(env: str) -> Subject:
             f"{absolute}: not a virtual environment (no pyvenv.cfg)",
             hint="point --env at a venv, or at the path venvkeeper deploys to",
         )
-    state = _read_state(f"{home}/in-place.json") if directory == absolute else None
+    # A --in-place deploy converged --env itself (not a symlink of the user's own): its record is beside it.
+    state = _read_state(f"{home}/in-place.json") if not os.path.islink(absolute) else None
     if state is not None:
         return Subject(env, directory, "in-place", None, state, f"{home}/in-place.manifest.json")
     return Subject(env, directory, "venv", why_no_manifest="not deployed by venvkeeper")
