@@ -531,7 +531,7 @@ def _populate(build: _Build, env_dir: Path, number: int, started: float, manifes
         number=number,
         kind="deploy",
         created=now_iso(),
-        packages=read_packages(env_dir),
+        packages={name: d["version"] for name, d in manifest.distributions.items()},
         project=str(build.workspace.root),
         lock_sha256=build.lock_sha,
         export_sha256=build.export_sha,

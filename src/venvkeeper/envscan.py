@@ -25,6 +25,7 @@ __all__ = [
     "classify_direct_url",
     "hash_files",
     "read_distributions",
+    "sha256_file",
     "site_packages",
     "walk",
 ]
@@ -82,7 +83,8 @@ def walk(root: str) -> dict[str, FileStat]:
     return found
 
 
-def _sha256_file(path: str, size: int) -> str:
+def sha256_file(path: str, size: int) -> str:
+    """sha256 (hex) of a file whose size (from a stat) is ``size``; a size that is off only costs a read."""
     import hashlib  # noqa: PLC0415 - not imported by the --fast path
 
     # os.open/os.read rather than open(): no buffered file object per file, a third faster on
@@ -101,7 +103,7 @@ def _hash_batch(root: str, files: Mapping[str, FileStat], paths: list[str]) -> l
     out: list[tuple[str, str | None]] = []
     for path in paths:
         try:
-            out.append((path, _sha256_file(f"{root}/{path}", files[path].size)))
+            out.append((path, sha256_file(f"{root}/{path}", files[path].size)))
         except OSError:
             out.append((path, None))  # vanished or unreadable: reported by the caller as such
     return out

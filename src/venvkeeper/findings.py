@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from venvkeeper.envscan import site_packages
+
 TYPE_CHECKING = False  # no typing or dataclasses at run time: see envscan.FileStat
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -198,9 +200,7 @@ def compare_files(
         for path, (digest, size) in dist.record.items():
             owners.setdefault(path, dist.name)
             records[path] = (digest, size, dist.name)
-    sites = {d.dist_info.rpartition("/")[0] for d in installed} | {
-        p.rpartition("/site-packages/")[0] + "/site-packages" for p in disk if "/site-packages/" in p
-    }
+    sites = set(site_packages(disk))
     reported: dict[str, Finding] = {}
 
     def report(finding: Finding) -> None:

@@ -10,17 +10,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["digest_entries", "digest_json", "file_sha256", "member_files", "tree_digest", "tree_entries"]
+from venvkeeper.envscan import sha256_file
 
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+__all__ = ["digest_entries", "digest_json", "member_files", "tree_digest", "tree_entries"]
 
 
 def tree_entries(root: Path, files: Iterable[str]) -> dict[str, str]:
@@ -32,7 +24,7 @@ def tree_entries(root: Path, files: Iterable[str]) -> dict[str, str]:
         if stat.S_ISLNK(st.st_mode):
             entries[name] = f"L:{os.readlink(path)}"
         else:
-            entries[name] = f"{'x' if st.st_mode & 0o111 else '-'}:{file_sha256(path)}"
+            entries[name] = f"{'x' if st.st_mode & 0o111 else '-'}:{sha256_file(str(path), st.st_size)}"
     return entries
 
 
