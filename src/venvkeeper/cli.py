@@ -15,20 +15,22 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
+# Commands answered before click is imported, when their arguments are simple: an unchanged
+# `deploy` (the common case under cron) from file metadata, and `verify` and `doctor`, which are
+# timed as whole commands (monitoring runs them often). Each returns None to hand over to click.
+_FAST_PATHS = {
+    "deploy": ("venvkeeper.fastpath", "try_noop"),
+    "verify": ("venvkeeper.verify", "main"),
+    "doctor": ("venvkeeper.doctor", "main"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["deploy"]:
-        # The common case under cron: nothing changed. Answer from file metadata before loading click.
-        from venvkeeper.fastpath import try_noop  # noqa: PLC0415
-
-        code = try_noop(args[1:])
-        if code is not None:
-            return code
-    elif args[:1] == ["verify"]:
-        # Timed as a whole (monitoring runs it often): parsed and run without click when possible.
-        from venvkeeper.verify import main as verify_main  # noqa: PLC0415
-
-        code = verify_main(args[1:])
+    fast = _FAST_PATHS.get(args[0]) if args else None
+    if fast is not None:
+        module, name = fast
+        code: int | None = getattr(__import__(module, fromlist=[name]), name)(args[1:])
         if code is not None:
             return code
     import click  # noqa: PLC0415

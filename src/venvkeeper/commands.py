@@ -115,3 +115,26 @@ def verify(env: Path, project: Path | None, fast: bool, as_json: bool) -> None:
     _run(
         "verify", as_json, lambda: run_verify(str(env), None if project is None else str(project), fast=fast)
     )
+
+
+@cli.command()
+@_env_option
+@_json_option
+def doctor(env: Path, as_json: bool) -> None:
+    """Diagnose a broken environment or package directory (exit 0 healthy, 1 findings, 2 cannot inspect)."""
+    from venvkeeper.doctor import doctor as run_doctor  # noqa: PLC0415
+
+    _run("doctor", as_json, lambda: run_doctor(str(env)))
+
+
+@cli.command()
+@_env_option
+@click.option("--python", "python", help="Interpreter to heal with: a version (3.12) or a path.")
+@click.option("--dry-run", is_flag=True, help="Say what would be repaired; change nothing.")
+@click.option("--force", is_flag=True, help="Heal an environment that says someone else manages it.")
+@_json_option
+def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: bool) -> None:
+    """Repair what doctor finds, then check again (exit 0 healthy, 1 something left, 2 cannot inspect)."""
+    from venvkeeper.heal import heal as run_heal  # noqa: PLC0415
+
+    _run("heal", as_json, lambda: run_heal(str(env), python=python, dry_run=dry_run, force=force))

@@ -19,10 +19,13 @@ __all__ = [
     "cache_dir",
     "check_lock",
     "clean_cache",
+    "create_venv",
     "export_digest",
     "export_requirements",
     "find_python",
+    "install_requirements",
     "install_wheels",
+    "python_install_dir",
     "sync_dependencies",
 ]
 
@@ -226,3 +229,50 @@ def install_wheels(stage: Path, env_dir: Path, wheels: Sequence[Path], *, reinst
             hint="the live environment was not touched; see the output below",
             detail=_tail(result),
         )
+
+
+def python_install_dir() -> str | None:
+    """Where uv keeps the interpreters it manages (``uv python dir``), or None if uv cannot say."""
+    result = run_uv(["python", "dir"], cwd=Path("/"))
+    lines = result.stdout.strip().splitlines()
+    return lines[-1] if result.ok and lines else None
+
+
+def create_venv(env_dir: Path, python: str, *, allow_existing: bool = False) -> None:
+    """``uv venv``: a new environment, or (``allow_existing``) venv files added to a directory in place.
+
+    ``--allow-existing`` keeps whatever the directory holds (its packages, its scripts) and writes
+    ``pyvenv.cfg``, the interpreter links and the activate scripts: how heal converts a package
+    directory into a venv without reinstalling anything.
+    """
+    args = ["venv", "--quiet", "--python", python, "--no-project"]
+    if allow_existing:
+        args.append("--allow-existing")
+    result = run_uv([*args, str(env_dir)], cwd=env_dir.parent)
+    if not result.ok:
+        raise InstallError(
+            f"{env_dir}: uv cannot create a virtual environment: {_first_error(result)}",
+            hint=f"check that {python} runs and that {env_dir.parent} is writable",
+            detail=_tail(result),
+        )
+
+
+def install_requirements(
+    python: Path, requirements: Sequence[str], *, reinstall: Sequence[str] = (), no_deps: bool = True
+) -> None:
+    """``uv pip install`` exactly these requirements into the environment of ``python``."""
+    args = ["pip", "install", "--quiet", "--python", str(python)]
+    if no_deps:
+        args.append("--no-deps")
+    args += [arg for name in reinstall for arg in ("--reinstall-package", name)]
+    result = run_uv([*args, *requirements], cwd=python.parent)
+    if result.ok:
+        return
+    text = result.stderr
+    package = next((m.group(1) for p in _PACKAGE_PATTERNS if (m := p.search(text))), None)
+    what = f"cannot install {package}" if package else "cannot install the distributions"
+    raise InstallError(
+        f"{what}: {_first_error(result)}",
+        hint="check that the package index is reachable (or that uv's cache holds the package)",
+        detail=_tail(result),
+    )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BuildError",
     "BusyError",
+    "CannotInspectError",
     "CannotVerifyError",
     "ConfigError",
     "EnvironmentPathError",
@@ -116,4 +117,11 @@ class CannotVerifyError(VenvkeeperError):
     """``verify`` could not inspect the environment at all (missing, not a venv, damaged manifest)."""
 
     code = "cannot-verify"
+    exit_code = ExitCode.BAD_INPUT
+
+
+class CannotInspectError(VenvkeeperError):
+    """doctor or heal cannot look at the environment at all (exit 2: it says nothing about health)."""
+
+    code = "cannot-inspect"
     exit_code = ExitCode.BAD_INPUT

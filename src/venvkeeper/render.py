@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from venvkeeper.doctor_result import DoctorResult, HealResult
 from venvkeeper.exitcodes import ExitCode
 from venvkeeper.verify_result import VerifyResult
 
@@ -59,6 +60,12 @@ def render(result: Result, *, as_json: bool, out: TextIO | None = None, err: Tex
         return
     if isinstance(result, VerifyResult):
         _verify(result, out)
+        return
+    if isinstance(result, DoctorResult):
+        _doctor(result, out)
+        return
+    if isinstance(result, HealResult):
+        _heal(result, out)
         return
     from venvkeeper.result import DeployResult, ErrorResult, RollbackResult, StatusResult  # noqa: PLC0415
 
@@ -161,3 +168,48 @@ def _verify(result: VerifyResult, out: TextIO) -> None:
     for check in result.checks:
         if check.status in ("not-possible", "skipped"):
             out.write(f"  {check.name} check {check.status.replace('-', ' ')}: {check.reason}\n")
+
+
+def _doctor(result: DoctorResult, out: TextIO) -> None:
+    python = ""
+    if result.interpreter is not None:
+        python = (
+            f", Python {result.interpreter['version']}"
+            if result.interpreter["runs"]
+            else ", bin/python does not run"
+        )
+    failing = [f for f in result.findings if f.severity != "note"]
+    verdict = "healthy" if not failing else f"{len(failing)} finding{'s' if len(failing) != 1 else ''}"
+    out.write(f"{result.env} ({result.kind}{python}): {verdict} [{result.duration_s:.2f}s]\n")
+    for f in result.findings:
+        out.write(f"  {f.severity:<7} {f.code:<22} {f.path}\n")
+        out.write(f"      {f.seen}\n")
+        if f.repair:
+            out.write(f"      heal: {f.repair}\n")
+    if failing:
+        out.write(f"`venvkeeper heal --env {result.env}` repairs what it can; add --dry-run to see how.\n")
+
+
+def _heal(result: HealResult, out: TextIO) -> None:
+    if not result.outcomes:
+        out.write(f"{result.env}: healthy, nothing to do [{result.duration_s:.2f}s]\n")
+        return
+    head = (
+        "would repair"
+        if result.dry_run
+        else "healed"
+        if result.exit_code == ExitCode.OK
+        else "not fully healed"
+    )
+    out.write(f"{result.env}: {head} [{result.duration_s:.2f}s]\n")
+    if result.interpreter is not None:
+        out.write(f"  interpreter: {result.interpreter['path']} ({result.interpreter['version']})\n")
+    for action in result.actions:
+        out.write(f"  {'would ' if result.dry_run else ''}{action.action} {action.path}: {action.detail}\n")
+    for o in result.outcomes:
+        why = f" ({o.reason})" if o.reason and o.outcome != "would-repair" else ""
+        out.write(f"  {o.outcome:<12} {o.problem.code} {o.problem.path}{why}\n")
+    if result.generation is not None:
+        out.write(f"  {result.env} -> generation {result.generation}\n")
+    if result.kept:
+        out.write(f"  the old environment held files no distribution owns; kept at {result.kept}\n")
