@@ -260,8 +260,11 @@ def _read_extensions(facts: Facts, top: str) -> None:
 def _managed_by(facts: Facts) -> str | None:
     active = os.environ.get("VIRTUAL_ENV", "")
     if active:
+        import sys  # noqa: PLC0415
+
         real = os.path.realpath(active)
-        if real not in (facts.root, os.path.realpath(facts.env)):
+        # venvkeeper's own environment, activated to run it, says nothing about who manages this one.
+        if real not in (facts.root, os.path.realpath(facts.env), os.path.realpath(sys.prefix)):
             return f"VIRTUAL_ENV names {active}, a different environment"
     try:
         with open(f"{facts.root}/.managed-by", encoding="utf-8", errors="replace") as fh:

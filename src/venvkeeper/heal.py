@@ -489,12 +489,8 @@ def _locked(facts: Facts, env: str) -> Iterator[None]:
         with hold(Path(home) / "deploy.lock", wait=True, what=env):
             yield
         return
-    fd = os.open(os.path.dirname(facts.root) or "/", os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with _parent_locked(facts.root):
         yield
-    finally:
-        os.close(fd)
 
 
 def _redeploy(env: str, action: Action, facts: Facts) -> tuple[int | None, str | None]:
@@ -545,82 +541,142 @@ def _outcomes(
     return outcomes
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover(env: str) -> str | None:
+    """Finish what a heal killed half-way left beside ``env``; returns a directory kept, if any.
+
+    A rebuild renames the old environment to ``.NAME.heal-old-PID`` and the new one into place; a
+    file repair keeps the originals in ``.NAME.heal-backup-PID``. Killed in between, the old
+    environment is put back (or, when the new one is already in place, kept beside it).
+    """
+    absolute = os.path.abspath(env)
+    parent, name = os.path.split(absolute)
+    if not os.path.isdir(parent):
+        return None
+    pattern = re.compile(rf"\.{re.escape(name)}\.heal-(old|new|backup)-(\d+)")
+    kept = None
+    for entry in sorted(os.listdir(parent)):
+        match = pattern.fullmatch(entry)
+        if match is None or _alive(int(match.group(2))):
+            continue
+        path = f"{parent}/{entry}"
+        if match.group(1) == "new":
+            fsutil.remove_tree(Path(path))
+        elif match.group(1) == "old":
+            if os.path.lexists(absolute):
+                kept = f"{parent}/{name}.before-heal-{time.strftime('%Y%m%dT%H%M%S')}"
+                os.rename(path, kept)
+            else:
+                os.rename(path, absolute)
+        else:
+            for directory, _dirs, files in os.walk(path):
+                for file in files:
+                    rel = os.path.relpath(f"{directory}/{file}", path)
+                    os.replace(f"{directory}/{file}", f"{absolute}/{rel}")
+            fsutil.remove_tree(Path(path))
+    return kept
+
+
+@contextlib.contextmanager
+def _parent_locked(env: str) -> Iterator[None]:
+    parent = os.path.dirname(os.path.abspath(env)) or "/"
+    try:
+        fd = os.open(parent, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _edit_in_place(facts: Facts, plan: healplan.Plan, problems: list[Problem]) -> str | None:
+    """Carry out file repairs with backups; undo them all if one fails or doctor sees something new."""
+    backup = _Backup(facts.root)
+    failure = None
+    try:
+        for action in plan.actions:
+            if action.action == "convert":
+                _convert(facts, action, backup)
+            else:
+                _apply_in_place(facts, action, backup)
+    except VenvkeeperError as exc:
+        failure = f"{exc.message}; the changes were undone"
+    except BaseException:
+        _undo(facts, plan, backup)
+        raise
+    if failure is None:
+        before = {p.key for p in problems}
+        worse = [p for p in diagnose(gather(facts.root)) if p.key not in before and p.severity != "note"]
+        if worse:
+            failure = f"it came out worse ({worse[0].code}: {worse[0].seen}); the changes were undone"
+    if failure is not None:
+        _undo(facts, plan, backup)
+    else:
+        backup.discard()
+    return failure
+
+
 def heal(env: str, *, python: str | None = None, dry_run: bool = False, force: bool = False) -> HealResult:
     started = time.monotonic()
+    recovered = None
+    if not dry_run:
+        with _parent_locked(env):
+            recovered = _recover(env)
     facts = gather(env)
     problems = diagnose(facts)
-    actionable = [p for p in problems if p.severity != "note"]
     target = None
-    if actionable and (force or not facts.managed_by):
+    if any(p.severity != "note" for p in problems) and (force or not facts.managed_by):
         target = _choose_interpreter(facts, problems, python)
     plan = healplan.plan(facts, problems, target=target, redeploy=_redeploy_check(facts, env), force=force)
-
-    def result(
-        outcomes: list[Outcome], changed: bool, generation: int | None = None, kept: str | None = None
-    ) -> HealResult:
-        return HealResult(
-            env=env,
-            directory=facts.root,
-            dry_run=dry_run,
-            forced=force,
-            interpreter=None if target is None else target.to_json(),
-            actions=plan.actions,
-            outcomes=outcomes,
-            changed=changed,
-            generation=generation,
-            kept=kept,
-            duration_s=time.monotonic() - started,
-        )
-
-    if dry_run or not plan.actions:
-        return result(
-            _outcomes(
-                problems, plan, None if dry_run else [p for p in problems if p.key in plan.skipped], None
-            ),
-            False,
-        )
-
     generation: int | None = None
     kept: str | None = None
     failure: str | None = None
-    with _locked(facts, env):
+    after: list[Problem] | None = None
+    if dry_run:
+        pass
+    elif not plan.actions:
+        after = [p for p in problems if p.key in plan.skipped]
+    else:
         first = plan.actions[0]
-        if first.action == "redeploy":
+        if first.action == "redeploy":  # deploy takes the environment's lock itself
             generation, failure = _redeploy(env, first, facts)
-        elif first.action == "rebuild":
-            kept, failure = _rebuild(facts, first)
         else:
-            backup = _Backup(facts.root)
-            try:
-                for action in plan.actions:
-                    if action.action == "convert":
-                        _convert(facts, action, backup)
-                    else:
-                        _apply_in_place(facts, action, backup)
-            except VenvkeeperError as exc:
-                failure = f"{exc.message}; the changes were undone"
-            except BaseException:
-                _undo(facts, plan, backup)
-                raise
-            after = diagnose(gather(env)) if failure is None else []
-            before = {p.key for p in problems}
-            worse = [p for p in after if p.key not in before and p.severity != "note"]
-            if failure is not None or worse:
-                _undo(facts, plan, backup)
-                failure = (
-                    failure
-                    or f"it came out worse ({worse[0].code}: {worse[0].seen}); the changes were undone"
-                )
-            else:
-                backup.discard()
-    after = diagnose(gather(env))
-    return result(_outcomes(problems, plan, after, failure), failure is None, generation, kept)
+            with _locked(facts, env):
+                if first.action == "rebuild":
+                    kept, failure = _rebuild(facts, first)
+                else:
+                    failure = _edit_in_place(facts, plan, problems)
+        after = diagnose(gather(env))
+    return HealResult(
+        env=env,
+        directory=facts.root,
+        dry_run=dry_run,
+        forced=force,
+        interpreter=None if target is None else target.to_json(),
+        actions=plan.actions,
+        outcomes=_outcomes(problems, plan, after, failure),
+        changed=bool(plan.actions) and not dry_run and failure is None,
+        generation=generation,
+        kept=kept or recovered,
+        duration_s=time.monotonic() - started,
+    )
 
 
 def _undo(facts: Facts, plan: healplan.Plan, backup: _Backup) -> None:
     if any(a.action == "convert" for a in plan.actions):
-        _undo_convert(
-            facts, backup, next(str(a.data["minor"]) for a in plan.actions if a.action == "convert")
-        )
+        minor = next(str(a.data["minor"]) for a in plan.actions if a.action == "convert")
+        _undo_convert(facts, backup, minor)
     else:
         backup.restore()
