@@ -12,7 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from venvkeeper.envfacts import Facts
 
-__all__ = ["SEVERITIES", "Problem", "diagnose", "expects_lib64", "is_failing"]
+__all__ = ["SEVERITIES", "Problem", "diagnose", "expects_lib64", "is_failing", "requested_minor"]
 
 SEVERITIES = ("error", "warning", "note")
 
@@ -302,3 +302,17 @@ def diagnose(facts: Facts, *, lib64: bool | None = None) -> list[Problem]:
         found += _abi(facts)
     found += _paths(facts)
     return found
+
+
+def requested_minor(facts: Facts, minor: str, interpreter: str) -> Problem | None:
+    """``heal --python`` naming another minor than the packages': a version-mismatch asked for."""
+    current = facts.packages_python
+    if current is None or current == minor or not facts.is_venv:
+        return None
+    return Problem(
+        "version-mismatch",
+        "error",
+        f"lib/python{current}",
+        f"the distributions are for Python {current}; --python asks for {interpreter} (Python {minor})",
+        f"rebuild it for Python {minor} with the same distributions and versions",
+    )

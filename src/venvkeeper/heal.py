@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from venvkeeper import envscan, fsutil, healplan, interpreters, pyvenvcfg
-from venvkeeper.diagnosis import Problem, diagnose
+from venvkeeper.diagnosis import Problem, diagnose, requested_minor
 from venvkeeper.doctor_result import Action, HealResult, Outcome
 from venvkeeper.envfacts import Facts, gather
 from venvkeeper.errors import InterpreterError, VenvkeeperError
@@ -637,6 +637,11 @@ def heal(env: str, *, python: str | None = None, dry_run: bool = False, force: b
     facts = gather(env)
     problems = diagnose(facts)
     target = None
+    if python and (force or not facts.managed_by) and not any(p.code == "version-mismatch" for p in problems):
+        # --python naming another minor asks for a rebuild even of a healthy environment.
+        target = _requested(facts, python)
+        asked = requested_minor(facts, target.minor, target.path)
+        problems += [asked] if asked is not None else []
     if any(p.severity != "note" for p in problems) and (force or not facts.managed_by):
         target = _choose_interpreter(facts, problems, python)
     plan = healplan.plan(facts, problems, target=target, redeploy=_redeploy_check(facts, env), force=force)
