@@ -285,7 +285,8 @@ def diagnose(facts: Facts, *, lib64: bool | None = None) -> list[Problem]:
     if minor is None and cfg_version:
         minor = ".".join(cfg_version.split(".")[:2])
     found += _config(facts)
-    found += _links(facts, minor)
+    links = _links(facts, minor)
+    found += links
     if (expects_lib64() if lib64 is None else lib64) and not facts.lib64:
         found.append(
             Problem(
@@ -296,10 +297,12 @@ def diagnose(facts: Facts, *, lib64: bool | None = None) -> list[Problem]:
                 "create lib64 -> lib",
             )
         )
-    version = _version(facts)
-    found += version
-    if not version:
-        found += _abi(facts)
+    # What bin/python runs says nothing about the environment when the link itself is wrong: the
+    # version and ABI are judged once it points at the environment's interpreter again.
+    if not links:
+        version = _version(facts)
+        found += version
+        found += [] if version else _abi(facts)
     found += _paths(facts)
     return found
 

@@ -147,6 +147,7 @@ def clean_cache(packages: Sequence[str]) -> None:
 
 
 _PACKAGE_PATTERNS = (
+    re.compile(r"Because ([A-Za-z0-9][\w.-]*?)(?:==\S+)? was not found"),
     re.compile(r"Failed to (?:download|fetch|build|prepare distributions for) [`']([^`']+)[`']"),
     re.compile(r"[`']([^`']+)[`'] (?:was not found|could not be found)"),
     re.compile(r"(?:distribution|package) [`']([^`']+)[`']", re.IGNORECASE),

@@ -50,10 +50,10 @@ def _wanted_minor(facts: Facts) -> str | None:
 
 def _hints(facts: Facts, minor: str) -> list[str]:
     values = facts.cfg.values if facts.cfg is not None else {}
-    hints = [facts.base_interpreter or "", values.get("executable", "")]
     home = values.get("home")
-    if home:
-        hints += [f"{home}/python{minor}", f"{home}/python3", f"{home}/python"]
+    # home first: doctor's repair for a link to a foreign interpreter is "back to home's".
+    hints = [f"{home}/python{minor}", f"{home}/python3", f"{home}/python"] if home else []
+    hints += [facts.base_interpreter or "", values.get("executable", "")]
     hints += [script.interpreter for script in facts.scripts]
     return [h for h in dict.fromkeys(hints) if h]
 
