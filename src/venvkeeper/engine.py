@@ -174,16 +174,20 @@ def sync_dependencies(
         cwd=stage,
         env={"UV_PROJECT_ENVIRONMENT": str(env_dir)},
     )
-    if result.ok:
-        return
-    text = result.stderr
-    package = next((m.group(1) for p in _PACKAGE_PATTERNS if (m := p.search(text))), None)
-    what = f"cannot install {package}" if package else "cannot install the locked packages"
-    raise InstallError(
-        f"{what}: {_first_error(result)}",
-        hint="check that the index named in uv.lock is reachable from this host (or that uv's cache holds "
-        "the package); the live environment was not touched",
-        detail=_tail(result),
+    if not result.ok:
+        raise _install_error(
+            result,
+            "the locked packages",
+            "check that the index named in uv.lock is reachable from this host (or that uv's cache holds "
+            "the package); the live environment was not touched",
+        )
+
+
+def _install_error(result: UvResult, default: str, hint: str) -> InstallError:
+    """One line naming the package uv could not install (when uv says which), with uv's reason."""
+    package = next((m.group(1) for p in _PACKAGE_PATTERNS if (m := p.search(result.stderr))), None)
+    return InstallError(
+        f"cannot install {package or default}: {_first_error(result)}", hint=hint, detail=_tail(result)
     )
 
 
@@ -267,13 +271,9 @@ def install_requirements(
         args.append("--no-deps")
     args += [arg for name in reinstall for arg in ("--reinstall-package", name)]
     result = run_uv([*args, *requirements], cwd=python.parent)
-    if result.ok:
-        return
-    text = result.stderr
-    package = next((m.group(1) for p in _PACKAGE_PATTERNS if (m := p.search(text))), None)
-    what = f"cannot install {package}" if package else "cannot install the distributions"
-    raise InstallError(
-        f"{what}: {_first_error(result)}",
-        hint="check that the package index is reachable (or that uv's cache holds the package)",
-        detail=_tail(result),
-    )
+    if not result.ok:
+        raise _install_error(
+            result,
+            "the distributions",
+            "check that the package index is reachable (or that uv's cache holds the package)",
+        )

@@ -8,7 +8,6 @@ environment, start-up included), so this reads names and first lines, not whole 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -109,15 +108,6 @@ class Facts:
         return f"{self.root}/lib/python{minor}/site-packages"
 
 
-def _read_state(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("schema") == paths.STATE_SCHEMA else None
-
-
 def _listdir(path: str) -> list[str]:
     try:
         return sorted(os.listdir(path))
@@ -134,7 +124,7 @@ def _locate(env: str) -> Facts:
     if number is not None:
         facts = Facts(env, paths.gen_dir(home, number), "generation")
         facts.generation = number
-        facts.state = _read_state(paths.state_file(home, number))
+        facts.state = paths.read_state(paths.state_file(home, number))
         return facts
     root = os.path.realpath(absolute)
     if not os.path.isdir(root):
@@ -144,7 +134,7 @@ def _locate(env: str) -> Facts:
         )
     names = _listdir(root)
     if "pyvenv.cfg" in names:
-        state = _read_state(f"{home}/in-place.json") if not os.path.islink(absolute) else None
+        state = paths.read_state(f"{home}/in-place.json") if not os.path.islink(absolute) else None
         facts = Facts(env, root, "in-place" if state else "venv")
         facts.state = state
         return facts

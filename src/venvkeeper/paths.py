@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["STATE_SCHEMA", "current_number", "gen_dir", "home", "manifest_file", "state_file"]
+TYPE_CHECKING = False  # typing is not imported at run time (timed paths)
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["STATE_SCHEMA", "current_number", "gen_dir", "home", "manifest_file", "read_state", "state_file"]
 
 # The schema of a generation's record (generations.GenerationState), read by verify as plain JSON.
 STATE_SCHEMA = 1
@@ -42,3 +46,15 @@ def current_number(env: str) -> int | None:
     if parent != f"{home(env)}/generations" or not name.isdigit():
         return None
     return int(name)
+
+
+def read_state(path: str) -> dict[str, Any] | None:
+    """A generation's record as plain JSON, or None when it is missing, unreadable or another schema."""
+    import json  # noqa: PLC0415
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("schema") == STATE_SCHEMA else None

@@ -11,7 +11,6 @@ neither click, pathlib, typing nor dataclasses; ``--project`` loads what it need
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -63,15 +62,6 @@ class Inspection:
         self.checks: list[Check] = []
 
 
-def _read_state(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("schema") == paths.STATE_SCHEMA else None
-
-
 def resolve(env: str) -> Subject:
     """Find the environment behind --env and venvkeeper's record of it."""
     absolute = os.path.abspath(env)
@@ -79,7 +69,7 @@ def resolve(env: str) -> Subject:
     number = paths.current_number(absolute)
     if number is not None:
         directory = paths.gen_dir(home, number)
-        state = _read_state(paths.state_file(home, number))
+        state = paths.read_state(paths.state_file(home, number))
         if state is None:
             return Subject(env, directory, "venv", number, why_no_manifest="its generation record is missing")
         if state.get("kind") != "deploy":
@@ -96,7 +86,7 @@ def resolve(env: str) -> Subject:
             hint="point --env at a venv, or at the path venvkeeper deploys to",
         )
     # A --in-place deploy converged --env itself (not a symlink of the user's own): its record is beside it.
-    state = _read_state(f"{home}/in-place.json") if not os.path.islink(absolute) else None
+    state = paths.read_state(f"{home}/in-place.json") if not os.path.islink(absolute) else None
     if state is not None:
         return Subject(env, directory, "in-place", None, state, f"{home}/in-place.manifest.json")
     return Subject(env, directory, "venv", why_no_manifest="not deployed by venvkeeper")
