@@ -1,5 +1,10 @@
 """What the benchmark scripts share: finding the tools, describing the machine, running and timing
-commands, and writing a script's section of BENCHMARKS.md.
+commands, deploying examples/webapp, the report's tables and paragraphs, and writing a script's
+section of BENCHMARKS.md.
+
+doctor_bench and verify_bench time a list of ``Command``s in interleaved rounds (``time_rounds``)
+against anchor commands, one ``Part`` per environment; deploy_bench times its own scenarios and uses
+the rest.
 
 The scripts run as ``python bench/X.py``, so bench/ is on ``sys.path`` and ``import benchlib`` finds
 this module; it is not part of the venvkeeper package.
@@ -10,19 +15,21 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
 import os
 import platform
 import re
 import shlex
 import shutil
+import stat
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -164,6 +171,18 @@ def reset_dir(path: Path) -> None:
     path.mkdir(parents=True)
 
 
+def start(args: argparse.Namespace, prog: str, *, vk_python: bool = True) -> tuple[Path, Tools]:
+    """The work dir (``args.work_dir`` checked and emptied) and the tools (``args.python`` given to
+    them). With ``vk_python``, the interpreter venvkeeper runs with is recorded too (and reported)."""
+    work = checked_work_dir(args.work_dir, prog)
+    reset_dir(work)
+    venvkeeper = find_tool("venvkeeper", prog)
+    tools = Tools(venvkeeper, find_tool("uv", prog), args.python)
+    if vk_python:
+        tools.vk_python = shebang_interpreter(venvkeeper) or sys.executable
+    return work, tools
+
+
 def announce(tools: Tools, machine: Mapping[str, str], work: Path) -> None:
     """What is measured, on stderr, before the run."""
     print(
@@ -174,9 +193,12 @@ def announce(tools: Tools, machine: Mapping[str, str], work: Path) -> None:
     )
 
 
-def measure(body: Callable[[], T], machine: dict[str, str], work: Path, *, keep_work: bool) -> T:
-    """``body()``, then ``work`` removed (unless ``keep_work``); notes the load and any src/ change in
-    ``machine`` and prints the total time on stderr."""
+def measure(
+    body: Callable[[], T], tools: Tools, machine: dict[str, str], work: Path, *, keep_work: bool
+) -> T:
+    """What is measured announced (stderr), ``body()``, then ``work`` removed (unless ``keep_work``);
+    notes the load and any src/ change in ``machine`` and prints the total time on stderr."""
+    announce(tools, machine, work)
     started, load_before = time.monotonic(), load_average()
     try:
         result = body()
@@ -237,6 +259,42 @@ def failure(
     )
 
 
+def failed(what: str, result: Run) -> BenchError:
+    """The error for a failed command: its argv shell-quoted, the last 4000 characters of its output."""
+    return failure(what, result, quote=True, tail=4000)
+
+
+def report_json(result: Run) -> dict[str, Any]:
+    """The JSON object a ``--json`` run printed; empty if it printed none."""
+    try:
+        payload = json.loads(result.stdout)
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def deploy_argv(tools: Tools, project: Path, env_path: Path) -> list[str]:
+    return [tools.venvkeeper, "deploy", str(project), "--env", str(env_path), "--python", tools.python]
+
+
+def deploy(
+    tools: Tools,
+    project: Path,
+    env_path: Path,
+    env: Mapping[str, str],
+    *extra: str,
+    cwd: Path | None = None,
+    fail: Callable[[str, Run], BenchError] = failed,
+) -> tuple[Run, dict[str, Any]]:
+    """``venvkeeper deploy project --env env_path ... --json`` run in ``cwd`` (default: beside the
+    env); ``fail`` makes the error unless it exits 0 and reports ``ok``. The run and its report."""
+    result = run([*deploy_argv(tools, project, env_path), *extra, "--json"], env, cwd or env_path.parent)
+    payload = report_json(result)
+    if result.returncode != 0 or not payload.get("ok"):
+        raise fail("venvkeeper deploy", result)
+    return result, payload
+
+
 def rotated(i: int, items: Sequence[T]) -> list[T]:
     """``items`` starting with a different one each round ``i`` (A B, B A, ...)."""
     k = i % len(items)
@@ -273,6 +331,154 @@ def paired_ratio(a: Timed, b: Timed) -> float:
     return statistics.median(x / y for x, y in zip(a.wall, b.wall, strict=True))
 
 
+# --------------------------------------------------------------------------- commands timed in rounds
+
+
+@dataclass
+class Command(Timed):
+    """One timed command and its runs. ``kind``: venvkeeper's (a script names which kinds are its
+    own, e.g. verify, or doctor and heal), anchor (the issue's) or info (an extra anchor).
+
+    ``prepare`` runs before every run of the command, untimed (e.g. a fresh copy to heal).
+    """
+
+    key: str
+    label: str  # as shown in the report, with $E/$PY/... placeholders
+    argv: list[str]
+    kind: str
+    target: str = ""
+    prepare: Callable[[], None] | None = None
+    wall: list[float] = field(default_factory=list)
+    internal: list[float] = field(default_factory=list)  # venvkeeper's JSON duration_s
+    exits: list[int] = field(default_factory=list)
+    payload: dict[str, Any] = field(default_factory=dict)  # the last JSON output
+    payloads: list[dict[str, Any]] = field(default_factory=list)  # every timed run's JSON
+
+
+def pass_anchor(python: str) -> Command:
+    """``$PY -c pass``: the floor of any Python command line."""
+    return Command("pass", "$PY -c pass", [python, "-c", "pass"], "anchor")
+
+
+def uv_pip_anchor(tools: Tools, env_path: Path, sub: str) -> Command:
+    """``uv pip check`` or ``uv pip list`` of the environment (key: ``sub``)."""
+    argv = [tools.uv, "pip", sub, "--python", f"{env_path}/bin/python"]
+    return Command(sub, f"uv pip {sub} --python $E/bin/python", argv, "anchor")
+
+
+def execute(
+    cmd: Command,
+    env: Mapping[str, str],
+    cwd: Path,
+    *,
+    timed: bool,
+    ours: Collection[str],
+    json_key: str,
+    check: Callable[[Command, Run], bool] | None = None,
+) -> Run:
+    """Run ``cmd`` once (after its ``prepare``); check its outcome; record its time when ``timed``.
+
+    A command of one of the kinds in ``ours`` (venvkeeper's) may exit 1 (findings: still a complete
+    run, noted in the report); anything else it or an anchor exits with is a failure, and so is a
+    ``--json`` run whose report lacks ``json_key``, and a run ``check`` rejects.
+    """
+    if cmd.prepare is not None:
+        cmd.prepare()
+    result = run(cmd.argv, env, cwd)
+    ok = result.returncode in (0, 1) if cmd.kind in ours else result.returncode == 0
+    if check is not None and not check(cmd, result):
+        ok = False
+    payload = report_json(result) if "--json" in cmd.argv else {}
+    if "--json" in cmd.argv and json_key not in payload:
+        ok = False
+    if not ok:
+        raise failed(cmd.label, result)
+    if timed:
+        cmd.wall.append(result.wall_s)
+        cmd.exits.append(result.returncode)
+        if payload:
+            cmd.internal.append(float(payload["duration_s"]))
+            cmd.payloads.append(payload)
+    if payload:
+        cmd.payload = payload
+    return result
+
+
+def time_rounds(
+    name: str,
+    commands: Sequence[Command],
+    rounds: int,
+    env: Mapping[str, str],
+    cwd: Path,
+    *,
+    ours: Collection[str],
+    json_key: str = "duration_s",
+    check: Callable[[Command, Run], bool] | None = None,
+) -> None:
+    """One untimed run of each command (warms the page cache), then ``rounds`` interleaved rounds
+    (see ``execute`` for ``ours``, ``json_key`` and ``check``); progress on stderr, as ``name``."""
+    for cmd in commands:
+        execute(cmd, env, cwd, timed=False, ours=ours, json_key=json_key, check=check)
+    for i in range(rounds):
+        for cmd in rotated(i, commands):
+            execute(cmd, env, cwd, timed=True, ours=ours, json_key=json_key, check=check)
+        progress(name, i, rounds, "  ".join(f"{c.key}={c.wall[-1] * 1000:.0f}ms" for c in commands))
+
+
+@dataclass
+class Part:
+    """One measurement of a script: its commands, what it noted, and its error if it failed."""
+
+    key: str
+    title: str
+    rounds: int
+    commands: list[Command] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def get(self, key: str) -> Command:
+        return next(c for c in self.commands if c.key == key)
+
+
+def run_part(part: Part, step: Callable[[Part], None], prefix: str = "") -> Part:
+    """``step(part)``; a failure is kept in ``part.error`` (and printed after ``prefix``)."""
+    try:
+        step(part)
+    except BenchError as exc:
+        part.error = str(exc)
+        print(f"{prefix}FAILED: {exc}", file=sys.stderr)
+    return part
+
+
+def deploy_example(tools: Tools, work: Path, part: Part, prefix: str = "") -> tuple[Path, dict[str, str]]:
+    """examples/webapp deployed (its hooks run; not timed) to ``work/env/.venv`` with a bench-owned uv
+    cache: the ``--env`` path and the environment variables to run the commands with."""
+    env_path = work / "env" / ".venv"
+    env_path.parent.mkdir(parents=True)
+    env = bench_env(work / "uv-cache")
+    print(f"{prefix}deploying examples/webapp (not timed; its hooks run)", file=sys.stderr, flush=True)
+    result, _ = deploy(tools, EXAMPLE, env_path, env)
+    part.notes.append(f"the deploy of examples/webapp took {result.wall_s:.1f} s (not part of the timings)")
+    return env_path, env
+
+
+def entries(root: Path) -> tuple[int, int, int]:
+    """(regular files, symlinks, bytes of the regular files) under ``root``, ``__pycache__`` skipped
+    (the regular files are those ``find -type f`` lists)."""
+    files = links = total = 0
+    for here, dirs, names in os.walk(root):  # symlinks to directories are listed, never entered
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(here, d))]:
+            st = os.lstat(os.path.join(here, name))
+            if stat.S_ISLNK(st.st_mode):
+                links += 1
+            elif stat.S_ISREG(st.st_mode):
+                files += 1
+                total += st.st_size
+    return files, links, total
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -283,6 +489,44 @@ def ms(seconds: float | None) -> str:
 class HasRounds(Protocol):
     key: str
     rounds: int
+
+
+def ratio_cell(a: Timed, b: Timed) -> str:
+    """``a``'s median over ``b``'s, and in brackets the median of the round-by-round ratios."""
+    return f"{a.median / b.median:.2f}x ({paired_ratio(a, b):.2f}x)"
+
+
+def command_headers(*middle: str) -> list[str]:
+    """The columns of a table of ``Command``s: the timings, ``middle``, the target and whether met."""
+    return ["command", "median ms", "range ms", "of which in-process ms", *middle, "target", "met"]
+
+
+def command_row(cmd: Command, middle: Sequence[str], within: str) -> list[str]:
+    """A row under ``command_headers``."""
+    return [
+        f"`{cmd.label}`",
+        ms(cmd.median),
+        f"{ms(min(cmd.wall))}-{ms(max(cmd.wall))}",
+        ms(cmd.internal_median),
+        *middle,
+        cmd.target or ("anchor" if cmd.kind == "anchor" else "(informational)"),
+        within,
+    ]
+
+
+def anchored_rows(
+    commands: Sequence[Command], anchors: Sequence[Command], ours: Collection[str], target_ms: float
+) -> list[list[str]]:
+    """A row per command: its timings, its ratio to each anchor (for the kinds in ``ours``), and for a
+    ``<=`` target whether the median is within ``target_ms``."""
+    out = []
+    for cmd in commands:
+        within = ""
+        if cmd.target.startswith("<="):
+            within = "yes" if cmd.median * 1000 <= target_ms else "no"
+        ratios = [ratio_cell(cmd, a) if cmd.kind in ours else "" for a in anchors]
+        out.append(command_row(cmd, ratios, within))
+    return out
 
 
 def rounds_of(items: Sequence[HasRounds], key: str) -> str:
@@ -308,8 +552,12 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def section_head(heading: str, command: str, machine: Mapping[str, str]) -> list[str]:
-    """The first lines of a section: its heading, when and how it was measured, and on what machine."""
+def section_head(
+    heading: str, command: str, machine: Mapping[str, str], python_note: str, venvkeeper_note: str = ""
+) -> list[str]:
+    """The first lines of a section: its heading, when and how it was measured, on what machine, and
+    with which Python (``python_note`` in brackets after its version), uv and venvkeeper (followed by
+    ``venvkeeper_note``)."""
     today = dt.datetime.now(dt.UTC).date().isoformat()
     return [
         heading,
@@ -318,13 +566,85 @@ def section_head(heading: str, command: str, machine: Mapping[str, str]) -> list
         "",
         f"- machine: {machine['nproc']} cores ({machine['cpu']}), {machine['os']}; a shared, noisy VM; "
         f"{machine['load']}",
+        f"- Python {machine['python']} ({python_note})",
+        f"- {machine['uv']} (`{machine['uv_path']}`; venvkeeper runs `{machine['venvkeeper_uv']}`)",
+        f"- {machine['venvkeeper']} ({machine['source']}){venvkeeper_note}",
     ]
+
+
+def ratio_legend(whose: str, who: str) -> str:
+    """The paragraph above a table of ``anchored_rows``: ``whose`` median is over the anchor's, ``who``
+    reports ``duration_s``."""
+    return (
+        "Wall-clock times in milliseconds (whole process, start to exit), warm page cache. A ratio "
+        f"cell is {whose} median over the anchor's median, and in brackets the median of the "
+        f'round-by-round ratios. "of which in-process" is the `duration_s` {who} reports in its JSON.'
+    )
+
+
+ROUNDS_NOTE = (
+    "Before the rounds every command runs once untimed (the page cache is warm). Each round runs "
+    "every command once, one after the other; the first command rotates from round to round. "
+    "Run-to-run noise on this machine is large; compare ratios from the same run."
+)
+
+
+def table_block(headers: Sequence[str], rows: Sequence[Sequence[str]], verdict: str) -> list[str]:
+    """A Markdown table and the verdict under it."""
+    return [*table_lines(headers, rows), "", verdict, ""]
+
+
+def failed_block(heading: str, error: str) -> list[str]:
+    """``heading`` in bold and the error in a code block, where the table would be."""
+    return [f"**{heading}**", "", "```", error, "```", ""]
+
+
+def observation_lines(notes: Sequence[str]) -> list[str]:
+    """The Observations subsection, a bullet a note (nothing if there are none)."""
+    return ["### Observations", "", *(f"- {n}" for n in notes), ""] if notes else []
+
+
+def all_rounds_lines(named: Iterable[tuple[str, Timed]]) -> list[str]:
+    """The "All rounds" subsection: every round's times of each (name, timings)."""
+    return ["### All rounds (ms)", "", *(f"- {name}: {t.all_rounds()}" for name, t in named), ""]
+
+
+def print_part(
+    part: Part,
+    headers: Sequence[str],
+    rows: Callable[[Part], Sequence[Sequence[str]]],
+    verdict: Callable[[Part], str],
+) -> None:
+    """A part's title and its table and verdict on stdout (or its error)."""
+    print(part.title)
+    if part.error:
+        print(f"FAILED:\n{part.error}\n")
+    else:
+        print(text_table(headers, rows(part)), "", verdict(part), "", sep="\n")
 
 
 def command_line(script: str, argv: Sequence[str] | None) -> str:
     """How the script was run, for the report: ``python bench/<script>`` and its arguments."""
     given = argv if argv is not None else sys.argv[1:]
     return " ".join([f"python bench/{script}", *given])
+
+
+def conclude(
+    notes: Iterable[str],
+    path: Path | None,
+    script: str,
+    argv: Sequence[str] | None,
+    heading: str,
+    render: Callable[[str], str],
+) -> None:
+    """The end of a run: each of ``notes`` on stdout, then with ``--write`` (``path``) the section
+    ``render(command line)`` written under ``heading``."""
+    for note in notes:
+        print(f"note: {note}")
+    if path is None:
+        return
+    write_section(path, heading, render(command_line(script, argv)))
+    print(f"\nwrote {path}", file=sys.stderr)
 
 
 def write_section(path: Path, heading: str, section: str) -> None:

@@ -22,7 +22,6 @@ compared. The copy is a git repository, because venvkeeper hashes the git-tracke
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -108,25 +107,9 @@ class Bench:
     # -- the two commands
 
     def venvkeeper(self, env_path: Path, env: Mapping[str, str], *extra: str) -> tuple[Run, dict[str, Any]]:
-        argv = [
-            self.tools.venvkeeper,
-            "deploy",
-            str(self.project),
-            "--env",
-            str(env_path),
-            "--python",
-            self.tools.python,
-            *extra,
-            "--json",
-        ]
-        result = run(argv, env, self.work)
-        try:
-            payload = json.loads(result.stdout)
-        except ValueError:
-            payload = {}
-        if result.returncode != 0 or not payload.get("ok"):
-            raise benchlib.failure("venvkeeper deploy", result)
-        return result, payload
+        return benchlib.deploy(
+            self.tools, self.project, env_path, env, *extra, cwd=self.work, fail=benchlib.failure
+        )
 
     def uv_sync(self, env_path: Path, env: Mapping[str, str], *extra: str) -> Run:
         argv = [
@@ -171,9 +154,7 @@ class Bench:
             vk.internal.append(payload["duration_s"])
 
         def do_text() -> None:
-            argv = [self.tools.venvkeeper, "deploy", str(self.project), "--env", str(vk_env)]
-            argv += ["--python", self.tools.python]
-            result = run(argv, env, self.work)
+            result = run(benchlib.deploy_argv(self.tools, self.project, vk_env), env, self.work)
             if result.returncode != 0 or "is unchanged" not in result.stdout:
                 raise benchlib.failure("venvkeeper deploy (text)", result)
             text.wall.append(result.wall_s)
@@ -347,11 +328,9 @@ def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command:
     project, env_vk = "$W", "$E"
     uv_cmd = f"UV_PROJECT_ENVIRONMENT=$UVENV uv {' '.join(UV_SYNC)} --project {project} --python $PY"
     vk_cmd = f"venvkeeper deploy {project} --env {env_vk} --python $PY --json"
+    python_note = f"`$PY` = `{machine['python_path']}`, given to both tools"
     out = [
-        *benchlib.section_head(SECTION, command, machine),
-        f"- Python {machine['python']} (`$PY` = `{machine['python_path']}`, given to both tools)",
-        f"- {machine['uv']} (`{machine['uv_path']}`; venvkeeper runs `{machine['venvkeeper_uv']}`)",
-        f"- {machine['venvkeeper']} ({machine['source']}), {machine['git']}",
+        *benchlib.section_head(SECTION, command, machine, python_note, f", {machine['git']}"),
         "",
         "Wall-clock medians in milliseconds (whole process, start to exit). The ratio is "
         "venvkeeper's median over uv's median; the per-round ratio is the median of the ratios of the "
@@ -363,7 +342,7 @@ def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command:
     ]
     for s in scenarios:
         if s.error:
-            out += [f"**{s.title}: failed.**", "", "```", s.error, "```", ""]
+            out += benchlib.failed_block(f"{s.title}: failed.", s.error)
     out += [
         "### Commands",
         "",
@@ -404,16 +383,13 @@ def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command:
         "noise on this machine is large; compare ratios from the same run, not across runs.",
         "",
     ]
-    notes = [f"- {s.title}: {n}" for s in scenarios for n in s.notes]
-    if notes:
-        out += ["### Observations", "", *notes, ""]
-    out += ["### All rounds (ms)", ""]
-    for s in scenarios:
-        if s.error:
-            continue
-        for series in [s.venvkeeper, *s.anchors]:
-            out.append(f"- {s.title} / {series.label}: {series.all_rounds()}")
-    out.append("")
+    out += benchlib.observation_lines([f"{s.title}: {n}" for s in scenarios for n in s.notes])
+    out += benchlib.all_rounds_lines(
+        (f"{s.title} / {series.label}", series)
+        for s in scenarios
+        if not s.error
+        for series in [s.venvkeeper, *s.anchors]
+    )
     return "\n".join(out)
 
 
@@ -467,13 +443,10 @@ def run_scenarios(bench: Bench, args: argparse.Namespace) -> list[Scenario]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    work = benchlib.checked_work_dir(args.work_dir, PROG)
-    benchlib.reset_dir(work)
-    tools = Tools(benchlib.find_tool("venvkeeper", PROG), benchlib.find_tool("uv", PROG), args.python)
+    work, tools = benchlib.start(args, PROG, vk_python=False)
     machine = {**tools.machine(), "git": benchlib.capture(["git", "--version"])}
-    benchlib.announce(tools, machine, work)
     scenarios = benchlib.measure(
-        lambda: run_scenarios(Bench(tools, work), args), machine, work, keep_work=args.keep_work
+        lambda: run_scenarios(Bench(tools, work), args), tools, machine, work, keep_work=args.keep_work
     )
     print(benchlib.text_table(HEADERS, rows(scenarios)))
     for s in scenarios:
@@ -481,10 +454,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"note: {s.title}: {note}")
         if s.error:
             print(f"\n{s.title} FAILED:\n{s.error}")
-    if args.write:
-        command = benchlib.command_line("deploy_bench.py", argv)
-        benchlib.write_section(args.write, SECTION, markdown(scenarios, machine, command))
-        print(f"\nwrote {args.write}", file=sys.stderr)
+    benchlib.conclude(
+        [],
+        args.write,
+        "deploy_bench.py",
+        argv,
+        SECTION,
+        lambda command: markdown(scenarios, machine, command),
+    )
     return 0
 
 

@@ -27,122 +27,24 @@ of the medians. Nothing fails on a target: the script measures and reports.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import stat
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import benchlib
-from benchlib import EXAMPLE, BenchError, Run, Tools, bench_env, ms, run
+from benchlib import Command, Part, Tools, ms
 
 PROG = "doctor_bench"
 SECTION = "## doctor (issue 4)"
 
 TARGET_MS = 150  # the whole doctor command, start-up included, for about 1,000 files
+OURS = ("doctor", "heal")  # the kinds of venvkeeper's commands: they may exit 1, and get ratio cells
 
 
-# --------------------------------------------------------------------------- running and timing
-
-
-def failed(what: str, result: Run) -> BenchError:
-    """The error for a failed command: its argv shell-quoted, the last 4000 characters of its output."""
-    return benchlib.failure(what, result, quote=True, tail=4000)
-
-
-@dataclass
-class Command(benchlib.Timed):
-    """One timed command and its runs. ``kind``: doctor, heal, anchor (the issue's) or info (extra).
-
-    ``prepare`` runs before every run of the command, untimed (a fresh copy to heal).
-    """
-
-    key: str
-    label: str  # as shown in the report, with $E/$M/$C/$PY placeholders
-    argv: list[str]
-    kind: str
-    target: str = ""
-    prepare: Callable[[], None] | None = None
-    wall: list[float] = field(default_factory=list)
-    internal: list[float] = field(default_factory=list)  # venvkeeper's JSON duration_s
-    exits: list[int] = field(default_factory=list)
-    payload: dict[str, Any] = field(default_factory=dict)  # the last JSON output
-    payloads: list[dict[str, Any]] = field(default_factory=list)  # every timed run's JSON
-
-
-def report_json(result: Run) -> dict[str, Any]:
-    try:
-        payload = json.loads(result.stdout)
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
-def execute(cmd: Command, env: Mapping[str, str], cwd: Path, *, timed: bool) -> Run:
-    """Run ``cmd`` once (after its ``prepare``); check its outcome; record its time when ``timed``.
-
-    doctor and heal may exit 1 (findings left: still a complete run, noted in the report); anything
-    else they or an anchor exit with is a failure, and so is a ``--json`` run without a report.
-    """
-    if cmd.prepare is not None:
-        cmd.prepare()
-    result = run(cmd.argv, env, cwd)
-    ours = cmd.kind in ("doctor", "heal")
-    ok = result.returncode in (0, 1) if ours else result.returncode == 0
-    payload = report_json(result) if "--json" in cmd.argv else {}
-    if "--json" in cmd.argv and "duration_s" not in payload:
-        ok = False
-    if not ok:
-        raise failed(cmd.label, result)
-    if timed:
-        cmd.wall.append(result.wall_s)
-        cmd.exits.append(result.returncode)
-        if payload:
-            cmd.internal.append(float(payload["duration_s"]))
-            cmd.payloads.append(payload)
-    if payload:
-        cmd.payload = payload
-    return result
-
-
-def time_rounds(commands: Sequence[Command], rounds: int, env: Mapping[str, str], cwd: Path) -> None:
-    """One untimed run of each command (warms the page cache), then ``rounds`` interleaved rounds."""
-    for cmd in commands:
-        execute(cmd, env, cwd, timed=False)
-    for i in range(rounds):
-        for cmd in benchlib.rotated(i, commands):
-            execute(cmd, env, cwd, timed=True)
-        benchlib.progress(
-            "doctor", i, rounds, "  ".join(f"{c.key}={c.wall[-1] * 1000:.0f}ms" for c in commands)
-        )
-
-
-def deploy(tools: Tools, project: Path, env_path: Path, env: Mapping[str, str]) -> Run:
-    argv = [tools.venvkeeper, "deploy", str(project), "--env", str(env_path), "--python", tools.python]
-    result = run([*argv, "--json"], env, env_path.parent)
-    if result.returncode != 0 or not report_json(result).get("ok"):
-        raise failed("venvkeeper deploy", result)
-    return result
-
-
-def entries(root: Path) -> tuple[int, int, int]:
-    """(regular files, symlinks, bytes of the regular files) under ``root``, ``__pycache__`` skipped."""
-    files = links = total = 0
-    for here, dirs, names in os.walk(root):  # symlinks to directories are listed, never entered
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in names + [d for d in dirs if os.path.islink(os.path.join(here, d))]:
-            st = os.lstat(os.path.join(here, name))
-            if stat.S_ISLNK(st.st_mode):
-                links += 1
-            elif stat.S_ISREG(st.st_mode):
-                files += 1
-                total += st.st_size
-    return files, links, total
+# --------------------------------------------------------------------------- the measurement
 
 
 def fresh_copy(source: Path, dest: Path) -> Callable[[], None]:
@@ -156,29 +58,8 @@ def fresh_copy(source: Path, dest: Path) -> Callable[[], None]:
     return prepare
 
 
-# --------------------------------------------------------------------------- the measurement
-
-
-@dataclass
-class Part:
-    title: str
-    rounds: int
-    commands: list[Command] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
-
-    def get(self, key: str) -> Command:
-        return next(c for c in self.commands if c.key == key)
-
-
 def measure_doctor(tools: Tools, work: Path, rounds: int, part: Part) -> None:
-    cache, env_path = work / "uv-cache", work / "env" / ".venv"
-    env_path.parent.mkdir(parents=True)
-    env = bench_env(cache)
-    print("deploying examples/webapp (not timed; its hooks run)", file=sys.stderr, flush=True)
-    result = deploy(tools, EXAMPLE, env_path, env)
-    part.notes.append(f"the deploy of examples/webapp took {result.wall_s:.1f} s (not part of the timings)")
+    env_path, env = benchlib.deploy_example(tools, work, part)
     generation = env_path.resolve()
     moved, healed, upgraded = work / "moved" / ".venv", work / "healed" / ".venv", work / "upgraded" / ".venv"
     fresh_copy(generation, moved)()
@@ -210,14 +91,9 @@ def measure_doctor(tools: Tools, work: Path, rounds: int, part: Part) -> None:
             "heal",
             prepare=fresh_copy(generation, healed),
         ),
-        Command("pass", "$PY -c pass", [py, "-c", "pass"], "anchor"),
+        benchlib.pass_anchor(py),
         Command("env-pass", "$E/bin/python -c pass", [f"{e}/bin/python", "-c", "pass"], "anchor"),
-        Command(
-            "check",
-            "uv pip check --python $E/bin/python",
-            [tools.uv, "pip", "check", "--python", f"{e}/bin/python"],
-            "anchor",
-        ),
+        benchlib.uv_pip_anchor(tools, env_path, "check"),
         Command(
             "upgrade",
             "$BASE -m venv --upgrade --without-pip $C",
@@ -226,53 +102,22 @@ def measure_doctor(tools: Tools, work: Path, rounds: int, part: Part) -> None:
         ),
     ]
     print(f"{rounds} rounds of {len(part.commands)} commands", file=sys.stderr, flush=True)
-    time_rounds(part.commands, rounds, env, work)
+    benchlib.time_rounds("doctor", part.commands, rounds, env, work, ours=OURS)
     part.facts["generation"] = generation
-    part.facts["entries"] = entries(generation)
+    part.facts["entries"] = benchlib.entries(generation)
 
 
 # --------------------------------------------------------------------------- report
 
 
-def ratio_cell(a: Command, b: Command) -> str:
-    return f"{a.median / b.median:.2f}x ({benchlib.paired_ratio(a, b):.2f}x)"
-
-
 ANCHORS = ["pass", "env-pass", "check", "upgrade"]
-HEADERS = [
-    "command",
-    "median ms",
-    "range ms",
-    "of which in-process ms",
-    "÷ $PY -c pass",
-    "÷ $E/bin/python -c pass",
-    "÷ uv pip check",
-    "÷ venv --upgrade",
-    "target",
-    "met",
-]
+HEADERS = benchlib.command_headers(
+    "÷ $PY -c pass", "÷ $E/bin/python -c pass", "÷ uv pip check", "÷ venv --upgrade"
+)
 
 
 def rows(part: Part) -> list[list[str]]:
-    out = []
-    anchors = [part.get(k) for k in ANCHORS]
-    for cmd in part.commands:
-        within = ""
-        if cmd.target.startswith("<="):
-            within = "yes" if cmd.median * 1000 <= TARGET_MS else "no"
-        ratios = [ratio_cell(cmd, a) if cmd.kind in ("doctor", "heal") else "" for a in anchors]
-        out.append(
-            [
-                f"`{cmd.label}`",
-                ms(cmd.median),
-                f"{ms(min(cmd.wall))}-{ms(max(cmd.wall))}",
-                ms(cmd.internal_median),
-                *ratios,
-                cmd.target or ("anchor" if cmd.kind == "anchor" else "(informational)"),
-                within,
-            ]
-        )
-    return out
+    return benchlib.anchored_rows(part.commands, [part.get(k) for k in ANCHORS], OURS, TARGET_MS)
 
 
 def verdict(part: Part) -> str:
@@ -297,7 +142,7 @@ def observations(part: Part) -> list[str]:
         return []
     out = list(part.notes)
     for cmd in part.commands:
-        if cmd.kind not in ("doctor", "heal"):
+        if cmd.kind not in OURS:
             continue
         left = sum(1 for x in cmd.exits if x == 1)
         if left and cmd.key != "moved":
@@ -349,22 +194,20 @@ def observations(part: Part) -> list[str]:
 
 
 def markdown(part: Part, machine: Mapping[str, str], command: str) -> str:
+    python_note = (
+        f"`$PY` = `{machine['vk_python']}`, venvkeeper's interpreter; "
+        f"the deploy got `--python {machine['python_path']}`, `$BASE` below"
+    )
     out = [
-        *benchlib.section_head(SECTION, command, machine),
-        f"- Python {machine['python']} (`$PY` = `{machine['vk_python']}`, venvkeeper's interpreter; "
-        f"the deploy got `--python {machine['python_path']}`, `$BASE` below)",
-        f"- {machine['uv']} (`{machine['uv_path']}`; venvkeeper runs `{machine['venvkeeper_uv']}`)",
-        f"- {machine['venvkeeper']} ({machine['source']})",
+        *benchlib.section_head(SECTION, command, machine, python_note),
         "",
-        "Wall-clock times in milliseconds (whole process, start to exit), warm page cache. A ratio "
-        "cell is the command's median over the anchor's median, and in brackets the median of the "
-        'round-by-round ratios. "of which in-process" is the `duration_s` venvkeeper reports in its JSON.',
+        benchlib.ratio_legend("the command's", "venvkeeper"),
         "",
     ]
     if part.error:
-        out += ["**Failed.**", "", "```", part.error, "```", ""]
+        out += benchlib.failed_block("Failed.", part.error)
     else:
-        out += [*benchlib.table_lines(HEADERS, rows(part)), "", verdict(part), ""]
+        out += benchlib.table_block(HEADERS, rows(part), verdict(part))
     out += [
         "### Commands",
         "",
@@ -376,18 +219,12 @@ def markdown(part: Part, machine: Mapping[str, str], command: str) -> str:
         "that `venv --upgrade` rewrites every run. Every command runs with a bench-owned `UV_CACHE_DIR` "
         "and `UV_PYTHON_DOWNLOADS=never`.",
         "",
-        "Before the rounds every command runs once untimed (the page cache is warm). Each round runs "
-        "every command once, one after the other; the first command rotates from round to round. "
-        "Run-to-run noise on this machine is large; compare ratios from the same run.",
+        benchlib.ROUNDS_NOTE,
         "",
+        *benchlib.observation_lines(observations(part)),
     ]
-    notes = observations(part)
-    if notes:
-        out += ["### Observations", "", *(f"- {n}" for n in notes), ""]
     if not part.error:
-        out += ["### All rounds (ms)", ""]
-        out += [f"- `{cmd.label}`: {cmd.all_rounds()}" for cmd in part.commands]
-        out.append("")
+        out += benchlib.all_rounds_lines((f"`{cmd.label}`", cmd) for cmd in part.commands)
     return "\n".join(out)
 
 
@@ -401,40 +238,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_part(tools: Tools, work: Path, rounds: int) -> Part:
-    """The measurement; a failure is reported with its error instead of the figures."""
-    part = Part("examples/webapp, the whole command", rounds)
-    try:
-        measure_doctor(tools, work, rounds, part)
-    except BenchError as exc:
-        part.error = str(exc)
-        print(f"FAILED: {exc}", file=sys.stderr)
-    return part
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    work = benchlib.checked_work_dir(args.work_dir, PROG)
-    benchlib.reset_dir(work)
-    venvkeeper = benchlib.find_tool("venvkeeper", PROG)
-    vk_python = benchlib.shebang_interpreter(venvkeeper) or sys.executable
-    tools = Tools(venvkeeper, benchlib.find_tool("uv", PROG), args.python, vk_python)
+    work, tools = benchlib.start(args, PROG)
     machine = tools.machine()
-    benchlib.announce(tools, machine, work)
-    part = benchlib.measure(
-        lambda: run_part(tools, work, args.rounds), machine, work, keep_work=args.keep_work
+    part = Part("doctor", "examples/webapp, the whole command", args.rounds)
+    benchlib.measure(
+        lambda: benchlib.run_part(part, lambda p: measure_doctor(tools, work, args.rounds, p)),
+        tools,
+        machine,
+        work,
+        keep_work=args.keep_work,
     )
-    print(part.title)
-    if part.error:
-        print(f"FAILED:\n{part.error}\n")
-    else:
-        print(benchlib.text_table(HEADERS, rows(part)), "", verdict(part), "", sep="\n")
-    for note in observations(part):
-        print(f"note: {note}")
-    if args.write:
-        command = benchlib.command_line("doctor_bench.py", argv)
-        benchlib.write_section(args.write, SECTION, markdown(part, machine, command))
-        print(f"\nwrote {args.write}", file=sys.stderr)
+    benchlib.print_part(part, HEADERS, rows, verdict)
+    benchlib.conclude(
+        observations(part),
+        args.write,
+        "doctor_bench.py",
+        argv,
+        SECTION,
+        lambda command: markdown(part, machine, command),
+    )
     return 0
 
 

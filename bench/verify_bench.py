@@ -27,19 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import shutil
-import stat
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import benchlib
-from benchlib import EXAMPLE, BenchError, Run, Tools, bench_env, ms, run
+from benchlib import EXAMPLE, Command, Part, Run, Tools, bench_env, ms, run
 
 PROG = "verify_bench"
 SECTION = "## verify (issue 3)"
@@ -64,6 +60,8 @@ dependencies = {json.dumps(LARGE_DEPENDENCIES)}
 # threading, csv and venvkeeper.names load during the run, so ``duration_s`` includes them.
 VERIFY_IMPORTS = "import venvkeeper.cli, venvkeeper.verify, venvkeeper.argv, venvkeeper.render"
 
+OURS = ("verify",)  # the kind of venvkeeper's commands: they may exit 1, and get ratio cells
+
 
 # --------------------------------------------------------------------------- tools and machine
 
@@ -84,89 +82,24 @@ def machine_facts(tools: Tools) -> dict[str, str]:
 # --------------------------------------------------------------------------- running and timing
 
 
-def failed(what: str, result: Run) -> BenchError:
-    """The error for a failed command: its argv shell-quoted, the last 4000 characters of its output."""
-    return benchlib.failure(what, result, quote=True, tail=4000)
-
-
-@dataclass
-class Command(benchlib.Timed):
-    """One timed command and its runs. ``kind``: verify, anchor (the issue's) or info (extra anchor)."""
-
-    key: str
-    label: str  # as shown in the report, with $E/$G/$P placeholders
-    argv: list[str]
-    kind: str
-    target: str = ""
-    wall: list[float] = field(default_factory=list)
-    internal: list[float] = field(default_factory=list)  # verify's JSON duration_s
-    exits: list[int] = field(default_factory=list)
-    payload: dict[str, Any] = field(default_factory=dict)  # the last JSON output
-
-
-def verify_json(result: Run) -> dict[str, Any]:
-    try:
-        payload = json.loads(result.stdout)
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
-def execute(cmd: Command, env: Mapping[str, str], cwd: Path, *, timed: bool) -> Run:
-    """Run ``cmd`` once; check its outcome; record its time when ``timed``.
-
-    verify may exit 1 (findings: still a complete run, noted in the report); anything else it or an
-    anchor exits with is a failure.
-    """
-    result = run(cmd.argv, env, cwd)
-    ok = result.returncode in (0, 1) if cmd.kind == "verify" else result.returncode == 0
-    if cmd.key.startswith("pipe") and not re.match(r"(SHA2-256\(stdin\)= )?[0-9a-f]{64}\b", result.stdout):
-        ok = False
-    payload = verify_json(result) if "--json" in cmd.argv else {}
-    if "--json" in cmd.argv and "bytes_hashed" not in payload:
-        ok = False
-    if not ok:
-        raise failed(cmd.label, result)
-    if timed:
-        cmd.wall.append(result.wall_s)
-        cmd.exits.append(result.returncode)
-        if payload:
-            cmd.internal.append(float(payload["duration_s"]))
-    if payload:
-        cmd.payload = payload
-    return result
+def digest_printed(cmd: Command, result: Run) -> bool:
+    """A pipeline's run is complete only if it printed a digest."""
+    return not cmd.key.startswith("pipe") or bool(
+        re.match(r"(SHA2-256\(stdin\)= )?[0-9a-f]{64}\b", result.stdout)
+    )
 
 
 def time_rounds(
     name: str, commands: Sequence[Command], rounds: int, env: Mapping[str, str], cwd: Path
 ) -> None:
-    """One untimed run of each command (warms the page cache), then ``rounds`` interleaved rounds."""
-    for cmd in commands:
-        execute(cmd, env, cwd, timed=False)
-    for i in range(rounds):
-        for cmd in benchlib.rotated(i, commands):
-            execute(cmd, env, cwd, timed=True)
-        benchlib.progress(name, i, rounds, "  ".join(f"{c.key}={c.wall[-1] * 1000:.0f}ms" for c in commands))
-
-
-def deploy(tools: Tools, project: Path, env_path: Path, env: Mapping[str, str], *extra: str) -> Run:
-    argv = [tools.venvkeeper, "deploy", str(project), "--env", str(env_path), "--python", tools.python]
-    result = run([*argv, *extra, "--json"], env, env_path.parent)
-    if result.returncode != 0 or not verify_json(result).get("ok"):
-        raise failed("venvkeeper deploy", result)
-    return result
+    benchlib.time_rounds(
+        name, commands, rounds, env, cwd, ours=OURS, json_key="bytes_hashed", check=digest_printed
+    )
 
 
 def regular_files(root: Path) -> tuple[int, int]:
     """(count, bytes) of the regular files under ``root`` outside ``__pycache__``, as find sees them."""
-    count = total = 0
-    for here, dirs, files in os.walk(root):  # symlinks to directories are listed, never entered
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in files:
-            st = os.lstat(os.path.join(here, name))
-            if stat.S_ISREG(st.st_mode):
-                count += 1
-                total += st.st_size
+    count, _, total = benchlib.entries(root)
     return count, total
 
 
@@ -179,20 +112,6 @@ PIPE_LABEL = "find $G -type f -not -path '*/__pycache__/*' -print0 | xargs -0 ca
 
 
 # --------------------------------------------------------------------------- the two parts
-
-
-@dataclass
-class Part:
-    key: str
-    title: str
-    rounds: int
-    commands: list[Command] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
-
-    def get(self, key: str) -> Command:
-        return next(c for c in self.commands if c.key == key)
 
 
 def verify_commands(tools: Tools, env_path: Path, json_too: bool) -> list[Command]:
@@ -208,12 +127,7 @@ def verify_commands(tools: Tools, env_path: Path, json_too: bool) -> list[Comman
 
 
 def part_small(tools: Tools, work: Path, rounds: int, part: Part) -> None:
-    cache, env_path = work / "uv-cache", work / "env" / ".venv"
-    env_path.parent.mkdir(parents=True)
-    env = bench_env(cache)
-    print("A: deploying examples/webapp (not timed; its hooks run)", file=sys.stderr, flush=True)
-    result = deploy(tools, EXAMPLE, env_path, env)
-    part.notes.append(f"the deploy of examples/webapp took {result.wall_s:.1f} s (not part of the timings)")
+    env_path, env = benchlib.deploy_example(tools, work, part, "A: ")
     generation = env_path.resolve()
     vk, e, py = tools.venvkeeper, str(env_path), tools.vk_python
     verify, as_json = verify_commands(tools, env_path, json_too=True)
@@ -234,20 +148,10 @@ def part_small(tools: Tools, work: Path, rounds: int, part: Part) -> None:
         fast,
         as_json,
         project,
-        Command("pass", "$PY -c pass", [py, "-c", "pass"], "anchor"),
+        benchlib.pass_anchor(py),
         Command("imports", '$PY -c "$IMPORTS"', [py, "-c", VERIFY_IMPORTS], "info"),
-        Command(
-            "check",
-            "uv pip check --python $E/bin/python",
-            [tools.uv, "pip", "check", "--python", f"{e}/bin/python"],
-            "anchor",
-        ),
-        Command(
-            "list",
-            "uv pip list --python $E/bin/python",
-            [tools.uv, "pip", "list", "--python", f"{e}/bin/python"],
-            "anchor",
-        ),
+        benchlib.uv_pip_anchor(tools, env_path, "check"),
+        benchlib.uv_pip_anchor(tools, env_path, "list"),
         Command("pipe", PIPE_LABEL + "sha256sum", pipeline(generation, "sha256sum"), "anchor"),
     ]
     print(f"A: {rounds} rounds of {len(part.commands)} commands", file=sys.stderr, flush=True)
@@ -269,11 +173,10 @@ def prepare_large(tools: Tools, large: Path, part: Part) -> Path:
         print(f"B: locking {project} against PyPI", file=sys.stderr, flush=True)
         result = run([tools.uv, "lock", "--python", tools.python], env, project)
         if result.returncode != 0:
-            raise failed("uv lock", result)
+            raise benchlib.failed("uv lock", result)
         part.notes.append(f"the large project was locked for this run (`uv lock`, {result.wall_s:.0f} s)")
     print(f"B: deploying {project} to {env_path} (not timed)", file=sys.stderr, flush=True)
-    result = deploy(tools, project, env_path, env, "--keep", "0")
-    payload = verify_json(result)
+    result, payload = benchlib.deploy(tools, project, env_path, env, "--keep", "0")
     if payload.get("changed"):
         part.notes.append(
             f"the large environment was deployed for this run ({result.wall_s:.0f} s, downloads "
@@ -312,59 +215,17 @@ def part_large(tools: Tools, large: Path, rounds: int, part: Part) -> None:
 # --------------------------------------------------------------------------- report
 
 
-def ratio_cell(a: Command, b: Command) -> str:
-    return f"{a.median / b.median:.2f}x ({benchlib.paired_ratio(a, b):.2f}x)"
-
-
 SMALL_ANCHORS = ["pass", "check", "list", "pipe"]
-SMALL_HEADERS = [
-    "command",
-    "median ms",
-    "range ms",
-    "of which in-process ms",
-    "÷ python -c pass",
-    "÷ uv pip check",
-    "÷ uv pip list",
-    "÷ find…sha256sum",
-    "target",
-    "met",
-]
+SMALL_HEADERS = benchlib.command_headers(
+    "÷ python -c pass", "÷ uv pip check", "÷ uv pip list", "÷ find…sha256sum"
+)
 
 
 def small_rows(part: Part) -> list[list[str]]:
-    out = []
-    anchors = [part.get(k) for k in SMALL_ANCHORS]
-    for cmd in part.commands:
-        within = ""
-        if cmd.target.startswith("<="):
-            within = "yes" if cmd.median * 1000 <= TARGET_MS else "no"
-        ratios = [ratio_cell(cmd, a) if cmd.kind == "verify" else "" for a in anchors]
-        out.append(
-            [
-                f"`{cmd.label}`",
-                ms(cmd.median),
-                f"{ms(min(cmd.wall))}-{ms(max(cmd.wall))}",
-                ms(cmd.internal_median),
-                *ratios,
-                cmd.target or ("anchor" if cmd.kind == "anchor" else "(informational)"),
-                within,
-            ]
-        )
-    return out
+    return benchlib.anchored_rows(part.commands, [part.get(k) for k in SMALL_ANCHORS], OURS, TARGET_MS)
 
 
-LARGE_HEADERS = [
-    "command",
-    "median ms",
-    "range ms",
-    "of which in-process ms",
-    "files",
-    "MB",
-    "MB/s",
-    "share of the sha256sum pipeline's MB/s",
-    "target",
-    "met",
-]
+LARGE_HEADERS = benchlib.command_headers("files", "MB", "MB/s", "share of the sha256sum pipeline's MB/s")
 
 
 def throughput(part: Part, cmd: Command) -> tuple[int, float]:
@@ -382,18 +243,9 @@ def large_rows(part: Part) -> list[list[str]]:
         files = part.get("json").payload["files"] if cmd.kind == "verify" else part.facts["regular"][0]
         within = ("yes" if share >= TARGET_SHARE else "no") if cmd.target else ""
         out.append(
-            [
-                f"`{cmd.label}`",
-                ms(cmd.median),
-                f"{ms(min(cmd.wall))}-{ms(max(cmd.wall))}",
-                ms(cmd.internal_median),
-                str(files),
-                f"{size / 1e6:.1f}",
-                f"{rate:.0f}",
-                f"{share:.0%}",
-                cmd.target or ("anchor" if cmd.kind == "anchor" else "(informational)"),
-                within,
-            ]
+            benchlib.command_row(
+                cmd, [str(files), f"{size / 1e6:.1f}", f"{rate:.0f}", f"{share:.0%}"], within
+            )
         )
     return out
 
@@ -473,28 +325,30 @@ def observations(parts: Sequence[Part], machine: Mapping[str, str]) -> list[str]
     return out
 
 
+TABLES: dict[str, tuple[list[str], Callable[[Part], list[list[str]]], Callable[[Part], str]]] = {
+    "A": (SMALL_HEADERS, small_rows, small_verdict),
+    "B": (LARGE_HEADERS, large_rows, large_verdict),
+}
+
+
 def markdown(parts: Sequence[Part], machine: Mapping[str, str], command: str, large_dir: Path) -> str:
+    python_note = (
+        f"`$PY` = `{machine['vk_python']}`, venvkeeper's interpreter; "
+        f"deploys got `--python {machine['python_path']}`"
+    )
     out = [
-        *benchlib.section_head(SECTION, command, machine),
-        f"- Python {machine['python']} (`$PY` = `{machine['vk_python']}`, venvkeeper's interpreter; "
-        f"deploys got `--python {machine['python_path']}`)",
-        f"- {machine['uv']} (`{machine['uv_path']}`; venvkeeper runs `{machine['venvkeeper_uv']}`)",
-        f"- {machine['venvkeeper']} ({machine['source']})",
+        *benchlib.section_head(SECTION, command, machine, python_note),
         "",
-        "Wall-clock times in milliseconds (whole process, start to exit), warm page cache. A ratio "
-        "cell is verify's median over the anchor's median, and in brackets the median of the "
-        'round-by-round ratios. "of which in-process" is the `duration_s` verify reports in its JSON.',
+        benchlib.ratio_legend("verify's", "verify"),
         "",
     ]
     for part in parts:
         out += [f"### {part.title}", ""]
         if part.error:
-            out += [f"**{part.title}: failed.**", "", "```", part.error, "```", ""]
+            out += benchlib.failed_block(f"{part.title}: failed.", part.error)
             continue
-        if part.key == "A":
-            out += [*benchlib.table_lines(SMALL_HEADERS, small_rows(part)), "", small_verdict(part), ""]
-        else:
-            out += [*benchlib.table_lines(LARGE_HEADERS, large_rows(part)), "", large_verdict(part), ""]
+        headers, rows, verdict = TABLES[part.key]
+        out += benchlib.table_block(headers, rows(part), verdict(part))
     out += [
         "### Commands",
         "",
@@ -515,19 +369,13 @@ def markdown(parts: Sequence[Part], machine: Mapping[str, str], command: str, la
         "MB (10^6 bytes) hashed over the whole command's median wall time; verify's bytes are "
         "`bytes_hashed` of its JSON.",
         "",
-        "Before the rounds every command runs once untimed (the page cache is warm). Each round runs "
-        "every command once, one after the other; the first command rotates from round to round. "
-        "Run-to-run noise on this machine is large; compare ratios from the same run.",
+        benchlib.ROUNDS_NOTE,
         "",
+        *benchlib.observation_lines(observations(parts, machine)),
+        *benchlib.all_rounds_lines(
+            (f"{part.key} / `{cmd.label}`", cmd) for part in parts if not part.error for cmd in part.commands
+        ),
     ]
-    notes = observations(parts, machine)
-    if notes:
-        out += ["### Observations", "", *(f"- {n}" for n in notes), ""]
-    out += ["### All rounds (ms)", ""]
-    for part in parts:
-        for cmd in [] if part.error else part.commands:
-            out.append(f"- {part.key} / `{cmd.label}`: {cmd.all_rounds()}")
-    out.append("")
     return "\n".join(out)
 
 
@@ -547,59 +395,44 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run_parts(tools: Tools, work: Path, args: argparse.Namespace) -> list[Part]:
     """Every selected part; a failing one is reported with its error and the other still runs."""
-    plan: list[tuple[Part, Callable[[Part], None]]] = [
-        (
+    parts = [
+        benchlib.run_part(
             Part("A", "A: examples/webapp, the whole command", args.rounds),
             lambda p: part_small(tools, work, args.rounds, p),
-        ),
+            "  A ",
+        )
     ]
     if not args.no_large:
         large = args.large_dir.resolve()
-        plan.append(
-            (
+        parts.append(
+            benchlib.run_part(
                 Part("B", "B: a large environment, hashing throughput", args.large_rounds),
                 lambda p: part_large(tools, large, args.large_rounds, p),
+                "  B ",
             )
         )
-    parts = []
-    for part, step in plan:
-        try:
-            step(part)
-        except BenchError as exc:
-            part.error = str(exc)
-            print(f"  {part.key} FAILED: {exc}", file=sys.stderr)
-        parts.append(part)
     return parts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    work = benchlib.checked_work_dir(args.work_dir, PROG)
+    work, tools = benchlib.start(args, PROG)
     if args.rebuild_large:
         shutil.rmtree(args.large_dir, ignore_errors=True)
-    benchlib.reset_dir(work)
-    venvkeeper = benchlib.find_tool("venvkeeper", PROG)
-    vk_python = benchlib.shebang_interpreter(venvkeeper) or sys.executable
-    tools = Tools(venvkeeper, benchlib.find_tool("uv", PROG), args.python, vk_python)
     machine = machine_facts(tools)
-    benchlib.announce(tools, machine, work)
-    parts = benchlib.measure(lambda: run_parts(tools, work, args), machine, work, keep_work=args.keep_work)
+    parts = benchlib.measure(
+        lambda: run_parts(tools, work, args), tools, machine, work, keep_work=args.keep_work
+    )
     for part in parts:
-        print(part.title)
-        if part.error:
-            print(f"FAILED:\n{part.error}\n")
-            continue
-        if part.key == "A":
-            print(benchlib.text_table(SMALL_HEADERS, small_rows(part)), "", small_verdict(part), "", sep="\n")
-        else:
-            print(benchlib.text_table(LARGE_HEADERS, large_rows(part)), "", large_verdict(part), "", sep="\n")
-    for note in observations(parts, machine):
-        print(f"note: {note}")
-    if args.write:
-        command = benchlib.command_line("verify_bench.py", argv)
-        section = markdown(parts, machine, command, args.large_dir.resolve())
-        benchlib.write_section(args.write, SECTION, section)
-        print(f"\nwrote {args.write}", file=sys.stderr)
+        benchlib.print_part(part, *TABLES[part.key])
+    benchlib.conclude(
+        observations(parts, machine),
+        args.write,
+        "verify_bench.py",
+        argv,
+        SECTION,
+        lambda command: markdown(parts, machine, command, args.large_dir.resolve()),
+    )
     return 0
 
 
