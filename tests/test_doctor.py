@@ -539,3 +539,80 @@ def test_extension_built_for_another_abi_is_reported_and_left_in_place(
     assert "fakeext-1.0.0.dist-info" in _dist_infos(site_packages(env))
     assert snapshot(env) == before
     _assert_runs(env)
+
+
+# -- found in review -----------------------------------------------------------------------------
+
+
+def test_an_environment_moved_to_a_path_with_a_space_gets_a_launcher_that_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A #! line cannot hold a space: heal writes the /bin/sh trampoline pip and uv write."""
+    env = _build_env(tmp_path / "env", _python("3.11"))
+    (tmp_path / "with space").mkdir()
+    moved = env.rename(tmp_path / "with space" / "env")
+    assert _found(_doctor(capsys, moved)) >= {("stale-shebang", "error", "bin/tinyweb")}
+    healed = _heal(capsys, moved)
+    assert healed.code == 0, healed.out
+    assert (moved / "bin" / "tinyweb").read_text().startswith(f"#!/bin/sh\n'''exec' '{moved}/bin/python' ")
+    _assert_runs(moved)
+    _assert_healthy(capsys, moved)
+    # And back out again: the trampoline itself is recognised and rewritten as a plain #! line.
+    back = moved.rename(tmp_path / "env3")
+    assert _found(_doctor(capsys, back)) >= {("stale-shebang", "error", "bin/tinyweb")}
+    assert _heal(capsys, back).code == 0
+    assert (back / "bin" / "tinyweb").read_text().startswith(f"#!{back}/bin/python\n")
+    _assert_runs(back)
+
+
+def test_a_healthy_uv_environment_at_a_long_path_has_no_findings(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """uv writes a single-quoted trampoline for a path over 127 bytes; it names this environment."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    env = _build_env(deep / "env", _python("3.11"))
+    assert (env / "bin" / "tinyweb").read_text().startswith("#!/bin/sh\n'''exec' '")
+    _assert_healthy(capsys, env)
+
+
+def test_converting_keeps_the_users_gitignore_and_adds_no_cache_tag(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """uv venv writes .gitignore ("*") and CACHEDIR.TAG; in a user's package directory neither belongs."""
+    directory = _package_dir(tmp_path, "prefix")
+    (directory / ".gitignore").write_text("__pycache__/\n")
+    healed = _heal(capsys, directory)
+    assert healed.code == 0, healed.out
+    assert (directory / ".gitignore").read_text() == "__pycache__/\n"
+    assert not (directory / "CACHEDIR.TAG").exists()
+    assert (directory / "pyvenv.cfg").is_file()
+
+
+def test_a_venv_on_path_is_never_taken_as_the_interpreter(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """home must name an interpreter, not another environment's bin/ (which would chain venvs)."""
+    env, _ = _dangling_env(tmp_path)
+    other = tmp_path / "other"
+    run([find_uv(), "venv", "--python", _python("3.11"), other])
+    monkeypatch.setenv("PATH", f"{other / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    healed = _heal(capsys, env)
+    assert healed.code == 0, healed.out
+    home = _pyvenv_cfg(env)["home"]
+    assert not (Path(home).parent / "pyvenv.cfg").exists(), home
+    _assert_runs(env)
+
+
+def test_a_rebuild_killed_between_its_renames_is_put_back_by_the_next_heal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The old environment renamed aside by a heal that then died: the next heal restores it first."""
+    env = _build_env(tmp_path / "env", _python("3.11"))
+    before = snapshot(env)
+    dead = 2**22 + 12345  # above the default pid_max: no such process
+    env.rename(tmp_path / f".env.heal-old-{dead}")
+    healed = _heal(capsys, env)
+    assert healed.code == 0, healed.out + healed.err
+    assert snapshot(env) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["env"]

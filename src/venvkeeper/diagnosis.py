@@ -166,7 +166,12 @@ def _links(facts: Facts, minor: str | None) -> list[Problem]:
         ]
     if not facts.home_exists or not facts.home_interpreters:
         return []
-    wrong = [link for link in facts.links if link.resolved not in facts.home_interpreters]
+    # A --copies venv's bin/python is its own file: its version is judged by version-mismatch instead.
+    wrong = [
+        link
+        for link in facts.links
+        if link.target is not None and link.resolved not in facts.home_interpreters
+    ]
     if not wrong:
         return []
     home = facts.cfg.values.get("home") if facts.cfg is not None else "?"

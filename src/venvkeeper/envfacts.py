@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 
 from venvkeeper import paths, pyvenvcfg
 from venvkeeper.errors import CannotInspectError
@@ -109,10 +110,29 @@ class Facts:
 
 
 def _listdir(path: str) -> list[str]:
+    """The names in ``path``; none when it does not exist. Unreadable is an error, not "empty":
+    a bin/ that cannot be listed must not read as "no bin/python" (and be re-pointed by heal)."""
     try:
         return sorted(os.listdir(path))
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as exc:
+        raise CannotInspectError(
+            f"{path}: cannot be read: {exc.strerror}",
+            hint="run doctor as a user who can read the environment",
+        ) from None
+
+
+def _is_dir(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise CannotInspectError(
+            f"{path}: cannot be read: {exc.strerror}",
+            hint="run doctor as a user who can read the environment",
+        ) from None
 
 
 def _locate(env: str) -> Facts:
@@ -172,9 +192,12 @@ def _first_line_interpreter(head: bytes) -> tuple[str, str] | None:
     #   '''exec' "/path/to/python" "$0" "$@"
     if command == "/bin/sh" and len(lines) > 1:
         second = lines[1].decode("utf-8", "replace")
-        match = re.match(r"""'''exec' (?:"([^"]+)"|(\S+)) "\$0" "\$@\"""", second)
+        # uv quotes with single quotes ('/path' with ' written as '\''), pip with double quotes.
+        match = re.match(r"""'''exec' (?:'((?:[^']|'\\'')+)'|"([^"]+)"|(\S+)) "\$0" "\$@\"""", second)
         if match:
-            return match.group(1) or match.group(2), second
+            quoted = match.group(1)
+            path = quoted.replace("'\\''", "'") if quoted is not None else match.group(2) or match.group(3)
+            return path, second
         return None
     interpreter = command.split()[0] if command else ""
     if interpreter.startswith("/") and is_python_link(os.path.basename(interpreter)):
@@ -273,7 +296,7 @@ def _managed_by(facts: Facts) -> str | None:
 def _read_home(facts: Facts) -> None:
     home = facts.cfg.values.get("home") if facts.cfg is not None else None
     if home:
-        facts.home_exists = os.path.isdir(home)
+        facts.home_exists = _is_dir(home)
         for name in _listdir(home):
             if is_python_link(name) and os.path.exists(f"{home}/{name}"):
                 facts.home_interpreters.add(os.path.realpath(f"{home}/{name}"))

@@ -110,6 +110,12 @@ def _choose_interpreter(
 
 def _redeploy_check(facts: Facts, env: str) -> healplan.Redeploy | None:
     state = facts.state
+    if state is None and facts.kind == "generation":
+        return healplan.Redeploy(
+            None,
+            f"generation {facts.generation} has no readable record, and a sealed generation is never edited "
+            f"in place: run `venvkeeper deploy PROJECT_DIR --env {env}`",
+        )
     if state is None or state.get("kind") != "deploy":
         return None
     project = state.get("project")
@@ -137,16 +143,18 @@ def _redeploy_check(facts: Facts, env: str) -> healplan.Redeploy | None:
 class _Backup:
     """Copies of what heal changes, in a directory beside the environment, put back on request."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, enabled: bool = True) -> None:
         parent, name = os.path.split(root)
         self.root = root
+        self.enabled = enabled  # False: for a directory heal built itself and throws away on failure
         self.dir = f"{parent}/.{name}.heal-backup-{os.getpid()}"
         self.saved: list[str] = []
         self.created: list[str] = []
+        self.moved: list[tuple[str, str]] = []  # (where it was, where it is now)
 
     def save(self, rel: str) -> None:
         path = f"{self.root}/{rel}"
-        if rel in self.saved or rel in self.created:
+        if not self.enabled or rel in self.saved or rel in self.created:
             return
         if not os.path.lexists(path):
             self.created.append(rel)
@@ -159,6 +167,11 @@ class _Backup:
             shutil.copy2(path, dest)
         self.saved.append(rel)
 
+    def put_back(self, rel: str) -> None:
+        """Restore one saved file now (one that uv overwrote while converting)."""
+        os.replace(f"{self.dir}/{rel}", f"{self.root}/{rel}")
+        self.saved.remove(rel)
+
     def restore(self) -> None:
         for rel in self.created:
             with contextlib.suppress(FileNotFoundError):
@@ -168,7 +181,8 @@ class _Backup:
         self.discard()
 
     def discard(self) -> None:
-        fsutil.remove_tree(Path(self.dir))
+        if self.enabled:
+            fsutil.remove_tree(Path(self.dir))
 
 
 def _replace_file(path: str, data: bytes) -> None:
@@ -185,22 +199,48 @@ def _boundary(old: str) -> re.Pattern[str]:
     return re.compile(re.escape(old) + r"(?=[/\"'\s]|$)", re.MULTILINE)
 
 
+def _sh_quote(path: str) -> str:
+    return "'" + path.replace("'", "'\\''") + "'"
+
+
+_TRAMPOLINE_END = b"' '''"
+
+
+def _launcher(python: str) -> bytes:
+    """The first line(s) of a script that starts ``python``.
+
+    A ``#!`` line cannot hold a path with a space, and Linux cuts it at 127 bytes (BINPRM_BUF_SIZE
+    before 5.1): then pip and uv write a /bin/sh trampoline instead, and so does heal.
+    """
+    if " " in python or len(python) > 125:
+        exec_line = "'''exec' " + _sh_quote(python) + ' "$0" "$@"'
+        return b"#!/bin/sh\n" + exec_line.encode("utf-8", "surrogateescape") + b"\n" + _TRAMPOLINE_END
+    return f"#!{python}".encode("utf-8", "surrogateescape")
+
+
+def _new_head(data: bytes, new: str) -> bytes:
+    """``data`` (a script) starting ``new`` instead of the interpreter it names."""
+    head, sep, rest = data.partition(b"\n")
+    if head.startswith(b"#!/bin/sh"):  # a trampoline: the exec line, then the closing quote line
+        _exec_line, sep, rest = rest.partition(b"\n")
+        if rest.startswith(_TRAMPOLINE_END):
+            return _launcher(new) + rest[len(_TRAMPOLINE_END) :]
+        return _launcher(new) + b"\n" + rest
+    args = head.decode("utf-8", "surrogateescape")[2:].strip().split(None, 1)[1:]
+    if args:  # "#!/old/bin/python -E": keep the options
+        return f"#!{new} {args[0]}".encode("utf-8", "surrogateescape") + sep + rest
+    return _launcher(new) + sep + rest
+
+
 def _rewrite_paths(root: str, action: Action, backup: _Backup) -> list[str]:
     changed: list[str] = []
     shebangs: dict[str, tuple[str, str]] = action.data["shebangs"]
-    for rel, (old, new) in shebangs.items():
+    for rel, (_old, new) in shebangs.items():
         path = f"{root}/{rel}"
         with open(path, "rb") as fh:
             data = fh.read()
-        head, sep, rest = data.partition(b"\n")
-        if head.startswith(b"#!/bin/sh"):  # the trampoline's exec line is the second line
-            second, sep2, rest = rest.partition(b"\n")
-            head = head + sep + second.replace(old.encode(), new.encode(), 1)
-            sep = sep2
-        else:
-            head = head.replace(old.encode(), new.encode(), 1)
         backup.save(rel)
-        _replace_file(path, head + sep + rest)
+        _replace_file(path, _new_head(data, new))
         changed.append(rel)
     activates: dict[str, tuple[str, str]] = action.data["activates"]
     for rel, (old, new) in activates.items():
@@ -286,6 +326,7 @@ def _apply_in_place(facts: Facts, action: Action, backup: _Backup) -> None:
 def _move_flat(facts: Facts, minor: str, backup: _Backup) -> None:
     """A pip --target directory: its distributions (by RECORD) go to lib/pythonX.Y/site-packages."""
     site = f"lib/python{minor}/site-packages"
+    made_lib = not os.path.lexists(f"{facts.root}/lib")
     os.makedirs(f"{facts.root}/{site}", exist_ok=True)
     tops: set[str] = set()
     for name in facts.flat_dists:
@@ -302,13 +343,15 @@ def _move_flat(facts: Facts, minor: str, backup: _Backup) -> None:
     for top in sorted(tops):
         if os.path.lexists(f"{facts.root}/{top}"):
             os.rename(f"{facts.root}/{top}", f"{facts.root}/{site}/{top}")
-            backup.created.append(f"{site}/{top}")  # undo: moved back below
+            backup.moved.append((top, f"{site}/{top}"))
+    if made_lib:
+        backup.created.append("lib")
     # RECORD names the scripts relative to the --target directory (bin/tinyweb); from site-packages
     # they are ../../../bin/tinyweb, as in any venv.
     for name in facts.flat_dists:
-        record = f"{facts.root}/{site}/{name}/RECORD"
+        record = f"{site}/{name}/RECORD"
         try:
-            with open(record, newline="", encoding="utf-8") as fh:
+            with open(f"{facts.root}/{record}", newline="", encoding="utf-8") as fh:
                 rows = list(csv.reader(fh))
         except OSError:
             continue
@@ -317,7 +360,14 @@ def _move_flat(facts: Facts, minor: str, backup: _Backup) -> None:
                 row[0] = f"../../../{row[0]}"
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows(rows)
-        _replace_file(record, out.getvalue().encode())
+        backup.save(record)
+        _replace_file(f"{facts.root}/{record}", out.getvalue().encode())
+
+
+# What `uv venv --allow-existing` writes besides the venv itself. In a user's package directory
+# (~/.local, a platform's .pythonlibs) a CACHEDIR.TAG makes backup tools skip it and a .gitignore
+# of "*" hides it from git: a user's own copy is put back, uv's is removed.
+_UV_MARKERS = (".gitignore", "CACHEDIR.TAG", ".lock")
 
 
 def _convert(facts: Facts, action: Action, backup: _Backup) -> list[str]:
@@ -326,11 +376,21 @@ def _convert(facts: Facts, action: Action, backup: _Backup) -> list[str]:
     minor = str(action.data["minor"])
     if action.data["flat"]:
         _move_flat(facts, minor, backup)
-    before = set(os.listdir(facts.root)) | {f"bin/{n}" for n in _listdir(f"{facts.root}/bin")}
+    before = set(_listdir(facts.root)) | {f"bin/{n}" for n in _listdir(f"{facts.root}/bin")}
+    # Whatever uv may overwrite is saved first.
+    for rel in sorted(before):
+        if rel in (*_UV_MARKERS, "pyvenv.cfg") or rel.startswith(("bin/activate", "bin/python", "bin/pydoc")):
+            backup.save(rel)
     engine.create_venv(Path(facts.root), str(action.data["python"]), allow_existing=True)
-    after = set(os.listdir(facts.root)) | {f"bin/{n}" for n in _listdir(f"{facts.root}/bin")}
-    # What uv added is removed again if the heal is undone.
-    backup.created += sorted(after - before)
+    after = set(_listdir(facts.root)) | {f"bin/{n}" for n in _listdir(f"{facts.root}/bin")}
+    backup.created += sorted(after - before)  # removed again if the heal is undone
+    for rel in _UV_MARKERS:
+        if rel in backup.saved:
+            backup.put_back(rel)
+        elif rel in after - before:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{facts.root}/{rel}")
+            backup.created.remove(rel)
     shebangs = {
         f"bin/{s.name}": (s.interpreter, f"{facts.root}/bin/python")
         for s in facts.scripts
@@ -350,17 +410,18 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
-def _undo_convert(facts: Facts, backup: _Backup, minor: str | None) -> None:
-    site = f"lib/python{minor}/site-packages"
-    for rel in list(backup.created):
-        if rel.startswith(f"{site}/"):
-            with contextlib.suppress(OSError):
-                os.rename(f"{facts.root}/{rel}", f"{facts.root}/{rel.removeprefix(site + '/')}")
-            backup.created.remove(rel)
+def _undo_convert(facts: Facts, backup: _Backup) -> None:
+    """Saved files back first (some live inside moved directories), then the moves, then uv's files."""
+    for rel in backup.saved:
+        os.replace(f"{backup.dir}/{rel}", f"{facts.root}/{rel}")
+    backup.saved.clear()
+    for original, moved in reversed(backup.moved):
+        os.rename(f"{facts.root}/{moved}", f"{facts.root}/{original}")
+    backup.moved.clear()
     for rel in sorted(backup.created, reverse=True):
         fsutil.remove_tree(Path(facts.root) / rel)
     backup.created.clear()
-    backup.restore()
+    backup.discard()
 
 
 # -- rebuilding a plain environment for another interpreter ----------------------------------------
@@ -439,7 +500,7 @@ def _rebuild(facts: Facts, action: Action) -> tuple[str | None, str | None]:
             if s.interpreter.startswith(f"{new}/")
         }
         activates = {f"bin/{n}": (built.activate_path or new, facts.root) for n in built.activates}
-        scratch = _Backup(new)
+        scratch = _Backup(new, enabled=False)
         changed = _rewrite_paths(
             new, Action("rewrite-paths", "bin", "", shebangs=shebangs, activates=activates), scratch
         )
@@ -472,25 +533,6 @@ def _rebuild(facts: Facts, action: Action) -> tuple[str | None, str | None]:
 
 
 # -- the command -----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _locked(facts: Facts, env: str) -> Iterator[None]:
-    """One heal (or deploy) at a time: venvkeeper's own lock, else a lock on the parent directory.
-
-    An flock on the parent leaves nothing behind in the user's directories.
-    """
-    from venvkeeper import paths  # noqa: PLC0415
-
-    home = paths.home(os.path.abspath(env))
-    if facts.state is not None and os.path.isdir(home):
-        from venvkeeper.locking import hold  # noqa: PLC0415
-
-        with hold(Path(home) / "deploy.lock", wait=True, what=env):
-            yield
-        return
-    with _parent_locked(facts.root):
-        yield
 
 
 def _redeploy(env: str, action: Action, facts: Facts) -> tuple[int | None, str | None]:
@@ -558,7 +600,14 @@ def _recover(env: str) -> str | None:
     file repair keeps the originals in ``.NAME.heal-backup-PID``. Killed in between, the old
     environment is put back (or, when the new one is already in place, kept beside it).
     """
-    absolute = os.path.abspath(env)
+    kept = None
+    # The leftovers are named after the directory itself, which a symlinked --env leads to.
+    for place in dict.fromkeys([os.path.abspath(env), os.path.realpath(env)]):
+        kept = _recover_at(place) or kept
+    return kept
+
+
+def _recover_at(absolute: str) -> str | None:
     parent, name = os.path.split(absolute)
     if not os.path.isdir(parent):
         return None
@@ -613,6 +662,8 @@ def _edit_in_place(facts: Facts, plan: healplan.Plan, problems: list[Problem]) -
                 _apply_in_place(facts, action, backup)
     except VenvkeeperError as exc:
         failure = f"{exc.message}; the changes were undone"
+    except OSError as exc:
+        failure = f"{exc.filename or facts.root}: {exc.strerror or exc}; the changes were undone"
     except BaseException:
         _undo(facts, plan, backup)
         raise
@@ -630,10 +681,25 @@ def _edit_in_place(facts: Facts, plan: healplan.Plan, problems: list[Problem]) -
 
 def heal(env: str, *, python: str | None = None, dry_run: bool = False, force: bool = False) -> HealResult:
     started = time.monotonic()
-    recovered = None
-    if not dry_run:
-        with _parent_locked(env):
+    if dry_run:
+        return _heal(env, python, force, started, dry_run=True, recovered=None)
+    # One heal at a time, from the first look to the last: a second heal waits, then sees the healed
+    # environment (facts read before the first one finished would rebuild from what is gone).
+    try:
+        with _parent_locked(os.path.realpath(env)):
             recovered = _recover(env)
+            return _heal(env, python, force, started, dry_run=False, recovered=recovered)
+    except OSError as exc:
+        where = exc.filename or env
+        raise VenvkeeperError(
+            f"{where}: {exc.strerror or exc}",
+            hint="heal needs to write the environment and its parent directory; run it as their owner",
+        ) from None
+
+
+def _heal(
+    env: str, python: str | None, force: bool, started: float, *, dry_run: bool, recovered: str | None
+) -> HealResult:
     facts = gather(env)
     problems = diagnose(facts)
     target = None
@@ -655,14 +721,12 @@ def heal(env: str, *, python: str | None = None, dry_run: bool = False, force: b
         after = [p for p in problems if p.key in plan.skipped]
     else:
         first = plan.actions[0]
-        if first.action == "redeploy":  # deploy takes the environment's lock itself
+        if first.action == "redeploy":  # deploy takes the environment's own lock
             generation, failure = _redeploy(env, first, facts)
+        elif first.action == "rebuild":
+            kept, failure = _rebuild(facts, first)
         else:
-            with _locked(facts, env):
-                if first.action == "rebuild":
-                    kept, failure = _rebuild(facts, first)
-                else:
-                    failure = _edit_in_place(facts, plan, problems)
+            failure = _edit_in_place(facts, plan, problems)
         after = diagnose(gather(env))
     return HealResult(
         env=env,
@@ -681,7 +745,6 @@ def heal(env: str, *, python: str | None = None, dry_run: bool = False, force: b
 
 def _undo(facts: Facts, plan: healplan.Plan, backup: _Backup) -> None:
     if any(a.action == "convert" for a in plan.actions):
-        minor = next(str(a.data["minor"]) for a in plan.actions if a.action == "convert")
-        _undo_convert(facts, backup, minor)
+        _undo_convert(facts, backup)
     else:
         backup.restore()

@@ -119,6 +119,12 @@ def _cfg_updates(facts: Facts, target: Interpreter) -> dict[str, str]:
         updates["executable"] = target.executable
     if "command" in values:
         updates["command"] = f"{target.path} -m venv {facts.root}"
+    # virtualenv also records where the base interpreter lives.
+    for key in ("base-prefix", "base-exec-prefix"):
+        if key in values and target.base_prefix:
+            updates[key] = target.base_prefix
+    if "base-executable" in values:
+        updates["base-executable"] = target.executable
     return updates
 
 

@@ -24,12 +24,24 @@ _PROBE = (
     "print(sys.executable)\n"
     "print(getattr(sys, 'abiflags', ''))\n"
     "print(' '.join(m.EXTENSION_SUFFIXES))\n"
+    "print(getattr(sys, '_base_executable', sys.executable))\n"
+    "print(sys.base_prefix)\n"
+    # Without site (-S), sys.prefix is not switched to a venv; _base_executable is (from pyvenv.cfg).
+    "print(int(getattr(sys, '_base_executable', sys.executable) != sys.executable))\n"
 )
 
 
 class Interpreter:
     def __init__(
-        self, path: str, implementation: str, version: str, executable: str, abiflags: str, ext: list[str]
+        self,
+        path: str,
+        implementation: str,
+        version: str,
+        executable: str,
+        abiflags: str,
+        ext: list[str],
+        base_prefix: str = "",
+        in_venv: bool = False,
     ) -> None:
         self.path = path  # as found (a store path stays a store path: it is what links should name)
         self.implementation = implementation  # "cpython", "pypy"
@@ -37,6 +49,8 @@ class Interpreter:
         self.executable = executable  # sys.executable
         self.abiflags = abiflags  # "t" for a free-threaded build
         self.extension_suffixes = ext
+        self.base_prefix = base_prefix
+        self.in_venv = in_venv  # the bin/python of some virtual environment, not an interpreter itself
 
     @property
     def minor(self) -> str:
@@ -65,12 +79,16 @@ def probe(path: str, timeout: float = 10) -> Interpreter | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     lines = proc.stdout.splitlines()
-    if proc.returncode != 0 or len(lines) < 5:
+    if proc.returncode != 0 or len(lines) < 8:
         return None
+    implementation, version, executable, abiflags, suffixes, base, base_prefix, in_venv = lines[:8]
+    if in_venv == "1":
+        # Another environment's bin/python: link what it runs, not it (home must be an interpreter's).
+        return Interpreter(base, implementation, version, base, abiflags, suffixes.split(), base_prefix, True)
     if _is_script(path):
         # A pyenv or asdf shim, or a wrapper script: a venv must link the executable it ends up running.
-        path = lines[2]
-    return Interpreter(path, lines[0], lines[1], lines[2], lines[3], lines[4].split())
+        path = executable
+    return Interpreter(path, implementation, version, executable, abiflags, suffixes.split(), base_prefix)
 
 
 def _is_script(path: str) -> bool:
