@@ -126,7 +126,13 @@ def _first_line(path: Path) -> str:
 
 
 def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
-    return {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+    """Paths that differ; bytecode is left out (running the scripts writes it, unless
+    PYTHONDONTWRITEBYTECODE is set, as it is on some machines and not in CI)."""
+    return {
+        path
+        for path in before.keys() | after.keys()
+        if before.get(path) != after.get(path) and "__pycache__" not in path
+    }
 
 
 # -- interpreter gone, moved, replaced -----------------------------------------------------------
