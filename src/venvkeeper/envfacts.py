@@ -109,6 +109,12 @@ class Facts:
         return f"{self.root}/lib/python{minor}/site-packages"
 
 
+def _unreadable(path: str, exc: OSError) -> CannotInspectError:
+    return CannotInspectError(
+        f"{path}: cannot be read: {exc.strerror}", hint="run doctor as a user who can read the environment"
+    )
+
+
 def _listdir(path: str) -> list[str]:
     """The names in ``path``; none when it does not exist. Unreadable is an error, not "empty":
     a bin/ that cannot be listed must not read as "no bin/python" (and be re-pointed by heal)."""
@@ -117,10 +123,7 @@ def _listdir(path: str) -> list[str]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     except OSError as exc:
-        raise CannotInspectError(
-            f"{path}: cannot be read: {exc.strerror}",
-            hint="run doctor as a user who can read the environment",
-        ) from None
+        raise _unreadable(path, exc) from None
 
 
 def _is_dir(path: str) -> bool:
@@ -129,24 +132,19 @@ def _is_dir(path: str) -> bool:
     except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError as exc:
-        raise CannotInspectError(
-            f"{path}: cannot be read: {exc.strerror}",
-            hint="run doctor as a user who can read the environment",
-        ) from None
+        raise _unreadable(path, exc) from None
 
 
 def _locate(env: str) -> Facts:
     absolute = os.path.abspath(env)
     if not os.path.lexists(absolute):
         raise CannotInspectError(f"{absolute}: no such environment", hint="check the --env path")
-    number = paths.current_number(absolute)
-    home = paths.home(absolute)
+    root, number, state = paths.locate(absolute)
     if number is not None:
-        facts = Facts(env, paths.gen_dir(home, number), "generation")
+        facts = Facts(env, root, "generation")
         facts.generation = number
-        facts.state = paths.read_state(paths.state_file(home, number))
+        facts.state = state
         return facts
-    root = os.path.realpath(absolute)
     if not os.path.isdir(root):
         raise CannotInspectError(
             f"{absolute}: not a directory" if os.path.exists(root) else f"{absolute}: a symlink to nothing",
@@ -154,7 +152,6 @@ def _locate(env: str) -> Facts:
         )
     names = _listdir(root)
     if "pyvenv.cfg" in names:
-        state = paths.read_state(f"{home}/in-place.json") if not os.path.islink(absolute) else None
         facts = Facts(env, root, "in-place" if state else "venv")
         facts.state = state
         return facts
@@ -336,12 +333,12 @@ def _read_foreign_extensions(facts: Facts) -> None:
     foreign = [p for p in facts.extensions if tagged_extension(os.path.basename(p)) not in loads]
     if not foreign:
         return
-    from venvkeeper.envscan import read_distributions  # noqa: PLC0415
+    from venvkeeper.envscan import distributions_in  # noqa: PLC0415
 
     owners: dict[str, str] = {}
     minor = facts.packages_python
     if minor is not None:
-        for dist in read_distributions(facts.root, [f"lib/python{minor}/site-packages/x/y"]):
+        for dist in distributions_in(facts.root, [f"lib/python{minor}/site-packages"]):
             for path in dist.record:
                 owners[path] = f"{dist.name} {dist.version}"
     facts.foreign_extensions = {path: owners.get(path, "") for path in foreign}

@@ -23,6 +23,7 @@ __all__ = [
     "Hashing",
     "b64_to_hex",
     "classify_direct_url",
+    "distributions_in",
     "hash_files",
     "read_distributions",
     "sha256_file",
@@ -258,8 +259,13 @@ def _read_record(root: str, site: str, dist_info: str, dist: Distribution) -> No
 
 def read_distributions(root: str, files: Iterable[str]) -> list[Distribution]:
     """Every installed distribution (``*.dist-info``) in the environment's site-packages."""
+    return distributions_in(root, site_packages(files))
+
+
+def distributions_in(root: str, sites: Iterable[str]) -> list[Distribution]:
+    """Every ``*.dist-info`` in these site-packages directories (relative to ``root``)."""
     dists: list[Distribution] = []
-    for site in site_packages(files):
+    for site in sites:
         try:
             names = sorted(os.listdir(os.path.join(root, site)))
         except OSError:

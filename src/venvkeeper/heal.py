@@ -260,8 +260,7 @@ def _update_records(root: str, changed: list[str], backup: _Backup) -> None:
     if not changed:
         return
     wanted = set(changed)
-    files = [f"{site}/x/y" for site in _site_dirs(root)]
-    for dist in envscan.read_distributions(root, files):
+    for dist in envscan.distributions_in(root, _site_dirs(root)):
         hits = wanted & set(dist.record)
         if not hits:
             continue
@@ -430,10 +429,10 @@ def _undo_convert(facts: Facts, backup: _Backup) -> None:
 def _requirements(facts: Facts) -> tuple[list[str], list[str]]:
     """What to install to get the same distributions back, and what cannot be (and why)."""
     minor = facts.packages_python
-    files = [f"lib/python{minor}/site-packages/x/y"] if minor else []
+    sites = [f"lib/python{minor}/site-packages"] if minor else []
     wanted: list[str] = []
     problems: list[str] = []
-    for dist in envscan.read_distributions(facts.root, files):
+    for dist in envscan.distributions_in(facts.root, sites):
         if dist.editable and dist.url and dist.url.startswith("file://"):
             wanted += ["--editable", dist.url.removeprefix("file://")]
         elif dist.source == "registry":
@@ -708,7 +707,7 @@ def _heal(
         target = _requested(facts, python)
         asked = requested_minor(facts, target.minor, target.path)
         problems += [asked] if asked is not None else []
-    if any(p.severity != "note" for p in problems) and (force or not facts.managed_by):
+    if target is None and any(p.severity != "note" for p in problems) and (force or not facts.managed_by):
         target = _choose_interpreter(facts, problems, python)
     plan = healplan.plan(facts, problems, target=target, redeploy=_redeploy_check(facts, env), force=force)
     generation: int | None = None

@@ -12,7 +12,16 @@ TYPE_CHECKING = False  # typing is not imported at run time (timed paths)
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["STATE_SCHEMA", "current_number", "gen_dir", "home", "manifest_file", "read_state", "state_file"]
+__all__ = [
+    "STATE_SCHEMA",
+    "current_number",
+    "gen_dir",
+    "home",
+    "locate",
+    "manifest_file",
+    "read_state",
+    "state_file",
+]
 
 # The schema of a generation's record (generations.GenerationState), read by verify as plain JSON.
 STATE_SCHEMA = 1
@@ -58,3 +67,18 @@ def read_state(path: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("schema") == STATE_SCHEMA else None
+
+
+def locate(absolute: str) -> tuple[str, int | None, dict[str, Any] | None]:
+    """The directory behind ``--env`` (absolute), its generation and venvkeeper's record of it.
+
+    Behind venvkeeper's symlink: the live generation, its number and its record (None when the
+    record is missing). Otherwise the real directory, no number, and the record an ``--in-place``
+    deploy leaves beside it (only when --env is not a symlink of the user's own).
+    """
+    home_dir = home(absolute)
+    number = current_number(absolute)
+    if number is not None:
+        return gen_dir(home_dir, number), number, read_state(state_file(home_dir, number))
+    state = read_state(f"{home_dir}/in-place.json") if not os.path.islink(absolute) else None
+    return os.path.realpath(absolute), None, state

@@ -65,11 +65,11 @@ class Inspection:
 def resolve(env: str) -> Subject:
     """Find the environment behind --env and venvkeeper's record of it."""
     absolute = os.path.abspath(env)
+    if not os.path.lexists(absolute):
+        raise CannotVerifyError(f"{absolute}: no such environment", hint="check the --env path")
     home = paths.home(absolute)
-    number = paths.current_number(absolute)
+    directory, number, state = paths.locate(absolute)
     if number is not None:
-        directory = paths.gen_dir(home, number)
-        state = paths.read_state(paths.state_file(home, number))
         if state is None:
             return Subject(env, directory, "venv", number, why_no_manifest="its generation record is missing")
         if state.get("kind") != "deploy":
@@ -77,16 +77,11 @@ def resolve(env: str) -> Subject:
                 env, directory, "venv", number, state, why_no_manifest="adopted, not built by venvkeeper"
             )
         return Subject(env, directory, "generation", number, state, paths.manifest_file(home, number))
-    if not os.path.lexists(absolute):
-        raise CannotVerifyError(f"{absolute}: no such environment", hint="check the --env path")
-    directory = os.path.realpath(absolute)
     if not os.path.isfile(f"{directory}/pyvenv.cfg"):
         raise CannotVerifyError(
             f"{absolute}: not a virtual environment (no pyvenv.cfg)",
             hint="point --env at a venv, or at the path venvkeeper deploys to",
         )
-    # A --in-place deploy converged --env itself (not a symlink of the user's own): its record is beside it.
-    state = paths.read_state(f"{home}/in-place.json") if not os.path.islink(absolute) else None
     if state is not None:
         return Subject(env, directory, "in-place", None, state, f"{home}/in-place.manifest.json")
     return Subject(env, directory, "venv", why_no_manifest="not deployed by venvkeeper")
