@@ -132,3 +132,13 @@ def make_project(
         return project_factory.create(dest, name, lock=lock, git=git, **options)
 
     return make_project
+
+
+@pytest.fixture
+def smtp() -> Iterator[object]:
+    """A plain :class:`support.smtp.SmtpServer` on 127.0.0.1 for this test (stopped after it)."""
+    # Imported here: only the mail tests need aiosmtpd and trustme, the others start without them.
+    from support.smtp import SmtpServer
+
+    with SmtpServer() as server:
+        yield server

@@ -138,3 +138,62 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
     from venvkeeper.heal import heal as run_heal  # noqa: PLC0415
 
     _run("heal", as_json, lambda: run_heal(str(env), python=python, dry_run=dry_run, force=force))
+
+
+@cli.command()
+@click.argument("project_dir", default=".", type=click.Path(path_type=Path))
+@_env_option
+@click.option(
+    "--policy",
+    type=click.Choice(["patch", "minor", "major"]),
+    help="How far versions may move (default: [tool.venvkeeper.update] policy, else patch).",
+)
+@click.option(
+    "--group", "groups", multiple=True, help="Update and deploy this dependency group (repeatable)."
+)
+@click.option("--test-command", "test_command", help="Shell command that must pass on the candidate.")
+@click.option("--test-timeout", "test_timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds.")
+@click.option("--branch", help="The branch PROJECT_DIR must be on (default: config, else main).")
+@click.option("--dry-run", is_flag=True, help="Show what would be updated; commit, deploy and mail nothing.")
+@click.option("--no-push", is_flag=True, help="Commit the tested lock but do not push it.")
+@click.option("--history", "show_history", is_flag=True, help="List the past runs for --env and exit.")
+@_json_option
+def update(
+    project_dir: Path,
+    env: Path,
+    policy: str | None,
+    groups: Sequence[str],
+    test_command: str | None,
+    test_timeout: float | None,
+    branch: str | None,
+    dry_run: bool,
+    no_push: bool,
+    show_history: bool,
+    as_json: bool,
+) -> None:
+    """Take the updates --policy allows, test them off-line, then commit, push, deploy and mail."""
+    if show_history:
+        from venvkeeper.update_result import HistoryResult  # noqa: PLC0415
+        from venvkeeper.updatestore import UpdateStore  # noqa: PLC0415
+
+        store = UpdateStore.for_env(env)
+        _run(
+            "update-history",
+            as_json,
+            lambda: HistoryResult(env=str(env), path=str(store.history), entries=store.read()),
+        )
+    from venvkeeper.update import UpdateRequest  # noqa: PLC0415
+    from venvkeeper.update import update as run_update  # noqa: PLC0415
+
+    request = UpdateRequest(
+        project_dir=project_dir,
+        env=env,
+        policy=policy,
+        groups=tuple(groups) if groups else None,
+        test_command=test_command,
+        test_timeout=test_timeout,
+        branch=branch,
+        dry_run=dry_run,
+        push=not no_push,
+    )
+    _run("update", as_json, lambda: run_update(request))

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 # The no-op path (the common case under cron or config management) imports only what it needs:
 # engine, smoke, wheels, hooks and the thread pool are imported where a build or a hook happens.
 
-__all__ = ["DeployRequest", "deploy"]
+__all__ = ["DeployRequest", "defined_groups", "deploy"]
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -125,7 +125,7 @@ def _members_for(
     return load_lock_members(workspace, lock), lock
 
 
-def _defined_groups(lock: dict[str, Any], members: Sequence[LockedMember]) -> list[str]:
+def defined_groups(lock: dict[str, Any], members: Sequence[LockedMember]) -> list[str]:
     names = {m.name for m in members}
     groups: set[str] = set()
     for pkg in lock["package"]:
@@ -411,7 +411,7 @@ def _find_python(stage: Path, options: plan.Options, live: GenerationState | Non
 def _check_groups(
     workspace: Workspace, lock: dict[str, Any], members: Sequence[LockedMember], options: plan.Options
 ) -> None:
-    defined = _defined_groups(lock, members)
+    defined = defined_groups(lock, members)
     unknown = plan.undefined_groups(options.groups, defined)
     if unknown:
         raise ConfigError(

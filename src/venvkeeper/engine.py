@@ -21,11 +21,14 @@ __all__ = [
     "clean_cache",
     "create_venv",
     "export_digest",
+    "export_file",
     "export_requirements",
     "find_python",
     "install_requirements",
     "install_wheels",
     "python_install_dir",
+    "relock",
+    "sync_candidate",
     "sync_dependencies",
 ]
 
@@ -277,3 +280,65 @@ def install_requirements(
             "the distributions",
             "check that the package index is reachable (or that uv's cache holds the package)",
         )
+
+
+# -- venvkeeper update ---------------------------------------------------------------------------
+
+# Generous: a relock fetches every locked package's index page afresh, and a slow index must not be
+# mistaken for a dead one (uv's own HTTP timeouts and retries still apply).
+_RELOCK_TIMEOUT_S = 900.0
+
+
+def relock(stage: Path, upgrade: Sequence[str]) -> None:
+    """Re-resolve the staging copy's uv.lock, letting only ``upgrade`` requests move.
+
+    Each request is a package name with an optional specifier (``tinydb<1.3``): uv drops the
+    locked preference for that package and takes the highest version the specifier and the
+    project's own constraints allow (uv's ``--upgrade-package`` accepts a requirement since 0.4).
+    """
+    args = ["lock", "--quiet", *[arg for request in upgrade for arg in ("--upgrade-package", request)]]
+    result = run_uv(args, cwd=stage, timeout=_RELOCK_TIMEOUT_S)
+    if not result.ok:
+        raise LockError(
+            f"uv could not re-lock: {_first_error(result)}",
+            hint="check that the package index is reachable from this host; uv.lock was not changed",
+            detail=_tail(result),
+        )
+
+
+def sync_candidate(stage: Path, env_dir: Path, python: Path, groups: Sequence[str]) -> None:
+    """Make ``env_dir`` exactly the staging copy's lock, members included and built as wheels.
+
+    Run once on the current lock (the baseline) and again on the new one: the second sync changes
+    only what the update changed.
+    """
+    result = run_uv(
+        [
+            "sync",
+            "--frozen",
+            "--all-packages",
+            "--no-editable",
+            *_group_args(groups),
+            "--python",
+            str(python),
+            "--quiet",
+        ],
+        cwd=stage,
+        env={"UV_PROJECT_ENVIRONMENT": str(env_dir)},
+    )
+    if not result.ok:
+        raise _install_error(
+            result,
+            "the candidate environment",
+            "the live environment was not touched; see the output below",
+        )
+
+
+def export_file(stage: Path, fmt: str, groups: Sequence[str]) -> bytes:
+    """The staging copy's lock exported as ``requirements.txt`` (hashed) or ``pylock.toml``."""
+    result = run_uv(
+        ["export", "--frozen", "--all-packages", *_group_args(groups), "--format", fmt, "--quiet"], cwd=stage
+    )
+    if not result.ok:
+        raise LockError(f"uv.lock: cannot be exported as {fmt}: {_first_error(result)}", hint="run `uv lock`")
+    return result.stdout.encode()

@@ -17,3 +17,5 @@ class ExitCode(enum.IntEnum):
     BUSY = 3
     # A post-deploy hook failed and the previous generation was restored.
     HOOK_FAILED = 4
+    # update: the outcome stands (updated, or nothing to update) but the mail could not be sent.
+    NOTIFY_FAILED = 5

@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_json", "copy_files", "exchange", "remove_tree", "replace_symlink"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "copy_files",
+    "exchange",
+    "remove_tree",
+    "replace_symlink",
+]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -24,21 +31,28 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def atomic_write_json(path: Path, data: Any, *, compact: bool = False) -> str:
-    """Write JSON to a temporary file beside ``path``, fsync it, then rename it over ``path``.
+    """Write JSON atomically (see :func:`atomic_write_bytes`); returns the sha256 of the bytes.
 
-    Returns the sha256 of the bytes written. ``compact`` drops the indentation (large files).
+    ``compact`` drops the indentation (large files).
     """
     import hashlib  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
 
     if compact:
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     else:
         text = json.dumps(data, indent=2, sort_keys=True)
     raw = (text + "\n").encode()
+    atomic_write_bytes(path, raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def atomic_write_bytes(path: Path, raw: bytes, *, mode: int = 0o644) -> None:
+    """Write to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
+    import tempfile  # noqa: PLC0415
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; state is for monitoring tools too
+        os.fchmod(fd, mode)  # mkstemp makes 0600; state is for monitoring tools too
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
@@ -49,7 +63,6 @@ def atomic_write_json(path: Path, data: Any, *, compact: bool = False) -> str:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
-    return hashlib.sha256(raw).hexdigest()
 
 
 def replace_symlink(link: Path, target: str, *, scratch: Path) -> None:

@@ -1,7 +1,8 @@
 """The only module that runs git.
 
 venvkeeper reads a project's file list from git (tracked files inside a work tree; outside one, the
-files git would not ignore). It never writes to the repository.
+files git would not ignore). Only ``venvkeeper update`` writes to a repository: it commits the lock
+it tested, pushes it, and undoes exactly that commit when the push or the deploy fails.
 """
 
 from __future__ import annotations
@@ -13,7 +14,21 @@ from pathlib import Path
 
 from venvkeeper.errors import ToolError
 
-__all__ = ["index_path", "is_work_tree", "list_files", "run_git", "status"]
+__all__ = [
+    "commit_paths",
+    "current_branch",
+    "head",
+    "index_path",
+    "is_work_tree",
+    "list_files",
+    "push",
+    "remote_exists",
+    "revert",
+    "run_git",
+    "status",
+    "uncommit",
+    "upstream_remote",
+]
 
 # A checkout owned by root and read by a service user trips git's safe.directory check
 # (CVE-2022-24765). Reading the file list is safe as long as the repository's config cannot run
@@ -30,18 +45,37 @@ def _git() -> str:
     return found
 
 
-def run_git(args: Sequence[str], *, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k.startswith("GIT_CONFIG")}
+# The caller's identity and transport settings (a deploy key in GIT_SSH_COMMAND under cron) pass
+# through; variables that would point git at another repository (GIT_DIR, GIT_WORK_TREE) do not.
+_PASSED = ("GIT_CONFIG", "GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_SSH", "GIT_ASKPASS")
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    check: bool = True,
+    timeout: float | None = None,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k.startswith(_PASSED)}
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["GIT_OPTIONAL_LOCKS"] = "0"  # never take index.lock: the tree may be read-only
-    proc = subprocess.run(
-        [_git(), *_SAFE, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    try:
+        proc = subprocess.run(
+            [_git(), *_SAFE, *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            check=False,
+            input=stdin if stdin is not None else b"",
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(
+            f"git {args[0]} did not finish within {timeout:.0f}s in {cwd}",
+            hint="check that the remote is reachable without a prompt (a deploy key, GIT_SSH_COMMAND)",
+        ) from exc
     if check and proc.returncode != 0:
         message = proc.stderr.decode(errors="replace").strip().splitlines()
         raise ToolError(
@@ -152,3 +186,101 @@ def status(directory: Path) -> list[tuple[str, str]]:
             what = _STATUS_WORDS.get(letter, "changed")
         changes.append((what, path.removeprefix(prefix)))
     return changes
+
+
+# -- writing: venvkeeper update only -------------------------------------------------------------
+
+# The repository's own hooks do not run: with safe.directory=* the repository may belong to another
+# user, and running its hooks is what CVE-2022-24765 warns about.
+_NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
+
+
+def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
+    return proc.stdout.decode(errors="replace").strip()
+
+
+def _why(proc: subprocess.CompletedProcess[bytes]) -> str:
+    lines = [ln.strip() for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
+    return "; ".join(lines[-3:]) if lines else f"git exited with status {proc.returncode}"
+
+
+def current_branch(directory: Path) -> str | None:
+    """The checked-out branch, or None on a detached HEAD."""
+    proc = run_git(["symbolic-ref", "--short", "-q", "HEAD"], cwd=directory, check=False)
+    return _out(proc) or None if proc.returncode == 0 else None
+
+
+def head(directory: Path) -> str:
+    return _out(run_git(["rev-parse", "HEAD"], cwd=directory))
+
+
+def upstream_remote(directory: Path) -> str | None:
+    """The remote the checked-out branch tracks (``branch.<name>.remote``), if any."""
+    branch = current_branch(directory)
+    if branch is None:
+        return None
+    proc = run_git(["config", "--get", f"branch.{branch}.remote"], cwd=directory, check=False)
+    return _out(proc) or None if proc.returncode == 0 else None
+
+
+def remote_exists(directory: Path, remote: str) -> bool:
+    return run_git(["remote", "get-url", remote], cwd=directory, check=False).returncode == 0
+
+
+def _identity(directory: Path) -> list[str]:
+    """A committer identity for a host where git has none (a service account under cron)."""
+    if run_git(["var", "GIT_COMMITTER_IDENT"], cwd=directory, check=False).returncode == 0:
+        return []
+    import socket  # noqa: PLC0415
+
+    return ["-c", "user.name=venvkeeper", "-c", f"user.email=venvkeeper@{socket.gethostname()}"]
+
+
+def commit_paths(directory: Path, paths: Sequence[str], message: str) -> str:
+    """Commit exactly ``paths`` (relative to ``directory``) with ``message``; returns the new HEAD."""
+    run_git(["add", "--", *paths], cwd=directory)
+    proc = run_git(
+        [*_NO_HOOKS, *_identity(directory), "commit", "-q", "-F", "-", "--", *paths],
+        cwd=directory,
+        check=False,
+        stdin=message.encode(),
+    )
+    if proc.returncode != 0:
+        raise ToolError(f"git commit failed in {directory}: {_why(proc)}", hint="check the repository")
+    return head(directory)
+
+
+def push(directory: Path, remote: str, branch: str, *, timeout: float = 300.0) -> str | None:
+    """Push HEAD to ``remote``'s ``branch``; None when it worked, else git's reason."""
+    proc = run_git(
+        [*_NO_HOOKS, "push", "-q", remote, f"HEAD:refs/heads/{branch}"],
+        cwd=directory,
+        check=False,
+        timeout=timeout,
+    )
+    return None if proc.returncode == 0 else _why(proc)
+
+
+def uncommit(directory: Path, commit: str, parent: str, paths: Sequence[str]) -> None:
+    """Take back ``commit`` (which must still be HEAD): the branch returns to ``parent`` and
+    ``paths`` are unstaged. The caller puts the files' bytes back."""
+    if head(directory) != commit:
+        raise ToolError(
+            f"cannot undo commit {commit[:12]} in {directory}: HEAD moved to {head(directory)[:12]}",
+            hint=f"undo it by hand: git revert {commit[:12]}",
+        )
+    run_git(["reset", "-q", "--soft", parent], cwd=directory)
+    run_git(["reset", "-q", parent, "--", *paths], cwd=directory)
+
+
+def revert(directory: Path, commit: str) -> str:
+    """A new commit undoing ``commit`` (already published, so history is not rewritten)."""
+    proc = run_git(
+        [*_NO_HOOKS, *_identity(directory), "revert", "--no-edit", commit], cwd=directory, check=False
+    )
+    if proc.returncode != 0:
+        raise ToolError(
+            f"git revert {commit[:12]} failed in {directory}: {_why(proc)}",
+            hint=f"revert it by hand: git revert {commit[:12]}",
+        )
+    return head(directory)

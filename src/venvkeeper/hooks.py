@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from venvkeeper.shellrun import run_shell, tail
 
 __all__ = ["HookRun", "run_hooks"]
 
@@ -55,25 +55,8 @@ def run_hooks(
     runs: list[HookRun] = []
     env = hook_environment(env_path, generation)
     for command in commands:
-        start = time.monotonic()
-        try:
-            proc = subprocess.run(
-                ["/bin/sh", "-c", command],
-                cwd=cwd,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=timeout,
-                check=False,
-            )
-            code: int | None = proc.returncode
-            output = proc.stdout
-        except subprocess.TimeoutExpired as exc:
-            code = None
-            output = (exc.output or b"") + f"\n[venvkeeper: killed after {timeout:.0f}s]".encode()
-        tail = "\n".join(output.decode(errors="replace").rstrip().splitlines()[-_TAIL_LINES:])
-        run = HookRun(command, code, time.monotonic() - start, tail)
+        done = run_shell(command, cwd=cwd, env=env, timeout=timeout)
+        run = HookRun(command, done.exit_code, done.duration_s, tail(done.output, _TAIL_LINES))
         runs.append(run)
         if not run.ok:
             break

@@ -68,8 +68,16 @@ def render(result: Result, *, as_json: bool, out: TextIO | None = None, err: Tex
         _heal(result, out)
         return
     from venvkeeper.result import DeployResult, ErrorResult, RollbackResult, StatusResult  # noqa: PLC0415
+    from venvkeeper.update_result import HistoryResult, UpdateResult  # noqa: PLC0415
 
-    if isinstance(result, ErrorResult):
+    if isinstance(result, UpdateResult | HistoryResult):
+        from venvkeeper import render_update  # noqa: PLC0415
+
+        if isinstance(result, UpdateResult):
+            render_update.update(result, out, err)
+        else:
+            render_update.history(result, out)
+    elif isinstance(result, ErrorResult):
         _error(result, err)
     elif isinstance(result, DeployResult):
         _deploy(result, out)

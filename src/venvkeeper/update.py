@@ -1,0 +1,693 @@
+"""``venvkeeper update``: take the updates a policy allows, test them off-line, then ship them.
+
+The order is the point (docs/update.md). Nothing the live service uses changes before the tests
+pass. The tests run in a candidate environment beside the live one. The new lock is resolved in a
+staging copy, so the source tree gets it only when it is committed. Every step after the commit has
+an undo: a rejected push un-commits, a failed deploy (which switches itself back) is reverted.
+The pure decisions are in :mod:`updateplan`. This module carries them out, and only through the
+gateways: :mod:`engine` (uv), :mod:`gitcmd` (git), :mod:`mail` (SMTP) and :mod:`deploy`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from venvkeeper import engine, fsutil, gitcmd, updateplan
+from venvkeeper.errors import ConfigError, LockError, ToolError, VenvkeeperError
+from venvkeeper.generations import GenerationState, Layout, now_iso
+from venvkeeper.update_result import TestOutcome, UpdateResult
+from venvkeeper.updateconfig import UpdateConfig, parse_update_config
+from venvkeeper.updatestore import UpdateStore, utc_stamp
+from venvkeeper.workspace import Workspace, load_lock_members, load_workspace, parse_lock, stale_member
+
+__all__ = ["UpdateRequest", "history", "update"]
+
+_TAIL_LINES = 60
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    project_dir: Path
+    env: Path
+    policy: str | None = None  # None: the config's, else patch
+    groups: tuple[str, ...] | None = None
+    test_command: str | None = None
+    test_timeout: float | None = None
+    branch: str | None = None
+    dry_run: bool = False
+    push: bool = True
+
+
+class _Stop(Exception):  # noqa: N818 - an outcome, not an error
+    """Ends a run with an outcome (everything already put back by whoever raises it)."""
+
+    def __init__(self, outcome: str, reason: str, *, check: str | None = None, hint: str = "") -> None:
+        super().__init__(reason)
+        self.outcome, self.reason, self.check, self.hint = outcome, reason, check, hint
+
+
+def _preflight(check: str, reason: str, hint: str = "") -> _Stop:
+    return _Stop("preflight-failed", reason, check=check, hint=hint)
+
+
+@contextlib.contextmanager
+def _project_lock(root: Path, store: UpdateStore) -> Iterator[None]:
+    """One update per project: an flock on the project directory itself, so no file is written there."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _Stop(
+                "busy",
+                f"another update of {root} is running: {store.holder()}",
+                hint="nothing was done; the running update goes on (cron runs may overlap safely)",
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+class _Run:
+    """One update run: what it learned so far, and what it must put back."""
+
+    def __init__(self, request: UpdateRequest, result: UpdateResult, store: UpdateStore) -> None:
+        self.request = request
+        self.result = result
+        self.store = store
+        self.root = Path(result.project)
+        self.env = Path(result.env)
+        self.stamp = utc_stamp()
+        self.workspace: Workspace | None = None
+        self.config: UpdateConfig | None = None
+        self.lock: dict[str, Any] = {}
+        self.live: GenerationState | None = None
+        self.in_place = False
+        self.groups: tuple[str, ...] = ()
+        self.test_groups: tuple[str, ...] = ()
+        self.test_command = ""
+        self.test_timeout = 0.0
+        self.branch = ""
+        self.remote: str | None = None
+        self.stage = store.stage()
+        self.candidate = store.candidate()
+        self.new_lock = b""
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _timed(self, name: str, started: float) -> None:
+        self.result.durations[name] = self.result.durations.get(name, 0.0) + time.monotonic() - started
+
+    @property
+    def store_usable(self) -> bool:
+        """update keeps state beside an environment venvkeeper made, and nowhere else."""
+        return self.store.directory.parent.is_dir()
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def go(self) -> None:
+        if not self.root.is_dir():
+            raise _preflight(
+                "not-a-git-repo", f"{self.root}: not a directory", "give the project's directory"
+            )
+        with _project_lock(self.root, self.store):
+            if self.store_usable:
+                self.store.prepare()
+                self.store.sweep()
+                self.store.mark_running("venvkeeper update")
+            try:
+                self._locked()
+            finally:
+                fsutil.remove_tree(self.stage)
+                fsutil.remove_tree(self.candidate)
+                self.store.clear_running()
+
+    def _locked(self) -> None:
+        started = time.monotonic()
+        self._config(lenient=True)  # for the mail's recipients, whatever stops the run
+        self._check_repository()
+        self._check_project()
+        self._check_environment()
+        self._check_lock_current()
+        self._check_live_clean()
+        self._check_permissions()
+        self._timed("preflight", started)
+        if not self.request.dry_run:
+            self._baseline()
+        old_bytes = self._lock_bytes()
+        if not self.request.dry_run:
+            self.result.backup = str(
+                self.store.backup_lock(old_bytes, self.stamp, self._config().keep_backups)
+            )
+        self._relock(old_bytes)
+        changes = self.result.changes
+        if not changes:
+            self.result.outcome = "no-updates"
+            self.result.reason = f"no updates within the {self.result.policy} policy"
+            return
+        if self.request.dry_run:
+            self.result.outcome = "would-update"
+            self.result.reason = (
+                f"{_count(changes)} would be updated ({self.result.policy}); nothing was written"
+            )
+            return
+        self._test_candidate()
+        self._ship(old_bytes)
+
+    # -- preflight ---------------------------------------------------------------------------
+
+    def _check_repository(self) -> None:
+        if not gitcmd.is_work_tree(self.root):
+            raise _preflight(
+                "not-a-git-repo",
+                f"{self.root}: not a git work tree; update commits the lock it tested",
+                "deploy from a git checkout of the project",
+            )
+        branch = gitcmd.current_branch(self.root)
+        expected = self.request.branch or self._config(lenient=True).branch or "main"
+        self.branch = expected
+        if branch != expected:
+            seen = f"on branch {branch}" if branch else "on a detached HEAD"
+            raise _preflight(
+                "wrong-branch",
+                f"{self.root}: {seen}, expected {expected}",
+                f"git checkout {expected}, or set [tool.venvkeeper.update] branch (or --branch)",
+            )
+        dirty = [(what, path) for what, path in gitcmd.status(self.root) if what != "untracked"]
+        if dirty:
+            shown = ", ".join(f"{path} ({what})" for what, path in dirty[:3])
+            more = f" and {len(dirty) - 3} more" if len(dirty) > 3 else ""
+            raise _preflight(
+                "dirty-tree",
+                f"{self.root}: uncommitted changes: {shown}{more}",
+                "commit or discard them; update commits only a lock it tested on a clean tree",
+            )
+
+    def _config(self, *, lenient: bool = False) -> UpdateConfig:
+        """The update table; ``lenient`` (before the full check) gives the defaults on any error.
+
+        Read from pyproject.toml alone, so that even a run stopped by a corrupt lock or a missing
+        git repository mails the project's own recipients.
+        """
+        if self.config is not None:
+            return self.config
+        path = self.root / "pyproject.toml"
+        try:
+            pyproject = tomllib.loads(path.read_text())
+            self.config = parse_update_config(pyproject, path)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            if lenient:
+                return UpdateConfig()
+            raise ConfigError(f"{path}: cannot be read: {exc}", hint="fix pyproject.toml") from exc
+        except ConfigError:
+            if lenient:
+                return UpdateConfig()
+            raise
+        return self.config
+
+    def _check_project(self) -> None:
+        try:
+            self.workspace = load_workspace(self.root)
+        except LockError as exc:
+            raise _preflight("corrupt-lock", exc.message, exc.hint) from None
+        except ConfigError as exc:
+            raise _preflight("config", exc.message, exc.hint) from None
+        try:
+            config = self._config()
+            self.lock = parse_lock(self.workspace)
+            members = load_lock_members(self.workspace, self.lock)
+        except LockError as exc:
+            raise _preflight("corrupt-lock", exc.message, exc.hint) from None
+        except ConfigError as exc:
+            raise _preflight("config", exc.message, exc.hint) from None
+        self.result.policy = self.request.policy or config.policy
+        self.test_command = self.request.test_command or config.test_command or ""
+        self.test_timeout = self.request.test_timeout or config.test_timeout
+        if not self.test_command and not self.request.dry_run:
+            raise _preflight(
+                "no-test-command",
+                f"{self.root / 'pyproject.toml'}: no test command; an update is only taken when tests pass",
+                "set test-command in [tool.venvkeeper.update], or pass --test-command",
+            )
+        from venvkeeper.deploy import defined_groups  # noqa: PLC0415
+
+        defined = defined_groups(self.lock, members)
+        self.groups, self.result.groups_from = updateplan.groups_for_host(
+            self.request.groups, config.hosts, self.result.host, self.workspace.config.groups
+        )
+        self.result.groups = list(self.groups)
+        wanted_tests = config.test_groups
+        if wanted_tests is None:
+            wanted_tests = ("dev",) if "dev" in defined else ()
+        self.test_groups = tuple(sorted(set(wanted_tests)))
+        missing = sorted((set(self.groups) | set(self.test_groups)) - set(defined))
+        if missing:
+            raise _preflight(
+                "missing-groups",
+                f"{self.root / 'pyproject.toml'}: dependency group(s) {', '.join(missing)} not defined "
+                f"(wanted by {self.result.groups_from} or test-groups; "
+                f"defined: {', '.join(defined) or 'none'})",
+                "add the group to [dependency-groups] and run `uv lock`, or fix --group / the hosts rule",
+            )
+        try:
+            from venvkeeper.uvcmd import find_uv  # noqa: PLC0415
+
+            find_uv()
+        except ToolError as exc:
+            raise _preflight("uv-missing", exc.message, exc.hint) from None
+        if self.request.push and not self.request.dry_run:
+            self.remote = config.remote or gitcmd.upstream_remote(self.root) or "origin"
+            if not gitcmd.remote_exists(self.root, self.remote):
+                raise _preflight(
+                    "no-remote",
+                    f"{self.root}: no git remote '{self.remote}' to push the tested lock to",
+                    "add the remote (git remote add), set [tool.venvkeeper.update] remote, or pass --no-push",
+                )
+
+    def _check_environment(self) -> None:
+        layout = Layout.for_env(self.env)
+        kind = layout.env_kind()
+        if kind == "generation":
+            number = layout.current_number()
+            self.live = layout.read_state(number) if number is not None else None
+        elif kind == "venv" and layout.inplace_state.is_file():
+            from venvkeeper.generations import read_state_file  # noqa: PLC0415
+
+            self.live, self.in_place = read_state_file(layout.inplace_state), True
+        if self.live is None or self.live.kind != "deploy":
+            raise _preflight(
+                "env-missing",
+                f"{self.env}: not an environment venvkeeper deployed",
+                f"deploy it first: venvkeeper deploy {self.root} --env {self.env}",
+            )
+        if self.live.project != str(self.root):
+            raise _preflight(
+                "env-missing",
+                f"{self.env}: deployed from {self.live.project}, not from {self.root}",
+                "give the environment this project deploys to",
+            )
+        self.result.generation = self.result.previous = self.live.number if not self.in_place else None
+
+    def _check_lock_current(self) -> None:
+        assert self.workspace is not None  # noqa: S101 - set by _check_project
+        files = gitcmd.list_files(self.root)
+        fsutil.remove_tree(self.stage)
+        self.stage.mkdir(parents=True)
+        fsutil.copy_files(self.root, self.stage, files)
+        members = load_lock_members(self.workspace, self.lock)
+        try:
+            engine.check_lock(
+                self.stage, self.workspace.lock_path, stale_member(self.workspace, self.lock, members)
+            )
+        except LockError as exc:
+            check = "lock-stale" if "out of date" in exc.message else "corrupt-lock"
+            raise _preflight(check, exc.message, exc.hint) from None
+
+    def _check_live_clean(self) -> None:
+        from venvkeeper import verify  # noqa: PLC0415
+        from venvkeeper.errors import CannotVerifyError  # noqa: PLC0415
+
+        try:
+            findings = verify.verify(str(self.env)).findings
+        except CannotVerifyError as exc:
+            raise _preflight("env-not-clean", exc.message, exc.hint) from None
+        if findings:
+            first = findings[0]
+            what = " ".join(str(p) for p in (first.category, first.distribution, first.path) if p)
+            raise _preflight(
+                "env-not-clean",
+                f"{self.env}: verify found {len(findings)} problem(s), first: {what}",
+                f"see `venvkeeper verify --env {self.env}`; repair with `venvkeeper deploy --repair`",
+            )
+
+    def _permission_roots(self) -> list[Path]:
+        roots = [self.store.directory.parent]
+        if self.in_place:
+            roots.append(self.env)
+        return roots
+
+    def _check_permissions(self) -> None:
+        config = self._config()
+        if config.group is None:
+            return
+        from venvkeeper import groupperm  # noqa: PLC0415
+
+        problem = groupperm.check(self._permission_roots(), config.group, write=config.group_write)
+        if problem:
+            raise _preflight("permissions", problem, groupperm.fix_hint(self._permission_roots(), config))
+
+    # -- tests -------------------------------------------------------------------------------
+
+    def _python(self) -> Path:
+        assert self.live is not None  # noqa: S101
+        return Path(self.live.interpreter.get("path", ""))
+
+    def _run_tests(self, what: str) -> TestOutcome:
+        from venvkeeper.hooks import hook_environment  # noqa: PLC0415
+        from venvkeeper.shellrun import run_shell, tail  # noqa: PLC0415
+
+        env = hook_environment(self.candidate, None)
+        env.pop("VENVKEEPER_ENV", None)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # the tests run in the source tree: leave no bytecode there
+        env["VENVKEEPER_UPDATE"] = what
+        log = self.store.log_path(self.stamp, what)
+        started = time.monotonic()
+        done = run_shell(self.test_command, cwd=self.root, env=env, timeout=self.test_timeout, log=log)
+        self._timed("tests", started)
+        return TestOutcome(
+            done.ok,
+            done.exit_code,
+            done.exit_code is None,
+            done.duration_s,
+            tail(done.output, _TAIL_LINES),
+            str(log),
+        )
+
+    def _baseline(self) -> None:
+        started = time.monotonic()
+        try:
+            engine.sync_candidate(
+                self.stage, self.candidate, self._python(), (*self.groups, *self.test_groups)
+            )
+        except VenvkeeperError as exc:
+            raise _preflight(
+                "baseline-failed",
+                f"the current lock cannot be installed for its tests: {exc.message}",
+                exc.hint,
+            ) from None
+        finally:
+            self._timed("candidate", started)
+        self.result.baseline = outcome = self._run_tests("baseline")
+        if not outcome.ok:
+            how = "timed out" if outcome.timed_out else f"exited {outcome.exit_code}"
+            raise _preflight(
+                "baseline-failed",
+                f"the tests fail on the current lock (`{self.test_command}` {how}), "
+                "so an update cannot be judged",
+                f"fix the tests first; the output is in {outcome.log}",
+            )
+
+    # -- re-lock -----------------------------------------------------------------------------
+
+    def _lock_bytes(self) -> bytes:
+        assert self.workspace is not None  # noqa: S101
+        return self.workspace.lock_bytes
+
+    def _relock(self, old_bytes: bytes) -> None:
+        config = self._config()
+        versions = updateplan.locked_versions(self.lock, registry_only=True)
+        plan = updateplan.plan_upgrade(versions, self.result.policy, config.packages)
+        started = time.monotonic()
+        try:
+            engine.relock(self.stage, plan.requests)
+        except LockError as exc:
+            raise _Stop("relock-failed", f"{exc.message}; uv.lock was not changed", hint=exc.hint) from None
+        finally:
+            self._timed("relock", started)
+        self.new_lock = (self.stage / "uv.lock").read_bytes()
+        new = tomllib.loads(self.new_lock.decode())
+        direct = updateplan.direct_names(self.lock) | updateplan.direct_names(new)
+        changes = updateplan.changes_between(
+            updateplan.locked_versions(self.lock), updateplan.locked_versions(new), direct
+        )
+        broken = updateplan.violations(changes, plan.rules)
+        if broken:
+            raise _Stop(
+                "relock-failed",
+                f"uv's resolution breaks the update rules: {broken[0]}"
+                + (f" (and {len(broken) - 1} more)" if len(broken) > 1 else "")
+                + "; uv.lock was not changed",
+                hint="allow it in [tool.venvkeeper.update.packages] (a wider policy), or pin the package "
+                "that needs it",
+            )
+        self.result.changes = changes
+        self.result.lock_diff = updateplan.lock_diff(old_bytes, self.new_lock) if changes else ""
+
+    # -- candidate ---------------------------------------------------------------------------
+
+    def _test_candidate(self) -> None:
+        started = time.monotonic()
+        try:
+            engine.sync_candidate(
+                self.stage, self.candidate, self._python(), (*self.groups, *self.test_groups)
+            )
+        except VenvkeeperError as exc:
+            raise _Stop(
+                "candidate-failed",
+                f"the updated lock cannot be installed: {exc.message}; the update was NOT applied",
+                hint=exc.hint,
+            ) from None
+        finally:
+            self._timed("candidate", started)
+        self.result.candidate = outcome = self._run_tests("candidate")
+        if outcome.ok:
+            return
+        fsutil.remove_tree(self.candidate)
+        self.result.live_verified = self._live_unchanged()
+        how = "timed out" if outcome.timed_out else f"exited {outcome.exit_code}"
+        raise _Stop(
+            "tests-failed",
+            f"the tests fail with the update (`{self.test_command}` {how}); the update was NOT applied, "
+            "uv.lock and the live environment are unchanged",
+            hint=f"the output is in {outcome.log}; pin the package that breaks them in "
+            "[tool.venvkeeper.update.packages]",
+        )
+
+    def _live_unchanged(self) -> bool:
+        from venvkeeper import verify  # noqa: PLC0415
+
+        try:
+            return not verify.verify(str(self.env)).findings
+        except VenvkeeperError:
+            return False
+
+    # -- ship --------------------------------------------------------------------------------
+
+    def _ship(self, old_bytes: bytes) -> None:
+        config = self._config()
+        started = time.monotonic()
+        files = {"uv.lock": self.new_lock}
+        for export in config.exports:
+            files[export.path] = engine.export_file(self.stage, export.format, self.groups)
+        originals = {name: _read_or_none(self.root / name) for name in files}
+        originals["uv.lock"] = old_bytes
+        parent = gitcmd.head(self.root)
+        for name, content in files.items():
+            _write_like(self.root / name, content)
+        try:
+            commit = gitcmd.commit_paths(
+                self.root, sorted(files), updateplan.commit_message(self.result.changes, self.result.policy)
+            )
+        except VenvkeeperError as exc:
+            self._restore(originals, parent, None)
+            raise _Stop("commit-failed", f"{exc.message}; uv.lock restored", hint=exc.hint) from None
+        self.result.committed, self.result.lock_changed = commit, True
+        self._timed("commit", started)
+        if self.remote is not None:
+            started = time.monotonic()
+            why = gitcmd.push(self.root, self.remote, self.branch)
+            self._timed("push", started)
+            if why is not None:
+                self._restore(originals, parent, commit)
+                raise _Stop(
+                    "push-rejected",
+                    f"git push to {self.remote} {self.branch} was rejected ({why}); the commit was undone, "
+                    "uv.lock restored, and the live environment was not touched",
+                    hint=f"pull the remote's changes into {self.root}, then run the update again",
+                )
+            self.result.pushed = True
+        self._deploy(commit)
+
+    def _restore(self, originals: dict[str, bytes | None], parent: str, commit: str | None) -> None:
+        if commit is not None:
+            gitcmd.uncommit(self.root, commit, parent, sorted(originals))
+        else:
+            gitcmd.run_git(["reset", "-q", "--", *sorted(originals)], cwd=self.root, check=False)
+        for name, content in originals.items():
+            if content is None:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.root / name).unlink()
+            else:
+                _write_like(self.root / name, content)
+        self.result.committed, self.result.lock_changed, self.result.restored = None, False, True
+
+    def _deploy(self, commit: str) -> None:
+        from venvkeeper.deploy import DeployRequest, deploy  # noqa: PLC0415
+
+        started = time.monotonic()
+        try:
+            done = deploy(DeployRequest(self.root, self.env, groups=self.groups, in_place=self.in_place))
+        except VenvkeeperError as exc:
+            self._timed("deploy", started)
+            self._revert(commit, exc)
+            raise AssertionError("unreachable") from None  # _revert always raises
+        self._timed("deploy", started)
+        self.result.live_changed = done.changed
+        self.result.generation, self.result.previous = done.generation, done.previous
+        where = (
+            f"deployed generation {done.generation}"
+            if done.changed
+            else "the live environment needed no change"
+        )
+        pushed = f" and pushed to {self.remote} {self.branch}" if self.result.pushed else " (not pushed)"
+        self.result.outcome = "updated"
+        self.result.reason = (
+            f"{_count(self.result.changes)} updated, tests passed, committed{pushed}; {where}"
+        )
+
+    def _revert(self, commit: str, exc: VenvkeeperError) -> None:
+        """The deploy failed after the commit: publish a revert, so git names what is live."""
+        self.result.live_verified = self._live_unchanged()
+        try:
+            self.result.reverted = gitcmd.revert(self.root, commit)
+        except ToolError as failed:
+            raise _Stop(
+                "deploy-failed",
+                f"deploy failed: {exc.message}; the live environment stays as it was, but the tested "
+                f"lock is still committed as {commit[:12]}: {failed.message}",
+                hint=failed.hint,
+            ) from None
+        why = gitcmd.push(self.root, self.remote or "origin", self.branch) if self.result.pushed else None
+        if why is not None:
+            raise _Stop(
+                "deploy-failed",
+                f"deploy failed: {exc.message}; the live environment stays as it was and commit "
+                f"{commit[:12]} was reverted locally by {self.result.reverted[:12]}, but that revert "
+                f"could not be pushed ({why})",
+                hint=f"push it by hand: git -C {self.root} push",
+            )
+        self.result.restored = True
+        raise _Stop(
+            "deploy-failed",
+            f"deploy failed: {exc.message}; the live environment stays as it was and commit {commit[:12]} "
+            f"was reverted by {self.result.reverted[:12]}",
+            hint=exc.hint,
+        )
+
+    # -- after every run ---------------------------------------------------------------------
+
+    def finish(self) -> None:
+        if self.result.outcome != "busy" and self.config is not None and self.store_usable:
+            self._apply_permissions()
+        self._notify()
+        if self.store_usable:
+            with contextlib.suppress(OSError):
+                self.store.append(self.result.history_entry(now_iso()))
+                self.store.prune_logs((self.config or UpdateConfig()).keep_backups)
+
+    def _apply_permissions(self) -> None:
+        config = self._config()
+        if config.group is None:
+            return
+        from venvkeeper import groupperm  # noqa: PLC0415
+
+        problem = groupperm.apply(
+            [*self._permission_roots(), self.env], config.group, write=config.group_write
+        )
+        if problem and self.result.outcome == "updated":
+            self.result.reason += f"; but {problem}"
+
+    def _notify(self) -> None:
+        result = self.result
+        if result.outcome == "busy" or result.dry_run:
+            result.notification["skipped"] = "not mailed for " + (
+                "a dry run" if result.dry_run else "a busy run"
+            )
+            return
+        from venvkeeper import mail  # noqa: PLC0415
+
+        config = self.config
+        try:
+            settings = mail.load_settings(
+                self.root, None if config is None else config.notify, os.environ, result.host
+            )
+        except ConfigError as exc:
+            result.notification.update(skipped=None, error=exc.message)
+            return
+        if result.outcome == "no-updates" and not settings.always:
+            result.notification["skipped"] = "no updates (set notify.always to be mailed anyway)"
+            return
+        if not settings.host:
+            result.notification["skipped"] = (
+                "no SMTP host configured (VENVKEEPER_SMTP_HOST or notify.smtp-host)"
+            )
+            return
+        if not settings.recipients:
+            result.notification.update(
+                skipped=None, error="no recipients: set notify.to in pyproject.toml or VENVKEEPER_ADMINS"
+            )
+            return
+        name = (self.workspace.root_name if self.workspace else None) or self.root.name
+        started = time.monotonic()
+        try:
+            mail.send(mail.compose(result.to_json(), result.lock_diff, settings, name), settings)
+        except mail.NotifyError as exc:
+            result.notification.update(skipped=None, error=exc.message, to=list(settings.recipients))
+        else:
+            result.notification.update(sent=True, skipped=None, to=list(settings.recipients))
+        finally:
+            self._timed("notify", started)
+
+
+def _count(changes: list[updateplan.Change]) -> str:
+    return f"{len(changes)} package{'s' if len(changes) != 1 else ''}"
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _write_like(path: Path, content: bytes) -> None:
+    """Replace ``path`` atomically, keeping its permission bits (a new file gets 0644)."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fsutil.atomic_write_bytes(path, content, mode=mode)
+
+
+def update(request: UpdateRequest) -> UpdateResult:
+    started = time.monotonic()
+    root = Path(os.path.abspath(request.project_dir))
+    with contextlib.suppress(OSError):
+        root = root.resolve()
+    env = Path(os.path.abspath(request.env))
+    host = os.environ.get("VENVKEEPER_HOSTNAME") or socket.gethostname()
+    result = UpdateResult(
+        project=str(root), env=str(env), host=host, policy=request.policy or "patch", dry_run=request.dry_run
+    )
+    store = UpdateStore.for_env(env)
+    run = _Run(request, result, store)
+    try:
+        run.go()
+    except _Stop as stop:
+        result.outcome, result.reason, result.check, result.hint = (
+            stop.outcome,
+            stop.reason,
+            stop.check,
+            stop.hint,
+        )
+    except VenvkeeperError as exc:
+        result.outcome, result.reason, result.hint = "error", exc.message, exc.hint
+    finally:
+        result.durations["total"] = time.monotonic() - started
+    run.finish()
+    result.durations["total"] = time.monotonic() - started
+    return result
+
+
+def history(env: Path) -> list[dict[str, Any]]:
+    return UpdateStore.for_env(env).read()
