@@ -74,6 +74,11 @@ class Service:
         lines = (self.state / "update" / "history.jsonl").read_text().splitlines()
         return [json.loads(line) for line in lines]
 
+    def run_leftovers(self) -> list[str]:
+        """What only a run in progress may have: its candidate environment and running.json."""
+        update_dir = self.state / "update"
+        return sorted(p.name for p in [*update_dir.glob("candidate-*"), *update_dir.glob("running.json")])
+
     def commit_and_push(self, message: str) -> None:
         """Commit the work tree as it is and push it: the new "before" of the test."""
         commit_all(self.project, message)
@@ -231,8 +236,7 @@ def test_a_passing_update_is_committed_pushed_and_deployed(
     assert verify.json["clean"] is True, verify.out
     assert service.imported_version("tinydb") == "1.2.1"
     assert service.imported_version("tinyutil") == "1.1.1"
-    assert not list((service.state / "update").glob("candidate-*"))
-    assert not (service.state / "update" / "running.json").exists()
+    assert service.run_leftovers() == []
 
     # The history, as `update --history` shows it.
     history = vk(capsys, "update", "--history", "--env", service.env, "--json")
@@ -278,9 +282,10 @@ def test_a_passing_update_mails_the_changes(
     # The unified diff of uv.lock.
     assert '-version = "1.2.0"' in text
     assert '+version = "1.3.0"' in text
-    assert "<table" in html
-    assert "tinydb" in html
-    assert "1.3.0" in html
+    assert mentions(html, "<tr>", "tinydb", "1.2.0", "1.3.0", "minor", "direct", "</tr>"), html
+    assert mentions(html, "<tr>", "tinyutil", "1.1.0", "1.2.0", "minor", "transitive", "</tr>"), html
+    for part in message.iter_parts():
+        assert part["Content-Transfer-Encoding"] == "quoted-printable"
     (raw,) = mail.raw
     assert max(len(line) for line in wire_lines(raw)) <= 998
 
@@ -427,7 +432,7 @@ def test_a_failing_candidate_is_not_applied(
     assert service.remote is not None
     assert service.remote.log() == [FIRST_COMMIT]
     assert vk(capsys, "verify", "--env", service.env).code == 0
-    assert not list((service.state / "update").glob("candidate-*"))
+    assert service.run_leftovers() == []
 
     assert len(mail.messages) == 1, report["notification"]
     (message,) = mail.messages

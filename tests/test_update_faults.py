@@ -32,7 +32,7 @@ from test_update import (
     use_mail,
 )
 from venvkeeper import uvcmd
-from vk import Outcome
+from vk import Outcome, vk
 
 
 @pytest.fixture
@@ -68,15 +68,29 @@ def test_not_a_git_repo(
 ) -> None:
     service = deploy_service(make_project, tmp_path, capsys, git=False)
     result = update(capsys, service)
-    assert_preflight_failed(result, service, "not-a-git-repo", mail)
+    report = assert_preflight_failed(result, service, "not-a-git-repo", mail)
+    assert report["reason"] == f"{service.project}: not a git work tree; update commits the lock it tested"
 
 
-def test_wrong_branch(service: Service, capsys: pytest.CaptureFixture[str], mail: Any) -> None:
+def test_wrong_branch_as_cron_shows_it(
+    service: Service, capsys: pytest.CaptureFixture[str], mail: Any
+) -> None:
     run(["git", "checkout", "-q", "-b", "feature"], cwd=service.project)
-    result = update(capsys, service)
-    report = assert_preflight_failed(result, service, "wrong-branch", mail)
-    assert "feature" in report["reason"]
-    assert "main" in report["reason"]
+
+    result = vk(capsys, "update", service.project, "--env", service.env)
+
+    assert result.code == 2
+    reason = f"{service.project}: on branch feature, expected main"
+    assert result.error_line == f"error: preflight-failed: {reason}"
+    assert "  lock: unchanged\n" in result.out
+    assert "  live environment: unchanged\n" in result.out
+    service.assert_lock_and_live_untouched()
+    entry = service.history()[-1]
+    assert (entry["outcome"], entry["check"], entry["reason"]) == ("preflight-failed", "wrong-branch", reason)
+    (message,) = mail.messages
+    assert message["Subject"].startswith("[venvkeeper] ")
+    assert message["Subject"].endswith(f" {PROJECT}: preflight failed (wrong-branch)")
+    assert reason in parts(message)["text/plain"]
 
 
 def test_dirty_tree(service: Service, capsys: pytest.CaptureFixture[str], mail: Any) -> None:
@@ -84,7 +98,8 @@ def test_dirty_tree(service: Service, capsys: pytest.CaptureFixture[str], mail: 
     edited = script.read_text() + "# work in progress\n"
     script.write_text(edited)
     result = update(capsys, service)
-    assert_preflight_failed(result, service, "dirty-tree", mail)
+    report = assert_preflight_failed(result, service, "dirty-tree", mail)
+    assert "check_deps.py (modified)" in report["reason"]
     assert script.read_text() == edited
 
 
@@ -93,7 +108,8 @@ def test_corrupt_lock(service: Service, capsys: pytest.CaptureFixture[str], mail
     lock.write_text(lock.read_text()[:200] + "\n[[package\nname = ")
     service.commit_and_push("a merge gone wrong")
     result = update(capsys, service)
-    assert_preflight_failed(result, service, "corrupt-lock", mail)
+    report = assert_preflight_failed(result, service, "corrupt-lock", mail)
+    assert report["reason"].startswith(f"{lock}: corrupt")
 
 
 def test_failing_baseline_stops_before_relocking(
@@ -139,7 +155,7 @@ def test_no_usable_uv(
             uvcmd._locate_once.cache_clear()
 
     report = assert_preflight_failed(result, service, "uv-missing", mail)
-    assert "uv" in report["reason"]
+    assert report["reason"].startswith("uv not found")
 
 
 def test_unreachable_index_is_a_relock_failure(
@@ -181,12 +197,14 @@ def test_hanging_tests_are_killed_with_their_process_group(
     assert result.code == 1, result.out + result.err
     report = result.json
     assert report["outcome"] == "tests-failed"
+    assert "timed out" in report["reason"]
     candidate = report["tests"]["candidate"]
     assert (candidate["ok"], candidate["timed_out"]) == (False, True)
     assert candidate["duration_s"] < 10
     script_pid, sleep_pid = map(int, (service.project / "hang.pid").read_text().split())
     assert _gone(script_pid)
     assert _gone(sleep_pid)
+    assert service.run_leftovers() == []
     assert report["lock"]["committed"] is None
     assert (report["live"]["changed"], report["live"]["verified"]) == (False, True)
     service.assert_lock_and_live_untouched()
@@ -222,7 +240,8 @@ def test_a_mail_server_that_is_down_does_not_undo_the_update(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    use_mail(monkeypatch, closed_port())
+    port = closed_port()
+    use_mail(monkeypatch, port)
     publish("tinydb", "1.2.1")
 
     result = update(capsys, service)
@@ -232,12 +251,14 @@ def test_a_mail_server_that_is_down_does_not_undo_the_update(
     assert report["outcome"] == "updated"
     notification = report["notification"]
     assert notification["sent"] is False
-    assert notification["error"]
+    assert f"127.0.0.1:{port}" in notification["error"]
+    assert "Connection refused" in notification["error"]
     # The update stands: committed, pushed, deployed.
     assert report["lock"]["committed"] == head(service.project)
     assert service.remote is not None
     assert service.remote.head() == head(service.project)
     assert report["live"]["generation"] == 2
+    assert vk(capsys, "verify", "--env", service.env).code == 0
     assert service.imported_version("tinydb") == "1.2.1"
     entry = service.history()[-1]
     assert (entry["outcome"], entry["exit_code"]) == ("updated", 5)
@@ -289,4 +310,5 @@ def test_a_second_run_at_once_is_busy(
     assert json.loads(out)["outcome"] == "no-updates"
     service.assert_lock_and_live_untouched()
     assert sorted(entry["outcome"] for entry in service.history()) == ["busy", "no-updates"]
+    assert service.run_leftovers() == []
     assert mail.messages == []

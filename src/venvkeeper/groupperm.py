@@ -10,7 +10,7 @@ from __future__ import annotations
 import grp
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ def _gid(group: str) -> int | None:
         return None
 
 
-def _entries(roots: Sequence[Path]) -> Iterator[tuple[str, os.stat_result]]:
-    """Every path under ``roots`` (roots included), symlinks themselves, not followed."""
+def _entries(roots: Sequence[Path], skip: Collection[Path] = ()) -> Iterator[tuple[str, os.stat_result]]:
+    """Every path under ``roots`` (roots included) but ``skip``; symlinks themselves, not followed."""
+    skipped = {str(p) for p in skip}
     for root in roots:
         try:
             yield str(root), os.lstat(root)
@@ -34,20 +35,26 @@ def _entries(roots: Sequence[Path]) -> Iterator[tuple[str, os.stat_result]]:
         if not root.is_dir() or root.is_symlink():
             continue
         for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) not in skipped]
             for name in dirnames + filenames:
                 path = os.path.join(dirpath, name)
+                if path in skipped:
+                    continue
                 try:
                     yield path, os.lstat(path)
                 except FileNotFoundError:
                     continue
 
 
-def check(roots: Sequence[Path], group: str, *, write: bool) -> str | None:
-    """The first path that breaks the rule, as one sentence; None when all hold."""
+def check(roots: Sequence[Path], group: str, *, write: bool, skip: Collection[Path] = ()) -> str | None:
+    """The first path that breaks the rule, as one sentence; None when all hold.
+
+    ``skip``: what this run made itself and removes again (its staging copy).
+    """
     gid = _gid(group)
     if gid is None:
         return f"group '{group}' (from [tool.venvkeeper.update] group) does not exist on this host"
-    for path, st in _entries(roots):
+    for path, st in _entries(roots, skip):
         if st.st_gid != gid:
             owner = _group_name(st.st_gid)
             return f"{path} belongs to group {owner}, not {group}"

@@ -341,7 +341,12 @@ class _Run:
             return
         from venvkeeper import groupperm  # noqa: PLC0415
 
-        problem = groupperm.check(self._permission_roots(), config.group, write=config.group_write)
+        problem = groupperm.check(
+            self._permission_roots(),
+            config.group,
+            write=config.group_write,
+            skip=(self.stage, self.candidate, self.store.running),
+        )
         if problem:
             raise _preflight("permissions", problem, groupperm.fix_hint(self._permission_roots(), config))
 
@@ -576,7 +581,9 @@ class _Run:
     # -- after every run ---------------------------------------------------------------------
 
     def finish(self) -> None:
-        if self.result.outcome != "busy" and self.config is not None and self.store_usable:
+        # A permissions refusal is the operator's to look into, not to be "fixed" behind their back.
+        refused = self.result.outcome == "busy" or self.result.check == "permissions"
+        if not refused and self.config is not None and self.store_usable:
             self._apply_permissions()
         self._notify()
         if self.store_usable:
