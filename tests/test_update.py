@@ -22,12 +22,11 @@ import pytest
 
 from support.gitremote import Remote, add_remote, changed_files, commit_message, head, log
 from support.process import run
+from support.smtp import SmtpServer
 from vk import Outcome, commit_all, run_in_env, snapshot, vk
 
 PROJECT = "updatable"
 FIRST_COMMIT = f"Add the {PROJECT} project"
-# What the session index serves, and so what the template's lock holds.
-LOCKED = {"tinydb": "1.2.0", "tinyweb": "1.0.0", "tinyutil": "1.1.0", "tinyextra": "1.0.0"}
 # One release of each kind above the locked version, for tinydb (direct) and tinyutil (transitive).
 RELEASES = {"tinydb": ("1.2.1", "1.3.0", "2.0.0"), "tinyutil": ("1.1.1", "1.2.0", "2.0.0")}
 
@@ -140,7 +139,7 @@ def use_mail(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
 
 
 @pytest.fixture
-def mail(smtp: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def mail(smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> SmtpServer:
     use_mail(monkeypatch, smtp.port)
     return smtp
 
@@ -251,7 +250,7 @@ def test_a_passing_update_is_committed_pushed_and_deployed(
 
 
 def test_a_passing_update_mails_the_changes(
-    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], mail: Any
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], mail: SmtpServer
 ) -> None:
     publish_releases(publish)
 
@@ -374,8 +373,32 @@ def test_per_package_overrides(
     }
 
 
+def test_a_pin_that_needs_a_package_past_its_policy_fails_naming_it(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    publish: Callable[..., Path],
+) -> None:
+    service = deploy_service(
+        make_project, tmp_path, capsys, config='[tool.venvkeeper.update.packages]\ntinyweb = "==1.0.1"\n'
+    )
+    # tinyweb 1.0.1 needs tinyutil 2, a major step that the patch policy does not allow for tinyutil.
+    publish("tinyweb", "1.0.1", requires=("tinyutil>=2",))
+    publish("tinyutil", "2.0.0")
+
+    result = update(capsys, service)
+
+    assert result.code == 1, result.out + result.err
+    report = result.json
+    assert report["outcome"] == "relock-failed"
+    assert "tinyutil" in report["reason"], report["reason"]
+    assert report["lock"]["committed"] is None
+    assert report["live"]["changed"] is False
+    service.assert_lock_and_live_untouched()
+
+
 def test_no_updates_changes_nothing_and_mails_nobody(
-    service: Service, capsys: pytest.CaptureFixture[str], mail: Any
+    service: Service, capsys: pytest.CaptureFixture[str], mail: SmtpServer
 ) -> None:
     result = update(capsys, service)
 
@@ -412,7 +435,7 @@ def test_no_push_commits_locally_and_deploys(
 
 
 def test_a_failing_candidate_is_not_applied(
-    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], mail: Any
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], mail: SmtpServer
 ) -> None:
     publish("tinydb", "1.2.1")
     service.refuse("tinydb", "1.2.1")

@@ -21,7 +21,7 @@ import uv
 from support.gitremote import head, log
 from support.index import LocalIndex
 from support.process import run
-from support.smtp import closed_port
+from support.smtp import SmtpServer, closed_port
 from test_update import (
     FIRST_COMMIT,
     PROJECT,
@@ -41,12 +41,14 @@ def service(make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.Ca
 
 
 @pytest.fixture
-def mail(smtp: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def mail(smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> SmtpServer:
     use_mail(monkeypatch, smtp.port)
     return smtp
 
 
-def assert_preflight_failed(result: Outcome, service: Service, check: str, mail: Any) -> dict[str, Any]:
+def assert_preflight_failed(
+    result: Outcome, service: Service, check: str, mail: SmtpServer
+) -> dict[str, Any]:
     """Exit 2 with ``check``; nothing changed; the failure is in the history and in the mail."""
     assert result.code == 2, result.out + result.err
     report = result.json
@@ -64,7 +66,7 @@ def assert_preflight_failed(result: Outcome, service: Service, check: str, mail:
 
 
 def test_not_a_git_repo(
-    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], mail: Any
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], mail: SmtpServer
 ) -> None:
     service = deploy_service(make_project, tmp_path, capsys, git=False)
     result = update(capsys, service)
@@ -73,7 +75,7 @@ def test_not_a_git_repo(
 
 
 def test_wrong_branch_as_cron_shows_it(
-    service: Service, capsys: pytest.CaptureFixture[str], mail: Any
+    service: Service, capsys: pytest.CaptureFixture[str], mail: SmtpServer
 ) -> None:
     run(["git", "checkout", "-q", "-b", "feature"], cwd=service.project)
 
@@ -93,7 +95,7 @@ def test_wrong_branch_as_cron_shows_it(
     assert reason in parts(message)["text/plain"]
 
 
-def test_dirty_tree(service: Service, capsys: pytest.CaptureFixture[str], mail: Any) -> None:
+def test_dirty_tree(service: Service, capsys: pytest.CaptureFixture[str], mail: SmtpServer) -> None:
     script = service.project / "check_deps.py"
     edited = script.read_text() + "# work in progress\n"
     script.write_text(edited)
@@ -103,7 +105,7 @@ def test_dirty_tree(service: Service, capsys: pytest.CaptureFixture[str], mail: 
     assert script.read_text() == edited
 
 
-def test_corrupt_lock(service: Service, capsys: pytest.CaptureFixture[str], mail: Any) -> None:
+def test_corrupt_lock(service: Service, capsys: pytest.CaptureFixture[str], mail: SmtpServer) -> None:
     lock = service.project / "uv.lock"
     lock.write_text(lock.read_text()[:200] + "\n[[package\nname = ")
     service.commit_and_push("a merge gone wrong")
@@ -113,7 +115,7 @@ def test_corrupt_lock(service: Service, capsys: pytest.CaptureFixture[str], mail
 
 
 def test_failing_baseline_stops_before_relocking(
-    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], mail: Any
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], mail: SmtpServer
 ) -> None:
     publish("tinydb", "1.2.1")
     service.refuse("tinydb", "1.2.0")
@@ -129,7 +131,7 @@ def test_failing_baseline_stops_before_relocking(
 def test_no_usable_uv(
     service: Service,
     capsys: pytest.CaptureFixture[str],
-    mail: Any,
+    mail: SmtpServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -266,7 +268,7 @@ def test_a_mail_server_that_is_down_does_not_undo_the_update(
 
 
 def test_a_second_run_at_once_is_busy(
-    service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str], mail: Any
+    service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str], mail: SmtpServer
 ) -> None:
     # The first run, a real process, holds the project while its baseline tests sleep.
     started = tmp_path / "first-run-testing"

@@ -298,12 +298,23 @@ def relock(stage: Path, upgrade: Sequence[str]) -> None:
     """
     args = ["lock", "--quiet", *[arg for request in upgrade for arg in ("--upgrade-package", request)]]
     result = run_uv(args, cwd=stage, timeout=_RELOCK_TIMEOUT_S)
-    if not result.ok:
-        raise LockError(
-            f"uv could not re-lock: {_first_error(result)}",
-            hint="check that the package index is reachable from this host; uv.lock was not changed",
-            detail=_tail(result),
+    if result.ok:
+        return
+    # uv names the package at fault on its "cause:" line (without a terminal, "╰─▶" with one).
+    causes = [
+        line.split(":", 1)[1].strip() if line.startswith("cause:") else line.removeprefix("╰─▶").strip()
+        for line in _error_lines(result)
+        if line.startswith(("cause:", "╰─▶"))
+    ]
+    message = _first_error(result) + (f": {' '.join(causes)}" if causes else "")
+    if "No solution found" in message:
+        hint = (
+            "the policy's bounds appear in uv's words as requirements of your project; allow the package "
+            "a wider policy (or drop its pin) in [tool.venvkeeper.update.packages]; uv.lock was not changed"
         )
+    else:
+        hint = "check that the package index is reachable from this host; uv.lock was not changed"
+    raise LockError(f"uv could not re-lock: {message}", hint=hint, detail=_tail(result))
 
 
 def sync_candidate(stage: Path, env_dir: Path, python: Path, groups: Sequence[str]) -> None:

@@ -251,14 +251,22 @@ def commit_paths(directory: Path, paths: Sequence[str], message: str) -> str:
 
 
 def push(directory: Path, remote: str, branch: str, *, timeout: float = 300.0) -> str | None:
-    """Push HEAD to ``remote``'s ``branch``; None when it worked, else git's reason."""
+    """Push HEAD to ``remote``'s ``branch``; None when it worked, else git's reason.
+
+    The reason keeps what the remote said (a protected branch's hook message) and the rejected ref,
+    not git's generic "failed to push some refs" and its hints.
+    """
     proc = run_git(
         [*_NO_HOOKS, "push", "-q", remote, f"HEAD:refs/heads/{branch}"],
         cwd=directory,
         check=False,
         timeout=timeout,
     )
-    return None if proc.returncode == 0 else _why(proc)
+    if proc.returncode == 0:
+        return None
+    lines = [ln.strip() for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
+    said = [ln for ln in lines if ln.startswith(("remote:", "!", "fatal:"))]
+    return "; ".join(said[-4:]) if said else _why(proc)
 
 
 def uncommit(directory: Path, commit: str, parent: str, paths: Sequence[str]) -> None:

@@ -507,7 +507,11 @@ class _Run:
                     "push-rejected",
                     f"git push to {self.remote} {self.branch} was rejected ({why}); the commit was undone, "
                     "uv.lock restored, and the live environment was not touched",
-                    hint=f"pull the remote's changes into {self.root}, then run the update again",
+                    hint=(
+                        f"pull the remote's changes into {self.root}, then run the update again"
+                        if "fetch first" in why or "non-fast-forward" in why
+                        else "the remote refused the push; see its message, or run with --no-push"
+                    ),
                 )
             self.result.pushed = True
         self._deploy(commit)
