@@ -1,4 +1,4 @@
-"""Update benchmark (issue 5): ``venvkeeper update``'s whole cycle against ``uv lock --upgrade`` + ``uv sync``.
+"""Update benchmark (issue 5): ``venvkeeper update``'s cycle against ``uv lock --upgrade`` + ``uv sync``.
 
     python bench/update_bench.py [--rounds N] [--write BENCHMARKS.md]
 
@@ -72,7 +72,7 @@ IDENTITY = ("-c", "user.name=bench", "-c", "user.email=bench@localhost")
 CANDIDATE_SYNC = ("sync", "--frozen", "--all-packages", "--no-editable", "--group", "dev", "--quiet")
 STEPS = ("preflight", "candidate", "tests", "relock", "commit", "push", "deploy", "notify")
 STEP_WHAT = {
-    "preflight": "git checks, lock parse, staging copy + `uv lock --check --offline`, `verify` of the live env",
+    "preflight": "git checks, lock parse, staging copy, `uv lock --check --offline`, `verify` of the env",
     "candidate": "`uv sync` into a new candidate env on the current lock (baseline), then on the new lock",
     "tests": "the test command (`true`), baseline and candidate",
     "relock": "`uv lock --upgrade-package NAME<BOUND` for every registry package, in the staging copy",
@@ -321,32 +321,42 @@ class Bench:
             self.results.get(key).wall.append(result.wall_s)
 
 
+# key -> the command (shown as code) and what it is
 LABELS = {
-    "update": "venvkeeper update --policy patch --test-command true --json (updated)",
-    "anchor": "uv lock --upgrade + uv sync",
-    "lock": "uv lock --upgrade",
-    "sync": "uv sync --frozen --no-dev --no-editable",
-    "bounded": "uv lock --upgrade-package (venvkeeper's requests) + uv sync",
-    "bounded-lock": "uv lock --upgrade-package NAME<BOUND ... (venvkeeper's requests)",
-    "bounded-sync": "uv sync --frozen --no-dev --no-editable (after it)",
-    "noop": "venvkeeper update ... --json (no-updates)",
-    "lock-again": "uv lock --upgrade (lock already current)",
-    "verify": "venvkeeper verify --env $E",
-    "lock-check": "uv lock --check --offline",
-    "fresh-sync-new": "uv sync --frozen --all-packages --no-editable --group dev, new env, new copy",
-    "fresh-sync-fixed": "the same, new env, from the anchor clone (fixed path)",
+    "update": ("venvkeeper update $R --env $E --policy patch --test-command true --json", "(updated)"),
+    "anchor": ("uv lock --upgrade + uv sync", ""),
+    "lock": ("uv lock --upgrade", ""),
+    "sync": ("uv sync --frozen --no-dev --no-editable", "(after it)"),
+    "bounded": ("uv lock --upgrade-package ... + uv sync", "(venvkeeper's bounded requests)"),
+    "bounded-lock": ("uv lock --upgrade-package NAME<BOUND ...", "(venvkeeper's bounded requests)"),
+    "bounded-sync": ("uv sync --frozen --no-dev --no-editable", "(after it)"),
+    "noop": ("venvkeeper update $R --env $E --policy patch --test-command true --json", "(no-updates)"),
+    "lock-again": ("uv lock --upgrade", "(the lock already current)"),
+    "verify": ("venvkeeper verify --env $E", ""),
+    "lock-check": ("uv lock --check --offline", ""),
+    "fresh-sync-new": (
+        "uv sync --frozen --all-packages --no-editable --group dev",
+        "(a new env, from a fresh copy of the tracked files, as the baseline candidate)",
+    ),
+    "fresh-sync-fixed": ("uv sync --frozen --all-packages --no-editable --group dev", "(a new env, from $A)"),
 }
 
 
+def shown(key: str) -> str:
+    """A command's label in the report: the command as code, then what it is."""
+    command, what = LABELS[key]
+    return f"`{command}` {what}".rstrip()
+
+
 def measure(tools: Tools, work: Path, results: Results) -> None:
-    for key, label in LABELS.items():
-        results.add(key, label)
+    for key, (command, what) in LABELS.items():
+        results.add(key, f"{command} {what}".rstrip())
     bench = Bench(tools, work, results)
     print(
         "setup: the project, its remote, the old lock and its deploy (not timed)", file=sys.stderr, flush=True
     )
     bench.setup()
-    results.facts["requests"] = len(bench.requests)
+    results.facts["requests"] = bench.requests
     units: list[Callable[[bool], None]] = [
         bench.unit_venvkeeper,
         bench.unit_anchor,
@@ -386,18 +396,18 @@ PART_ROWS = ("verify", "lock-check", "fresh-sync-new", "fresh-sync-fixed")
 HEADERS = ["command", "median ms", "range ms", "of which in-process ms", "÷ anchor", "target", "met"]
 
 
-def row(results: Results, key: str, anchor: str | None, target: str = "", met: str = "") -> list[str]:
+def row(results: Results, key: str, anchor: str | None, target: str = "", within: str = "") -> list[str]:
     s = results.get(key)
     ratio = benchlib.ratio_cell(s, results.get(anchor)) if anchor else ""
     kind = "anchor" if key in ("anchor", "lock-again") else "(informational)"
     return [
-        f"`{s.label}`",
+        shown(key),
         ms(s.median),
         f"{ms(min(s.wall))}-{ms(max(s.wall))}",
         ms(s.internal_median),
         ratio,
         target or kind,
-        met,
+        within,
     ]
 
 
@@ -413,7 +423,7 @@ def rows(results: Results) -> list[list[str]]:
     ok, _, _ = met(results)
     out = [row(results, "update", "anchor", f"<= {TARGET:g}x (less tests)", "yes" if ok else "no")]
     out += [row(results, k, "anchor" if k == "bounded" else None) for k in CYCLE_ROWS[1:]]
-    out += [row(results, "noop", "lock-again"), row(results, "lock-again", None)]
+    out += [row(results, k, "lock-again" if k == "noop" else None) for k in NOOP_ROWS]
     out += [row(results, k, None) for k in PART_ROWS]
     return out
 
@@ -440,9 +450,14 @@ def breakdown_rows(results: Results) -> list[list[str]]:
         if a is None and b is None:
             continue
         out.append([step, ms(a), ms(b), STEP_WHAT[step]])
-    for outcome_rows in [("other", "backup, lock parse and diff, history, clean-up (total less the steps)")]:
-        name, what = outcome_rows
-        out.append([name, ms(other(results, "updated")), ms(other(results, "no-updates")), what])
+    out.append(
+        [
+            "other",
+            ms(other(results, "updated")),
+            ms(other(results, "no-updates")),
+            "backup, lock parse and diff, history, clean-up (total less the steps)",
+        ]
+    )
     out.append(
         [
             "total",
@@ -479,9 +494,10 @@ def observations(results: Results) -> list[str]:
     out.append(f"venvkeeper's changes (patch policy): {', '.join(vk) or 'none'}")
     anchor, bounded = f.get("anchor_changes", []), f.get("bounded_changes", [])
     same = "the same" if sorted(anchor) == vk else "different: " + ", ".join(anchor)
+    bounded_same = "the same" if sorted(bounded) == vk else ", ".join(bounded)
     out.append(
         f"`uv lock --upgrade`'s changes are {same}; the bounded `uv lock --upgrade-package` "
-        f"({f.get('requests')} requests) made {'the same' if sorted(bounded) == vk else ', '.join(bounded)}"
+        f"({len(f.get('requests', []))} requests) made {bounded_same}"
     )
     note = (results.payloads.get("updated", {}).get("notification") or {}).get("skipped")
     out.append(f"mail: {note}")
@@ -513,6 +529,8 @@ def observations(results: Results) -> list[str]:
 
 def markdown(results: Results, machine: Mapping[str, str], command: str) -> str:
     python_note = f"`$PY` = `{machine['python_path']}`, given to `venvkeeper deploy` and `uv sync`"
+    requests = results.facts.get("requests") or ["NAME<BOUND"]
+    first, count = requests[0], len(results.facts.get("requests") or [])
     out = [
         *benchlib.section_head(SECTION, command, machine, python_note, f", {machine['git']}"),
         "",
@@ -545,14 +563,15 @@ def markdown(results: Results, machine: Mapping[str, str], command: str) -> str:
         "PyPI: uv's index requests (or its cached answers) are part of both tools' times.",
         "",
         "```sh",
-        "# venvkeeper (after: git reset --hard OLD; git push -f origin OLD:main; venvkeeper rollback --to OLDGEN)",
+        "# venvkeeper (after: git reset --hard OLD; git push -f origin OLD:main; venvkeeper rollback --to G)",
         "venvkeeper update $R --env $E --policy patch --test-command true --json   # updated",
         "venvkeeper update $R --env $E --policy patch --test-command true --json   # no-updates",
         "# the anchor, in $A (after: the old uv.lock written back; uv sync)",
         "uv lock --upgrade && " + " ".join(("uv", *UV_SYNC, "--python", "$PY")),
         "uv lock --upgrade                                                         # lock already current",
         "# informational, in $A (after the same reset)",
-        "uv lock --upgrade-package 'alembic<1.21' ... && " + " ".join(("uv", *UV_SYNC, "--python", "$PY")),
+        f"uv lock --upgrade-package '{first}' ... ({count} requests) && "
+        + " ".join(("uv", *UV_SYNC, "--python", "$PY")),
         "venvkeeper verify --env $E",
         "uv lock --check --offline                                                 # in $R",
         "UV_PROJECT_ENVIRONMENT=$NEW uv " + " ".join(CANDIDATE_SYNC) + " --python $E/bin/python",
@@ -566,7 +585,7 @@ def markdown(results: Results, machine: Mapping[str, str], command: str) -> str:
         *benchlib.observation_lines(observations(results)),
     ]
     if not results.error:
-        out += benchlib.all_rounds_lines((f"`{s.label}`", s) for s in results.series.values())
+        out += benchlib.all_rounds_lines((shown(key), s) for key, s in results.series.items())
     return "\n".join(out)
 
 
