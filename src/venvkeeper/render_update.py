@@ -45,6 +45,8 @@ def update(result: UpdateResult, out: TextIO, err: TextIO) -> None:
         + (f", groups {', '.join(result.groups)}" if result.groups else "")
         + ")\n"
     )
+    if result.recovered:
+        out.write(f"  recovered: {result.recovered}\n")
     if result.changes:
         width = max(len(c.name) for c in result.changes)
         label = "would change" if result.dry_run else "changes"

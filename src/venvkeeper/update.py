@@ -10,8 +10,10 @@ gateways: :mod:`engine` (uv), :mod:`gitcmd` (git), :mod:`mail` (SMTP) and :mod:`
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
+import hashlib
 import os
 import socket
 import time
@@ -125,6 +127,8 @@ class _Run:
                 self.store.sweep()
                 self.store.mark_running("venvkeeper update")
             try:
+                if self.store_usable:
+                    self._recover()
                 self._locked()
             finally:
                 fsutil.remove_tree(self.stage)
@@ -137,6 +141,7 @@ class _Run:
         self._check_repository()
         self._check_project()
         self._check_environment()
+        self._check_live_current()
         self._check_lock_current()
         self._check_live_clean()
         self._check_permissions()
@@ -296,6 +301,16 @@ class _Run:
                 "give the environment this project deploys to",
             )
         self.result.generation = self.result.previous = self.live.number if not self.in_place else None
+
+    def _check_live_current(self) -> None:
+        """The live environment runs the checked-out lock: the update is judged against what is live."""
+        assert self.live is not None and self.workspace is not None  # noqa: S101
+        if self.live.lock_sha256 != hashlib.sha256(self.workspace.lock_bytes).hexdigest():
+            raise _preflight(
+                "env-not-current",
+                f"{self.env}: deployed from another uv.lock than the one checked out in {self.root}",
+                f"deploy the checked-out lock first: venvkeeper deploy {self.root} --env {self.env}",
+            )
 
     def _check_lock_current(self) -> None:
         assert self.workspace is not None  # noqa: S101 - set by _check_project
@@ -479,13 +494,40 @@ class _Run:
 
     def _ship(self, old_bytes: bytes) -> None:
         config = self._config()
-        started = time.monotonic()
         files = {"uv.lock": self.new_lock}
         for export in config.exports:
             files[export.path] = engine.export_file(self.stage, export.format, self.groups)
         originals = {name: _read_or_none(self.root / name) for name in files}
         originals["uv.lock"] = old_bytes
         parent = gitcmd.head(self.root)
+        # Written before the project is touched: a run killed from here on is finished or undone by
+        # the next one (_recover). Python's finally does not run on SIGTERM or SIGKILL; this does.
+        journal: dict[str, Any] = {
+            "parent": parent,
+            "commit": None,
+            "pushed": False,
+            "files": {
+                name: {
+                    "original": None if content is None else base64.b64encode(content).decode(),
+                    "written": hashlib.sha256(files[name]).hexdigest(),
+                }
+                for name, content in originals.items()
+            },
+        }
+        self.store.write_pending(journal)
+        try:
+            self._commit_push_deploy(files, originals, parent, journal)
+        finally:
+            self.store.clear_pending()
+
+    def _commit_push_deploy(
+        self,
+        files: dict[str, bytes],
+        originals: dict[str, bytes | None],
+        parent: str,
+        journal: dict[str, Any],
+    ) -> None:
+        started = time.monotonic()
         for name, content in files.items():
             _write_like(self.root / name, content)
         try:
@@ -496,6 +538,7 @@ class _Run:
             self._restore(originals, parent, None)
             raise _Stop("commit-failed", f"{exc.message}; uv.lock restored", hint=exc.hint) from None
         self.result.committed, self.result.lock_changed = commit, True
+        self.store.write_pending({**journal, "commit": commit})
         self._timed("commit", started)
         if self.remote is not None:
             started = time.monotonic()
@@ -514,7 +557,52 @@ class _Run:
                     ),
                 )
             self.result.pushed = True
+            self.store.write_pending({**journal, "commit": commit, "pushed": True})
         self._deploy(commit)
+
+    def _recover(self) -> None:
+        """Finish or undo what a killed run left between writing the lock and deploying it."""
+        journal = self.store.read_pending()
+        if journal is None:
+            return
+        self.store.clear_pending()
+        commit, parent, pushed = journal.get("commit"), journal.get("parent"), journal.get("pushed")
+        entries = journal.get("files")
+        if not isinstance(entries, dict) or not isinstance(parent, str):
+            self.result.recovered = f"{self.store.pending} was unreadable; check {self.root} by hand"
+            return
+        originals = {
+            name: None if e.get("original") is None else base64.b64decode(e["original"])
+            for name, e in entries.items()
+        }
+        head = gitcmd.head(self.root)
+        if pushed:
+            self.result.recovered = (
+                f"a previous run was stopped after pushing {str(commit)[:12]} and before deploying it"
+            )
+        elif commit and head == commit:
+            self._restore(originals, parent, commit)
+            self.result.recovered = (
+                f"a previous run was stopped before pushing: its commit {commit[:12]} was undone and "
+                "uv.lock restored"
+            )
+        elif not commit and head == parent and self._holds_written(entries):
+            self._restore(originals, parent, None)
+            self.result.recovered = "a previous run was stopped before committing: uv.lock was restored"
+        else:
+            self.result.recovered = (
+                "a previous run was stopped half-way, and the repository has changed since; "
+                f"check {self.root} by hand"
+            )
+        self.result.restored = False  # this run's own report starts clean
+
+    def _holds_written(self, entries: dict[str, Any]) -> bool:
+        """The work tree still has exactly what the killed run wrote (nobody edited it since)."""
+        for name, entry in entries.items():
+            current = _read_or_none(self.root / name)
+            if current is not None and hashlib.sha256(current).hexdigest() != entry.get("written"):
+                return False
+        return True
 
     def _restore(self, originals: dict[str, bytes | None], parent: str, commit: str | None) -> None:
         if commit is not None:

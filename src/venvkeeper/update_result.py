@@ -81,6 +81,7 @@ class UpdateResult(Result):
         default_factory=lambda: {"sent": False, "to": [], "error": None, "skipped": "not attempted"}
     )
     durations: dict[str, float] = field(default_factory=dict)
+    recovered: str | None = None  # what this run finished or undid of a killed one
     lock_diff: str = ""  # for the mail; not in the JSON (the lock itself is in git)
 
     @property
@@ -124,6 +125,7 @@ class UpdateResult(Result):
             },
             "notification": self.notification,
             "durations": {k: round(v, 3) for k, v in self.durations.items()},
+            "recovered": self.recovered,
         }
 
     def history_entry(self, time: str) -> dict[str, Any]:
@@ -146,6 +148,7 @@ class UpdateResult(Result):
             "notification": {"sent": self.notification.get("sent"), "error": self.notification.get("error")},
             "durations": {k: round(v, 3) for k, v in self.durations.items()},
             "exit_code": int(self.exit_code),
+            "recovered": self.recovered,
         }
 
 

@@ -50,6 +50,11 @@ class UpdateStore:
     def running(self) -> Path:
         return self.directory / "running.json"
 
+    @property
+    def pending(self) -> Path:
+        """The journal of a run between writing the lock into the project and deploying it."""
+        return self.directory / "pending.json"
+
     def candidate(self) -> Path:
         return self.directory / f"candidate-{os.getpid()}"
 
@@ -89,6 +94,22 @@ class UpdateStore:
         for old in entries[: max(0, len(entries) - keep)]:
             with contextlib.suppress(OSError):
                 old.unlink()
+
+    def write_pending(self, journal: dict[str, Any]) -> None:
+        fsutil.atomic_write_json(self.pending, journal)
+
+    def read_pending(self) -> dict[str, Any] | None:
+        try:
+            journal = json.loads(self.pending.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # unreadable: recovery says so instead of guessing
+        return journal if isinstance(journal, dict) else {}
+
+    def clear_pending(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.pending.unlink()
 
     def mark_running(self, command: str) -> None:
         import socket  # noqa: PLC0415
