@@ -28,6 +28,7 @@ from test_update import (
     Service,
     deploy_service,
     parts,
+    subject,
     update,
     use_mail,
 )
@@ -114,7 +115,7 @@ def test_corrupt_lock(service: Service, capsys: pytest.CaptureFixture[str], mail
     assert report["reason"].startswith(f"{lock}: corrupt")
 
 
-def test_failing_baseline_stops_before_relocking(
+def test_failing_baseline_stops_the_update(
     service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], mail: SmtpServer
 ) -> None:
     publish("tinydb", "1.2.1")
@@ -125,7 +126,9 @@ def test_failing_baseline_stops_before_relocking(
     assert (baseline["ok"], baseline["exit_code"]) == (False, 1)
     assert "FAILED: tinydb 1.2.0 is refused" in baseline["output_tail"]
     assert report["tests"]["candidate"] is None
-    assert report["changes"] == []
+    # The update found is named, and was not judged, let alone applied.
+    assert [(c["name"], c["new"]) for c in report["changes"]] == [("tinydb", "1.2.1")]
+    assert "cannot be judged; nothing was changed" in report["reason"]
 
 
 def test_no_usable_uv(
@@ -268,9 +271,15 @@ def test_a_mail_server_that_is_down_does_not_undo_the_update(
 
 
 def test_a_second_run_at_once_is_busy(
-    service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str], mail: SmtpServer
+    service: Service,
+    tmp_path: Path,
+    publish: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    mail: SmtpServer,
 ) -> None:
-    # The first run, a real process, holds the project while its baseline tests sleep.
+    # The first run, a real process, holds the project while its baseline tests sleep (they run
+    # because there is an update to judge).
+    publish("tinydb", "1.2.1")
     started = tmp_path / "first-run-testing"
     first = subprocess.Popen(
         [
@@ -309,8 +318,8 @@ def test_a_second_run_at_once_is_busy(
             os.kill(first.pid, 9)
             first.wait()
     assert first.returncode == 0, out + err
-    assert json.loads(out)["outcome"] == "no-updates"
-    service.assert_lock_and_live_untouched()
-    assert sorted(entry["outcome"] for entry in service.history()) == ["busy", "no-updates"]
+    assert json.loads(out)["outcome"] == "updated"
+    assert sorted(entry["outcome"] for entry in service.history()) == ["busy", "updated"]
     assert service.run_leftovers() == []
-    assert mail.messages == []
+    # Only the first run's outcome is mailed; the busy one is not.
+    assert [m["Subject"] for m in mail.messages] == [subject(json.loads(out), "updated 1 package (patch)")]

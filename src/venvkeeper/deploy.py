@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 # The no-op path (the common case under cron or config management) imports only what it needs:
 # engine, smoke, wheels, hooks and the thread pool are imported where a build or a hook happens.
 
-__all__ = ["DeployRequest", "defined_groups", "deploy"]
+__all__ = ["DeployRequest", "ProjectFacts", "defined_groups", "deploy"]
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -81,7 +81,7 @@ def _resolve_options(request: DeployRequest, workspace: Workspace) -> tuple[plan
     ), DEFAULT_KEEP if keep is None else keep
 
 
-class _Facts:
+class ProjectFacts:
     """What a deploy reads from the source tree, gathered once."""
 
     def __init__(
@@ -205,7 +205,7 @@ def _deploy(
     target = _target(layout, options)
     lock_sha = hashlib.sha256(workspace.lock_bytes).hexdigest()
     members, lock = _members_for(workspace, target.live, lock_sha)
-    facts = _Facts(workspace, members, options, lock_sha)
+    facts = ProjectFacts(workspace, members, options, lock_sha)
     repair = _plan_repair(layout, target) if request.repair else None
     result = _converge(request, workspace, options, keep, layout, started, target, lock, facts, repair)
     if repair is not None:
@@ -253,7 +253,7 @@ def _plan_repair(layout: Layout, target: _Target) -> _Repair | None:
 
 
 def _stamp(
-    request: DeployRequest, workspace: Workspace, layout: Layout, facts: _Facts, result: DeployResult
+    request: DeployRequest, workspace: Workspace, layout: Layout, facts: ProjectFacts, result: DeployResult
 ) -> None:
     """Leave what the next identical no-op needs to answer from file metadata (see fastpath)."""
     from venvkeeper import fastpath  # noqa: PLC0415
@@ -300,7 +300,7 @@ def _converge(
     started: float,
     target: _Target,
     lock: dict[str, Any] | None,
-    facts: _Facts,
+    facts: ProjectFacts,
     repair: _Repair | None = None,
 ) -> DeployResult:
     live = target.live
@@ -380,7 +380,7 @@ def _converge(
 
 
 def _choose_python(
-    stage: Path, options: plan.Options, live: GenerationState | None, facts: _Facts
+    stage: Path, options: plan.Options, live: GenerationState | None, facts: ProjectFacts
 ) -> tuple[Path, dict[str, Any]]:
     """The interpreter for this deploy and its identity (path, realpath, stat)."""
     python = _find_python(stage, options, live, facts)
@@ -390,7 +390,9 @@ def _choose_python(
     return python, interpreter
 
 
-def _find_python(stage: Path, options: plan.Options, live: GenerationState | None, facts: _Facts) -> Path:
+def _find_python(
+    stage: Path, options: plan.Options, live: GenerationState | None, facts: ProjectFacts
+) -> Path:
     """Ask uv only when the answer could have changed since the live generation was built."""
     from venvkeeper import engine  # noqa: PLC0415
 
@@ -440,7 +442,7 @@ class _Build:
     options: plan.Options
     layout: Layout
     stage: Path
-    facts: _Facts
+    facts: ProjectFacts
     python: Path
     interpreter: dict[str, Any]
     lock_sha: str

@@ -19,6 +19,7 @@ import socket
 import time
 import tomllib
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,13 @@ class _Run:
         self.test_timeout = 0.0
         self.branch = ""
         self.remote: str | None = None
+        # Two staging copies of the tracked files: the current lock (the baseline candidate is built
+        # from it) and the re-locked one; uv rewrites uv.lock in place, so they cannot be one.
         self.stage = store.stage()
+        self.relocked = store.stage("-new")
         self.candidate = store.candidate()
+        self.facts: Any = None  # deploy.ProjectFacts of the checked-out project
+        self.member_wheels: list[Path] = []
         self.new_lock = b""
 
     # -- helpers -----------------------------------------------------------------------------
@@ -131,8 +137,8 @@ class _Run:
                     self._recover()
                 self._locked()
             finally:
-                fsutil.remove_tree(self.stage)
-                fsutil.remove_tree(self.candidate)
+                for leftover in (self.stage, self.relocked, self.candidate):
+                    fsutil.remove_tree(leftover)
                 self.store.clear_running()
 
     def _locked(self) -> None:
@@ -146,14 +152,19 @@ class _Run:
         self._check_live_clean()
         self._check_permissions()
         self._timed("preflight", started)
-        if not self.request.dry_run:
-            self._baseline()
         old_bytes = self._lock_bytes()
-        if not self.request.dry_run:
-            self.result.backup = str(
-                self.store.backup_lock(old_bytes, self.stamp, self._config().keep_backups)
-            )
-        self._relock(old_bytes)
+        # The re-lock (network) and the baseline candidate (the current lock, from uv's cache) run
+        # side by side. The baseline's tests wait for the re-lock: with nothing to update there is
+        # nothing to judge, and a nightly run with no updates ends here, in the time of a re-lock.
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            baseline = None if self.request.dry_run else pool.submit(self._build_baseline)
+            try:
+                self._relock(old_bytes)
+            finally:
+                if baseline is not None:
+                    baseline.exception()  # wait: the candidate directory is removed after the run
         changes = self.result.changes
         if not changes:
             self.result.outcome = "no-updates"
@@ -165,6 +176,9 @@ class _Run:
                 f"{_count(changes)} would be updated ({self.result.policy}); nothing was written"
             )
             return
+        self.result.backup = str(self.store.backup_lock(old_bytes, self.stamp, self._config().keep_backups))
+        assert baseline is not None  # noqa: S101 - not a dry run
+        self._baseline(baseline)
         self._test_candidate()
         self._ship(old_bytes)
 
@@ -313,12 +327,20 @@ class _Run:
             )
 
     def _check_lock_current(self) -> None:
-        assert self.workspace is not None  # noqa: S101 - set by _check_project
-        files = gitcmd.list_files(self.root)
-        fsutil.remove_tree(self.stage)
-        self.stage.mkdir(parents=True)
-        fsutil.copy_files(self.root, self.stage, files)
+        from venvkeeper import plan  # noqa: PLC0415
+        from venvkeeper.deploy import ProjectFacts  # noqa: PLC0415
+
+        assert self.workspace is not None and self.live is not None  # noqa: S101 - set before
         members = load_lock_members(self.workspace, self.lock)
+        lock_sha = hashlib.sha256(self.workspace.lock_bytes).hexdigest()
+        options = plan.Options(self.groups, None, self.in_place)
+        self.facts = facts = ProjectFacts(self.workspace, members, options, lock_sha)
+        for stage in (self.stage, self.relocked):
+            fsutil.remove_tree(stage)
+            stage.mkdir(parents=True)
+            fsutil.copy_files(self.root, stage, facts.files)
+        if self.live.lock_inputs_sha256 == facts.lock_inputs:
+            return  # the same lock and pyproject files uv found current when the live env was deployed
         try:
             engine.check_lock(
                 self.stage, self.workspace.lock_path, stale_member(self.workspace, self.lock, members)
@@ -360,7 +382,7 @@ class _Run:
             self._permission_roots(),
             config.group,
             write=config.group_write,
-            skip=(self.stage, self.candidate, self.store.running),
+            skip=(self.stage, self.relocked, self.candidate, self.store.running),
         )
         if problem:
             raise _preflight("permissions", problem, groupperm.fix_hint(self._permission_roots(), config))
@@ -392,27 +414,66 @@ class _Run:
             str(log),
         )
 
-    def _baseline(self) -> None:
+    def _wheels(self) -> list[Path]:
+        """The members' wheels: the live generation's, from deploy's cache, when the member's content
+        is the one it was built from (an update never changes the members); built afresh otherwise.
+
+        uv would rebuild every member in each new staging copy (it keys a local build by path and
+        mtime), which is most of the candidate's cost.
+        """
+        assert self.live is not None  # noqa: S101
+        recorded = {m.get("name"): m for m in self.live.members}
+        in_workspace = "manifest" in self.lock or len(self.facts.members) > 1
+        wheels: list[Path] = []
+        for member in self.facts.members:
+            if not member.package:
+                continue
+            record = recorded.get(member.name, {})
+            wheel = Path(record["wheel"]) if record.get("wheel") else None
+            same = record.get("sha256") == self.facts.member_hashes.get(member.name)
+            if wheel is not None and same and wheel.is_file():
+                wheels.append(wheel)
+                continue
+            out = self.stage / ".venvkeeper-wheels" / member.name
+            out.mkdir(parents=True, exist_ok=True)
+            wheels.append(
+                engine.build_wheel(
+                    self.stage, member.name, member.path, out, self._python(), in_workspace=in_workspace
+                )
+            )
+        return wheels
+
+    def _fill_candidate(self, stage: Path) -> None:
+        """Make the candidate exactly ``stage``'s lock (test groups too), then add the members."""
+        groups = tuple(sorted({*self.groups, *self.test_groups}))
+        engine.sync_dependencies(stage, self.candidate, self._python(), groups)
+        if self.member_wheels:
+            engine.install_wheels(stage, self.candidate, self.member_wheels, reinstall=True)
+
+    def _build_baseline(self) -> None:
         started = time.monotonic()
         try:
-            engine.sync_candidate(
-                self.stage, self.candidate, self._python(), (*self.groups, *self.test_groups)
-            )
-        except VenvkeeperError as exc:
-            raise _preflight(
-                "baseline-failed",
-                f"the current lock cannot be installed for its tests: {exc.message}",
-                exc.hint,
-            ) from None
+            self.member_wheels = self._wheels()
+            self._fill_candidate(self.stage)
         finally:
             self._timed("candidate", started)
+
+    def _baseline(self, built: Future[None]) -> None:
+        error = built.exception()
+        if error is not None:
+            reason = error.message if isinstance(error, VenvkeeperError) else str(error)
+            raise _preflight(
+                "baseline-failed",
+                f"the current lock cannot be installed for its tests: {reason}",
+                error.hint if isinstance(error, VenvkeeperError) else "",
+            )
         self.result.baseline = outcome = self._run_tests("baseline")
         if not outcome.ok:
             how = "timed out" if outcome.timed_out else f"exited {outcome.exit_code}"
             raise _preflight(
                 "baseline-failed",
                 f"the tests fail on the current lock (`{self.test_command}` {how}), "
-                "so an update cannot be judged",
+                "so the update found cannot be judged; nothing was changed",
                 f"fix the tests first; the output is in {outcome.log}",
             )
 
@@ -428,12 +489,12 @@ class _Run:
         plan = updateplan.plan_upgrade(versions, self.result.policy, config.packages)
         started = time.monotonic()
         try:
-            engine.relock(self.stage, plan.requests)
+            engine.relock(self.relocked, plan.requests)
         except LockError as exc:
             raise _Stop("relock-failed", f"{exc.message}; uv.lock was not changed", hint=exc.hint) from None
         finally:
             self._timed("relock", started)
-        self.new_lock = (self.stage / "uv.lock").read_bytes()
+        self.new_lock = (self.relocked / "uv.lock").read_bytes()
         new = tomllib.loads(self.new_lock.decode())
         direct = updateplan.direct_names(self.lock) | updateplan.direct_names(new)
         changes = updateplan.changes_between(
@@ -457,9 +518,7 @@ class _Run:
     def _test_candidate(self) -> None:
         started = time.monotonic()
         try:
-            engine.sync_candidate(
-                self.stage, self.candidate, self._python(), (*self.groups, *self.test_groups)
-            )
+            self._fill_candidate(self.relocked)
         except VenvkeeperError as exc:
             raise _Stop(
                 "candidate-failed",
@@ -496,7 +555,7 @@ class _Run:
         config = self._config()
         files = {"uv.lock": self.new_lock}
         for export in config.exports:
-            files[export.path] = engine.export_file(self.stage, export.format, self.groups)
+            files[export.path] = engine.export_file(self.relocked, export.format, self.groups)
         originals = {name: _read_or_none(self.root / name) for name in files}
         originals["uv.lock"] = old_bytes
         parent = gitcmd.head(self.root)

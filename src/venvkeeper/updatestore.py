@@ -58,8 +58,8 @@ class UpdateStore:
     def candidate(self) -> Path:
         return self.directory / f"candidate-{os.getpid()}"
 
-    def stage(self) -> Path:
-        return self.directory / f"stage-{os.getpid()}"
+    def stage(self, suffix: str = "") -> Path:
+        return self.directory / f"stage-{os.getpid()}{suffix}"
 
     def prepare(self) -> None:
         # backups/ and logs/ appear when first needed: a dry run leaves only its history line.
