@@ -5,13 +5,15 @@ from __future__ import annotations
 import grp
 import os
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from support.gitremote import changed_files
-from test_update import Service, deploy_service, publish_releases, update
+from support.smtp import SmtpServer
+from test_update import Service, deploy_service, publish_releases, update, use_mail
 from vk import vk
 
 
@@ -55,16 +57,16 @@ def test_group_permissions_are_checked_before_and_applied_after(
     assert refused.code == 2, refused.err
     assert (report["outcome"], report["check"]) == ("preflight-failed", "permissions")
     assert f"not {group.gr_name}" in report["reason"]
-    assert f"chgrp -R {group.gr_name}" in report["hint"]
+    assert f"-exec chgrp -h {group.gr_name}" in report["hint"]
     service.assert_lock_and_live_untouched()
     # A refusal is not quietly "fixed" behind the operator's back.
     assert service.state.stat().st_gid != group.gr_gid
 
-    for dirpath, dirnames, filenames in os.walk(service.state):
-        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            os.lchown(name, -1, group.gr_gid)
-            if not os.path.islink(name):
-                os.chmod(name, stat.S_IMODE(os.lstat(name).st_mode) | stat.S_IWGRP)
+    # The operator follows the hint (run as given, through the shell).
+    fixed = subprocess.run(["/bin/sh", "-c", report["hint"]], capture_output=True, text=True, check=False)
+    assert fixed.returncode == 0, fixed.stderr
+    linked = next(p for p in (service.env.resolve() / "lib").rglob("*.py") if p.stat().st_nlink > 1)
+    assert linked.stat().st_gid != group.gr_gid  # uv's cache files are left alone
     updated = update(capsys, service)
     assert updated.code == 0, updated.out + updated.err
     assert updated.json["outcome"] == "updated"
@@ -74,10 +76,13 @@ def test_group_permissions_are_checked_before_and_applied_after(
         new_generation / "bin" / "python",
         service.state / "update" / "history.jsonl",
     ):
-        st = path.lstat()
-        assert st.st_gid == group.gr_gid, path
-        assert path.is_symlink() or st.st_mode & stat.S_IWGRP, path
-    assert new_generation.stat().st_mode & stat.S_ISGID
+        assert path.lstat().st_gid == group.gr_gid, path
+    for directory in (new_generation, new_generation / "bin", service.state / "update" / "backups"):
+        assert directory.stat().st_mode & stat.S_IWGRP, directory
+        assert directory.stat().st_mode & stat.S_ISGID, directory
+    cache_file = next(p for p in (new_generation / "lib").rglob("*.py") if p.stat().st_nlink > 1)
+    assert cache_file.stat().st_gid != group.gr_gid
+    assert not cache_file.stat().st_mode & stat.S_IWGRP
 
 
 def test_the_hosts_rule_picks_the_groups_and_a_missing_one_is_named(
@@ -171,3 +176,60 @@ def test_history_lists_every_run_as_text_and_json(
         "kind": "patch",
         "direct": True,
     }
+
+
+def test_an_in_place_environment_is_refused(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    publish: Callable[..., Path],
+) -> None:
+    project = make_project("updatable")
+    env = tmp_path / "srv" / ".venv"
+    assert vk(capsys, "deploy", project, "--env", env, "--in-place").code == 0
+    lock = (project / "uv.lock").read_bytes()
+    publish_releases(publish)
+
+    result = vk(capsys, "update", project, "--env", env, "--json", "--no-push")
+
+    report = result.json
+    assert result.code == 2
+    assert (report["outcome"], report["check"]) == ("preflight-failed", "env-in-place")
+    assert "no atomic switch or rollback" in report["reason"]
+    assert (project / "uv.lock").read_bytes() == lock
+
+
+def test_the_mail_password_never_reaches_the_tests_or_the_report(
+    service_with_mail: Service,
+    capsys: pytest.CaptureFixture[str],
+    publish: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = service_with_mail
+    monkeypatch.setenv("VENVKEEPER_SMTP_USER", "robot")
+    monkeypatch.setenv("VENVKEEPER_SMTP_PASSWORD", "s3cr3t-pw")
+    publish("tinydb", "1.2.1")
+
+    result = update(capsys, service, "--test-command", "env; exit 1")
+
+    report = result.json
+    assert (report["outcome"], report["check"]) == ("preflight-failed", "baseline-failed")
+    assert "VIRTUAL_ENV=" in report["tests"]["baseline"]["output_tail"]  # the environment was printed
+    assert "s3cr3t-pw" not in result.out + result.err
+    log = Path(report["tests"]["baseline"]["log"])
+    assert "s3cr3t-pw" not in log.read_text()
+    assert "s3cr3t-pw" not in (service.state / "update" / "history.jsonl").read_text()
+    # Logging in over plain SMTP is refused rather than sending the password in clear text.
+    assert "refusing to log in" in report["notification"]["error"]
+
+
+@pytest.fixture
+def service_with_mail(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    smtp: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Service:
+    use_mail(monkeypatch, smtp.port)
+    return deploy_service(make_project, tmp_path, capsys)

@@ -76,13 +76,15 @@ def test_direct_names_come_from_the_members_dependencies_and_groups() -> None:
 def test_the_plan_asks_uv_for_one_bounded_upgrade_per_package_with_overrides() -> None:
     versions = locked_versions(LOCK, registry_only=True)
     plan = plan_upgrade(versions, "patch", {"tinyweb": "exclude", "tinyextra": "==1.0.1", "tinydb": "major"})
-    assert plan.requests == ("tinydb", "tinyextra==1.0.1", "tinyutil<2.1")
+    # tinyutil is forked (1.1.0 and 2.0.0): one bound cannot hold each fork, so patch holds it.
+    assert plan.requests == ("tinydb", "tinyextra==1.0.1")
     assert plan.rules == {
         "tinydb": "major",
         "tinyextra": "==1.0.1",
-        "tinyutil": "patch",
+        "tinyutil": "exclude",
         "tinyweb": "exclude",
     }
+    assert "tinyutil" in plan_upgrade(versions, "major", {}).requests
 
 
 def test_changes_are_named_by_kind_and_origin() -> None:
@@ -163,7 +165,14 @@ def _config(table: dict[str, object]) -> UpdateConfig:
         ({"packages": {"tinydb": "latest"}}, 'packages.tinydb must be "exclude", "==VERSION"'),
         ({"test-timeout": 0}, "test-timeout must be a number of seconds > 0"),
         ({"keep-backups": 0}, "keep-backups must be a whole number >= 1"),
-        ({"exports": [{"format": "requirements.txt", "path": "../out.txt"}]}, "a path inside the project"),
+        (
+            {"exports": [{"format": "requirements.txt", "path": "../out.txt"}]},
+            "a new file inside the project",
+        ),
+        (
+            {"exports": [{"format": "pylock.toml", "path": "pyproject.toml"}]},
+            "not uv.lock, pyproject.toml or .git",
+        ),
         ({"hosts": {"web-*": "production"}}, "hosts.web-* must be a list of group names"),
     ],
 )

@@ -23,6 +23,7 @@ __all__ = [
     "list_files",
     "push",
     "remote_exists",
+    "remote_head",
     "revert",
     "run_git",
     "status",
@@ -267,6 +268,18 @@ def push(directory: Path, remote: str, branch: str, *, timeout: float = 300.0) -
     lines = [ln.strip() for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
     said = [ln for ln in lines if ln.startswith(("remote:", "!", "fatal:"))]
     return "; ".join(said[-4:]) if said else _why(proc)
+
+
+def remote_head(directory: Path, remote: str, branch: str, *, timeout: float = 60.0) -> str | None:
+    """The commit ``remote``'s ``branch`` is at now (None when it cannot be asked)."""
+    try:
+        proc = run_git(
+            ["ls-remote", remote, f"refs/heads/{branch}"], cwd=directory, check=False, timeout=timeout
+        )
+    except ToolError:
+        return None
+    words = _out(proc).split()
+    return words[0] if proc.returncode == 0 and words else None
 
 
 def uncommit(directory: Path, commit: str, parent: str, paths: Sequence[str]) -> None:

@@ -1,8 +1,13 @@
 """The unix group and group-write bits a shared deployment needs (``group`` in the update config).
 
-Several admins (and the service) share an environment through a group: every file and directory
-of the environment and its state directory belongs to it and, with ``group-write``, is writable
-by it. Directories also get the setgid bit, so what a later run creates inherits the group.
+Several admins (and the service) share an environment through a group: every directory and file
+of the environment and its state directory belongs to it, and with ``group-write`` every directory is
+writable by it (so the group can make new generations and state). Directories also get the setgid
+bit, so what a later run creates inherits the group.
+
+Files with more than one link are left alone. uv installs by hard-linking from its cache, so such a
+file *is* the cache's file: giving it to the service's group (and g+w) would let the service edit
+what every later environment on the host links to.
 """
 
 from __future__ import annotations
@@ -24,8 +29,13 @@ def _gid(group: str) -> int | None:
         return None
 
 
+def _shared(st: os.stat_result) -> bool:
+    return stat.S_ISREG(st.st_mode) and st.st_nlink > 1
+
+
 def _entries(roots: Sequence[Path], skip: Collection[Path] = ()) -> Iterator[tuple[str, os.stat_result]]:
-    """Every path under ``roots`` (roots included) but ``skip``; symlinks themselves, not followed."""
+    """Every path under ``roots`` (roots included) but ``skip`` and hard-linked files; symlinks
+    themselves, not followed."""
     skipped = {str(p) for p in skip}
     for root in roots:
         try:
@@ -41,9 +51,11 @@ def _entries(roots: Sequence[Path], skip: Collection[Path] = ()) -> Iterator[tup
                 if path in skipped:
                     continue
                 try:
-                    yield path, os.lstat(path)
+                    st = os.lstat(path)
                 except FileNotFoundError:
                     continue
+                if not _shared(st):
+                    yield path, st
 
 
 def check(roots: Sequence[Path], group: str, *, write: bool, skip: Collection[Path] = ()) -> str | None:
@@ -55,11 +67,13 @@ def check(roots: Sequence[Path], group: str, *, write: bool, skip: Collection[Pa
     if gid is None:
         return f"group '{group}' (from [tool.venvkeeper.update] group) does not exist on this host"
     for path, st in _entries(roots, skip):
+        if stat.S_ISLNK(st.st_mode):
+            continue  # a link's own group gives no access to anything
         if st.st_gid != gid:
             owner = _group_name(st.st_gid)
             return f"{path} belongs to group {owner}, not {group}"
-        if write and not stat.S_ISLNK(st.st_mode) and not st.st_mode & stat.S_IWGRP:
-            return f"{path} is not group-writable ({group} needs to write it)"
+        if write and stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IWGRP:
+            return f"{path} is not group-writable ({group} needs to write in it)"
     return None
 
 
@@ -72,8 +86,9 @@ def _group_name(gid: int) -> str:
 
 def fix_hint(roots: Sequence[Path], config: Any) -> str:
     paths = " ".join(str(r) for r in roots)
-    mode = " && chmod -R g+w " + paths if config.group_write else ""
-    return f"chgrp -R {config.group} {paths}{mode}"
+    mode = f" && find {paths} -type d -exec chmod g+ws {{}} +" if config.group_write else ""
+    # Not chgrp -R: that would take uv's hard-linked cache files too.
+    return f"find {paths} \\( -type d -o -links 1 \\) -exec chgrp -h {config.group} {{}} +{mode}"
 
 
 def apply(roots: Sequence[Path], group: str, *, write: bool) -> str | None:

@@ -37,8 +37,13 @@ class HookRun:
 
 
 def hook_environment(env_path: Path, generation: int | None) -> dict[str, str]:
+    # The mail credentials venvkeeper update reads are not the project's to see: a test that dumps
+    # its environment on failure would put them in the report and the mail.
     env = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "UV_PROJECT_ENVIRONMENT")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "UV_PROJECT_ENVIRONMENT")
+        and not k.startswith("VENVKEEPER_SMTP_")
     }
     env["PATH"] = f"{env_path / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
     env["VIRTUAL_ENV"] = str(env_path)

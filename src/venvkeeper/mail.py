@@ -278,7 +278,13 @@ def _body(report: Mapping[str, Any], lock_diff: str, title: str) -> _Body:
                 (f"The {which} tests failed ({how}), the output's tail:", str(run.get("output_tail") or ""))
             )
     diff = lock_diff.rstrip("\n") or "(uv.lock did not change)"
-    return _Body(title, facts, _NOTICES.get(outcome, ""), changes, tests, diff)
+    notice = _NOTICES.get(outcome, "")
+    if outcome == "deploy-failed" and not _mapping(report.get("lock")).get("reverted"):
+        notice = (
+            "The deploy of the update listed below failed and the live environment is as it was, but the "
+            "commit could NOT be reverted: see the reason."
+        )
+    return _Body(title, facts, notice, changes, tests, diff)
 
 
 def _render_text(body: _Body) -> str:
@@ -362,6 +368,12 @@ def _deliver(client: smtplib.SMTP, message: EmailMessage, settings: MailSettings
     if settings.security == "starttls":
         client.starttls(context=ssl.create_default_context())
     if settings.user is not None:
+        if settings.security == "none":
+            # A password is never sent in clear text, even to a server that offers AUTH without TLS.
+            raise NotifyError(
+                f"refusing to log in to {settings.host}:{settings.port} without TLS",
+                hint="set VENVKEEPER_SMTP_SECURITY to starttls or ssl, or drop VENVKEEPER_SMTP_USER",
+            )
         client.login(settings.user, settings.password or "")
     refused = client.send_message(message, settings.sender, list(settings.recipients))
     if refused:  # some accepted, some not: the admins who were refused never hear of it

@@ -22,10 +22,11 @@ def _tests(name: str, outcome: TestOutcome | None) -> str | None:
 
 
 def _lock(result: UpdateResult) -> str:
+    if result.reverted:
+        committed = str(result.committed)[:12]
+        return f"commit {committed} was reverted by {result.reverted[:12]}; uv.lock is as before"
     if result.committed:
         return f"committed {result.committed[:12]} ({'pushed' if result.pushed else 'not pushed'})"
-    if result.reverted:
-        return f"the commit was reverted by {result.reverted[:12]}; uv.lock is as before"
     if result.restored:
         return "restored byte for byte; no commit is left"
     return "unchanged"

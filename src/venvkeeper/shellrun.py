@@ -2,8 +2,9 @@
 
 ``subprocess.run(timeout=...)`` kills only ``/bin/sh``: a test runner or server it started keeps
 running, and keeps the output pipe open, so the call then waits for it anyway. The command runs in
-a session of its own instead, and the whole process group is killed at the timeout (TERM, then KILL),
-and again when the command ends, so nothing it left in the background outlives the run.
+a session of its own instead, and the whole process group is killed at the timeout (TERM, then KILL).
+With ``kill_leftovers`` (a test suite) it is killed when the command ends too, so nothing it left in
+the background outlives the run; a hook that starts a service in the background keeps it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ def _kill_group(pgid: int, sig: int) -> None:
 
 
 def run_shell(
-    command: str, *, cwd: Path, env: Mapping[str, str], timeout: float, log: Path | None = None
+    command: str,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    log: Path | None = None,
+    kill_leftovers: bool = False,
 ) -> ShellRun:
     """Run ``command`` with ``/bin/sh -c``; its output goes to ``log`` (kept) or a temporary file.
 
@@ -48,7 +55,8 @@ def run_shell(
     suite's megabytes of output never sit in memory.
     """
     start = time.monotonic()
-    with open(log, "w+b") if log is not None else tempfile.TemporaryFile() as out:
+    # A log is for the operator (and their group) only: test output can hold what the tests printed.
+    with open(log, "w+b", opener=_private) if log is not None else tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(
             ["/bin/sh", "-c", command],
             cwd=cwd,
@@ -70,11 +78,16 @@ def run_shell(
                 proc.wait()
             code = None
             out.write(f"\n[venvkeeper: killed after {timeout:g}s]\n".encode())
-        _kill_group(proc.pid, signal.SIGKILL)  # whatever the command left running in its group
+        if kill_leftovers:
+            _kill_group(proc.pid, signal.SIGKILL)  # whatever the tests left running in their group
         out.flush()
         out.seek(0)
         output = out.read()
     return ShellRun(code, time.monotonic() - start, output)
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o640)
 
 
 def tail(output: bytes, lines: int) -> str:

@@ -15,7 +15,9 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import signal
 import socket
+import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -88,6 +90,9 @@ class _Run:
         self.result = result
         self.store = store
         self.root = Path(result.project)
+        # The env-file is found beside the project as the operator named it (/srv/app/current/..),
+        # not beside the release directory a symlink resolves to.
+        self.given_root = Path(os.path.abspath(request.project_dir))
         self.env = Path(result.env)
         self.stamp = utc_stamp()
         self.workspace: Workspace | None = None
@@ -109,6 +114,8 @@ class _Run:
         self.facts: Any = None  # deploy.ProjectFacts of the checked-out project
         self.member_wheels: list[Path] = []
         self.new_lock = b""
+        self.head = ""  # HEAD at preflight: nothing is written unless it is still HEAD
+        self.store_ready = False
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -128,13 +135,7 @@ class _Run:
                 "not-a-git-repo", f"{self.root}: not a directory", "give the project's directory"
             )
         with _project_lock(self.root, self.store):
-            if self.store_usable:
-                self.store.prepare()
-                self.store.sweep()
-                self.store.mark_running("venvkeeper update")
             try:
-                if self.store_usable:
-                    self._recover()
                 self._locked()
             finally:
                 for leftover in (self.stage, self.relocked, self.candidate):
@@ -144,9 +145,19 @@ class _Run:
     def _locked(self) -> None:
         started = time.monotonic()
         self._config(lenient=True)  # for the mail's recipients, whatever stops the run
+        # The state directory is swept, marked and recovered only when it is this project's
+        # environment's: another project's (a mistyped --env) is left alone.
+        if self._env_is_ours():
+            self.store_ready = True
+            self.store.prepare()
+            self.store.sweep()
+            self.store.mark_running("venvkeeper update")
+            if gitcmd.is_work_tree(self.root):
+                self._recover("a previous run")  # before the checks: they judge what it leaves
         self._check_repository()
         self._check_project()
         self._check_environment()
+        self._choose_groups()
         self._check_live_current()
         self._check_lock_current()
         self._check_live_clean()
@@ -191,8 +202,12 @@ class _Run:
                 f"{self.root}: not a git work tree; update commits the lock it tested",
                 "deploy from a git checkout of the project",
             )
+        try:
+            config = self._config()
+        except ConfigError as exc:
+            raise _preflight("config", exc.message, exc.hint) from None
         branch = gitcmd.current_branch(self.root)
-        expected = self.request.branch or self._config(lenient=True).branch or "main"
+        expected = self.request.branch or config.branch or "main"
         self.branch = expected
         if branch != expected:
             seen = f"on branch {branch}" if branch else "on a detached HEAD"
@@ -210,6 +225,7 @@ class _Run:
                 f"{self.root}: uncommitted changes: {shown}{more}",
                 "commit or discard them; update commits only a lock it tested on a clean tree",
             )
+        self.head = gitcmd.head(self.root)
 
     def _config(self, *, lenient: bool = False) -> UpdateConfig:
         """The update table; ``lenient`` (before the full check) gives the defaults on any error.
@@ -243,7 +259,7 @@ class _Run:
         try:
             config = self._config()
             self.lock = parse_lock(self.workspace)
-            members = load_lock_members(self.workspace, self.lock)
+            load_lock_members(self.workspace, self.lock)  # names a member whose pyproject is gone
         except LockError as exc:
             raise _preflight("corrupt-lock", exc.message, exc.hint) from None
         except ConfigError as exc:
@@ -256,26 +272,6 @@ class _Run:
                 "no-test-command",
                 f"{self.root / 'pyproject.toml'}: no test command; an update is only taken when tests pass",
                 "set test-command in [tool.venvkeeper.update], or pass --test-command",
-            )
-        from venvkeeper.deploy import defined_groups  # noqa: PLC0415
-
-        defined = defined_groups(self.lock, members)
-        self.groups, self.result.groups_from = updateplan.groups_for_host(
-            self.request.groups, config.hosts, self.result.host, self.workspace.config.groups
-        )
-        self.result.groups = list(self.groups)
-        wanted_tests = config.test_groups
-        if wanted_tests is None:
-            wanted_tests = ("dev",) if "dev" in defined else ()
-        self.test_groups = tuple(sorted(set(wanted_tests)))
-        missing = sorted((set(self.groups) | set(self.test_groups)) - set(defined))
-        if missing:
-            raise _preflight(
-                "missing-groups",
-                f"{self.root / 'pyproject.toml'}: dependency group(s) {', '.join(missing)} not defined "
-                f"(wanted by {self.result.groups_from} or test-groups; "
-                f"defined: {', '.join(defined) or 'none'})",
-                "add the group to [dependency-groups] and run `uv lock`, or fix --group / the hosts rule",
             )
         try:
             from venvkeeper.uvcmd import find_uv  # noqa: PLC0415
@@ -292,6 +288,45 @@ class _Run:
                     "add the remote (git remote add), set [tool.venvkeeper.update] remote, or pass --no-push",
                 )
 
+    def _choose_groups(self) -> None:
+        """The groups to update: --group, the hosts rule, else those the live environment has."""
+        from venvkeeper.deploy import defined_groups  # noqa: PLC0415
+
+        assert self.workspace is not None and self.live is not None  # noqa: S101
+        config = self._config()
+        members = load_lock_members(self.workspace, self.lock)
+        defined = defined_groups(self.lock, members)
+        live_groups = self.live.options.get("groups")
+        if isinstance(live_groups, list):
+            default, origin = live_groups, "the live environment's groups"
+        else:
+            default, origin = list(self.workspace.config.groups), "[tool.venvkeeper] groups"
+        self.groups, self.result.groups_from = updateplan.groups_for_host(
+            self.request.groups, config.hosts, self.result.host, default
+        )
+        if self.result.groups_from == "[tool.venvkeeper] groups":
+            self.result.groups_from = origin
+        self.result.groups = list(self.groups)
+        wanted_tests = config.test_groups
+        if wanted_tests is None:
+            wanted_tests = ("dev",) if "dev" in defined else ()
+        self.test_groups = tuple(sorted(set(wanted_tests)))
+        missing = sorted((set(self.groups) | set(self.test_groups)) - set(defined))
+        if missing:
+            raise _preflight(
+                "missing-groups",
+                f"{self.root / 'pyproject.toml'}: dependency group(s) {', '.join(missing)} not defined "
+                f"(wanted by {self.result.groups_from} or test-groups; "
+                f"defined: {', '.join(defined) or 'none'})",
+                "add the group to [dependency-groups] and run `uv lock`, or fix --group / the hosts rule",
+            )
+
+    def _env_is_ours(self) -> bool:
+        layout = Layout.for_env(self.env)
+        number = layout.current_number() if layout.env_kind() == "generation" else None
+        state = layout.read_state(number) if number is not None else None
+        return state is not None and state.project == str(self.root)
+
     def _check_environment(self) -> None:
         layout = Layout.for_env(self.env)
         kind = layout.env_kind()
@@ -307,6 +342,13 @@ class _Run:
                 "env-missing",
                 f"{self.env}: not an environment venvkeeper deployed",
                 f"deploy it first: venvkeeper deploy {self.root} --env {self.env}",
+            )
+        if self.in_place:
+            raise _preflight(
+                "env-in-place",
+                f"{self.env}: deployed --in-place, which has no atomic switch or rollback, so a failed "
+                "update could not leave it as it was",
+                f"deploy it as generations: venvkeeper deploy {self.root} --env {self.env} (no --in-place)",
             )
         if self.live.project != str(self.root):
             raise _preflight(
@@ -403,7 +445,9 @@ class _Run:
         env["VENVKEEPER_UPDATE"] = what
         log = self.store.log_path(self.stamp, what)
         started = time.monotonic()
-        done = run_shell(self.test_command, cwd=self.root, env=env, timeout=self.test_timeout, log=log)
+        done = run_shell(
+            self.test_command, cwd=self.root, env=env, timeout=self.test_timeout, log=log, kill_leftovers=True
+        )
         self._timed("tests", started)
         return TestOutcome(
             done.ok,
@@ -490,12 +534,15 @@ class _Run:
         started = time.monotonic()
         try:
             engine.relock(self.relocked, plan.requests)
-        except LockError as exc:
+        except (LockError, ToolError) as exc:
             raise _Stop("relock-failed", f"{exc.message}; uv.lock was not changed", hint=exc.hint) from None
         finally:
             self._timed("relock", started)
         self.new_lock = (self.relocked / "uv.lock").read_bytes()
-        new = tomllib.loads(self.new_lock.decode())
+        try:
+            new = tomllib.loads(self.new_lock.decode())
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise _Stop("relock-failed", f"uv wrote a lock that cannot be read: {exc}") from None
         direct = updateplan.direct_names(self.lock) | updateplan.direct_names(new)
         changes = updateplan.changes_between(
             updateplan.locked_versions(self.lock), updateplan.locked_versions(new), direct
@@ -556,9 +603,10 @@ class _Run:
         files = {"uv.lock": self.new_lock}
         for export in config.exports:
             files[export.path] = engine.export_file(self.relocked, export.format, self.groups)
+        self._check_unmoved(old_bytes)
         originals = {name: _read_or_none(self.root / name) for name in files}
         originals["uv.lock"] = old_bytes
-        parent = gitcmd.head(self.root)
+        parent = self.head
         # Written before the project is touched: a run killed from here on is finished or undone by
         # the next one (_recover). Python's finally does not run on SIGTERM or SIGKILL; this does.
         journal: dict[str, Any] = {
@@ -576,8 +624,32 @@ class _Run:
         self.store.write_pending(journal)
         try:
             self._commit_push_deploy(files, originals, parent, journal)
-        finally:
-            self.store.clear_pending()
+        except _Stop:
+            self.store.clear_pending()  # a planned outcome: already undone (or reverted)
+            raise
+        except BaseException:
+            # Anything else (an OS error, SIGTERM): undo now, from the journal, as the next run would.
+            with contextlib.suppress(Exception):
+                self._recover("this run")
+            raise
+        self.store.clear_pending()
+
+    def _check_unmoved(self, old_bytes: bytes) -> None:
+        """Nothing moved in the repository while the tests ran (they may take half an hour)."""
+        moved = None
+        if gitcmd.current_branch(self.root) != self.branch or gitcmd.head(self.root) != self.head:
+            moved = f"HEAD moved from {self.head[:12]} to {gitcmd.head(self.root)[:12]}"
+        elif any(what != "untracked" for what, _ in gitcmd.status(self.root)):
+            moved = "the work tree has uncommitted changes"
+        elif _read_or_none(self.root / "uv.lock") != old_bytes:
+            moved = "uv.lock changed"
+        if moved:
+            raise _Stop(
+                "error",
+                f"{self.root}: {moved} during the run, so the tested lock no longer applies; "
+                "the update was NOT applied, nothing was written and the live environment is untouched",
+                hint="run the update again",
+            )
 
     def _commit_push_deploy(
         self,
@@ -601,7 +673,12 @@ class _Run:
         self._timed("commit", started)
         if self.remote is not None:
             started = time.monotonic()
-            why = gitcmd.push(self.root, self.remote, self.branch)
+            try:
+                why = gitcmd.push(self.root, self.remote, self.branch)
+            except ToolError as exc:  # a push that timed out may still have landed
+                why = exc.message
+            if why is not None and gitcmd.remote_head(self.root, self.remote, self.branch) == commit:
+                why = None  # git failed after the remote took the commit (a dropped connection)
             self._timed("push", started)
             if why is not None:
                 self._restore(originals, parent, commit)
@@ -616,16 +693,19 @@ class _Run:
                     ),
                 )
             self.result.pushed = True
-            self.store.write_pending({**journal, "commit": commit, "pushed": True})
+        # From here the commit stands (pushed, or about to be live): a kill is reported, not undone.
+        self.store.write_pending(
+            {**journal, "commit": commit, "pushed": self.result.pushed, "deploying": True}
+        )
         self._deploy(commit)
 
-    def _recover(self) -> None:
-        """Finish or undo what a killed run left between writing the lock and deploying it."""
+    def _recover(self, who: str) -> None:
+        """Undo what a run stopped between writing the lock and deploying it left, or say why not."""
         journal = self.store.read_pending()
         if journal is None:
             return
         self.store.clear_pending()
-        commit, parent, pushed = journal.get("commit"), journal.get("parent"), journal.get("pushed")
+        commit, parent = journal.get("commit"), journal.get("parent")
         entries = journal.get("files")
         if not isinstance(entries, dict) or not isinstance(parent, str):
             self.result.recovered = f"{self.store.pending} was unreadable; check {self.root} by hand"
@@ -635,25 +715,26 @@ class _Run:
             for name, e in entries.items()
         }
         head = gitcmd.head(self.root)
-        if pushed:
+        if journal.get("deploying"):
+            pushed = "pushed" if journal.get("pushed") else "committed"
             self.result.recovered = (
-                f"a previous run was stopped after pushing {str(commit)[:12]} and before deploying it"
+                f"{who} was stopped while deploying {str(commit)[:12]} ({pushed}); "
+                "it stays committed, and is deployed only if the live environment runs it"
             )
         elif commit and head == commit:
             self._restore(originals, parent, commit)
             self.result.recovered = (
-                f"a previous run was stopped before pushing: its commit {commit[:12]} was undone and "
-                "uv.lock restored"
+                f"{who} was stopped before pushing: its commit {commit[:12]} was undone and uv.lock restored"
             )
         elif not commit and head == parent and self._holds_written(entries):
             self._restore(originals, parent, None)
-            self.result.recovered = "a previous run was stopped before committing: uv.lock was restored"
+            self.result.recovered = f"{who} was stopped before committing: uv.lock was restored"
         else:
             self.result.recovered = (
-                "a previous run was stopped half-way, and the repository has changed since; "
-                f"check {self.root} by hand"
+                f"{who} was stopped half-way, and the repository has changed since; check {self.root} by hand"
             )
-        self.result.restored = False  # this run's own report starts clean
+        if who != "this run":
+            self.result.restored = False  # this run's own report starts clean
 
     def _holds_written(self, entries: dict[str, Any]) -> bool:
         """The work tree still has exactly what the killed run wrote (nobody edited it since)."""
@@ -681,7 +762,12 @@ class _Run:
 
         started = time.monotonic()
         try:
-            done = deploy(DeployRequest(self.root, self.env, groups=self.groups, in_place=self.in_place))
+            # The interpreter the live environment was asked for, so the deploy builds on the one the
+            # candidate was tested on.
+            python = self.live.interpreter.get("request") if self.live is not None else None
+            done = deploy(
+                DeployRequest(self.root, self.env, groups=self.groups, python=python, in_place=self.in_place)
+            )
         except VenvkeeperError as exc:
             self._timed("deploy", started)
             self._revert(commit, exc)
@@ -721,7 +807,6 @@ class _Run:
                 f"could not be pushed ({why})",
                 hint=f"push it by hand: git -C {self.root} push",
             )
-        self.result.restored = True
         raise _Stop(
             "deploy-failed",
             f"deploy failed: {exc.message}; the live environment stays as it was and commit {commit[:12]} "
@@ -733,8 +818,9 @@ class _Run:
 
     def finish(self) -> None:
         # A permissions refusal is the operator's to look into, not to be "fixed" behind their back.
-        refused = self.result.outcome == "busy" or self.result.check == "permissions"
-        if not refused and self.config is not None and self.store_usable:
+        # Runs that changed nothing (a refusal, a dry run, a busy run) change no permissions either.
+        changed_nothing = self.result.outcome in ("busy", "preflight-failed") or self.result.dry_run
+        if not changed_nothing and self.config is not None and self.store_ready:
             self._apply_permissions()
         self._notify()
         if self.store_usable:
@@ -766,7 +852,7 @@ class _Run:
         config = self.config
         try:
             settings = mail.load_settings(
-                self.root, None if config is None else config.notify, os.environ, result.host
+                self.given_root, None if config is None else config.notify, os.environ, result.host
             )
         except ConfigError as exc:
             result.notification.update(skipped=None, error=exc.message)
@@ -829,22 +915,53 @@ def update(request: UpdateRequest) -> UpdateResult:
     )
     store = UpdateStore.for_env(env)
     run = _Run(request, result, store)
+    # systemd and cron stop a run with SIGTERM, whose default action skips every finally: turned into
+    # an exception, it lets the run undo what it wrote, record itself and mail the admins.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        run.go()
-    except _Stop as stop:
-        result.outcome, result.reason, result.check, result.hint = (
-            stop.outcome,
-            stop.reason,
-            stop.check,
-            stop.hint,
-        )
-    except VenvkeeperError as exc:
-        result.outcome, result.reason, result.hint = "error", exc.message, exc.hint
+        try:
+            run.go()
+        except _Stop as stop:
+            result.outcome, result.reason, result.check, result.hint = (
+                stop.outcome,
+                stop.reason,
+                stop.check,
+                stop.hint,
+            )
+        except VenvkeeperError as exc:
+            result.outcome, result.reason, result.hint = "error", exc.message, exc.hint
+        except (KeyboardInterrupt, _Terminated) as exc:
+            what = "terminated (SIGTERM)" if isinstance(exc, _Terminated) else "interrupted"
+            result.outcome, result.reason = "error", f"{what}; {_left(result)}"
+        except Exception as exc:  # an OS error must still be recorded and mailed
+            result.outcome, result.reason = "error", f"{type(exc).__name__}: {exc}; {_left(result)}"
+            result.hint = "see the reason; `git status` in the project shows what is left"
+        finally:
+            result.durations["total"] = time.monotonic() - started
+        run.finish()
     finally:
-        result.durations["total"] = time.monotonic() - started
-    run.finish()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     result.durations["total"] = time.monotonic() - started
     return result
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the run is, so that its cleanup runs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _left(result: UpdateResult) -> str:
+    if result.recovered:
+        return result.recovered
+    if result.committed:
+        return f"commit {result.committed[:12]} stands; the live environment is as the report says"
+    return "uv.lock and the live environment were not changed"
 
 
 def history(env: Path) -> list[dict[str, Any]]:

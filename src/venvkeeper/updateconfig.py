@@ -109,8 +109,14 @@ def _exports(value: Any, path: Path) -> tuple[Export, ...]:
         if fmt not in EXPORT_FORMATS or not isinstance(target, str) or not target.strip():
             raise _fail(path, "exports", wanted)
         relative = Path(target)
-        if relative.is_absolute() or ".." in relative.parts or relative.as_posix() == "uv.lock":
-            raise _fail(path, "exports", f'a path inside the project other than uv.lock, not "{target}"')
+        # Never a file update must not overwrite: the lock, a pyproject.toml, git's own files.
+        forbidden = relative.name in ("uv.lock", "pyproject.toml") or ".git" in relative.parts
+        if relative.is_absolute() or ".." in relative.parts or forbidden:
+            raise _fail(
+                path,
+                "exports",
+                f'a new file inside the project (not uv.lock, pyproject.toml or .git), not "{target}"',
+            )
         out.append(Export(fmt, relative.as_posix()))
     return tuple(out)
 

@@ -102,7 +102,9 @@ def plan_upgrade(
     """One ``--upgrade-package`` request per registry package, bounded by its policy.
 
     A package uv is not asked to upgrade keeps its locked version (uv prefers what the lock holds),
-    which is how ``exclude`` works. A forked package's bound comes from its highest locked version.
+    which is how ``exclude`` works. A package uv locked at several versions (a fork by markers) is
+    held under ``patch`` and ``minor``: one ``--upgrade-package`` bound cannot keep each fork within
+    its own major.minor, so only ``major`` (or a pin) moves it.
     """
     requests: list[str] = []
     rules: dict[str, str] = {}
@@ -113,6 +115,9 @@ def plan_upgrade(
             continue
         if rule.startswith("=="):
             requests.append(f"{name}{rule}")
+            continue
+        if len(locked) > 1 and rule in ("patch", "minor"):
+            rules[name] = "exclude"
             continue
         try:
             bound = upper_bound(max(locked, key=_sort_key), rule)
