@@ -68,7 +68,8 @@ OLDER = {
     "requests": "2.34.1",
 }
 IDENTITY = ("-c", "user.name=bench", "-c", "user.email=bench@localhost")
-# venvkeeper's candidate sync (engine.sync_candidate), with the example's groups: none to deploy, dev to test
+# A candidate synced by uv alone, members built by uv (what venvkeeper's candidate did before it took
+# the members' wheels from deploy's cache), with the example's groups: none to deploy, dev to test
 CANDIDATE_SYNC = ("sync", "--frozen", "--all-packages", "--no-editable", "--group", "dev", "--quiet")
 STEPS = ("preflight", "candidate", "tests", "relock", "commit", "push", "deploy", "notify")
 STEP_WHAT = {

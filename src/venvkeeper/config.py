@@ -8,7 +8,7 @@ from typing import Any
 
 from venvkeeper.errors import ConfigError
 
-__all__ = ["DEFAULT_HOOK_TIMEOUT", "DEFAULT_KEEP", "Config", "Hooks", "parse_config"]
+__all__ = ["DEFAULT_HOOK_TIMEOUT", "DEFAULT_KEEP", "Config", "Hooks", "parse_config", "reject_unknown"]
 
 DEFAULT_KEEP = 3
 DEFAULT_HOOK_TIMEOUT = 900.0
@@ -36,6 +36,15 @@ def _fail(path: Path, key: str, wanted: str) -> ConfigError:
     return ConfigError(f"{path}: [tool.venvkeeper] {key} must be {wanted}", hint=f"fix {key} in {path}")
 
 
+def reject_unknown(table: dict[str, Any], known: set[str], where: str, path: Path) -> None:
+    """One error naming the first key of ``table`` (the TOML table ``where``) that is not ``known``."""
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {where} {unknown[0]}", hint=f"known keys: {', '.join(sorted(known))}"
+        )
+
+
 def _str_list(value: Any, path: Path, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise _fail(path, key, "a list of non-empty strings")
@@ -46,12 +55,7 @@ def parse_config(pyproject: dict[str, Any], path: Path) -> Config:
     table = pyproject.get("tool", {}).get("venvkeeper", {})
     if not isinstance(table, dict):
         raise _fail(path, "", "a table")
-    unknown = sorted(set(table) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key [tool.venvkeeper] {unknown[0]}",
-            hint=f"known keys: {', '.join(sorted(_TOP_KEYS))}",
-        )
+    reject_unknown(table, _TOP_KEYS, "[tool.venvkeeper]", path)
     groups = _str_list(table.get("groups", []), path, "groups")
     python = table.get("python")
     if python is not None and not isinstance(python, str):
@@ -62,12 +66,7 @@ def parse_config(pyproject: dict[str, Any], path: Path) -> Config:
     hooks_table = table.get("hooks", {})
     if not isinstance(hooks_table, dict):
         raise _fail(path, "hooks", "a table")
-    unknown = sorted(set(hooks_table) - _HOOK_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key [tool.venvkeeper.hooks] {unknown[0]}",
-            hint=f"known keys: {', '.join(sorted(_HOOK_KEYS))}",
-        )
+    reject_unknown(hooks_table, _HOOK_KEYS, "[tool.venvkeeper.hooks]", path)
     directory = hooks_table.get("directory")
     if directory is not None and not isinstance(directory, str):
         raise _fail(path, "hooks.directory", "a path relative to the project, as a string")

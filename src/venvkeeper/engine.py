@@ -28,7 +28,6 @@ __all__ = [
     "install_wheels",
     "python_install_dir",
     "relock",
-    "sync_candidate",
     "sync_dependencies",
 ]
 
@@ -315,34 +314,6 @@ def relock(stage: Path, upgrade: Sequence[str]) -> None:
     else:
         hint = "check that the package index is reachable from this host; uv.lock was not changed"
     raise LockError(f"uv could not re-lock: {message}", hint=hint, detail=_tail(result))
-
-
-def sync_candidate(stage: Path, env_dir: Path, python: Path, groups: Sequence[str]) -> None:
-    """Make ``env_dir`` exactly the staging copy's lock, members included and built as wheels.
-
-    Run once on the current lock (the baseline) and again on the new one: the second sync changes
-    only what the update changed.
-    """
-    result = run_uv(
-        [
-            "sync",
-            "--frozen",
-            "--all-packages",
-            "--no-editable",
-            *_group_args(groups),
-            "--python",
-            str(python),
-            "--quiet",
-        ],
-        cwd=stage,
-        env={"UV_PROJECT_ENVIRONMENT": str(env_dir)},
-    )
-    if not result.ok:
-        raise _install_error(
-            result,
-            "the candidate environment",
-            "the live environment was not touched; see the output below",
-        )
 
 
 def export_file(stage: Path, fmt: str, groups: Sequence[str]) -> bytes:

@@ -20,6 +20,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from venvkeeper.config import reject_unknown
 from venvkeeper.errors import ConfigError, VenvkeeperError
 
 __all__ = ["MailSettings", "NotifyConfig", "NotifyError", "compose", "load_settings", "parse_notify", "send"]
@@ -72,11 +73,7 @@ def parse_notify(table: Any, path: Path) -> NotifyConfig:
             f"{path}: {_TABLE} {secrets[0]} is not allowed: secrets never go in the committed pyproject.toml",
             hint="set VENVKEEPER_SMTP_USER and VENVKEEPER_SMTP_PASSWORD in the environment or the env-file",
         )
-    unknown = sorted(set(table) - _KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key {_TABLE} {unknown[0]}", hint=f"known keys: {', '.join(sorted(_KEYS))}"
-        )
+    reject_unknown(table, _KEYS, _TABLE, path)
     to = table.get("to", [])
     if not isinstance(to, list) or not all(isinstance(v, str) and v.strip() for v in to):
         raise _fail(path, "to", "a list of mail addresses")

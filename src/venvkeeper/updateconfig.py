@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from venvkeeper.config import reject_unknown
 from venvkeeper.errors import ConfigError
 from venvkeeper.names import canonicalize_name
 
@@ -143,12 +144,7 @@ def parse_update_config(pyproject: dict[str, Any], path: Path) -> UpdateConfig:
     table = pyproject.get("tool", {}).get("venvkeeper", {}).get("update", {})
     if not isinstance(table, dict):
         raise _fail(path, "", "a table")
-    unknown = sorted(set(table) - _KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key [tool.venvkeeper.update] {unknown[0]}",
-            hint=f"known keys: {', '.join(sorted(_KEYS))}",
-        )
+    reject_unknown(table, _KEYS, "[tool.venvkeeper.update]", path)
     policy = table.get("policy", "patch")
     if policy not in POLICIES:
         raise _fail(path, "policy", '"patch", "minor" or "major"')
