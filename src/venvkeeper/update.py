@@ -140,7 +140,8 @@ class _Run:
             finally:
                 for leftover in (self.stage, self.relocked, self.candidate):
                     fsutil.remove_tree(leftover)
-                self.store.clear_running()
+                if self.store_ready:  # another project's run marker is not ours to remove
+                    self.store.clear_running()
 
     def _locked(self) -> None:
         started = time.monotonic()
