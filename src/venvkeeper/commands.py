@@ -197,3 +197,20 @@ def update(
         push=not no_push,
     )
     _run("update", as_json, lambda: run_update(request))
+
+
+@cli.command()
+@click.argument("project_dir", default=".", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["pylock", "requirements"]), required=True, help="PEP 751 or pip's."
+)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Write here (default: standard output)."
+)
+@click.option("--group", "groups", multiple=True, help="Also export this dependency group (repeatable).")
+@_json_option
+def export(project_dir: Path, fmt: str, output: Path | None, groups: Sequence[str], as_json: bool) -> None:
+    """Export the lock's runtime set (no dev group, no workspace members) for a container build."""
+    from venvkeeper.export import export as run_export  # noqa: PLC0415
+
+    _run("export", as_json, lambda: run_export(project_dir, fmt, output, tuple(groups) if groups else None))

@@ -316,10 +316,15 @@ def relock(stage: Path, upgrade: Sequence[str]) -> None:
     raise LockError(f"uv could not re-lock: {message}", hint=hint, detail=_tail(result))
 
 
-def export_file(stage: Path, fmt: str, groups: Sequence[str]) -> bytes:
-    """The staging copy's lock exported as ``requirements.txt`` (hashed) or ``pylock.toml``."""
+def export_file(stage: Path, fmt: str, groups: Sequence[str], *, members: bool = True) -> bytes:
+    """The lock exported as ``requirements.txt`` (hashed) or ``pylock.toml``.
+
+    ``members=False`` leaves the workspace members out (a container's dependency layer).
+    """
+    extra = [] if members else ["--no-emit-workspace"]
     result = run_uv(
-        ["export", "--frozen", "--all-packages", *_group_args(groups), "--format", fmt, "--quiet"], cwd=stage
+        ["export", "--frozen", "--all-packages", *_group_args(groups), *extra, "--format", fmt, "--quiet"],
+        cwd=stage,
     )
     if not result.ok:
         raise LockError(f"uv.lock: cannot be exported as {fmt}: {_first_error(result)}", hint="run `uv lock`")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import TextIO
 
+    from venvkeeper.export import ExportResult
     from venvkeeper.result import DeployResult, ErrorResult, RollbackResult, StatusResult
     from venvkeeper.resultbase import Result
 
@@ -67,16 +68,22 @@ def render(result: Result, *, as_json: bool, out: TextIO | None = None, err: Tex
     if isinstance(result, HealResult):
         _heal(result, out)
         return
+    _render_other(result, out, err)
+
+
+def _render_other(result: Result, out: TextIO, err: TextIO) -> None:
+    """The commands that are not timed: their result modules are imported only here."""
+    from venvkeeper import render_update  # noqa: PLC0415
+    from venvkeeper.export import ExportResult  # noqa: PLC0415
     from venvkeeper.result import DeployResult, ErrorResult, RollbackResult, StatusResult  # noqa: PLC0415
     from venvkeeper.update_result import HistoryResult, UpdateResult  # noqa: PLC0415
 
-    if isinstance(result, UpdateResult | HistoryResult):
-        from venvkeeper import render_update  # noqa: PLC0415
-
-        if isinstance(result, UpdateResult):
-            render_update.update(result, out, err)
-        else:
-            render_update.history(result, out)
+    if isinstance(result, ExportResult):
+        _export(result, out)
+    elif isinstance(result, UpdateResult):
+        render_update.update(result, out, err)
+    elif isinstance(result, HistoryResult):
+        render_update.history(result, out)
     elif isinstance(result, ErrorResult):
         _error(result, err)
     elif isinstance(result, DeployResult):
@@ -87,6 +94,13 @@ def render(result: Result, *, as_json: bool, out: TextIO | None = None, err: Tex
         _rollback(result, out)
     else:  # pragma: no cover - every result type is listed above
         out.write(json.dumps(result.to_json()) + "\n")
+
+
+def _export(result: ExportResult, out: TextIO) -> None:
+    if result.output is None:
+        out.write(result.content)  # the file itself, for a pipe
+    else:
+        out.write(f"wrote {result.format} to {result.output} (sha256 {result.sha256[:16]})\n")
 
 
 def _error(result: ErrorResult, err: TextIO) -> None:
