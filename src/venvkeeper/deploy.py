@@ -41,7 +41,16 @@ if TYPE_CHECKING:
 # The no-op path (the common case under cron or config management) imports only what it needs:
 # engine, smoke, wheels, hooks and the thread pool are imported where a build or a hook happens.
 
-__all__ = ["DeployRequest", "ProjectFacts", "defined_groups", "deploy"]
+__all__ = [
+    "DeployRequest",
+    "ProjectFacts",
+    "Switched",
+    "build_and_switch",
+    "defined_groups",
+    "deploy",
+    "live_target",
+    "run_post_deploy",
+]
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -175,6 +184,11 @@ class _Target:
     live: GenerationState | None
     healthy: bool
     env_kind: str = ""
+
+
+def live_target(layout: Layout) -> _Target:
+    """What stands at --env now, for a generation switch (install's view; never in place)."""
+    return _target(layout, plan.Options((), None, False))
 
 
 def _target(layout: Layout, options: plan.Options) -> _Target:
@@ -608,17 +622,38 @@ class _Undo:
     failed: int | None = None
 
 
-def _build_and_switch(
-    request: DeployRequest, build: _Build, keep: int, target: _Target, started: float
-) -> DeployResult:
-    layout = build.layout
+@dataclass(frozen=True)
+class Switched:
+    """What switching --env to a new generation did."""
+
+    number: int
+    state: GenerationState
+    adopted: int | None
+    previous: int | None
+    previous_packages: dict[str, str]
+    hooks: list[HookRun]
+    pruned: list[int]
+
+
+def build_and_switch(
+    layout: Layout,
+    target: _Target,
+    keep: int,
+    populate: Callable[[Path, int, Path], GenerationState],
+    hooks: Callable[[int, _Undo], list[HookRun]],
+) -> Switched:
+    """The generation transaction deploy and install share: build a new generation beside the live
+    one (``populate(directory, number, manifest_path)`` returns its record), write its record, switch
+    --env to it atomically (adopting a plain venv that stood there), run the hooks (which switch back
+    on failure through the undo), then prune old generations.
+    """
     adopted: int | None = None
     number = layout.next_number()
     if target.kind == "venv":
         adopted, number = number, number + 1
     try:
-        done = _populate(build, layout.gen_dir(number), number, started, layout.manifest_file(number))
-        fsutil.atomic_write_json(layout.state_file(number), done.state.to_json())
+        state = populate(layout.gen_dir(number), number, layout.manifest_file(number))
+        fsutil.atomic_write_json(layout.state_file(number), state.to_json())
     except BaseException:
         layout.remove_generation(number)
         raise
@@ -634,21 +669,52 @@ def _build_and_switch(
         layout.switch_to(number)
 
     undo = _Undo(target.live_number, adopted, remove_link=target.kind in ("missing", "empty"), failed=number)
-    hook_runs = _run_post_deploy(request, build.workspace, layout, number, undo)
+    hook_runs = hooks(number, undo)
     pruned = layout.prune(keep)
+    return Switched(
+        number,
+        state,
+        adopted,
+        adopted if adopted is not None else target.live_number,
+        previous_packages,
+        hook_runs,
+        pruned,
+    )
+
+
+def _build_and_switch(
+    request: DeployRequest, build: _Build, keep: int, target: _Target, started: float
+) -> DeployResult:
+    layout = build.layout
+    rebuilt: list[str] = []
+    reused: list[str] = []
+
+    def populate(env_dir: Path, number: int, manifest_path: Path) -> GenerationState:
+        done = _populate(build, env_dir, number, started, manifest_path)
+        rebuilt.extend(done.rebuilt)
+        reused.extend(done.reused)
+        return done.state
+
+    switched = build_and_switch(
+        layout,
+        target,
+        keep,
+        populate,
+        lambda number, undo: _run_post_deploy(request, build.workspace, layout, number, undo),
+    )
     _prune_wheels(layout)
     return DeployResult(
         "deploy",
         env=str(layout.env),
         changed=True,
-        generation=number,
-        previous=adopted if adopted is not None else target.live_number,
-        packages=plan.diff_packages(previous_packages, done.state.packages),
-        rebuilt=done.rebuilt,
-        reused=done.reused,
-        hooks=hook_runs,
-        adopted=adopted,
-        pruned=pruned,
+        generation=switched.number,
+        previous=switched.previous,
+        packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
+        rebuilt=rebuilt,
+        reused=reused,
+        hooks=switched.hooks,
+        adopted=switched.adopted,
+        pruned=switched.pruned,
         reason="new generation built",
         duration_s=time.monotonic() - started,
     )
@@ -674,17 +740,31 @@ def _run_post_deploy(
     hooks = workspace.config.hooks
     if not hooks.post_deploy:
         return []
+    cwd = (workspace.root / hooks.directory).resolve() if hooks.directory else workspace.root
+    return run_post_deploy(
+        hooks.post_deploy, cwd, hooks.timeout, layout, number, undo, rollback=request.rollback_on_hook_failure
+    )
+
+
+def run_post_deploy(
+    commands: Sequence[str],
+    cwd: Path,
+    timeout: float,
+    layout: Layout,
+    number: int | None,
+    undo: _Undo,
+    *,
+    rollback: bool = True,
+) -> list[HookRun]:
+    """Run the post-deploy hooks; when one fails, switch back (``undo``) and raise HookError."""
     from venvkeeper.hooks import run_hooks  # noqa: PLC0415
 
-    cwd = (workspace.root / hooks.directory).resolve() if hooks.directory else workspace.root
-    runs = run_hooks(
-        hooks.post_deploy, cwd=cwd, env_path=layout.env, generation=number, timeout=hooks.timeout
-    )
+    runs = run_hooks(commands, cwd=cwd, env_path=layout.env, generation=number, timeout=timeout)
     failed = runs[-1] if runs and not runs[-1].ok else None
     if failed is None:
         return runs
     what = "timed out" if failed.exit_code is None else f"exited {failed.exit_code}"
-    if number is None or not request.rollback_on_hook_failure:
+    if number is None or not rollback:
         stays = (
             "the environment was converged in place" if number is None else f"generation {number} stays live"
         )
