@@ -214,3 +214,86 @@ def export(project_dir: Path, fmt: str, output: Path | None, groups: Sequence[st
     from venvkeeper.export import export as run_export  # noqa: PLC0415
 
     _run("export", as_json, lambda: run_export(project_dir, fmt, output, tuple(groups) if groups else None))
+
+
+@cli.command()
+@click.argument("bundle_path", metavar="BUNDLE", type=click.Path(path_type=Path, dir_okay=False))
+@_env_option
+@click.option("--python", "python", help="Interpreter: a version (3.12) or a path (default: the bundle's).")
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Refuse the bundle unless it is signed by this key's private half.",
+)
+@click.option("--keep", type=click.IntRange(min=0), help="Previous generations to keep (default 3).")
+@click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
+@_json_option
+def install(
+    bundle_path: Path,
+    env: Path,
+    python: str | None,
+    public_key: Path | None,
+    keep: int | None,
+    no_wait: bool,
+    as_json: bool,
+) -> None:
+    """Install a bundle into a new generation of --env, with no network (checked whole first)."""
+    from venvkeeper.install import install as run_install  # noqa: PLC0415
+
+    _run(
+        "install",
+        as_json,
+        lambda: run_install(
+            bundle_path, env, python=python, public_key=public_key, keep=keep, wait=not no_wait
+        ),
+    )
+
+
+@cli.command()
+@click.argument("private_key", type=click.Path(path_type=Path, dir_okay=False))
+@_json_option
+def keygen(private_key: Path, as_json: bool) -> None:
+    """Write an Ed25519 key pair: PRIVATE_KEY (mode 0600) and PRIVATE_KEY.pub."""
+    from venvkeeper.keys import keygen as run_keygen  # noqa: PLC0415
+
+    _run("keygen", as_json, lambda: run_keygen(private_key))
+
+
+@cli.command()
+@click.argument("project_dir", default=".", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Bundle."
+)
+@click.option("--platform", "platforms", multiple=True, help="Target platform tag (default: this machine's).")
+@click.option("--python", "python", help="Target Python X.Y (default: this interpreter's).")
+@click.option("--group", "groups", multiple=True, help="Also bundle this dependency group (repeatable).")
+@click.option("--with-uv", is_flag=True, help="Carry the uv binary, so the target needs only Python.")
+@click.option("--sign", "sign_key", type=click.Path(path_type=Path, dir_okay=False), help="Ed25519 key.")
+@_json_option
+def pack(
+    project_dir: Path,
+    output: Path,
+    platforms: Sequence[str],
+    python: str | None,
+    groups: Sequence[str],
+    with_uv: bool,
+    sign_key: Path | None,
+    as_json: bool,
+) -> None:
+    """Pack the lock's wheels and the built members into one deterministic, offline bundle."""
+    from venvkeeper.pack import pack as run_pack  # noqa: PLC0415
+
+    _run(
+        "pack",
+        as_json,
+        lambda: run_pack(
+            project_dir,
+            output,
+            platforms=tuple(platforms),
+            python=python,
+            groups=tuple(groups) if groups else None,
+            with_uv=with_uv,
+            sign_key=sign_key,
+        ),
+    )

@@ -24,6 +24,7 @@ __all__ = [
     "export_file",
     "export_requirements",
     "find_python",
+    "install_pylock",
     "install_requirements",
     "install_wheels",
     "python_install_dir",
@@ -194,13 +195,23 @@ def _install_error(result: UvResult, default: str, hint: str) -> InstallError:
 
 
 def build_wheel(
-    stage: Path, name: str, path: str, out_dir: Path, python: Path, *, in_workspace: bool
+    stage: Path,
+    name: str,
+    path: str,
+    out_dir: Path,
+    python: Path,
+    *,
+    in_workspace: bool,
+    source_date_epoch: int | None = None,
 ) -> Path:
     """Build one member's wheel from the staging copy into ``out_dir``."""
     # No --quiet: on failure the build backend's own output is what the operator needs to see.
     args = ["build", "--wheel", "--out-dir", str(out_dir), "--python", str(python)]
     args += ["--package", name] if in_workspace else [path]
-    result = run_uv(args, cwd=stage)
+    # SOURCE_DATE_EPOCH: the backends (setuptools' bdist_wheel, hatchling, flit) then stamp every
+    # zip entry with it instead of the files' times, so the same sources give the same wheel.
+    env = None if source_date_epoch is None else {"SOURCE_DATE_EPOCH": str(max(source_date_epoch, 315532800))}
+    result = run_uv(args, cwd=stage, env=env)
     wheels = sorted(out_dir.glob("*.whl"))
     if not result.ok or len(wheels) != 1:
         # uv's own summary names the staging copy's path, which means nothing to the operator.
@@ -329,3 +340,30 @@ def export_file(stage: Path, fmt: str, groups: Sequence[str], *, members: bool =
     if not result.ok:
         raise LockError(f"uv.lock: cannot be exported as {fmt}: {_first_error(result)}", hint="run `uv lock`")
     return result.stdout.encode()
+
+
+def install_pylock(cwd: Path, python: Path, pylock: Path) -> None:
+    """Install exactly a ``pylock.toml`` whose entries are local wheel files, with no network.
+
+    uv reads PEP 751 locks behind a preview flag (0.13); the paths are relative to the lock file.
+    """
+    result = run_uv(
+        [
+            "pip",
+            "sync",
+            "--offline",
+            "--no-index",
+            "--preview-features",
+            "pylock",
+            "--python",
+            str(python),
+            "--quiet",
+            str(pylock),
+        ],
+        cwd=cwd,
+        env={"UV_OFFLINE": "1"},
+    )
+    if not result.ok:
+        raise _install_error(
+            result, "the bundle's packages", "the live environment was not touched; see the output below"
+        )

@@ -116,6 +116,13 @@ def _redeploy_check(facts: Facts, env: str) -> healplan.Redeploy | None:
             f"generation {facts.generation} has no readable record, and a sealed generation is never edited "
             f"in place: run `venvkeeper deploy PROJECT_DIR --env {env}`",
         )
+    if state is not None and state.get("kind") == "install":
+        bundle = state.get("options", {}).get("bundle", "BUNDLE")
+        return healplan.Redeploy(
+            None,
+            f"generation {facts.generation} was installed from a bundle, and a sealed generation is never "
+            f"edited in place: run `venvkeeper install {bundle} --env {env}` (with --python for another one)",
+        )
     if state is None or state.get("kind") != "deploy":
         return None
     project = state.get("project")

@@ -75,11 +75,21 @@ def _render_other(result: Result, out: TextIO, err: TextIO) -> None:
     """The commands that are not timed: their result modules are imported only here."""
     from venvkeeper import render_update  # noqa: PLC0415
     from venvkeeper.export import ExportResult  # noqa: PLC0415
+    from venvkeeper.keys import KeygenResult  # noqa: PLC0415
+    from venvkeeper.pack import PackResult  # noqa: PLC0415
     from venvkeeper.result import DeployResult, ErrorResult, RollbackResult, StatusResult  # noqa: PLC0415
     from venvkeeper.update_result import HistoryResult, UpdateResult  # noqa: PLC0415
 
     if isinstance(result, ExportResult):
         _export(result, out)
+    elif isinstance(result, PackResult):
+        signed = ", signed" if result.signed else ""
+        out.write(
+            f"packed {result.wheels} wheels ({result.wheels_size} bytes) into {result.output}: "
+            f"{result.size} bytes{signed}, sha256 {result.sha256[:16]} [{result.duration_s:.2f}s]\n"
+        )
+    elif isinstance(result, KeygenResult):
+        out.write(f"wrote {result.private_key} (private, 0600) and {result.public_key}\n")
     elif isinstance(result, UpdateResult):
         render_update.update(result, out, err)
     elif isinstance(result, HistoryResult):

@@ -72,7 +72,7 @@ def resolve(env: str) -> Subject:
     if number is not None:
         if state is None:
             return Subject(env, directory, "venv", number, why_no_manifest="its generation record is missing")
-        if state.get("kind") != "deploy":
+        if state.get("kind") not in ("deploy", "install"):
             return Subject(
                 env, directory, "venv", number, state, why_no_manifest="adopted, not built by venvkeeper"
             )

@@ -1,0 +1,212 @@
+"""``venvkeeper install BUNDLE --env PATH``: a bundle into a new generation, with no network at all.
+
+The bundle is checked whole before anything is written (:func:`bundle.read_bundle`): every entry's
+kind and name, every hash against the manifest, the signature when a key is given, and the target
+tags against this interpreter. Only then is it extracted (a second pass that hashes again) into the
+environment's scratch directory. uv installs the bundle's ``pylock.toml``, whose entries are the
+bundled wheels by relative path, offline. The generation is smoke-checked, sealed and switched to
+exactly as ``deploy`` does it (:func:`deploy.build_and_switch`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from venvkeeper import __version__, bundle, engine, fsutil, locking
+from venvkeeper.errors import ConfigError, InterpreterError
+from venvkeeper.generations import GenerationState, Layout, now_iso
+from venvkeeper.result import DeployResult
+
+__all__ = ["install"]
+
+DEFAULT_KEEP = 3
+
+
+def _interpreter(request: str | None, target_python: str) -> Path:
+    """``--python`` (a path or a version), else an interpreter of the bundle's minor version."""
+    if request and "/" in request:
+        path = Path(os.path.abspath(request))
+        if not os.access(path, os.X_OK):
+            raise InterpreterError(
+                f"{path}: not an executable interpreter", hint="pass --python /path/to/python"
+            )
+        return path
+    return engine.find_python(Path("/"), request or target_python)
+
+
+def _probe(python: Path) -> dict[str, Any]:
+    """The interpreter's version and platform tags, as packaging computes them (run in-process when it
+    is this interpreter; otherwise asked of it)."""
+    import json  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    code = (
+        "import json, sys, sysconfig, platform;"
+        "print(json.dumps({'python': '%d.%d' % sys.version_info[:2],"
+        " 'implementation': sys.implementation.name,"
+        " 'platform': sysconfig.get_platform(), 'machine': platform.machine()}))"
+    )
+    proc = subprocess.run([str(python), "-I", "-S", "-c", code], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise InterpreterError(f"{python}: does not run: {proc.stderr.strip()[-200:]}", hint="pass --python")
+    info: dict[str, Any] = json.loads(proc.stdout)
+    return info
+
+
+def _check_target(manifest: dict[str, Any], python: Path) -> None:
+    """Refuse a bundle made for another Python minor or platform, naming both sets of tags."""
+    from packaging import tags  # noqa: PLC0415
+
+    target = manifest.get("target", {})
+    seen = _probe(python)
+    here_platforms = list(tags.platform_tags())
+    wanted_platforms = list(target.get("platforms", []))
+    same_python = target.get("python") == seen["python"] and target.get("implementation", "cp") in (
+        "cp" if seen["implementation"] == "cpython" else seen["implementation"],
+    )
+    same_platform = (
+        not wanted_platforms or "any" in wanted_platforms or bool(set(wanted_platforms) & set(here_platforms))
+    )
+    if same_python and same_platform:
+        return
+    wanted = f"{target.get('implementation', 'cp')}{str(target.get('python', '?')).replace('.', '')} on " + (
+        ", ".join(wanted_platforms[:4]) or "any platform"
+    )
+    implementation = "cp" if seen["implementation"] == "cpython" else seen["implementation"]
+    here = f"{implementation}{seen['python'].replace('.', '')} on {', '.join(here_platforms[:4])}"
+    raise bundle.BundleError(
+        f"the bundle is for {wanted}; {python} is {here}",
+        hint="pack the bundle for this host (pack --python X.Y --platform TAG), or pass --python",
+    )
+
+
+def install(
+    bundle_path: Path,
+    env: Path,
+    *,
+    python: str | None = None,
+    public_key: Path | None = None,
+    keep: int | None = None,
+    wait: bool = True,
+) -> DeployResult:
+    started = time.monotonic()
+    from venvkeeper import signing  # noqa: PLC0415
+    from venvkeeper.deploy import build_and_switch, live_target, run_post_deploy  # noqa: PLC0415
+
+    if not bundle_path.is_file():
+        raise ConfigError(f"{bundle_path}: no such bundle", hint="give the file `venvkeeper pack` wrote")
+    key = signing.load_key_file(public_key, "public") if public_key is not None else None
+    checked = bundle.read_bundle(bundle_path, public_key=key)
+    manifest = checked.manifest
+    interpreter = _interpreter(python, str(manifest.get("target", {}).get("python", "")))
+    _check_target(manifest, interpreter)
+    inputs = hashlib.sha256(checked.manifest_bytes).hexdigest()
+
+    layout = Layout.for_env(env)
+    layout.prepare()
+    with locking.hold(layout.lock_file, wait=wait, what=f"environment {layout.env}"):
+        layout.sweep()
+        target = live_target(layout)
+        if target.live is not None and target.healthy and target.live.inputs_sha256 == inputs:
+            return DeployResult(
+                "install",
+                env=str(layout.env),
+                changed=False,
+                generation=target.live_number,
+                previous=target.live_number,
+                reason="this bundle is already the live generation",
+                duration_s=time.monotonic() - started,
+            )
+        scratch = Path(tempfile.mkdtemp(prefix="bundle-", dir=layout.tmp))
+        try:
+            bundle.extract(bundle_path, checked, scratch)
+
+            def populate(env_dir: Path, number: int, manifest_path: Path) -> GenerationState:
+                return _populate(
+                    env_dir, number, manifest_path, scratch, manifest, interpreter, inputs, bundle_path
+                )
+
+            hooks = manifest.get("hooks", {}).get("post-deploy", [])
+            timeout = float(manifest.get("hooks", {}).get("timeout", 900))
+            switched = build_and_switch(
+                layout,
+                target,
+                DEFAULT_KEEP if keep is None else keep,
+                populate,
+                lambda number, undo: (
+                    run_post_deploy(hooks, Path.cwd(), timeout, layout, number, undo) if hooks else []
+                ),
+            )
+        finally:
+            fsutil.remove_tree(scratch)
+    from venvkeeper import plan  # noqa: PLC0415
+
+    return DeployResult(
+        "install",
+        env=str(layout.env),
+        changed=True,
+        generation=switched.number,
+        previous=switched.previous,
+        packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
+        hooks=switched.hooks,
+        adopted=switched.adopted,
+        pruned=switched.pruned,
+        reason=f"installed {bundle_path.name}",
+        duration_s=time.monotonic() - started,
+    )
+
+
+def _populate(
+    env_dir: Path,
+    number: int,
+    manifest_path: Path,
+    scratch: Path,
+    manifest: dict[str, Any],
+    interpreter: Path,
+    inputs: str,
+    bundle_path: Path,
+) -> GenerationState:
+    from venvkeeper.manifest import seal  # noqa: PLC0415
+    from venvkeeper.smoke import smoke_check  # noqa: PLC0415
+    from venvkeeper.uvcmd import uv_version  # noqa: PLC0415
+    from venvkeeper.wheels import inspect_wheel  # noqa: PLC0415
+
+    engine.create_venv(env_dir, str(interpreter))
+    engine.install_pylock(scratch, env_dir / "bin" / "python", scratch / "pylock.toml")
+    infos = [inspect_wheel(scratch / "wheels" / name) for name in manifest.get("members", [])]
+    report = smoke_check(
+        env_dir,
+        sorted({m for i in infos for m in i.top_level}),
+        sorted({s for i in infos for s in i.scripts}),
+    )
+    sealed = seal(env_dir, {})
+    manifest_sha = fsutil.atomic_write_json(manifest_path, sealed.to_json(), compact=True)
+    st = os.stat(os.path.realpath(interpreter))
+    built_from = manifest.get("built_from", {})
+    return GenerationState(
+        number=number,
+        kind="install",
+        created=now_iso(),
+        packages={name: d["version"] for name, d in sealed.distributions.items()},
+        project=None,
+        lock_sha256=built_from.get("lock_sha256"),
+        inputs_sha256=inputs,
+        interpreter={
+            "path": str(interpreter),
+            "realpath": os.path.realpath(interpreter),
+            "mtime_ns": st.st_mtime_ns,
+            "size": st.st_size,
+            "version": report["version"],
+            "implementation": report["implementation"],
+            "markers": report["markers"],
+        },
+        options={"bundle": str(bundle_path), "groups": manifest.get("groups", [])},
+        uv_version=uv_version(),
+        manifest_sha256=manifest_sha,
+        venvkeeper_version=__version__,
+    )

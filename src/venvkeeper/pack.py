@@ -1,0 +1,219 @@
+"""``venvkeeper pack``: a locked project as one deterministic, optionally signed, offline bundle.
+
+The lock's wheels for the target come from the lock's own URLs, checked against its sha256
+(:mod:`fetch`), because uv has no command that downloads a lock's files. The members are built as
+wheels from a staging copy, never in the source tree. The bundle's ``pylock.toml`` (:mod:`pylockgen`)
+names exactly the bundled files, and the manifest lists every file's path, size and sha256. The
+archive is byte-identical for the same inputs (:mod:`bundle`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from venvkeeper import __version__, bundle, engine, fetch, fsutil, gitcmd
+from venvkeeper.errors import ConfigError
+from venvkeeper.resultbase import Result
+from venvkeeper.wheels import normalize
+from venvkeeper.workspace import load_lock_members, load_workspace, parse_lock, stale_member
+
+__all__ = ["PackResult", "pack"]
+
+
+@dataclass
+class PackResult(Result):
+    output: str
+    sha256: str
+    size: int
+    wheels: int
+    wheels_size: int
+    target: dict[str, Any]
+    signed: bool
+    with_uv: bool
+    duration_s: float
+    members: list[str] = field(default_factory=list)
+    command: str = "pack"
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "output": self.output,
+            "sha256": self.sha256,
+            "size": self.size,
+            "wheels": self.wheels,
+            "wheels_size": self.wheels_size,
+            "members": self.members,
+            "target": self.target,
+            "signed": self.signed,
+            "with_uv": self.with_uv,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+def _mtime(root: Path) -> int:
+    """SOURCE_DATE_EPOCH (reproducible-builds.org), else the time of the lock's last commit, else 0."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        if not epoch.isdigit():
+            raise ConfigError(
+                f"SOURCE_DATE_EPOCH={epoch!r} is not a number of seconds", hint="unset it or fix it"
+            )
+        return int(epoch)
+    proc = gitcmd.run_git(["log", "-1", "--format=%ct", "--", "uv.lock"], cwd=root, check=False)
+    text = proc.stdout.decode().strip()
+    return int(text) if proc.returncode == 0 and text.isdigit() else 0
+
+
+def _uv_binary(target: fetch.Target) -> Path:
+    """The uv binary of the ``uv`` wheel installed beside venvkeeper: this platform's only."""
+    if target.platforms != fetch.Target.current().platforms:
+        raise ConfigError(
+            f"--with-uv for {target.label}: only this machine's uv can be bundled",
+            hint="pack on a machine of the target platform, or leave out --with-uv",
+        )
+    import uv  # noqa: PLC0415
+
+    return Path(uv.find_uv_bin())
+
+
+def pack(
+    project_dir: Path,
+    output: Path,
+    *,
+    platforms: tuple[str, ...] = (),
+    python: str | None = None,
+    groups: tuple[str, ...] | None = None,
+    with_uv: bool = False,
+    sign_key: Path | None = None,
+) -> PackResult:
+    started = time.monotonic()
+    from venvkeeper import pylockgen, signing  # noqa: PLC0415
+
+    private = signing.load_key_file(sign_key, "private") if sign_key is not None else None
+    workspace = load_workspace(project_dir)
+    lock = parse_lock(workspace)
+    members = load_lock_members(workspace, lock)
+    wanted = tuple(sorted(set(groups if groups is not None else workspace.config.groups)))
+    target = fetch.target_for(python, platforms)
+    pins = fetch.runtime_packages(lock, wanted, target.marker_environment())
+    artifacts, missing = fetch.select_wheels(lock, pins, target, root=workspace.root)
+    if missing:
+        raise bundle.BundleError(
+            f"no wheel of {missing[0]} for {target.label}"
+            + (f" (and {len(missing) - 1} more: {', '.join(missing[1:4])})" if len(missing) > 1 else ""),
+            hint="pack for a target the lock has wheels for (--python, --platform), or build on such a host",
+        )
+    out = Path(os.path.abspath(output))
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out.parent}: no such directory", hint="create it, or give another -o path")
+    with tempfile.TemporaryDirectory(prefix="venvkeeper-pack-") as scratch:
+        stage = Path(scratch) / "stage"
+        stage.mkdir()
+        fsutil.copy_files(workspace.root, stage, gitcmd.list_files(workspace.root))
+        engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members))
+        files: dict[str, bytes | Path] = {}
+        fetched = fetch.download(artifacts, fetch.default_cache_dir(), progress=sys.stderr.isatty())
+        for artifact in artifacts:
+            files[f"wheels/{artifact.filename}"] = fetched[artifact.filename]
+        mtime = _mtime(workspace.root)
+        member_wheels = _build_members(stage, members, lock, target, Path(scratch) / "built", mtime)
+        for wheel in member_wheels:
+            files[f"wheels/{wheel.name}"] = wheel
+        files["pylock.toml"] = pylockgen.pylock_for(
+            [*artifacts, *(_member_artifact(w) for w in member_wheels)],
+            {name.removeprefix("wheels/"): name for name in files if name.startswith("wheels/")},
+            requires_python=workspace.pyproject.get("project", {}).get("requires-python"),
+        ).encode()
+        if with_uv:
+            files["uv/uv"] = _uv_binary(target)
+        hooks = workspace.config.hooks
+        manifest: dict[str, Any] = {
+            "format": "venvkeeper-bundle",
+            "format_version": bundle.FORMAT_VERSION,
+            "project": {
+                "name": workspace.root_name or workspace.root.name,
+                "version": str(workspace.pyproject.get("project", {}).get("version", "")),
+            },
+            "target": target.to_json(),
+            "groups": list(wanted),
+            "members": sorted(w.name for w in member_wheels),
+            "hooks": {"post-deploy": list(hooks.post_deploy), "timeout": hooks.timeout},
+            "built_from": {
+                "lock_sha256": hashlib.sha256(workspace.lock_bytes).hexdigest(),
+                "git_commit": _commit(workspace.root),
+                "venvkeeper": __version__,
+            },
+            "files": bundle.describe(files),
+        }
+        signature = signing.sign(private, bundle.manifest_bytes(manifest)) if private is not None else None
+        _write_atomically(out, files, manifest, mtime, signature)
+    raw = out.read_bytes()
+    return PackResult(
+        output=str(out),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        size=len(raw),
+        wheels=sum(1 for name in files if name.startswith("wheels/")),
+        wheels_size=sum(f["size"] for f in manifest["files"] if f["path"].startswith("wheels/")),
+        members=manifest["members"],
+        target=manifest["target"],
+        signed=signature is not None,
+        with_uv=with_uv,
+        duration_s=time.monotonic() - started,
+    )
+
+
+def _commit(root: Path) -> str | None:
+    proc = gitcmd.run_git(["rev-parse", "HEAD"], cwd=root, check=False)
+    return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+
+def _build_members(
+    stage: Path, members: Any, lock: dict[str, Any], target: fetch.Target, out_dir: Path, mtime: int
+) -> list[Path]:
+    """Each package member's wheel, built from the staging copy on an interpreter of the target."""
+    in_workspace = "manifest" in lock or len(members) > 1
+    python = engine.find_python(stage, target.python)
+    wheels = []
+    for member in members:
+        if not member.package:
+            continue
+        out = out_dir / member.name
+        out.mkdir(parents=True)
+        built = engine.build_wheel(
+            stage, member.name, member.path, out, python, in_workspace=in_workspace, source_date_epoch=mtime
+        )
+        normalize(built, mtime)
+        wheels.append(built)
+    return wheels
+
+
+def _member_artifact(wheel: Path) -> fetch.Artifact:
+    from packaging.utils import parse_wheel_filename  # noqa: PLC0415
+
+    name, version, _, _ = parse_wheel_filename(wheel.name)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    return fetch.Artifact(str(name), str(version), wheel.name, "", digest, wheel.stat().st_size, "wheel")
+
+
+def _write_atomically(
+    out: Path, files: dict[str, bytes | Path], manifest: dict[str, Any], mtime: int, signature: bytes | None
+) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            bundle.write_bundle(fh, files, manifest, mtime=mtime, signature=signature)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
