@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import parse_wheel_filename
+
 from venvkeeper import __version__, bundle, engine, fetch, fsutil, gitcmd
 from venvkeeper.errors import ConfigError
 from venvkeeper.resultbase import Result
@@ -178,8 +180,16 @@ def _build_members(
     stage: Path, members: Any, lock: dict[str, Any], target: fetch.Target, out_dir: Path, mtime: int
 ) -> list[Path]:
     """Each package member's wheel, built from the staging copy on an interpreter of the target."""
+    from venvkeeper.errors import InterpreterError  # noqa: PLC0415
+
     in_workspace = "manifest" in lock or len(members) > 1
-    python = engine.find_python(stage, target.python)
+    try:
+        python = engine.find_python(stage, target.python)
+    except InterpreterError:
+        # No interpreter of the target's version here: build on this one. A pure-Python member's
+        # wheel (py3-none-any) is the same either way; a compiled one is refused below.
+        python = Path(sys.executable)
+    accepted = set(target.tags())
     wheels = []
     for member in members:
         if not member.package:
@@ -190,13 +200,16 @@ def _build_members(
             stage, member.name, member.path, out, python, in_workspace=in_workspace, source_date_epoch=mtime
         )
         normalize(built, mtime)
+        if not set(parse_wheel_filename(built.name)[3]) & accepted:
+            raise bundle.BundleError(
+                f"member {member.name}: its wheel {built.name} does not run on {target.label}",
+                hint=f"pack on a host with Python {target.python} for that platform (it has compiled code)",
+            )
         wheels.append(built)
     return wheels
 
 
 def _member_artifact(wheel: Path) -> fetch.Artifact:
-    from packaging.utils import parse_wheel_filename  # noqa: PLC0415
-
     name, version, _, _ = parse_wheel_filename(wheel.name)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     return fetch.Artifact(str(name), str(version), wheel.name, "", digest, wheel.stat().st_size, "wheel")
