@@ -117,3 +117,24 @@ def test_a_damaged_bundle_is_refused_before_anything_is_written(
     assert result.code == 2
     assert str(bundle) in result.error_line
     assert not env.parent.exists()
+
+
+def test_in_place_converges_the_directory_itself(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], index: LocalIndex
+) -> None:
+    bundle = tmp_path / "app.tar.gz"
+    _pack(capsys, project, bundle)
+    env = tmp_path / "image" / "venv"
+    index.stop()
+
+    first = vk(capsys, "install", bundle, "--env", env, "--in-place", "--json")
+    again = vk(capsys, "install", bundle, "--env", env, "--in-place", "--json")
+
+    assert first.code == 0, first.err
+    assert (first.json["changed"], first.json["in_place"]) == (True, True)
+    assert again.json["changed"] is False
+    assert env.is_dir() and not env.is_symlink()
+    assert run_in_env(env, "single").returncode == 0
+    verified = vk(capsys, "verify", "--env", env, "--json")
+    assert verified.code == 0, verified.out
+    assert verified.json["kind"] == "in-place"

@@ -227,6 +227,7 @@ def export(project_dir: Path, fmt: str, output: Path | None, groups: Sequence[st
     help="Refuse the bundle unless it is signed by this key's private half.",
 )
 @click.option("--keep", type=click.IntRange(min=0), help="Previous generations to keep (default 3).")
+@click.option("--in-place", is_flag=True, help="Converge --env itself (a container layer); no generations.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
 @_json_option
 def install(
@@ -235,6 +236,7 @@ def install(
     python: str | None,
     public_key: Path | None,
     keep: int | None,
+    in_place: bool,
     no_wait: bool,
     as_json: bool,
 ) -> None:
@@ -245,7 +247,13 @@ def install(
         "install",
         as_json,
         lambda: run_install(
-            bundle_path, env, python=python, public_key=public_key, keep=keep, wait=not no_wait
+            bundle_path,
+            env,
+            python=python,
+            public_key=public_key,
+            keep=keep,
+            wait=not no_wait,
+            in_place=in_place,
         ),
     )
 

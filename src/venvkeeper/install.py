@@ -93,6 +93,7 @@ def install(
     public_key: Path | None = None,
     keep: int | None = None,
     wait: bool = True,
+    in_place: bool = False,
 ) -> DeployResult:
     started = time.monotonic()
     from venvkeeper import signing  # noqa: PLC0415
@@ -111,6 +112,8 @@ def install(
     layout.prepare()
     with locking.hold(layout.lock_file, wait=wait, what=f"environment {layout.env}"):
         layout.sweep()
+        if in_place:
+            return _in_place(layout, bundle_path, checked, manifest, interpreter, inputs, started)
         target = live_target(layout)
         if target.live is not None and target.healthy and target.live.inputs_sha256 == inputs:
             return DeployResult(
@@ -122,9 +125,8 @@ def install(
                 reason="this bundle is already the live generation",
                 duration_s=time.monotonic() - started,
             )
-        scratch = Path(tempfile.mkdtemp(prefix="bundle-", dir=layout.tmp))
+        scratch = _extract(layout, bundle_path, checked)
         try:
-            bundle.extract(bundle_path, checked, scratch)
 
             def populate(env_dir: Path, number: int, manifest_path: Path) -> GenerationState:
                 return _populate(
@@ -161,6 +163,77 @@ def install(
     )
 
 
+def _extract(layout: Layout, bundle_path: Path, checked: bundle.CheckedBundle) -> Path:
+    """The second pass, into the environment's scratch directory (removed again on any failure)."""
+    scratch = Path(tempfile.mkdtemp(prefix="bundle-", dir=layout.tmp))
+    try:
+        bundle.extract(bundle_path, checked, scratch)
+    except OSError as exc:
+        fsutil.remove_tree(scratch)
+        raise bundle.BundleError(
+            f"{bundle_path}: cannot be extracted into {scratch}: {exc.strerror or exc}",
+            hint=f"check the free space and permissions of {layout.tmp}; --env was not touched",
+        ) from exc
+    except BaseException:
+        fsutil.remove_tree(scratch)
+        raise
+    return scratch
+
+
+def _in_place(
+    layout: Layout,
+    bundle_path: Path,
+    checked: bundle.CheckedBundle,
+    manifest: dict[str, Any],
+    interpreter: Path,
+    inputs: str,
+    started: float,
+) -> DeployResult:
+    """--in-place (a container image's layer): converge --env itself; no generations, no rollback."""
+    from venvkeeper import plan  # noqa: PLC0415
+    from venvkeeper.generations import read_packages, read_state_file  # noqa: PLC0415
+
+    kind = layout.env_kind()
+    if kind == "generation":
+        raise ConfigError(
+            f"{layout.env} is a symlink to a venvkeeper generation; "
+            "--in-place would change a kept generation",
+            hint="install without --in-place (generations switch atomically anyway)",
+        )
+    live = read_state_file(layout.inplace_state) if kind == "venv" else None
+    if live is not None and live.inputs_sha256 == inputs and (layout.env / "bin" / "python").exists():
+        return DeployResult(
+            "install",
+            env=str(layout.env),
+            changed=False,
+            reason="this bundle is already installed here",
+            in_place=True,
+            duration_s=time.monotonic() - started,
+        )
+    before = read_packages(layout.env) if kind == "venv" else {}
+    scratch = _extract(layout, bundle_path, checked)
+    try:
+        # The record goes first: a run killed half-way must not leave a record saying "unchanged".
+        layout.inplace_state.unlink(missing_ok=True)
+        if kind == "empty":
+            layout.env.rmdir()
+        state = _populate(
+            layout.env, 0, layout.inplace_manifest, scratch, manifest, interpreter, inputs, bundle_path
+        )
+        fsutil.atomic_write_json(layout.inplace_state, state.to_json())
+    finally:
+        fsutil.remove_tree(scratch)
+    return DeployResult(
+        "install",
+        env=str(layout.env),
+        changed=True,
+        packages=plan.diff_packages(before, state.packages),
+        in_place=True,
+        reason=f"converged in place from {bundle_path.name}",
+        duration_s=time.monotonic() - started,
+    )
+
+
 def _populate(
     env_dir: Path,
     number: int,
@@ -176,7 +249,7 @@ def _populate(
     from venvkeeper.uvcmd import uv_version  # noqa: PLC0415
     from venvkeeper.wheels import inspect_wheel  # noqa: PLC0415
 
-    engine.create_venv(env_dir, str(interpreter))
+    engine.create_venv(env_dir, str(interpreter), allow_existing=env_dir.is_dir())
     engine.install_pylock(scratch, env_dir / "bin" / "python", scratch / "pylock.toml")
     infos = [inspect_wheel(scratch / "wheels" / name) for name in manifest.get("members", [])]
     report = smoke_check(
