@@ -4,6 +4,8 @@ generation like deploy's; signatures, targets and damaged bundles refused before
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -138,3 +140,21 @@ def test_in_place_converges_the_directory_itself(
     verified = vk(capsys, "verify", "--env", env, "--json")
     assert verified.code == 0, verified.out
     assert verified.json["kind"] == "in-place"
+
+
+def test_an_executable_runs_its_script_with_only_python_and_no_network(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], index: LocalIndex
+) -> None:
+    app = tmp_path / "single-app"
+    packed = _pack(capsys, project, app, "--executable")
+    index.stop()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    first = subprocess.run(
+        [str(app), "--x"], capture_output=True, text=True, env=env, check=False, timeout=120
+    )
+
+    assert packed["executable"] is True and packed["with_uv"] is True
+    assert app.read_bytes().startswith(b"#!")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "single 0.1.0 (tinyutil 1.1.0)"

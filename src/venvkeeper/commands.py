@@ -278,6 +278,8 @@ def keygen(private_key: Path, as_json: bool) -> None:
 @click.option("--group", "groups", multiple=True, help="Also bundle this dependency group (repeatable).")
 @click.option("--with-uv", is_flag=True, help="Carry the uv binary, so the target needs only Python.")
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path, dir_okay=False), help="Ed25519 key.")
+@click.option("--executable", is_flag=True, help="Write one runnable file (implies --with-uv).")
+@click.option("--script", help="The console script the executable runs (default: the members' first).")
 @_json_option
 def pack(
     project_dir: Path,
@@ -287,6 +289,8 @@ def pack(
     groups: Sequence[str],
     with_uv: bool,
     sign_key: Path | None,
+    executable: bool,
+    script: str | None,
     as_json: bool,
 ) -> None:
     """Pack the lock's wheels and the built members into one deterministic, offline bundle."""
@@ -303,5 +307,7 @@ def pack(
             groups=tuple(groups) if groups else None,
             with_uv=with_uv,
             sign_key=sign_key,
+            executable=executable,
+            script=script,
         ),
     )

@@ -42,6 +42,7 @@ class PackResult(Result):
     with_uv: bool
     duration_s: float
     members: list[str] = field(default_factory=list)
+    executable: bool = False
     command: str = "pack"
 
     def payload(self) -> dict[str, Any]:
@@ -55,6 +56,7 @@ class PackResult(Result):
             "target": self.target,
             "signed": self.signed,
             "with_uv": self.with_uv,
+            "executable": self.executable,
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -94,9 +96,21 @@ def pack(
     groups: tuple[str, ...] | None = None,
     with_uv: bool = False,
     sign_key: Path | None = None,
+    executable: bool = False,
+    script: str | None = None,
 ) -> PackResult:
     started = time.monotonic()
     from venvkeeper import pylockgen, signing  # noqa: PLC0415
+
+    if executable and sign_key is not None:
+        raise ConfigError(
+            "--executable and --sign: an executable installs with Python's standard library alone, "
+            "which cannot check a signature",
+            hint="sign a plain bundle and install it with venvkeeper install --public-key",
+        )
+    if script is not None and not executable:
+        raise ConfigError("--script is for --executable", hint="add --executable, or leave out --script")
+    with_uv = with_uv or executable
 
     private = signing.load_key_file(sign_key, "private") if sign_key is not None else None
     workspace = load_workspace(project_dir)
@@ -155,7 +169,12 @@ def pack(
             "files": bundle.describe(files),
         }
         signature = signing.sign(private, bundle.manifest_bytes(manifest)) if private is not None else None
-        _write_atomically(out, files, manifest, mtime, signature)
+        written = Path(scratch) / "bundle.tar.gz" if executable else out
+        _write_atomically(written, files, manifest, mtime, signature)
+        if executable:
+            from venvkeeper.executable import default_script, make_executable  # noqa: PLC0415
+
+            make_executable(written, out, script=script or default_script(written))
     raw = out.read_bytes()
     return PackResult(
         output=str(out),
@@ -167,6 +186,7 @@ def pack(
         target=manifest["target"],
         signed=signature is not None,
         with_uv=with_uv,
+        executable=executable,
         duration_s=time.monotonic() - started,
     )
 
