@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from support.index import LocalIndex
-from vk import generations, run_in_env, vk
+from vk import commit_all, generations, run_in_env, vk
 
 
 @pytest.fixture
@@ -158,3 +158,28 @@ def test_an_executable_runs_its_script_with_only_python_and_no_network(
     assert app.read_bytes().startswith(b"#!")
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == "single 0.1.0 (tinyutil 1.1.0)"
+
+
+def test_the_bundles_hooks_run_only_in_a_checkout_named_for_them(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + '\n[tool.venvkeeper.hooks]\npost-deploy = ["touch hook-ran"]\n'
+    )
+    commit_all(project, "a hook")
+    bundle = tmp_path / "app.tar.gz"
+    _pack(capsys, project, bundle)
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+
+    without = vk(capsys, "install", bundle, "--env", tmp_path / "a" / ".venv", "--json")
+    with_dir = vk(
+        capsys, "install", bundle, "--env", tmp_path / "b" / ".venv", "--hooks-dir", checkout, "--json"
+    )
+
+    assert without.code == with_dir.code == 0, without.err + with_dir.err
+    assert "1 post-deploy hook(s) did not run" in without.json["reason"]
+    assert not (Path.cwd() / "hook-ran").exists()
+    assert (checkout / "hook-ran").is_file()
+    assert [h["command"] for h in with_dir.json["hooks"]] == ["touch hook-ran"]

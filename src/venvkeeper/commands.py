@@ -228,6 +228,11 @@ def export(project_dir: Path, fmt: str, output: Path | None, groups: Sequence[st
 )
 @click.option("--keep", type=click.IntRange(min=0), help="Previous generations to keep (default 3).")
 @click.option("--in-place", is_flag=True, help="Converge --env itself (a container layer); no generations.")
+@click.option(
+    "--hooks-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Run the bundle's post-deploy hooks in this checkout (they need the project's files).",
+)
 @click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
 @_json_option
 def install(
@@ -237,6 +242,7 @@ def install(
     public_key: Path | None,
     keep: int | None,
     in_place: bool,
+    hooks_dir: Path | None,
     no_wait: bool,
     as_json: bool,
 ) -> None:
@@ -254,6 +260,7 @@ def install(
             keep=keep,
             wait=not no_wait,
             in_place=in_place,
+            hooks_dir=hooks_dir,
         ),
     )
 

@@ -18,6 +18,7 @@ import hashlib
 import http.client
 import os
 import re
+import ssl
 import sys
 import tempfile
 import time
@@ -612,12 +613,19 @@ def _network_error(artifact: Artifact, exc: BaseException) -> FetchError:
     )
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every download: urllib would build a new one per file, loading the
+    system's certificates each time, which costs more than the downloads themselves."""
+    return ssl.create_default_context()
+
+
 def _stream(artifact: Artifact, out: BinaryIO, timeout: float) -> str:
     """Copy the URL's body into ``out``; its sha256 (hex)."""
     # The scheme is http, https or file: _fetch_one checked it.
     request = urllib.request.Request(artifact.url, headers={"User-Agent": f"venvkeeper/{__version__}"})  # noqa: S310
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310
+        response = urllib.request.urlopen(request, timeout=timeout, context=_tls())  # noqa: S310
     except urllib.error.HTTPError as exc:
         exc.close()  # it holds the response's socket
         error = FetchError(

@@ -94,6 +94,7 @@ def install(
     keep: int | None = None,
     wait: bool = True,
     in_place: bool = False,
+    hooks_dir: Path | None = None,
 ) -> DeployResult:
     started = time.monotonic()
     from venvkeeper import signing  # noqa: PLC0415
@@ -133,7 +134,9 @@ def install(
                     env_dir, number, manifest_path, scratch, manifest, interpreter, inputs, bundle_path
                 )
 
-            hooks = manifest.get("hooks", {}).get("post-deploy", [])
+            # The bundle names the project's post-deploy hooks, but carries no project to run them in
+            # (alembic.ini, manage.py): they run only in a checkout the operator names.
+            hooks = manifest.get("hooks", {}).get("post-deploy", []) if hooks_dir is not None else []
             timeout = float(manifest.get("hooks", {}).get("timeout", 900))
             switched = build_and_switch(
                 layout,
@@ -141,7 +144,9 @@ def install(
                 DEFAULT_KEEP if keep is None else keep,
                 populate,
                 lambda number, undo: (
-                    run_post_deploy(hooks, Path.cwd(), timeout, layout, number, undo) if hooks else []
+                    run_post_deploy(hooks, hooks_dir, timeout, layout, number, undo)
+                    if hooks and hooks_dir is not None
+                    else []
                 ),
             )
         finally:
@@ -158,8 +163,17 @@ def install(
         hooks=switched.hooks,
         adopted=switched.adopted,
         pruned=switched.pruned,
-        reason=f"installed {bundle_path.name}",
+        reason=f"installed {bundle_path.name}" + _hooks_note(manifest, hooks_dir),
         duration_s=time.monotonic() - started,
+    )
+
+
+def _hooks_note(manifest: dict[str, Any], hooks_dir: Path | None) -> str:
+    named = manifest.get("hooks", {}).get("post-deploy", [])
+    if not named or hooks_dir is not None:
+        return ""
+    return (
+        f"; its {len(named)} post-deploy hook(s) did not run (--hooks-dir names the checkout to run them in)"
     )
 
 
