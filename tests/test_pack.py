@@ -183,3 +183,30 @@ def test_the_bundles_hooks_run_only_in_a_checkout_named_for_them(
     assert not (Path.cwd() / "hook-ran").exists()
     assert (checkout / "hook-ran").is_file()
     assert [h["command"] for h in with_dir.json["hooks"]] == ["touch hook-ran"]
+
+
+def test_a_manifest_with_fields_pack_never_writes_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from venvkeeper.bundle import FORMAT_VERSION, describe, write_bundle
+
+    files: dict[str, bytes | Path] = {
+        "pylock.toml": b'lock-version = "1.0"\ncreated-by = "x"\npackages = []\n'
+    }
+    manifest = {
+        "format": "venvkeeper-bundle",
+        "format_version": FORMAT_VERSION,
+        "target": {"python": f"{sys.version_info[0]}.{sys.version_info[1]}", "platforms": []},
+        "members": ["../../evil.whl"],
+        "files": describe(files),
+    }
+    bundle = tmp_path / "odd.tar.gz"
+    with bundle.open("wb") as out:
+        write_bundle(out, files, manifest, mtime=0)
+    env = tmp_path / "srv" / ".venv"
+
+    result = vk(capsys, "install", bundle, "--env", env)
+
+    assert result.code == 2
+    assert "manifest.json: members is not what venvkeeper pack writes" in result.error_line
+    assert not env.parent.exists()

@@ -105,6 +105,7 @@ def install(
     key = signing.load_key_file(public_key, "public") if public_key is not None else None
     checked = bundle.read_bundle(bundle_path, public_key=key)
     manifest = checked.manifest
+    _check_fields(bundle_path, checked)
     interpreter = _interpreter(python, str(manifest.get("target", {}).get("python", "")))
     _check_target(manifest, interpreter)
     inputs = hashlib.sha256(checked.manifest_bytes).hexdigest()
@@ -166,6 +167,33 @@ def install(
         reason=f"installed {bundle_path.name}" + _hooks_note(manifest, hooks_dir),
         duration_s=time.monotonic() - started,
     )
+
+
+def _check_fields(bundle_path: Path, checked: bundle.CheckedBundle) -> None:
+    """The manifest fields install acts on have the types pack writes: a bundle is input, and an
+    unsigned one may come from anywhere, so a wrong type is one error line, not a traceback."""
+    manifest = checked.manifest
+    target, hooks, members = manifest.get("target"), manifest.get("hooks", {}), manifest.get("members", [])
+
+    def strings(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+    problem = None
+    if not isinstance(target, dict) or not isinstance(target.get("python"), str):
+        problem = "target.python"
+    elif not strings(target.get("platforms", [])):
+        problem = "target.platforms"
+    elif not isinstance(hooks, dict) or not strings(hooks.get("post-deploy", [])):
+        problem = "hooks"
+    elif not isinstance(hooks.get("timeout", 900), int | float) or isinstance(hooks.get("timeout"), bool):
+        problem = "hooks.timeout"
+    elif not strings(members) or any(f"wheels/{m}" not in checked.files or "/" in m for m in members):
+        problem = "members"
+    if problem:
+        raise bundle.BundleError(
+            f"{bundle_path}: manifest.json: {problem} is not what venvkeeper pack writes",
+            hint="pack the bundle again with venvkeeper pack",
+        )
 
 
 def _hooks_note(manifest: dict[str, Any], hooks_dir: Path | None) -> str:
