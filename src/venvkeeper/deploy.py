@@ -48,6 +48,7 @@ __all__ = [
     "build_and_switch",
     "defined_groups",
     "deploy",
+    "interpreter_identity",
     "live_target",
     "run_post_deploy",
 ]
@@ -69,7 +70,7 @@ class DeployRequest:
     repair: bool = False  # verify the live environment; rebuild it (uv's cache refreshed) if it differs
 
 
-def _interpreter_identity(path: Path) -> dict[str, Any] | None:
+def interpreter_identity(path: Path) -> dict[str, Any] | None:
     try:
         real = os.path.realpath(path)
         st = os.stat(real)
@@ -146,7 +147,7 @@ def defined_groups(lock: dict[str, Any], members: Sequence[LockedMember]) -> lis
 
 def _interpreter_intact(state: GenerationState) -> bool:
     """The interpreter the environment was built on is still there, the same file (by stat)."""
-    current = _interpreter_identity(Path(state.interpreter.get("realpath", "/nonexistent")))
+    current = interpreter_identity(Path(state.interpreter.get("realpath", "/nonexistent")))
     return plan.interpreter_unchanged(state.interpreter, current)
 
 
@@ -398,7 +399,7 @@ def _choose_python(
 ) -> tuple[Path, dict[str, Any]]:
     """The interpreter for this deploy and its identity (path, realpath, stat)."""
     python = _find_python(stage, options, live, facts)
-    interpreter = _interpreter_identity(python)
+    interpreter = interpreter_identity(python)
     if interpreter is None:
         raise InterpreterError(f"{python}: cannot be read", hint="pass --python /path/to/python")
     return python, interpreter

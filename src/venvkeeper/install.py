@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from venvkeeper import __version__, bundle, engine, fsutil, locking
+from venvkeeper import __version__, bundle, engine, fsutil, interpreters, locking
 from venvkeeper.errors import ConfigError, InterpreterError
 from venvkeeper.generations import GenerationState, Layout, now_iso
 from venvkeeper.result import DeployResult
@@ -39,36 +39,19 @@ def _interpreter(request: str | None, target_python: str) -> Path:
     return engine.find_python(Path("/"), request or target_python)
 
 
-def _probe(python: Path) -> dict[str, Any]:
-    """The interpreter's version and platform tags, as packaging computes them (run in-process when it
-    is this interpreter; otherwise asked of it)."""
-    import json  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-
-    code = (
-        "import json, sys, sysconfig, platform;"
-        "print(json.dumps({'python': '%d.%d' % sys.version_info[:2],"
-        " 'implementation': sys.implementation.name,"
-        " 'platform': sysconfig.get_platform(), 'machine': platform.machine()}))"
-    )
-    proc = subprocess.run([str(python), "-I", "-S", "-c", code], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise InterpreterError(f"{python}: does not run: {proc.stderr.strip()[-200:]}", hint="pass --python")
-    info: dict[str, Any] = json.loads(proc.stdout)
-    return info
-
-
 def _check_target(manifest: dict[str, Any], python: Path) -> None:
     """Refuse a bundle made for another Python minor or platform, naming both sets of tags."""
     from packaging import tags  # noqa: PLC0415
 
     target = manifest.get("target", {})
-    seen = _probe(python)
+    seen = interpreters.probe(str(python))
+    if seen is None:
+        raise InterpreterError(f"{python}: does not run", hint="pass --python /path/to/python")
+    minor = ".".join(seen.version.split(".")[:2])
+    implementation = "cp" if seen.implementation == "cpython" else seen.implementation
     here_platforms = list(tags.platform_tags())
     wanted_platforms = list(target.get("platforms", []))
-    same_python = target.get("python") == seen["python"] and target.get("implementation", "cp") in (
-        "cp" if seen["implementation"] == "cpython" else seen["implementation"],
-    )
+    same_python = target.get("python") == minor and target.get("implementation", "cp") == implementation
     same_platform = (
         not wanted_platforms or "any" in wanted_platforms or bool(set(wanted_platforms) & set(here_platforms))
     )
@@ -77,8 +60,7 @@ def _check_target(manifest: dict[str, Any], python: Path) -> None:
     wanted = f"{target.get('implementation', 'cp')}{str(target.get('python', '?')).replace('.', '')} on " + (
         ", ".join(wanted_platforms[:4]) or "any platform"
     )
-    implementation = "cp" if seen["implementation"] == "cpython" else seen["implementation"]
-    here = f"{implementation}{seen['python'].replace('.', '')} on {', '.join(here_platforms[:4])}"
+    here = f"{implementation}{minor.replace('.', '')} on {', '.join(here_platforms[:4])}"
     raise bundle.BundleError(
         f"the bundle is for {wanted}; {python} is {here}",
         hint="pack the bundle for this host (pack --python X.Y --platform TAG), or pass --python",
@@ -286,6 +268,7 @@ def _populate(
     inputs: str,
     bundle_path: Path,
 ) -> GenerationState:
+    from venvkeeper.deploy import interpreter_identity  # noqa: PLC0415
     from venvkeeper.manifest import seal  # noqa: PLC0415
     from venvkeeper.smoke import smoke_check  # noqa: PLC0415
     from venvkeeper.uvcmd import uv_version  # noqa: PLC0415
@@ -301,7 +284,6 @@ def _populate(
     )
     sealed = seal(env_dir, {})
     manifest_sha = fsutil.atomic_write_json(manifest_path, sealed.to_json(), compact=True)
-    st = os.stat(os.path.realpath(interpreter))
     built_from = manifest.get("built_from", {})
     return GenerationState(
         number=number,
@@ -312,10 +294,7 @@ def _populate(
         lock_sha256=built_from.get("lock_sha256"),
         inputs_sha256=inputs,
         interpreter={
-            "path": str(interpreter),
-            "realpath": os.path.realpath(interpreter),
-            "mtime_ns": st.st_mtime_ns,
-            "size": st.st_size,
+            **(interpreter_identity(interpreter) or {"path": str(interpreter)}),
             "version": report["version"],
             "implementation": report["implementation"],
             "markers": report["markers"],
