@@ -34,7 +34,7 @@ from venvkeeper.updateconfig import UpdateConfig, parse_update_config
 from venvkeeper.updatestore import UpdateStore, utc_stamp
 from venvkeeper.workspace import Workspace, load_lock_members, load_workspace, parse_lock, stale_member
 
-__all__ = ["UpdateRequest", "history", "update"]
+__all__ = ["UpdateRequest", "update"]
 
 _TAIL_LINES = 60
 
@@ -963,7 +963,3 @@ def _left(result: UpdateResult) -> str:
     if result.committed:
         return f"commit {result.committed[:12]} stands; the live environment is as the report says"
     return "uv.lock and the live environment were not changed"
-
-
-def history(env: Path) -> list[dict[str, Any]]:
-    return UpdateStore.for_env(env).read()
