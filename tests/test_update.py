@@ -342,6 +342,44 @@ def test_a_pyproject_constraint_holds_under_major(
     assert changes(report)["tinyutil"] == ("1.1.0", "2.0.0", "major", False)
 
 
+def test_a_patch_update_moves_a_forked_package_within_each_forks_range(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    publish: Callable[..., Path],
+    uv_bin: Path,
+) -> None:
+    # uv locks tinydb twice, forked by the markers: 1.2.x below Python 3.12, 1.3.x from 3.12 on.
+    project = make_project(PROJECT)
+    pyproject = project / "pyproject.toml"
+    forked = "\"tinydb<1.3 ; python_version < '3.12'\", \"tinydb>=1.3 ; python_version >= '3.12'\", "
+    pyproject.write_text(pyproject.read_text().replace('"tinydb", ', forked))
+    publish("tinydb", "1.3.0")
+    run([uv_bin, "lock"], cwd=project)
+    assert (project / "uv.lock").read_text().count('name = "tinydb"\n') == 2
+    commit_all(project, "tinydb forks by Python version")
+    remote = add_remote(project, tmp_path)
+    env = tmp_path / "srv" / ".venv"
+    assert vk(capsys, "deploy", project, "--env", env).code == 0
+    service = Service(project, env, remote)
+    # A patch release of the older fork, and releases no fork may take under patch.
+    for version in ("1.2.1", "1.4.0", "2.0.0"):
+        publish("tinydb", version)
+
+    result = update(capsys, service, "--policy", "patch")
+
+    assert result.code == 0, result.out + result.err
+    report = result.json
+    assert report["outcome"] == "updated", report
+    assert changes(report) == {"tinydb": ("1.2.0, 1.3.0", "1.2.1, 1.3.0", "patch", True)}
+    lock = service.lock_bytes()
+    assert b'name = "tinydb"\nversion = "1.2.1"' in lock
+    assert b'name = "tinydb"\nversion = "1.3.0"' in lock
+    assert b'version = "1.2.0"' not in lock
+    assert remote.show("uv.lock") == lock
+    assert service.imported_version("tinydb") == "1.2.1"  # the environment runs Python 3.11
+
+
 def test_per_package_overrides(
     make_project: Callable[..., Path],
     tmp_path: Path,

@@ -76,14 +76,15 @@ def test_direct_names_come_from_the_members_dependencies_and_groups() -> None:
 def test_the_plan_asks_uv_for_one_bounded_upgrade_per_package_with_overrides() -> None:
     versions = locked_versions(LOCK, registry_only=True)
     plan = plan_upgrade(versions, "patch", {"tinyweb": "exclude", "tinyextra": "==1.0.1", "tinydb": "major"})
-    # tinyutil is forked (1.1.0 and 2.0.0): one bound cannot hold each fork, so patch holds it.
-    assert plan.requests == ("tinydb", "tinyextra==1.0.1")
+    # tinyutil is forked (1.1.0 and 2.0.0): one request, with the bound above the highest fork.
+    assert plan.requests == ("tinydb", "tinyextra==1.0.1", "tinyutil<2.1")
     assert plan.rules == {
         "tinydb": "major",
         "tinyextra": "==1.0.1",
-        "tinyutil": "exclude",
+        "tinyutil": "patch",
         "tinyweb": "exclude",
     }
+    assert "tinyutil<3" in plan_upgrade(versions, "minor", {}).requests
     assert "tinyutil" in plan_upgrade(versions, "major", {}).requests
 
 
@@ -120,6 +121,39 @@ def test_violations_catch_uv_moving_a_package_past_its_rule() -> None:
         "e 1.2.5 -> 1.1.0 is a downgrade beyond the patch policy",
     ]
     assert violations(changes, {"a": "minor", "b": "major"}) == []
+
+
+def test_each_new_fork_version_is_checked_against_the_old_forks_bounds() -> None:
+    old = {"numpy": ("1.26.4", "2.2.0"), "tinydb": ("1.2.0", "1.3.0")}
+    within = {"numpy": ("1.26.5", "2.2.3"), "tinydb": ("1.2.1", "1.3.0")}
+    rules = {"numpy": "patch", "tinydb": "patch"}
+    changes = changes_between(old, within, set())
+    assert [(c.name, c.old, c.new) for c in changes] == [
+        ("numpy", "1.26.4, 2.2.0", "1.26.5, 2.2.3"),
+        ("tinydb", "1.2.0, 1.3.0", "1.2.1, 1.3.0"),
+    ]
+    assert violations(changes, rules) == []
+    # Forks that merge into one version, or split, stay allowed while each new version is in range.
+    merged = changes_between(old, {"numpy": ("2.2.1",), "tinydb": ("1.2.1", "1.3.0", "1.3.1")}, set())
+    assert violations(merged, rules) == []
+
+    # The older fork moved past its own major.minor (to one no old version covers): named.
+    beyond = changes_between(old, {"numpy": ("1.27.0", "2.2.3"), "tinydb": ("1.3.0", "1.4.0")}, set())
+    assert violations(beyond, rules) == [
+        "numpy 1.26.4, 2.2.0 -> 1.27.0, 2.2.3: 1.27.0 is beyond the patch policy of every locked version",
+        "tinydb 1.2.0, 1.3.0 -> 1.3.0, 1.4.0: 1.4.0 is beyond the patch policy of every locked version",
+    ]
+    assert violations(beyond, {"numpy": "minor", "tinydb": "minor"}) == []
+    # A downgrade out of every fork's range is one too; inside a fork's range it is not.
+    down = changes_between(old, {"numpy": ("1.25.0", "2.2.0"), "tinydb": ("1.2.0", "1.2.9")}, set())
+    assert violations(down, rules) == [
+        "numpy 1.26.4, 2.2.0 -> 1.25.0, 2.2.0: 1.25.0 is beyond the patch policy of every locked version"
+    ]
+    # Exclude and pins still hold a forked package exactly.
+    assert violations(changes, {"numpy": "exclude", "tinydb": "==1.2.1"}) == [
+        "numpy 1.26.4, 2.2.0 -> 1.26.5, 2.2.3, but it is excluded from updates",
+        "tinydb 1.2.0, 1.3.0 -> 1.2.1, 1.3.0, but it is pinned to 1.2.1",
+    ]
 
 
 def test_commit_message_lists_every_change() -> None:

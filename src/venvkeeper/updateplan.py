@@ -102,9 +102,14 @@ def plan_upgrade(
     """One ``--upgrade-package`` request per registry package, bounded by its policy.
 
     A package uv is not asked to upgrade keeps its locked version (uv prefers what the lock holds),
-    which is how ``exclude`` works. A package uv locked at several versions (a fork by markers) is
-    held under ``patch`` and ``minor``: one ``--upgrade-package`` bound cannot keep each fork within
-    its own major.minor, so only ``major`` (or a pin) moves it.
+    which is how ``exclude`` works.
+
+    A package uv locked at several versions (a fork by markers) gets one request with the loosest
+    bound of its forks (the bound above the highest): ``--upgrade-package`` takes a name, so no
+    request can address one fork alone, and uv applies a request to every fork. Each fork still
+    keeps the project's own markers and constraints, which is what usually holds it in its range;
+    where uv moves a fork past it anyway, :func:`violations` checks every new version against the
+    old versions' bounds and the update fails naming them.
     """
     requests: list[str] = []
     rules: dict[str, str] = {}
@@ -115,9 +120,6 @@ def plan_upgrade(
             continue
         if rule.startswith("=="):
             requests.append(f"{name}{rule}")
-            continue
-        if len(locked) > 1 and rule in ("patch", "minor"):
-            rules[name] = "exclude"
             continue
         try:
             bound = upper_bound(max(locked, key=_sort_key), rule)
@@ -177,11 +179,27 @@ def changes_between(
 _ALLOWED = {"patch": {"patch"}, "minor": {"patch", "minor"}, "major": {"patch", "minor", "major"}}
 
 
+def _within(old: str, new: str, rule: str) -> bool:
+    """``new`` is inside ``rule``'s bound around ``old``: a downgrade too, within the same bound."""
+    try:
+        downgrade = Version(new) < Version(old)
+    except InvalidVersion:
+        return False
+    return (_kind(new, old) if downgrade else _kind(old, new)) in _ALLOWED[rule]
+
+
+def _versions(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split(", ")) if text else ()
+
+
 def violations(changes: Sequence[Change], rules: Mapping[str, str]) -> list[str]:
     """Changes that break their rule: uv may move a package past its bound to satisfy another one.
 
     New and dropped packages are allowed (an upgraded package may need a new dependency); a
     downgrade is allowed only inside the bound (it stays within major.minor for ``patch``).
+    A package locked at several versions (a fork by markers), before or after, is checked version
+    by version: each new version must be within the bound of some old one, because uv may move
+    each fork within its own range (and merge or split forks) but the forks are not named.
     """
     broken: list[str] = []
     for change in changes:
@@ -189,11 +207,18 @@ def violations(changes: Sequence[Change], rules: Mapping[str, str]) -> list[str]
         if rule is None or change.kind in ("added", "removed"):
             continue
         what = f"{change.name} {change.old} -> {change.new}"
+        before, after = _versions(change.old), _versions(change.new)
         if rule == "exclude":
             broken.append(f"{what}, but it is excluded from updates")
         elif rule.startswith("=="):
             if change.new != rule[2:]:
                 broken.append(f"{what}, but it is pinned to {rule[2:]}")
+        elif rule in _ALLOWED and (len(before) > 1 or len(after) > 1):
+            outside = [v for v in after if v not in before and not any(_within(o, v, rule) for o in before)]
+            if outside:
+                broken.append(
+                    f"{what}: {', '.join(outside)} is beyond the {rule} policy of every locked version"
+                )
         elif change.kind == "downgrade":
             if _kind(change.new or "", change.old or "") not in _ALLOWED[rule]:
                 broken.append(f"{what} is a downgrade beyond the {rule} policy")
