@@ -15,6 +15,7 @@ from venvkeeper.errors import BuildError, InstallError, InterpreterError, LockEr
 from venvkeeper.uvcmd import UvResult, run_uv
 
 __all__ = [
+    "build_sdist_wheel",
     "build_wheel",
     "cache_dir",
     "check_lock",
@@ -220,6 +221,30 @@ def build_wheel(
             hint=f"run `uv build --wheel {path}` in a checkout to see the whole log; the live environment "
             "was not touched",
             detail=_tail(result).replace(str(stage), "<project>"),
+        )
+    return wheels[0]
+
+
+def build_sdist_wheel(
+    source: Path, label: str, out_dir: Path, python: Path, *, cwd: Path, source_date_epoch: int
+) -> Path:
+    """Build the wheel of an unpacked third-party sdist (``source``) into ``out_dir``.
+
+    ``cwd`` is the project's staging copy: uv takes the index for the build requirements from the
+    project's configuration there, as a sync building this sdist would. The build is isolated (uv's
+    default) and ``--no-sources``: a published sdist is built as any installer builds it, and its
+    own ``[tool.uv.sources]`` name its author's tree.
+    """
+    args = ["build", "--wheel", "--no-sources", "--out-dir", str(out_dir), "--python", str(python)]
+    env = {"SOURCE_DATE_EPOCH": str(max(source_date_epoch, 315532800))}
+    result = run_uv([*args, str(source)], cwd=cwd, env=env)
+    wheels = sorted(out_dir.glob("*.whl"))
+    if not result.ok or len(wheels) != 1:
+        raise BuildError(
+            f"{label}: the locked sdist failed to build into a wheel: {_first_error(result)}",
+            hint="the build backend's output is below; pack on a host that can build it (compilers, "
+            "headers), or lock a version that publishes a wheel for the target",
+            detail=_tail(result).replace(str(source), "<sdist>"),
         )
     return wheels[0]
 

@@ -5,7 +5,8 @@ directory instead (the lock's URLs win), so ``pack`` does it here. Three steps, 
 
 - :func:`runtime_packages` walks uv.lock's dependency graph from the workspace members for one
   marker environment: what a sync for that target installs, the members left out;
-- :func:`select_wheels` picks each package's best wheel for the target's tags (packaging.tags);
+- :func:`select_wheels` picks each package's best wheel for the target's tags (packaging.tags),
+  and :func:`select_sdists` the locked sdist of a package with none (``pack`` builds it);
 - :func:`download` fetches them in parallel, each checked against the lock's sha256 before it
   enters the cache (``<cache>/<sha256[:2]>/<sha256>/<file>``), and reuses what the cache holds.
 """
@@ -49,6 +50,7 @@ __all__ = [
     "download",
     "expand_platform",
     "runtime_packages",
+    "select_sdists",
     "select_wheels",
     "target_for",
 ]
@@ -385,6 +387,8 @@ class Artifact:
     sha256: str  # hex
     size: int | None
     kind: Literal["wheel", "sdist"]
+    # A wheel built here from a locked sdist: that sdist (the bundle's pylock.toml says so).
+    built_from: Artifact | None = None
 
 
 def _locked(lock: Mapping[str, Any], pin: str) -> _Package:
@@ -427,7 +431,9 @@ def _url(package: _Package, entry: Mapping[str, Any], root: Path | None) -> str:
     return (root / relative).resolve().as_uri()
 
 
-def _artifact(package: _Package, entry: Mapping[str, Any], root: Path | None) -> Artifact:
+def _artifact(
+    package: _Package, entry: Mapping[str, Any], root: Path | None, kind: Literal["wheel", "sdist"] = "wheel"
+) -> Artifact:
     url = _url(package, entry, root)
     filename = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
     algorithm, _, digest = str(entry.get("hash", "")).partition(":")
@@ -438,7 +444,7 @@ def _artifact(package: _Package, entry: Mapping[str, Any], root: Path | None) ->
         )
     size = entry.get("size")
     name, version = canonicalize_name(str(package["name"])), str(package.get("version", ""))
-    return Artifact(name, version, filename, url, digest, size if isinstance(size, int) else None, "wheel")
+    return Artifact(name, version, filename, url, digest, size if isinstance(size, int) else None, kind)
 
 
 def select_wheels(
@@ -469,6 +475,26 @@ def select_wheels(
                 candidates.append(((min(ranks), -build[0] if build else 1, filename), entry))
         if candidates:
             chosen.append(_artifact(package, min(candidates, key=lambda c: c[0])[1], root))
+        else:
+            missing.append(_pin(package))
+    return sorted(chosen, key=lambda a: a.filename), missing
+
+
+def select_sdists(
+    lock: Mapping[str, Any], package_names: Iterable[str], *, root: Path | None = None
+) -> tuple[list[Artifact], list[str]]:
+    """The locked sdist of each package (sorted by file name), and the packages with none.
+
+    For the packages :func:`select_wheels` found no wheel of: ``pack`` builds these sdists into
+    wheels. Each keeps the lock's sha256, so the download is checked against it like a wheel.
+    """
+    chosen: list[Artifact] = []
+    missing: list[str] = []
+    for pin in sorted(set(package_names)):
+        package = _locked(lock, pin)
+        entry = package.get("sdist")
+        if isinstance(entry, Mapping) and ("url" in entry or "path" in entry or "filename" in entry):
+            chosen.append(_artifact(package, entry, root, "sdist"))
         else:
             missing.append(_pin(package))
     return sorted(chosen, key=lambda a: a.filename), missing

@@ -1,8 +1,9 @@
 """``venvkeeper pack``: a locked project as one deterministic, optionally signed, offline bundle.
 
 The lock's wheels for the target come from the lock's own URLs, checked against its sha256
-(:mod:`fetch`), because uv has no command that downloads a lock's files. The members are built as
-wheels from a staging copy, never in the source tree. The bundle's ``pylock.toml`` (:mod:`pylockgen`)
+(:mod:`fetch`), because uv has no command that downloads a lock's files. A package locked as an sdist
+alone is fetched the same way and built into a wheel here (:mod:`sdistbuild`). The members are built
+as wheels from a staging copy, never in the source tree. The bundle's ``pylock.toml`` (:mod:`pylockgen`)
 names exactly the bundled files, and the manifest lists every file's path, size and sha256. The
 archive is byte-identical for the same inputs (:mod:`bundle`).
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
-from venvkeeper import __version__, bundle, engine, fetch, fsutil, gitcmd
+from venvkeeper import __version__, bundle, engine, fetch, fsutil, gitcmd, sdistbuild
 from venvkeeper.errors import ConfigError
 from venvkeeper.resultbase import Result
 from venvkeeper.wheels import normalize
@@ -42,6 +43,7 @@ class PackResult(Result):
     with_uv: bool
     duration_s: float
     members: list[str] = field(default_factory=list)
+    built_from_sdists: list[str] = field(default_factory=list)
     executable: bool = False
     command: str = "pack"
 
@@ -53,6 +55,7 @@ class PackResult(Result):
             "wheels": self.wheels,
             "wheels_size": self.wheels_size,
             "members": self.members,
+            "built_from_sdists": self.built_from_sdists,
             "target": self.target,
             "signed": self.signed,
             "with_uv": self.with_uv,
@@ -119,10 +122,11 @@ def pack(
     wanted = tuple(sorted(set(groups if groups is not None else workspace.config.groups)))
     target = fetch.target_for(python, platforms)
     pins = fetch.runtime_packages(lock, wanted, target.marker_environment())
-    artifacts, missing = fetch.select_wheels(lock, pins, target, root=workspace.root)
+    artifacts, without_wheel = fetch.select_wheels(lock, pins, target, root=workspace.root)
+    sdists, missing = fetch.select_sdists(lock, without_wheel, root=workspace.root)
     if missing:
         raise bundle.BundleError(
-            f"no wheel of {missing[0]} for {target.label}"
+            f"no wheel or sdist of {missing[0]} for {target.label}"
             + (f" (and {len(missing) - 1} more: {', '.join(missing[1:4])})" if len(missing) > 1 else ""),
             hint="pack for a target the lock has wheels for (--python, --platform), or build on such a host",
         )
@@ -135,15 +139,30 @@ def pack(
         fsutil.copy_files(workspace.root, stage, gitcmd.list_files(workspace.root))
         engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members))
         files: dict[str, bytes | Path] = {}
-        fetched = fetch.download(artifacts, fetch.default_cache_dir(), progress=sys.stderr.isatty())
+        fetched = fetch.download(
+            [*artifacts, *sdists], fetch.default_cache_dir(), progress=sys.stderr.isatty()
+        )
         for artifact in artifacts:
             files[f"wheels/{artifact.filename}"] = fetched[artifact.filename]
         mtime = _mtime(workspace.root)
-        member_wheels = _build_members(stage, members, lock, target, Path(scratch) / "built", mtime)
+        builder, native = _build_python(stage, target)
+        from_sdists = sdistbuild.build_sdists(
+            sdists,
+            fetched,
+            stage=stage,
+            scratch=Path(scratch) / "sdists",
+            target=target,
+            python=builder,
+            native=native,
+            mtime=mtime,
+        )
+        for artifact, path in from_sdists:
+            files[f"wheels/{artifact.filename}"] = path
+        member_wheels = _build_members(stage, members, lock, target, Path(scratch) / "built", mtime, builder)
         for wheel in member_wheels:
             files[f"wheels/{wheel.name}"] = wheel
         files["pylock.toml"] = pylockgen.pylock_for(
-            [*artifacts, *(_member_artifact(w) for w in member_wheels)],
+            [*artifacts, *(a for a, _ in from_sdists), *(_member_artifact(w) for w in member_wheels)],
             {name.removeprefix("wheels/"): name for name in files if name.startswith("wheels/")},
             requires_python=workspace.pyproject.get("project", {}).get("requires-python"),
         ).encode()
@@ -183,6 +202,7 @@ def pack(
         wheels=sum(1 for name in files if name.startswith("wheels/")),
         wheels_size=sum(f["size"] for f in manifest["files"] if f["path"].startswith("wheels/")),
         members=manifest["members"],
+        built_from_sdists=sorted(a.filename for a, _ in from_sdists),
         target=manifest["target"],
         signed=signature is not None,
         with_uv=with_uv,
@@ -196,19 +216,33 @@ def _commit(root: Path) -> str | None:
     return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
 
-def _build_members(
-    stage: Path, members: Any, lock: dict[str, Any], target: fetch.Target, out_dir: Path, mtime: int
-) -> list[Path]:
-    """Each package member's wheel, built from the staging copy on an interpreter of the target."""
+def _build_python(stage: Path, target: fetch.Target) -> tuple[Path, bool]:
+    """The interpreter that builds members and sdists, and whether a compiled wheel it builds runs on
+    the target (it is of the target's Python, on a host of the target's platform)."""
     from venvkeeper.errors import InterpreterError  # noqa: PLC0415
 
-    in_workspace = "manifest" in lock or len(members) > 1
+    here = fetch.Target.current()
     try:
         python = engine.find_python(stage, target.python)
+        of_target = True
     except InterpreterError:
-        # No interpreter of the target's version here: build on this one. A pure-Python member's
-        # wheel (py3-none-any) is the same either way; a compiled one is refused below.
-        python = Path(sys.executable)
+        # No interpreter of the target's version here: build on this one. A pure-Python wheel
+        # (py3-none-any) is the same either way; a compiled one is refused after the build.
+        python, of_target = Path(sys.executable), target.python == here.python
+    return python, of_target and target.platforms == here.platforms
+
+
+def _build_members(
+    stage: Path,
+    members: Any,
+    lock: dict[str, Any],
+    target: fetch.Target,
+    out_dir: Path,
+    mtime: int,
+    python: Path,
+) -> list[Path]:
+    """Each package member's wheel, built from the staging copy on ``python``."""
+    in_workspace = "manifest" in lock or len(members) > 1
     accepted = set(target.tags())
     wheels = []
     for member in members:

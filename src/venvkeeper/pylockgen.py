@@ -4,6 +4,12 @@ Written by hand rather than with a TOML library (venvkeeper reads TOML with toml
 none elsewhere): every value is a string, an integer or a table of them, and a basic string is
 escaped with ``json.dumps``, whose escapes are TOML's. The output is deterministic: packages by
 name and version, files by name, keys in the order PEP 751 lists them.
+
+A wheel that ``pack`` built from a locked sdist is listed among the package's ``wheels`` (it is the
+file the bundle holds, by path and sha256) with no ``upload-time`` (no index ever served it), and
+the sdist it came from is named in the package's ``[tool.venvkeeper]`` table (PEP 751's place for
+what a tool adds): ``built-from-sdist = { name, hashes }``, the file and sha256 uv.lock pinned. The
+sdist itself is not bundled, so no ``sdist`` key sends an installer looking for it.
 """
 
 from __future__ import annotations
@@ -79,4 +85,11 @@ def pylock_for(
                 for wheel in sorted(kinds["wheel"], key=lambda a: a.filename)
             )
             lines.append("]")
+        built = {w.built_from.filename: w.built_from for w in kinds["wheel"] if w.built_from is not None}
+        if len(built) > 1:
+            raise ValueError(f"{name} {version}: built from more than one sdist ({', '.join(sorted(built))})")
+        for source in built.values():
+            digest = f"hashes = {{ sha256 = {_string(source.sha256)} }}"
+            origin = f"{{ name = {_string(source.filename)}, {digest} }}"
+            lines.append(f"tool = {{ venvkeeper = {{ built-from-sdist = {origin} }} }}")
     return "\n".join(lines) + "\n"

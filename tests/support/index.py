@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
 __all__ = ["LocalIndex", "LocalIndexError"]
@@ -36,6 +36,15 @@ main(sys.argv[1:])
 
 class LocalIndexError(Exception):
     """The local index could not be started or changed."""
+
+
+def _name_and_version(filename: str) -> tuple[str, Version]:
+    """A wheel's or an sdist's name and version (raises on anything pypiserver would ignore)."""
+    if filename.endswith(".whl"):
+        name, version, _, _ = parse_wheel_filename(filename)
+    else:
+        name, version = parse_sdist_filename(filename)
+    return name, version
 
 
 def _free_port() -> int:
@@ -143,12 +152,12 @@ class LocalIndex:
         self.stop()
 
     def publish(self, wheel: Path) -> Path:
-        """Copy ``wheel`` into the index; the next request sees it.
+        """Copy ``wheel`` (or an sdist) into the index; the next request sees it.
 
         A file of the same name is replaced (the old one goes to the attic).
         """
         wheel = Path(wheel)
-        parse_wheel_filename(wheel.name)  # refuse what pypiserver would silently ignore
+        _name_and_version(wheel.name)  # refuse what pypiserver would silently ignore
         target = self.packages_dir / wheel.name
         # pypiserver skips dot files, so the copy is invisible until the rename.
         partial = self.packages_dir / f".{wheel.name}.partial"
@@ -167,8 +176,7 @@ class LocalIndex:
         wanted = (canonicalize_name(name), Version(version))
         removed = []
         for filename in self.published():
-            parsed_name, parsed_version, _, _ = parse_wheel_filename(filename)
-            if (parsed_name, parsed_version) == wanted:
+            if _name_and_version(filename) == wanted:
                 self._to_attic(filename)
                 removed.append(filename)
         if not removed:
