@@ -26,6 +26,7 @@ from venvkeeper.fetch import (
     default_cache_dir,
     download,
     runtime_packages,
+    select_sdists,
     select_wheels,
     target_for,
 )
@@ -310,6 +311,21 @@ def test_the_best_wheel_for_the_target_wins_and_packages_without_one_are_named()
     assert missing == ["sdistonly==1.0", "stable==2.0"]
 
 
+def test_a_package_without_a_wheel_for_the_target_falls_back_to_its_locked_sdist() -> None:
+    _, without_wheel = select_wheels(BINARY_LOCK, ["fast", "winonly", "sdistonly"], LINUX_311)
+    sdists, missing = select_sdists(BINARY_LOCK, without_wheel)
+    (sdist,) = sdists
+    assert (sdist.name, sdist.version, sdist.filename, sdist.kind) == (
+        "sdistonly",
+        "1.0",
+        "sdistonly-1.0.tar.gz",
+        "sdist",
+    )
+    assert sdist.url == "https://files.invalid/sdistonly-1.0.tar.gz"
+    assert sdist.sha256 == hashlib.sha256(b"sdistonly-1.0.tar.gz").hexdigest()
+    assert missing == ["winonly==1.0"]  # a wheel for Windows only, and no sdist
+
+
 def test_a_name_locked_at_several_versions_needs_its_version() -> None:
     lock = {"version": 1, "package": [
         {"name": "fork", "version": v, "source": REGISTRY, "wheels": [_wheel(f"fork-{v}-py3-none-any.whl")]}
@@ -453,6 +469,24 @@ def test_pylock_is_valid_and_installs_exactly_the_given_wheels(locked_wheels: li
         pylock_for(shuffled, paths, requires_python=">=3.11", environments=["sys_platform == 'linux'"])
         == text
     )
+
+
+def test_pylock_names_the_sdist_a_wheel_was_built_from() -> None:
+    url = "https://x.invalid/t.tar.gz"
+    sdist = Artifact("tinysrc", "1.0.0", "tinysrc-1.0.0.tar.gz", url, "c" * 64, 9, "sdist")
+    built = Artifact("tinysrc", "1.0.0", "tinysrc-1.0.0-py3-none-any.whl", "", "d" * 64, 99, "wheel", sdist)
+    text = pylock_for([built], {built.filename: f"wheels/{built.filename}"}, requires_python=None)
+
+    (package,) = Pylock.from_dict(tomllib.loads(text)).packages
+    assert [(w.filename, w.path, w.hashes["sha256"]) for w in package.wheels or []] == [
+        (built.filename, f"wheels/{built.filename}", "d" * 64)
+    ]
+    # Not bundled, so not an sdist an installer could reach for; named as where the wheel came from.
+    assert package.sdist is None
+    assert package.tool == {
+        "venvkeeper": {"built-from-sdist": {"name": "tinysrc-1.0.0.tar.gz", "hashes": {"sha256": "c" * 64}}}
+    }
+    assert "https://x.invalid" not in text
 
 
 def test_pylock_strings_are_escaped_as_toml_wants() -> None:
