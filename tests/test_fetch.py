@@ -326,6 +326,28 @@ def test_a_package_without_a_wheel_for_the_target_falls_back_to_its_locked_sdist
     assert missing == ["winonly==1.0"]  # a wheel for Windows only, and no sdist
 
 
+def test_an_sdist_referenced_directly_is_the_source_itself(tmp_path: Path) -> None:
+    # `tiny @ file:///...tar.gz` and `tiny @ https://...tar.gz`: uv.lock gives the sdist a hash alone.
+    digest = "sha256:" + "e" * 64
+    x = "https://x.in"
+    sdist = {"hash": digest}
+    lock = {
+        "version": 1,
+        "package": [
+            {"name": "local", "version": "1.0", "source": {"path": "dist/local-1.0.tar.gz"}, "sdist": sdist},
+            {"name": "remote", "version": "2.0", "source": {"url": f"{x}/remote-2.0.tar.gz"}, "sdist": sdist},
+            {"name": "sub", "version": "3.0", "source": {"url": f"{x}/a.tgz", "subdirectory": "s"}},
+        ],
+    }
+    lock["package"][2]["sdist"] = sdist
+    sdists, missing = select_sdists(lock, ["local", "remote", "sub"], root=tmp_path)
+    assert [(a.filename, a.url) for a in sdists] == [
+        ("local-1.0.tar.gz", (tmp_path / "dist" / "local-1.0.tar.gz").as_uri()),
+        ("remote-2.0.tar.gz", "https://x.in/remote-2.0.tar.gz"),
+    ]
+    assert missing == ["sub==3.0"]  # a project inside an archive: not an sdist to build as it is
+
+
 def test_a_name_locked_at_several_versions_needs_its_version() -> None:
     lock = {"version": 1, "package": [
         {"name": "fork", "version": v, "source": REGISTRY, "wheels": [_wheel(f"fork-{v}-py3-none-any.whl")]}

@@ -419,6 +419,10 @@ def _url(package: _Package, entry: Mapping[str, Any], root: Path | None) -> str:
         relative = f"{source['registry']}/{entry['filename']}"
     elif "filename" in entry and ("path" in source or "url" in source):
         relative = str(source.get("path") or source["url"])
+    elif ("path" in source or "url" in source) and "subdirectory" not in source:
+        # A direct reference to an sdist archive (`name @ file:///x.tar.gz`): uv.lock gives its
+        # sdist a hash alone, the file being the source itself.
+        relative = str(source.get("path") or source["url"])
     else:
         raise LockError(f"uv.lock: {_pin(package)}: a file with neither url nor path", hint="run `uv lock`")
     if urllib.parse.urlsplit(relative).scheme in ("http", "https", "file"):
@@ -492,8 +496,9 @@ def select_sdists(
     missing: list[str] = []
     for pin in sorted(set(package_names)):
         package = _locked(lock, pin)
-        entry = package.get("sdist")
-        if isinstance(entry, Mapping) and ("url" in entry or "path" in entry or "filename" in entry):
+        entry, source = package.get("sdist"), package.get("source", {})
+        archive = ("path" in source or "url" in source) and "subdirectory" not in source
+        if isinstance(entry, Mapping) and ({"url", "path", "filename"} & set(entry) or archive):
             chosen.append(_artifact(package, entry, root, "sdist"))
         else:
             missing.append(_pin(package))
