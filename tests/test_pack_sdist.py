@@ -27,6 +27,7 @@ from vk import run_in_env, vk
 
 PURE = "tinysrc"
 COMPILED = "tinyc"
+BROKEN = "tinybroken"
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -74,6 +75,20 @@ SOURCES: dict[str, dict[str, str]] = {
             static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speed", NULL, -1, methods};
             PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&module); }
             """,
+    },
+    # Its sdist builds; its wheel does not (setuptools runs setup.py with bdist_wheel for a wheel).
+    BROKEN: {
+        "pyproject.toml": _pyproject(BROKEN),
+        "setup.py": """\
+            import sys
+
+            from setuptools import setup
+
+            if "bdist_wheel" in sys.argv:
+                sys.exit("tinybroken: this release cannot be built")
+            setup()
+            """,
+        f"{BROKEN}/__init__.py": "",
     },
 }
 
@@ -245,4 +260,20 @@ def test_a_compiled_sdist_for_a_foreign_target_is_refused_naming_it(
     assert "tinyc 1.0.0 (tinyc-1.0.0.tar.gz)" in line
     assert "compiled wheel" in line
     assert f"does not run on cp{sys.version_info[0]}{sys.version_info[1]}-{platform}" in line
+    assert not out.exists()
+
+
+def test_an_sdist_that_fails_to_build_shows_the_backends_reason(
+    make_app: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_app(BROKEN)
+    out = tmp_path / "app.tar.gz"
+
+    result = vk(capsys, "pack", project, "-o", out)
+
+    assert result.code == 1, result.err
+    assert "tinybroken 1.0.0 (tinybroken-1.0.0.tar.gz): the locked sdist failed to build" in result.error_line
+    assert "tinybroken: this release cannot be built" in result.err
+    assert "setuptools.build_meta.build_wheel` failed" in result.error_line  # uv's reason, no scratch path
+    assert "venvkeeper-pack-" not in result.err
     assert not out.exists()

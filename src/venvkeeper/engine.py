@@ -240,8 +240,12 @@ def build_sdist_wheel(
     result = run_uv([*args, str(source)], cwd=cwd, env=env)
     wheels = sorted(out_dir.glob("*.whl"))
     if not result.ok or len(wheels) != 1:
+        # uv's first line names the scratch copy; its last "cause:" says what went wrong.
+        lines = _error_lines(result)
+        causes = [line.removeprefix("cause:").strip() for line in lines if line.startswith("cause:")]
+        reason = causes[-1] if causes else _first_error(result).replace(str(source), "<sdist>")
         raise BuildError(
-            f"{label}: the locked sdist failed to build into a wheel: {_first_error(result)}",
+            f"{label}: the locked sdist failed to build into a wheel: {reason}",
             hint="the build backend's output is below; pack on a host that can build it (compilers, "
             "headers), or lock a version that publishes a wheel for the target",
             detail=_tail(result).replace(str(source), "<sdist>"),
