@@ -21,7 +21,7 @@ from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
-from venvkeeper import __version__, bundle, engine, fetch, fsutil, gitcmd
+from venvkeeper import __version__, bundle, engine, fetch, fsutil, gitcmd, selection
 from venvkeeper.errors import ConfigError
 from venvkeeper.resultbase import Result
 from venvkeeper.wheels import normalize
@@ -116,7 +116,7 @@ def pack(
     workspace = load_workspace(project_dir)
     lock = parse_lock(workspace)
     members = load_lock_members(workspace, lock)
-    wanted = tuple(sorted(set(groups if groups is not None else workspace.config.groups)))
+    wanted = selection.chosen(groups, workspace.config.groups)
     target = fetch.target_for(python, platforms)
     pins = fetch.runtime_packages(lock, wanted, target.marker_environment())
     artifacts, missing = fetch.select_wheels(lock, pins, target, root=workspace.root)

@@ -37,8 +37,11 @@ _DROPPED = (
     "UV_FROZEN",
     "UV_LOCKED",
     "UV_NO_SYNC",
+    # What the lock installs is chosen by flags alone (venvkeeper.selection.IGNORED_UV_VARIABLES).
     "UV_DEV",
     "UV_NO_DEV",
+    "UV_NO_GROUP",
+    "UV_NO_DEFAULT_GROUPS",
 )
 
 

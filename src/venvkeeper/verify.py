@@ -277,11 +277,14 @@ def _lock_expectations(project: str, subject: Subject) -> tuple[dict[str, Expect
     for pkg in lock.get("package", []):
         locked.setdefault(canonicalize_name(pkg["name"]), []).append(pkg)
     editable = None if subject.kind == "venv" else False  # a plain venv may hold members editable
+    recorded: Mapping[str, str] = (state or {}).get("packages") or {}
     expected: dict[str, Expected] = {}
     for member in members:
         if member.package:
-            versions = [str(p.get("version", "")) for p in locked.get(member.name, [])]
-            expected[member.name] = Expected(versions[0] if versions else "", "local", None, editable)
+            versions = [str(p.get("version") or "") for p in locked.get(member.name, [])]
+            expected[member.name] = _member_expectation(
+                versions[0] if versions else "", recorded.get(member.name), editable
+            )
     for raw in engine.export_requirements(workspace.root, groups).splitlines():
         line = raw.strip()
         if not line or line.startswith(("#", "-")):
@@ -303,6 +306,19 @@ def _lock_expectations(project: str, subject: Subject) -> tuple[dict[str, Expect
             version, kind, url if kind == "url" else None, editable if kind == "local" else False
         )
     return expected, workspace
+
+
+def _member_expectation(locked: str, recorded: str | None, editable: bool | None) -> Expected:
+    """A member at its locked version; with ``dynamic = ["version"]``, at its recorded one.
+
+    uv.lock holds no version for a member whose version is dynamic (uv computes it when it
+    builds), so the reference is what the generation recorded when deploy built it from this
+    tree; with no record (a venv venvkeeper did not build) the version is not compared. A change
+    of the member's source since is a ``source-changed`` finding of its own.
+    """
+    if locked:
+        return Expected(locked, "local", None, editable)
+    return Expected(recorded, "local", None, editable, "generation record" if recorded else None)
 
 
 def _parse_requirement(text: str) -> tuple[str, str, str | None]:
