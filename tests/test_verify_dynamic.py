@@ -8,6 +8,7 @@ version is still a ``version`` finding.
 from __future__ import annotations
 
 import os
+import shutil
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,7 @@ def test_a_fresh_deploy_of_a_dynamic_version_member_verifies_clean(
     deployed = vk(capsys, "deploy", project, "--env", env)
     assert deployed.code == 0, deployed.err
     assert run_in_env(env, "dynversion").stdout.strip() == "dynversion 0.27.1"
+    assert list(site_packages(env).glob("helper-3.1.4.dist-info"))  # the path dependency, built
 
     result = _verify(capsys, env, "--project", project)
 
@@ -60,15 +62,20 @@ def test_a_member_installed_at_another_version_is_a_finding_against_the_record(
 ) -> None:
     env = tmp_path / "srv" / ".venv"
     assert vk(capsys, "deploy", project, "--env", env).code == 0
-    # Someone installs another build of the member by hand.
-    wheel = make_wheel(
-        tmp_path / "wheels",
-        "dynversion",
-        "0.28.0",
-        files={"dynversion/__init__.py": '__version__ = "0.28.0"\n\ndef main() -> int:\n    return 0\n'},
-        console_scripts={"dynversion": "dynversion:main"},
-    )
-    run([find_uv(), "pip", "install", "--python", env / "bin" / "python", "--quiet", "--no-deps", wheel])
+    # Someone installs other builds of the member and of its path dependency by hand.
+    wheels = [
+        make_wheel(
+            tmp_path / "wheels",
+            "dynversion",
+            "0.28.0",
+            files={"dynversion/__init__.py": '__version__ = "0.28.0"\n\ndef main() -> int:\n    return 0\n'},
+            console_scripts={"dynversion": "dynversion:main"},
+        ),
+        make_wheel(
+            tmp_path / "wheels", "helper", "3.2.0", files={"helper/__init__.py": '__version__ = "3.2.0"\n'}
+        ),
+    ]
+    run([find_uv(), "pip", "install", "--python", env / "bin" / "python", "--quiet", "--no-deps", *wheels])
     assert list(site_packages(env).glob("dynversion-0.28.0.dist-info"))
 
     result = _verify(capsys, env, "--project", project)
@@ -76,7 +83,8 @@ def test_a_member_installed_at_another_version_is_a_finding_against_the_record(
     assert result.code == 1, result.out + result.err
     versions = [f for f in result.json["findings"] if f["category"] == "version"]
     assert [(f["distribution"], f["expected"], f["actual"], f["reference"]) for f in versions] == [
-        ("dynversion", "0.27.1", "0.28.0", "generation record")
+        ("dynversion", "0.27.1", "0.28.0", "generation record"),
+        ("helper", "3.1.4", "3.2.0", "generation record"),
     ]
     text = vk(capsys, "verify", "--env", env, "--project", project)
     assert text.code == 1
@@ -87,9 +95,11 @@ def test_a_venv_venvkeeper_did_not_build_has_no_version_to_compare_a_dynamic_mem
     project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env = tmp_path / "plain"
+    # From a copy: setuptools builds the path dependency in its own tree (build/).
+    copy = shutil.copytree(project, tmp_path / "copy")
     run(
         [find_uv(), "sync", "--frozen", "--quiet", "--no-editable", "--no-default-groups"],
-        cwd=project,
+        cwd=copy,
         env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(env)},
     )
     assert list(site_packages(env).glob("dynversion-0.27.1.dist-info"))
@@ -97,4 +107,4 @@ def test_a_venv_venvkeeper_did_not_build_has_no_version_to_compare_a_dynamic_mem
     result = _verify(capsys, env, "--project", project)
 
     assert result.code == 0, result.out + result.err
-    assert not [f for f in result.json["findings"] if f["distribution"] == "dynversion"]
+    assert result.json["findings"] == []
