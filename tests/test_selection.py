@@ -148,3 +148,38 @@ def test_packs_lock_walker_selects_what_uv_exports_for_the_same_groups(
 
     assert walked == sorted(f"{name}=={version}" for name, version in _exported(exported).items())
     assert {p.partition("==")[0] for p in walked} == {*RUNTIME, *(GROUP_PACKAGES[g] for g in groups)}
+
+
+# The update's tests: which of the group packages the candidate can import.
+_PROBE = """import importlib.util
+print("importable:", *[n for n in ("tinyextra", "tinydocs") if importlib.util.find_spec(n)])
+"""
+
+
+def test_update_tests_with_the_test_groups_and_deploys_without_uvs_default_groups(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    publish: Callable[..., Path],
+) -> None:
+    project = make_project("updatable")
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text().replace('dev = ["tinyextra"]', 'dev = ["tinyextra"]\ndocs = ["tinydocs"]')
+    text = text.replace('test-command = "python check_deps.py"', 'test-command = "python probe.py"')
+    (project / "probe.py").write_text(_PROBE)
+    pyproject.write_text(text + '\n[tool.uv]\ndefault-groups = ["dev", "docs"]\n')
+    run([find_uv(), "lock", "--quiet"], cwd=project)
+    commit_all(project, "docs among uv's default groups")
+    env = tmp_path / "srv" / ".venv"
+    assert vk(capsys, "deploy", project, "--env", env).code == 0
+    assert {"tinyextra", "tinydocs"}.isdisjoint(_installed(env))
+    publish("tinydb", "1.2.1")
+
+    result = vk(capsys, "update", project, "--env", env, "--no-push", "--json")
+
+    assert result.code == 0, result.out + result.err
+    report = result.json
+    assert report["outcome"] == "updated"
+    # The candidate: the deployed groups plus the test group (dev), not docs.
+    assert "importable: tinyextra\n" in report["tests"]["candidate"]["output_tail"] + "\n"
+    assert _installed(env) == {"tinydb": "1.2.1", **RUNTIME}
