@@ -125,10 +125,16 @@ def test_uv_variables_in_the_environment_do_not_change_the_selection(
     assert _exported(exported.out) == {**RUNTIME, "tinydocs": "1.0.0"}
 
 
+@pytest.mark.parametrize("default_groups", ['["dev", "docs", "tests"]', '"all"'])
 @pytest.mark.parametrize("groups", [(), ("dev",), ("docs", "tests")])
 def test_packs_lock_walker_selects_what_uv_exports_for_the_same_groups(
-    project: Path, groups: tuple[str, ...]
+    project: Path, groups: tuple[str, ...], default_groups: str
 ) -> None:
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    if f"default-groups = {default_groups}" not in text:
+        pyproject.write_text(re.sub(r"default-groups = .*", f"default-groups = {default_groups}", text))
+        run([find_uv(), "lock", "--quiet"], cwd=project)  # uv.lock records the root's default-groups
     lock = tomllib.loads((project / "uv.lock").read_text())
     exported = run(
         [
