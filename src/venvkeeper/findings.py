@@ -119,7 +119,7 @@ def compare_packages(
                 found.append(Finding("extra", name, dist.dist_info, None, dist.version, reference))
             continue
         if not have:
-            found.append(Finding("missing", name, None, want.version, None, reference))
+            found.append(Finding("missing", name, None, want.version, None, want.reference or reference))
             continue
         if len(have) > 1 or (want.version is not None and have[0].version != want.version):
             paths = ", ".join(d.dist_info for d in have)

@@ -13,13 +13,15 @@ groups; install installs what pack bundled. Pure: nothing here runs uv.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+TYPE_CHECKING = False  # nothing imported at run time: uvcmd, on every path that runs uv, imports this
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 __all__ = ["IGNORED_UV_VARIABLES", "chosen", "uv_args"]
 
 # uv reads these from the environment and would change the selection behind the flags' back
-# (UV_NO_GROUP drops a group that --group names; UV_NO_DEV / UV_DEV add or drop dev). uvcmd
-# drops them from every uv call.
+# (UV_NO_GROUP drops a group that --group names; UV_DEV / UV_NO_DEV add or drop dev): uvcmd drops
+# them from every uv call.
 IGNORED_UV_VARIABLES = ("UV_DEV", "UV_NO_DEV", "UV_NO_GROUP", "UV_NO_DEFAULT_GROUPS")
 
 
