@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from venvkeeper import selection
 from venvkeeper.errors import BuildError, InstallError, InterpreterError, LockError
 from venvkeeper.uvcmd import UvResult, run_uv
 
@@ -51,9 +52,8 @@ def _tail(result: UvResult, lines: int = 30) -> str:
 
 
 def _group_args(groups: Sequence[str]) -> list[str]:
-    """The dev group is left out unless asked for (uv's --no-dev wins over --group dev, so it goes)."""
-    args = [arg for group in groups for arg in ("--group", group)]
-    return args if "dev" in groups else ["--no-dev", *args]
+    """The runtime dependencies and exactly ``groups``: the shared rule of :mod:`venvkeeper.selection`."""
+    return selection.uv_args(groups)
 
 
 def check_lock(stage: Path, lock_path: Path, stale: Path | None) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from venvkeeper import engine, fsutil
+from venvkeeper import engine, fsutil, selection
 from venvkeeper.errors import ConfigError
 from venvkeeper.resultbase import Result
 from venvkeeper.workspace import load_lock_members, load_workspace, parse_lock, stale_member
@@ -45,7 +45,7 @@ def export(project_dir: Path, fmt: str, output: Path | None, groups: tuple[str, 
     workspace = load_workspace(project_dir)
     lock = parse_lock(workspace)
     members = load_lock_members(workspace, lock)
-    wanted = tuple(sorted(set(groups if groups is not None else workspace.config.groups)))
+    wanted = selection.chosen(groups, workspace.config.groups)
     defined = defined_groups(lock, members)
     unknown = sorted(set(wanted) - set(defined))
     if unknown:

@@ -272,9 +272,11 @@ def runtime_packages(
 ) -> list[str]:
     """``name==version`` of every package a sync of the workspace installs in ``markers_env``, sorted.
 
-    The graph is walked from every member (uv's ``--all-packages``): their dependencies, the
-    dependency groups in ``groups`` (``dev`` too only when named) and the members' optional
-    dependencies in ``extras``, following extras (``foo[bar]``) and evaluating each edge's marker.
+    The graph is walked from every member (uv's ``--all-packages``): their dependencies, exactly the
+    dependency groups in ``groups`` and the members' optional dependencies in ``extras``, following
+    extras (``foo[bar]``) and evaluating each edge's marker. This is :mod:`venvkeeper.selection`'s
+    rule, the set ``uv sync`` installs with ``selection.uv_args(groups)``: ``[tool.uv]
+    default-groups`` is never read (``dev`` too comes in only when named).
     Members are left out; a local package that is not a member stays in (it has no wheel to fetch,
     so :func:`select_wheels` reports it). ``members`` defaults to the lock's ``[manifest]``.
     """

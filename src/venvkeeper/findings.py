@@ -83,15 +83,23 @@ class Finding:
 
 
 class Expected:
-    __slots__ = ("editable", "source", "url", "version")
+    __slots__ = ("editable", "reference", "source", "url", "version")
 
     def __init__(
-        self, version: str, source: str, url: str | None = None, editable: bool | None = False
+        self,
+        version: str | None,
+        source: str,
+        url: str | None = None,
+        editable: bool | None = False,
+        reference: str | None = None,
     ) -> None:
-        self.version = version
+        self.version = version  # None: not known anywhere (a dynamic version, no record), not compared
         self.source = source  # "registry", "local", "url", "vcs"; "" when unknown
         self.url = url  # compared for url and vcs sources only
         self.editable = editable  # False: must not be editable; None: either is fine
+        # Where this expectation came from, when not the comparison's reference: a member whose
+        # version the lock does not hold is expected at the version its generation recorded.
+        self.reference = reference
 
 
 # -- packages ----------------------------------------------------------------------------------
@@ -111,12 +119,12 @@ def compare_packages(
                 found.append(Finding("extra", name, dist.dist_info, None, dist.version, reference))
             continue
         if not have:
-            found.append(Finding("missing", name, None, want.version, None, reference))
+            found.append(Finding("missing", name, None, want.version, None, want.reference or reference))
             continue
-        if len(have) > 1 or have[0].version != want.version:
+        if len(have) > 1 or (want.version is not None and have[0].version != want.version):
             paths = ", ".join(d.dist_info for d in have)
             actual = ", ".join(d.version for d in have)
-            found.append(Finding("version", name, paths, want.version, actual, reference))
+            found.append(Finding("version", name, paths, want.version, actual, want.reference or reference))
             continue
         dist = have[0]
         if want.source and (

@@ -22,7 +22,7 @@ from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
-from venvkeeper import __version__, bundle, engine, fetch, fsutil, gitcmd, sdistbuild
+from venvkeeper import __version__, bundle, engine, fetch, fsutil, gitcmd, sdistbuild, selection
 from venvkeeper.errors import ConfigError
 from venvkeeper.resultbase import Result
 from venvkeeper.wheels import normalize
@@ -119,7 +119,7 @@ def pack(
     workspace = load_workspace(project_dir)
     lock = parse_lock(workspace)
     members = load_lock_members(workspace, lock)
-    wanted = tuple(sorted(set(groups if groups is not None else workspace.config.groups)))
+    wanted = selection.chosen(groups, workspace.config.groups)
     target = fetch.target_for(python, platforms)
     pins = fetch.runtime_packages(lock, wanted, target.marker_environment())
     artifacts, without_wheel = fetch.select_wheels(lock, pins, target, root=workspace.root)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from venvkeeper.errors import ToolError
+from venvkeeper.selection import IGNORED_UV_VARIABLES
 
 __all__ = ["MIN_UV_VERSION", "UvResult", "find_uv", "run_uv", "uv_env", "uv_version"]
 
@@ -37,8 +38,8 @@ _DROPPED = (
     "UV_FROZEN",
     "UV_LOCKED",
     "UV_NO_SYNC",
-    "UV_DEV",
-    "UV_NO_DEV",
+    # What the lock installs is chosen by the selection's flags alone (UV_NO_GROUP, UV_DEV, ...).
+    *IGNORED_UV_VARIABLES,
 )
 
 

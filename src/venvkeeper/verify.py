@@ -277,32 +277,84 @@ def _lock_expectations(project: str, subject: Subject) -> tuple[dict[str, Expect
     for pkg in lock.get("package", []):
         locked.setdefault(canonicalize_name(pkg["name"]), []).append(pkg)
     editable = None if subject.kind == "venv" else False  # a plain venv may hold members editable
+    recorded: Mapping[str, str] = (state or {}).get("packages") or {}
     expected: dict[str, Expected] = {}
     for member in members:
         if member.package:
-            versions = [str(p.get("version", "")) for p in locked.get(member.name, [])]
-            expected[member.name] = Expected(versions[0] if versions else "", "local", None, editable)
+            versions = [str(p.get("version") or "") for p in locked.get(member.name, [])]
+            expected[member.name] = _local_expectation(
+                versions[0] if versions else "", recorded.get(member.name), editable
+            )
+    by_path = _locked_paths(str(workspace.root), lock)
     for raw in engine.export_requirements(workspace.root, groups).splitlines():
         line = raw.strip()
-        if not line or line.startswith(("#", "-")):
+        if not line or line.startswith("#") or (line.startswith("-") and not line.startswith("-e ")):
             continue
         requirement, _, marker = line.partition(" ; ")
         if marker and not Marker(marker).evaluate(markers):
             continue
-        name, version, url = _parse_requirement(requirement)
-        if not name or name.startswith((".", "/")):
-            continue  # a path requirement without a name (not a workspace member): not supported
-        candidates = locked.get(canonicalize_name(name), [])
-        if not version and len(candidates) == 1:
-            version = str(candidates[0].get("version", ""))
-        entry = next(
-            (p for p in candidates if p.get("version") == version), candidates[0] if candidates else {}
-        )
-        kind = _lock_source_kind(entry.get("source", {}))
-        expected[canonicalize_name(name)] = Expected(
-            version, kind, url if kind == "url" else None, editable if kind == "local" else False
-        )
+        found = _requirement_expectation(requirement, workspace.root, locked, by_path, recorded, editable)
+        if found is not None:
+            expected[found[0]] = found[1]
     return expected, workspace
+
+
+def _requirement_expectation(
+    requirement: str,
+    root: object,
+    locked: Mapping[str, list[dict[str, Any]]],
+    by_path: Mapping[str, Mapping[str, Any]],
+    recorded: Mapping[str, str],
+    editable: bool | None,
+) -> tuple[str, Expected] | None:
+    """One line of uv's export as (canonical name, what should be installed); None: not checked."""
+    from venvkeeper.names import canonicalize_name  # noqa: PLC0415
+
+    path = requirement.removeprefix("-e ").strip()
+    if path.startswith((".", "/")):
+        # A path dependency that is not a workspace member: uv exports it by path, not by name.
+        found = by_path.get(os.path.normpath(os.path.join(str(root), path)))
+        if found is None:
+            return None
+        local = canonicalize_name(str(found["name"]))
+        return local, _local_expectation(str(found.get("version") or ""), recorded.get(local), editable)
+    name, version, url = _parse_requirement(requirement)
+    if not name:
+        return None
+    key = canonicalize_name(name)
+    candidates = locked.get(key, [])
+    if not version and len(candidates) == 1:
+        version = str(candidates[0].get("version") or "")
+    entry = next((p for p in candidates if p.get("version") == version), candidates[0] if candidates else {})
+    kind = _lock_source_kind(entry.get("source", {}))
+    if kind == "local":
+        return key, _local_expectation(version, recorded.get(key), editable)
+    return key, Expected(version, kind, url if kind == "url" else None, False)
+
+
+def _locked_paths(root: str, lock: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The lock's local packages by absolute path (their sources are relative to the workspace root)."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for pkg in lock.get("package", []):
+        source = pkg.get("source")
+        for key in ("directory", "path", "editable") if isinstance(source, dict) else ():
+            if isinstance(source.get(key), str):
+                found[os.path.normpath(os.path.join(root, source[key]))] = pkg
+    return found
+
+
+def _local_expectation(locked: str, recorded: str | None, editable: bool | None) -> Expected:
+    """A member or path dependency at its locked version; with a dynamic version, at its recorded one.
+
+    uv.lock holds no version for a local package whose version is dynamic (``dynamic =
+    ["version"]``: uv computes it when it builds), so the reference is what the generation
+    recorded when deploy built it from this tree; with no record (a venv venvkeeper did not
+    build) the version is not compared. A change of a member's source since is a
+    ``source-changed`` finding of its own.
+    """
+    if locked:
+        return Expected(locked, "local", None, editable)
+    return Expected(recorded, "local", None, editable, "generation record" if recorded else None)
 
 
 def _parse_requirement(text: str) -> tuple[str, str, str | None]:

@@ -68,6 +68,9 @@ CATALOG: dict[str, FakeDistribution] = {
         FakeDistribution("tinydb"),
         # Only ever in a dev or optional group.
         FakeDistribution("tinyextra"),
+        # Only ever in a docs or tests group (a project whose default-groups go beyond dev).
+        FakeDistribution("tinydocs"),
+        FakeDistribution("tinytests"),
     )
 }
 
@@ -78,6 +81,8 @@ SESSION_RELEASES: tuple[tuple[str, str], ...] = (
     ("tinyweb", "1.0.0"),
     ("tinydb", "1.2.0"),
     ("tinyextra", "1.0.0"),
+    ("tinydocs", "1.0.0"),
+    ("tinytests", "1.0.0"),
 )
 
 # Repacked from the running interpreter, with their runtime requirements, so that uv can
