@@ -38,6 +38,7 @@ def report(command: str, as_json: bool, action: Callable[[], Result]) -> ExitCod
             detail=exc.detail,
             exit=exc.exit_code,
             extra=exc.extra,
+            cause=exc.cause,
         )
     except KeyboardInterrupt:
         from venvkeeper.result import ErrorResult  # noqa: PLC0415

@@ -32,6 +32,7 @@ class ErrorResult(Result):
     exit: ExitCode = ExitCode.FAILED
     # Whatever the command managed to report before failing (e.g. the hook runs).
     extra: dict[str, Any] = field(default_factory=dict)
+    cause: str = ""  # a failed uv run's real cause (venvkeeper.uvfailure.CAUSES)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -40,7 +41,13 @@ class ErrorResult(Result):
     def payload(self) -> dict[str, Any]:
         return {
             **self.extra,
-            "error": {"code": self.code, "message": self.message, "hint": self.hint, "detail": self.detail},
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "hint": self.hint,
+                "cause": self.cause or None,
+                "detail": self.detail,
+            },
         }
 
 

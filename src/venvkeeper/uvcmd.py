@@ -3,23 +3,41 @@
 uv is found explicitly, in this order: the binary shipped in the ``uv`` wheel we depend on
 (``uv.find_uv_bin()``), then ``$UV``, then ``PATH``; it must be at least ``MIN_UV_VERSION``.
 Every call gets a cleaned environment so that the caller's shell cannot change what is installed.
+
+uv's cache is chosen once per command (:func:`cache_scope`, :func:`uv_cache`): ``UV_CACHE_DIR`` when
+the operator set it; else uv's own default (``$XDG_CACHE_HOME/uv``, ``~/.cache/uv``) when this user can
+create or write it; else, for a service user whose home is missing, unset or unreadable (``useradd
+-r``), a directory of the command's own (the environment's state directory), named in ``--json`` and
+``status``. uv has no fallback of its own: it fails with "Failed to initialize cache".
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from venvkeeper.errors import ToolError
 
-__all__ = ["MIN_UV_VERSION", "UvResult", "find_uv", "run_uv", "uv_env", "uv_version"]
+__all__ = [
+    "MIN_UV_VERSION",
+    "UvCache",
+    "UvResult",
+    "cache_scope",
+    "find_uv",
+    "run_uv",
+    "unusable_reason",
+    "uv_cache",
+    "uv_env",
+    "uv_version",
+]
 
 MIN_UV_VERSION = (0, 9, 0)
 
@@ -119,12 +137,122 @@ def uv_version() -> str:
     return ".".join(map(str, _located()[1]))
 
 
-def uv_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+@dataclass(frozen=True)
+class UvCache:
+    """Where uv's cache goes for this command, and why there."""
+
+    dir: str
+    why: str
+    chosen: bool  # venvkeeper set UV_CACHE_DIR (uv's default was not usable)
+
+    def to_json(self) -> dict[str, str]:
+        return {"dir": self.dir, "why": self.why}
+
+
+def unusable_reason(path: str) -> str | None:
+    """Why this user cannot keep uv's cache at ``path`` (None: it can, creating it if need be)."""
+    if not os.path.isabs(path):
+        return f"{path} is not an absolute path"
+    probe = path
+    while not os.path.lexists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        return f"{probe} is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        missing = "" if probe == path else f"{path} does not exist and "
+        return f"{missing}{probe} is not writable by this user"
+    return None
+
+
+_CACHE_LOCK = threading.Lock()
+_scope: dict[str, object] = {"fallback": None, "chosen": None}
+
+
+@contextlib.contextmanager
+def cache_scope(fallback: Path | None) -> Iterator[None]:
+    """One command's choice of uv cache: ``fallback`` (e.g. ``<env>.venvkeeper/uv-cache``) is used
+    only when UV_CACHE_DIR is unset and uv's default is not usable by this user."""
+    with _CACHE_LOCK:
+        before = dict(_scope)
+        _scope.update(fallback=fallback, chosen=None)
+    try:
+        yield
+    finally:
+        with _CACHE_LOCK:
+            _scope.clear()
+            _scope.update(before)
+
+
+def uv_cache() -> UvCache:
+    """The cache uv uses in this command (decided on first use, then kept)."""
+    with _CACHE_LOCK:
+        chosen = _scope["chosen"]
+        if isinstance(chosen, UvCache):
+            return chosen
+        fallback = _scope["fallback"]
+        decided = _choose_cache(fallback if isinstance(fallback, Path) else None)
+        _scope["chosen"] = decided
+        return decided
+
+
+def _choose_cache(fallback: Path | None) -> UvCache:
+    explicit = os.environ.get("UV_CACHE_DIR")
+    if explicit:
+        # The operator's choice is honoured even when unusable: uv's failure then names it.
+        return UvCache(explicit, "UV_CACHE_DIR", chosen=False)
+    default = _uv_default_cache()
+    reason = unusable_reason(default) if default else "uv cannot say where its cache is"
+    if reason is None and default:
+        origin = "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "the home directory"
+        return UvCache(default, f"uv's default (under {origin})", chosen=False)
+    if fallback is None:
+        # No directory of the command's own: one per user under the temporary directory.
+        import tempfile  # noqa: PLC0415
+
+        fallback = Path(tempfile.gettempdir()) / f"venvkeeper-uv-cache-{os.getuid()}"
+        where = "a per-user directory under the temporary directory"
+    else:
+        where = "the environment's own state directory"
+    # Should this fail, uv's own error names the directory (classified as cache-unusable).
+    with contextlib.suppress(OSError):
+        fallback.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return UvCache(str(fallback), f"uv's default cache is not usable ({reason}); using {where}", chosen=True)
+
+
+def _uv_default_cache() -> str | None:
+    """``uv cache dir`` with the caller's environment, without UV_CACHE_DIR (uv's own default)."""
+    env = uv_env(cache=False)
+    env.pop("UV_CACHE_DIR", None)
+    try:
+        proc = subprocess.run(
+            [find_uv(), "cache", "dir"],
+            cwd="/",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = proc.stdout.strip().splitlines()
+    return lines[-1] if proc.returncode == 0 and lines else None
+
+
+def uv_env(extra: Mapping[str, str] | None = None, *, cache: bool = True) -> dict[str, str]:
     """The environment every uv call runs with."""
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED}
     env["UV_NO_PROGRESS"] = "1"
     # A deploy must never fetch an interpreter behind the operator's back; a missing one is an error.
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    if cache:
+        chosen = uv_cache()
+        if chosen.chosen:
+            env["UV_CACHE_DIR"] = chosen.dir
     if extra:
         env.update(extra)
     return env
