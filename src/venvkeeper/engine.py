@@ -138,8 +138,9 @@ def find_python(stage: Path, request: str | None, *, project: Path | None = None
             UvContext(f"no usable Python interpreter for {wanted}", InterpreterError, python=request),
             detail=False,
         )
-    _unsupported(result, request if request and "/" in request else found[-1], project or stage)
-    return Path(found[-1])
+    given = request if request and "/" in request else None
+    _unsupported(result, given or found[-1], project or stage)
+    return Path(given or found[-1])
 
 
 def _export(cwd: Path, groups: Sequence[str], python: Path, *extra: str) -> str:

@@ -54,9 +54,11 @@ def export(project_dir: Path, fmt: str, output: Path | None, groups: tuple[str, 
             f"define {', '.join(defined) or 'no groups'}",
             hint="check the --group name",
         )
-    # `uv lock --check` writes nothing, so it runs in the project itself.
-    engine.check_lock(workspace.root, workspace.lock_path, stale_member(workspace, lock, members))
-    content = engine.export_file(workspace.root, FORMATS[fmt], wanted, members=False)
+    # `uv lock --check` writes nothing, so it runs in the project itself, with the project's interpreter
+    # ([tool.venvkeeper] python, else the one uv finds for it).
+    python = engine.find_python(workspace.root, workspace.config.python)
+    engine.check_lock(workspace.root, workspace.lock_path, stale_member(workspace, lock, members), python)
+    content = engine.export_file(workspace.root, FORMATS[fmt], wanted, python, members=False)
     if output is not None:
         target = Path(os.path.abspath(output))
         if target.is_dir():

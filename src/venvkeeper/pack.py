@@ -133,13 +133,16 @@ def pack(
         stage = Path(scratch) / "stage"
         stage.mkdir()
         fsutil.copy_files(workspace.root, stage, gitcmd.list_files(workspace.root))
-        engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members))
+        build_python = _build_python(stage, target)
+        engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members), build_python)
         files: dict[str, bytes | Path] = {}
         fetched = fetch.download(artifacts, fetch.default_cache_dir(), progress=sys.stderr.isatty())
         for artifact in artifacts:
             files[f"wheels/{artifact.filename}"] = fetched[artifact.filename]
         mtime = _mtime(workspace.root)
-        member_wheels = _build_members(stage, members, lock, target, Path(scratch) / "built", mtime)
+        member_wheels = _build_members(
+            stage, members, lock, target, build_python, Path(scratch) / "built", mtime
+        )
         for wheel in member_wheels:
             files[f"wheels/{wheel.name}"] = wheel
         files["pylock.toml"] = pylockgen.pylock_for(
@@ -196,19 +199,31 @@ def _commit(root: Path) -> str | None:
     return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
 
-def _build_members(
-    stage: Path, members: Any, lock: dict[str, Any], target: fetch.Target, out_dir: Path, mtime: int
-) -> list[Path]:
-    """Each package member's wheel, built from the staging copy on an interpreter of the target."""
+def _build_python(stage: Path, target: fetch.Target) -> Path:
+    """The interpreter every uv call of this pack uses (lock check, builds): one of the target's."""
     from venvkeeper.errors import InterpreterError  # noqa: PLC0415
 
-    in_workspace = "manifest" in lock or len(members) > 1
     try:
-        python = engine.find_python(stage, target.python)
-    except InterpreterError:
+        return engine.find_python(stage, target.python)
+    except InterpreterError as exc:
+        if exc.cause == "interpreter-unsupported":
+            raise
         # No interpreter of the target's version here: build on this one. A pure-Python member's
         # wheel (py3-none-any) is the same either way; a compiled one is refused below.
-        python = Path(sys.executable)
+        return Path(sys.executable)
+
+
+def _build_members(
+    stage: Path,
+    members: Any,
+    lock: dict[str, Any],
+    target: fetch.Target,
+    python: Path,
+    out_dir: Path,
+    mtime: int,
+) -> list[Path]:
+    """Each package member's wheel, built from the staging copy on an interpreter of the target."""
+    in_workspace = "manifest" in lock or len(members) > 1
     accepted = set(target.tags())
     wheels = []
     for member in members:

@@ -70,6 +70,7 @@ class DeployResult(Result):
     repair_findings: int = 0  # --repair: what verify found in the live environment
     repaired: list[str] = field(default_factory=list)  # --repair: distributions verify found damaged
     cache_refreshed: list[str] = field(default_factory=list)  # --repair: their uv cache entries dropped
+    uv_cache: dict[str, str] | None = None  # where uv's cache was and why (None: uv did not run)
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -91,6 +92,7 @@ class DeployResult(Result):
             "repair_findings": self.repair_findings,
             "repaired": self.repaired,
             "cache_refreshed": self.cache_refreshed,
+            "uv_cache": self.uv_cache,
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -117,6 +119,7 @@ class StatusResult(Result):
     kind: str = ""
     current: int | None = None
     generations: list[GenerationInfo] = field(default_factory=list)
+    uv_cache: dict[str, str] | None = None  # the live generation's uv cache and why there
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -124,6 +127,7 @@ class StatusResult(Result):
             "kind": self.kind,
             "current": self.current,
             "generations": [g.to_json() for g in self.generations],
+            "uv_cache": self.uv_cache,
         }
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "UvCache",
     "UvResult",
     "cache_scope",
+    "cache_used",
     "find_uv",
     "run_uv",
     "unusable_reason",
@@ -168,7 +169,14 @@ def unusable_reason(path: str) -> str | None:
 
 
 _CACHE_LOCK = threading.Lock()
-_scope: dict[str, object] = {"fallback": None, "chosen": None}
+# The command's fallback directory and its choice, with what the choice was made from: a choice
+# is remade when the variables it read change (in-process tests run many commands).
+_scope: dict[str, object] = {"fallback": None, "chosen": None, "key": None}
+_CACHE_VARIABLES = ("UV_CACHE_DIR", "XDG_CACHE_HOME", "HOME")
+
+
+def _cache_key() -> tuple[object, ...]:
+    return (os.getuid(), *(os.environ.get(name) for name in _CACHE_VARIABLES))
 
 
 @contextlib.contextmanager
@@ -177,7 +185,7 @@ def cache_scope(fallback: Path | None) -> Iterator[None]:
     only when UV_CACHE_DIR is unset and uv's default is not usable by this user."""
     with _CACHE_LOCK:
         before = dict(_scope)
-        _scope.update(fallback=fallback, chosen=None)
+        _scope.update(fallback=fallback, chosen=None, key=None)
     try:
         yield
     finally:
@@ -189,13 +197,20 @@ def cache_scope(fallback: Path | None) -> Iterator[None]:
 def uv_cache() -> UvCache:
     """The cache uv uses in this command (decided on first use, then kept)."""
     with _CACHE_LOCK:
-        chosen = _scope["chosen"]
-        if isinstance(chosen, UvCache):
+        chosen, key = _scope["chosen"], _cache_key()
+        if isinstance(chosen, UvCache) and _scope["key"] == key:
             return chosen
         fallback = _scope["fallback"]
         decided = _choose_cache(fallback if isinstance(fallback, Path) else None)
-        _scope["chosen"] = decided
+        _scope.update(chosen=decided, key=key)
         return decided
+
+
+def cache_used() -> UvCache | None:
+    """The cache this command chose, if it ran uv at all (None: it did not)."""
+    with _CACHE_LOCK:
+        chosen = _scope["chosen"]
+        return chosen if isinstance(chosen, UvCache) else None
 
 
 def _choose_cache(fallback: Path | None) -> UvCache:
@@ -209,17 +224,33 @@ def _choose_cache(fallback: Path | None) -> UvCache:
         origin = "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "the home directory"
         return UvCache(default, f"uv's default (under {origin})", chosen=False)
     if fallback is None:
-        # No directory of the command's own: one per user under the temporary directory.
-        import tempfile  # noqa: PLC0415
-
-        fallback = Path(tempfile.gettempdir()) / f"venvkeeper-uv-cache-{os.getuid()}"
-        where = "a per-user directory under the temporary directory"
+        # No directory of the command's own (export, pack, install, verify --project): one per user
+        # under the temporary directory.
+        fallback, where = _per_user_cache(), "a per-user directory under the temporary directory"
     else:
         where = "the environment's own state directory"
-    # Should this fail, uv's own error names the directory (classified as cache-unusable).
-    with contextlib.suppress(OSError):
-        fallback.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Should this fail, uv's own error names the directory (classified as cache-unusable).
+        with contextlib.suppress(OSError):
+            fallback.mkdir(mode=0o700, parents=True, exist_ok=True)
     return UvCache(str(fallback), f"uv's default cache is not usable ({reason}); using {where}", chosen=True)
+
+
+def _per_user_cache() -> Path:
+    """``$TMPDIR/venvkeeper-uv-cache-UID``, only if this user owns it (another user could have made
+    it first, or a link there); else a fresh private one."""
+    import stat  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    path = Path(tempfile.gettempdir()) / f"venvkeeper-uv-cache-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        path.mkdir(mode=0o700)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+        return path
+    return Path(tempfile.mkdtemp(prefix="venvkeeper-uv-cache-"))
 
 
 def _uv_default_cache() -> str | None:

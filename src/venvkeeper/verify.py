@@ -282,7 +282,9 @@ def _lock_expectations(project: str, subject: Subject) -> tuple[dict[str, Expect
         if member.package:
             versions = [str(p.get("version", "")) for p in locked.get(member.name, [])]
             expected[member.name] = Expected(versions[0] if versions else "", "local", None, editable)
-    for raw in engine.export_requirements(workspace.root, groups).splitlines():
+    # The environment's own interpreter: uv's discovery would follow the project's .python-version.
+    python = Path(subject.directory) / "bin" / "python"
+    for raw in engine.export_requirements(workspace.root, groups, python).splitlines():
         line = raw.strip()
         if not line or line.startswith(("#", "-")):
             continue
