@@ -31,6 +31,7 @@ __all__ = [
     "INTERPRETER_UNSUPPORTED",
     "LOCK_OUT_OF_DATE",
     "NO_SOLUTION",
+    "PACKAGE_UNAVAILABLE",
     "PERMISSION_DENIED",
     "UV_FAILED",
     "Classified",
@@ -49,6 +50,7 @@ NO_SOLUTION = "no-solution"
 INDEX_UNREACHABLE = "index-unreachable"
 BUILD_FAILED = "build-failed"
 PERMISSION_DENIED = "permission-denied"
+PACKAGE_UNAVAILABLE = "package-unavailable"  # the index answers, but not with the locked file
 UV_FAILED = "uv-failed"  # none of the above: uv's own words are all there is
 
 CAUSES = (
@@ -58,6 +60,7 @@ CAUSES = (
     LOCK_OUT_OF_DATE,
     NO_SOLUTION,
     INDEX_UNREACHABLE,
+    PACKAGE_UNAVAILABLE,
     BUILD_FAILED,
     PERMISSION_DENIED,
     UV_FAILED,
@@ -82,6 +85,7 @@ _NETWORK = re.compile(
     r"Connection refused|timed out|operation timed out|Could not connect|HTTP status server error|"
     r"(?:502|503|504) (?:Bad Gateway|Service Unavailable|Gateway Timeout)"
 )
+_UNAVAILABLE = re.compile(r"HTTP status client error \((?:404|410)|was not found in the package registry")
 _OFFLINE_ONLY = re.compile(
     r"Network connectivity is disabled|network was disabled|was not found in the cache"
 )
@@ -136,6 +140,8 @@ def classify(stderr: str, returncode: int) -> Classified:
         cause = INTERPRETER_MISSING
     elif _OUT_OF_DATE.search(text):
         cause = LOCK_OUT_OF_DATE
+    elif _UNAVAILABLE.search(text) and not _OFFLINE_ONLY.search(text):
+        cause = PACKAGE_UNAVAILABLE
     elif _NETWORK.search(text):
         cause = INDEX_UNREACHABLE
     elif _BUILD.search(text):
@@ -189,8 +195,13 @@ def _hint(cause: str, classified: Classified, ctx: UvContext) -> str:  # noqa: P
         return f"run `uv lock`{where} and commit uv.lock; venvkeeper never re-resolves"
     if cause == INDEX_UNREACHABLE:
         return (
-            "check that the package index named in uv.lock/pyproject.toml is reachable from this host "
-            f"(proxy, DNS, credentials); {ctx.untouched}"
+            "check that the index named in uv.lock is reachable from this host (proxy, DNS, "
+            f"credentials), or that uv's cache holds the package; {ctx.untouched}"
+        )
+    if cause == PACKAGE_UNAVAILABLE:
+        return (
+            "the index named in uv.lock is reachable but no longer serves that file (removed or yanked); "
+            f"publish it again there, or re-lock with `uv lock`; {ctx.untouched}"
         )
     if cause == BUILD_FAILED:
         return f"the build backend's output is below; fix the build and deploy again; {ctx.untouched}"
