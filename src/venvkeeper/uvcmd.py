@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from venvkeeper.errors import ToolError
@@ -145,6 +145,10 @@ class UvCache:
     dir: str
     why: str
     chosen: bool  # venvkeeper set UV_CACHE_DIR (uv's default was not usable)
+    # Set as UV_PYTHON_INSTALL_DIR when uv's default (under an unreadable home) cannot be listed:
+    # uv's interpreter discovery fails on it ("failed to read directory ... Permission denied")
+    # where a missing one is simply skipped. A path that does not exist, so nothing is found there.
+    python_dir: str | None = None
 
     def to_json(self) -> dict[str, str]:
         return {"dir": self.dir, "why": self.why}
@@ -214,11 +218,34 @@ def cache_used() -> UvCache | None:
 
 
 def _choose_cache(fallback: Path | None) -> UvCache:
+    chosen = _choose_cache_dir(fallback)
+    if os.environ.get("UV_PYTHON_INSTALL_DIR"):
+        return chosen
+    default = _uv_query("python", "dir")
+    if default is None or _listable(default):
+        return chosen
+    return replace(chosen, python_dir=f"{chosen.dir.rstrip('/')}-no-managed-pythons")
+
+
+def _listable(path: str) -> bool:
+    """A missing directory is fine (uv skips it); one this user cannot list or reach is not."""
+    probe = path
+    while not os.path.lexists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return True
+        probe = parent
+    if probe != path:
+        return os.access(probe, os.X_OK)
+    return os.access(probe, os.R_OK | os.X_OK)
+
+
+def _choose_cache_dir(fallback: Path | None) -> UvCache:
     explicit = os.environ.get("UV_CACHE_DIR")
     if explicit:
         # The operator's choice is honoured even when unusable: uv's failure then names it.
         return UvCache(explicit, "UV_CACHE_DIR", chosen=False)
-    default = _uv_default_cache()
+    default = _uv_query("cache", "dir")
     reason = unusable_reason(default) if default else "uv cannot say where its cache is"
     if reason is None and default:
         origin = "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "the home directory"
@@ -253,13 +280,12 @@ def _per_user_cache() -> Path:
     return Path(tempfile.mkdtemp(prefix="venvkeeper-uv-cache-"))
 
 
-def _uv_default_cache() -> str | None:
-    """``uv cache dir`` with the caller's environment, without UV_CACHE_DIR (uv's own default)."""
+def _uv_query(*args: str) -> str | None:
+    """``uv cache dir`` or ``uv python dir``: the default uv would use, with the caller's environment."""
     env = uv_env(cache=False)
-    env.pop("UV_CACHE_DIR", None)
     try:
         proc = subprocess.run(
-            [find_uv(), "cache", "dir"],
+            [find_uv(), *args],
             cwd="/",
             env=env,
             capture_output=True,
@@ -284,6 +310,8 @@ def uv_env(extra: Mapping[str, str] | None = None, *, cache: bool = True) -> dic
         chosen = uv_cache()
         if chosen.chosen:
             env["UV_CACHE_DIR"] = chosen.dir
+        if chosen.python_dir:
+            env["UV_PYTHON_INSTALL_DIR"] = chosen.python_dir
     if extra:
         env.update(extra)
     return env
