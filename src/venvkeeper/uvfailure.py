@@ -83,11 +83,12 @@ _NETWORK = re.compile(
     r"Network connectivity is disabled|network was disabled|was not found in the cache|"
     r"error sending request|Failed to fetch|Failed to download|tcp connect error|dns error|"
     r"Connection refused|timed out|operation timed out|Could not connect|HTTP status server error|"
-    r"(?:502|503|504) (?:Bad Gateway|Service Unavailable|Gateway Timeout)"
+    r"(?:502|503|504) (?:Bad Gateway|Service Unavailable|Gateway Timeout)",
+    re.IGNORECASE,
 )
 _UNAVAILABLE = re.compile(r"HTTP status client error \((?:404|410)|was not found in the package registry")
 _OFFLINE_ONLY = re.compile(
-    r"Network connectivity is disabled|network was disabled|was not found in the cache"
+    r"Network connectivity is disabled|network was disabled|was not found in the cache", re.IGNORECASE
 )
 _BUILD = re.compile(r"Failed to build|Build backend failed|build backend returned an error|Failed to prepare")
 _NO_SOLUTION = re.compile(r"No solution found")
