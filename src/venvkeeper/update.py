@@ -395,7 +395,10 @@ class _Run:
                 self._python(),
             )
         except VenvkeeperError as exc:
-            check = {"lock-out-of-date": "lock-stale", "": "corrupt-lock"}.get(exc.cause, exc.cause)
+            # The preflight check is named for the real cause (an unusable cache is not a bad lock).
+            check = {"lock-out-of-date": "lock-stale", "": "corrupt-lock", "uv-failed": "corrupt-lock"}.get(
+                exc.cause, exc.cause
+            )
             raise _preflight(check, exc.message, exc.hint) from None
 
     def _check_live_clean(self) -> None:
