@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from support.index import LocalIndex
 from support.pythons import real_python
-from vk import commit_all, generations, leftovers, run_in_env, vk
+from vk import commit_all, generations, leftovers, run_in_env, snapshot, vk
 
 # Words of hints that blame something else: a cache problem must not send the operator there.
 WRONG_CAUSES = ("install that Python", "pyenv install", "uv lock", "index", "requires-python")
@@ -301,3 +302,45 @@ def test_without_a_usable_default_the_cache_goes_beside_the_environment(
     assert any(cache.glob("archive-v*")), "uv did not use the chosen cache"
     assert run_in_env(env, "single").returncode == 0
     shutil.rmtree(cache)
+
+
+def _can_mount_read_only() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _can_mount_read_only(),
+    reason="needs `unshare --mount` (root or user namespaces) for a read-only mount",
+)
+def test_the_lock_check_on_a_fresh_cache_from_a_read_only_tree(
+    make_project: Callable[..., Path], tmp_path: Path, fresh_uv_cache: Path
+) -> None:
+    # The online retry builds the member's metadata (hatchling, editable): in a copy, never in the tree.
+    project = make_project("dynamic")
+    before = snapshot(project)
+    env = tmp_path / ".venv"
+    out = tmp_path / "pylock.toml"
+    script = (
+        'mount --bind -o ro "$1" "$1" && ! touch "$1/probe" 2>/dev/null && '
+        '"$0" -m venvkeeper export "$1" --format pylock -o "$3" && '
+        'exec "$0" -m venvkeeper deploy "$1" --env "$2" --python "$4"'
+    )
+    proc = subprocess.run(
+        [
+            *("unshare", "--mount", "--propagation", "private", "sh", "-c", script),
+            *(sys.executable, str(project), str(env), str(out), str(_python("3.12"))),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    assert "tinyutil" in out.read_text()
+    assert run_in_env(env, "dynamic").returncode == 0
+    assert snapshot(project) == before
