@@ -59,6 +59,32 @@ def test_a_python_version_pin_this_host_lacks_does_not_decide_the_interpreter(
     assert run_in_env(env, "single").returncode == 0
 
 
+def test_the_projects_python_off_path_as_under_cron(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    uv_bin: Path,
+) -> None:
+    # cron's PATH has no interpreter that requires-python allows; the one named by --python is used
+    # for the lock check too (uv's discovery would find none: "No interpreter found").
+    project = make_project("single")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('requires-python = ">=3.11"', 'requires-python = ">=3.12"')
+    )
+    python = _python("3.12")
+    subprocess.run([uv_bin, "lock", "--quiet", "--python", python], cwd=project, check=True, timeout=120)
+    commit_all(project, "needs 3.12")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    env = tmp_path / ".venv"
+
+    result = vk(capsys, "deploy", project, "--env", env, "--python", python)
+
+    assert result.code == 0, result.err
+    assert run_in_env(env, "single").returncode == 0
+
+
 def test_update_relocks_with_the_live_interpreter_not_the_pin(
     make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
