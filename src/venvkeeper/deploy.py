@@ -171,9 +171,18 @@ def deploy(request: DeployRequest) -> DeployResult:
     options, keep = _resolve_options(request, workspace)
     layout = Layout.for_env(request.env)
     layout.prepare()
-    with locking.hold(layout.lock_file, wait=request.wait, what=f"environment {layout.env}"):
+    from venvkeeper.uvcmd import cache_scope, cache_used  # noqa: PLC0415
+
+    # uv's cache: its default, else (a service user without a usable home) one beside the generations.
+    with (
+        locking.hold(layout.lock_file, wait=request.wait, what=f"environment {layout.env}"),
+        cache_scope(layout.home / "uv-cache"),
+    ):
         layout.sweep()
-        return _deploy(request, workspace, options, keep, layout, started)
+        result = _deploy(request, workspace, options, keep, layout, started)
+        used = cache_used()
+        result.uv_cache = used.to_json() if used is not None else None
+        return result
 
 
 @dataclass
@@ -341,20 +350,22 @@ def _converge(
             fsutil.copy_files(workspace.root, stage, facts.files)
             # uv's lock check runs beside everything below; its verdict is awaited before any
             # "unchanged" answer and before the switch (the gate), never skipped.
+            # The interpreter first: every uv call below uses it (never uv's own discovery), and one
+            # outside requires-python is refused before any slow work.
+            python, interpreter = _choose_python(stage, options, live, facts)
             if not lock_known_good:
                 stale = stale_member(workspace, lock, members)
-                lock_check = pool.submit(engine.check_lock, stage, workspace.lock_path, stale)
+                lock_check = pool.submit(engine.check_lock, stage, workspace.lock_path, stale, python)
 
             def gate() -> None:
                 if lock_check is not None:
                     lock_check.result()
 
-            python, interpreter = _choose_python(stage, options, live, facts)
             same_groups = live is not None and live.options.get("groups") == options.to_json()["groups"]
             if lock_known_good and same_groups and live is not None and live.export_sha256:
                 export_sha = live.export_sha256
             else:
-                export_sha = engine.export_digest(stage, options.groups)
+                export_sha = engine.export_digest(stage, options.groups, python)
             effective = plan.effective_digest(
                 export_sha256=export_sha,
                 member_hashes=facts.member_hashes,
@@ -412,8 +423,6 @@ def _find_python(
     from venvkeeper import engine  # noqa: PLC0415
 
     request = options.python
-    if request and "/" in request and os.access(request, os.X_OK):
-        return Path(request)  # a path (made absolute when the options were read)
     if (
         live is not None
         and live.interpreter.get("request") == request
@@ -422,7 +431,8 @@ def _find_python(
         and _interpreter_intact(live)
     ):
         return Path(live.interpreter["path"])
-    return engine.find_python(stage, request)
+    # A path too (made absolute when the options were read): uv checks it against requires-python.
+    return engine.find_python(stage, request, project=facts.workspace.root)
 
 
 def _check_groups(
@@ -521,7 +531,7 @@ def _populate(build: _Build, env_dir: Path, number: int, started: float, manifes
     from venvkeeper import engine  # noqa: PLC0415
     from venvkeeper.manifest import seal  # noqa: PLC0415
     from venvkeeper.smoke import smoke_check  # noqa: PLC0415
-    from venvkeeper.uvcmd import uv_version  # noqa: PLC0415
+    from venvkeeper.uvcmd import uv_cache, uv_version  # noqa: PLC0415
     from venvkeeper.wheels import inspect_wheel  # noqa: PLC0415
 
     _, (wheels, rebuilt, reused) = _both(
@@ -576,6 +586,7 @@ def _populate(build: _Build, env_dir: Path, number: int, started: float, manifes
         options=build.options.to_json(),
         uv_version=uv_version(),
         uv_cache_dir=cache_dir,
+        uv_cache_why=uv_cache().why,
         manifest_sha256=manifest_sha,
         venvkeeper_version=__version__,
         duration_s=round(time.monotonic() - started, 3),

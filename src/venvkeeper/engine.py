@@ -9,11 +9,25 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from venvkeeper import selection
-from venvkeeper.errors import BuildError, InstallError, InterpreterError, LockError
-from venvkeeper.uvcmd import UvResult, run_uv
+from venvkeeper.errors import BuildError, InstallError, InterpreterError, LockError, VenvkeeperError
+from venvkeeper.uvcmd import UvResult, run_uv, uv_cache
+from venvkeeper.uvfailure import (
+    BUILD_FAILED,
+    INDEX_UNREACHABLE,
+    INTERPRETER_UNSUPPORTED,
+    LOCK_OUT_OF_DATE,
+    NO_SOLUTION,
+    UV_FAILED,
+    UvContext,
+    classify,
+    error_lines,
+    needs_network,
+    uv_error,
+)
 
 __all__ = [
     "build_sdist_wheel",
@@ -35,20 +49,15 @@ __all__ = [
 ]
 
 
-def _error_lines(result: UvResult) -> list[str]:
-    return [line.strip() for line in result.stderr.splitlines() if line.strip()]
-
-
-def _first_error(result: UvResult) -> str:
-    lines = _error_lines(result)
-    for line in lines:
-        if line.startswith("error:"):
-            return line.removeprefix("error:").strip()
-    return lines[-1] if lines else f"uv exited with status {result.returncode}"
-
-
 def _tail(result: UvResult, lines: int = 30) -> str:
     return "\n".join((result.stdout + result.stderr).strip().splitlines()[-lines:])
+
+
+def _failure(result: UvResult, ctx: UvContext, *, detail: bool = True) -> VenvkeeperError:
+    """uv's failure as venvkeeper's error (see :mod:`venvkeeper.uvfailure`), naming the cache in use."""
+    if ctx.cache_dir is None:
+        ctx = replace(ctx, cache_dir=uv_cache().dir)
+    return uv_error(result.stderr, result.returncode, ctx, detail=_tail(result) if detail else "")
 
 
 def _group_args(groups: Sequence[str]) -> list[str]:
@@ -56,23 +65,68 @@ def _group_args(groups: Sequence[str]) -> list[str]:
     return selection.uv_args(groups)
 
 
-def check_lock(stage: Path, lock_path: Path, stale: Path | None) -> None:
-    """Fail unless uv.lock is current for every member's pyproject.toml (``uv lock --check``)."""
-    result = run_uv(["lock", "--check", "--offline", "--quiet"], cwd=stage)
+def check_lock(stage: Path, lock_path: Path, stale: Path | None, python: Path) -> None:
+    """Fail unless uv.lock is current for every member's pyproject.toml (``uv lock --check``).
+
+    Offline first: the answer normally needs nothing but the lock and the cache. When uv failed only
+    because it had to fetch something (a member with dynamic metadata is built to read it, and its
+    build requirements, e.g. hatchling's ``editables`` for the editable build uv asks for, are not in a
+    fresh cache: a non-editable deploy never downloads them), it runs once more online, which also
+    fills the cache for next time. ``python`` is the interpreter the command resolved: without it
+    uv would pick one itself (a ``.python-version`` naming one this host lacks fails the check).
+    """
+    base = ["lock", "--check", "--python", str(python), "--quiet"]
+    result = run_uv([*base, "--offline"], cwd=stage)
+    if not result.ok and needs_network(result.stderr):
+        result = run_uv(base, cwd=stage)
     if result.ok:
         return
-    message = _first_error(result)
-    if "needs to be updated" in message or "Network connectivity is disabled" in message:
+    cause = classify(result.stderr, result.returncode).cause
+    # uv could not decide (no index, no solution for the new requirements), but a member's declared
+    # dependencies differ from what the lock recorded: the lock is out of date, and that is the answer.
+    if cause == LOCK_OUT_OF_DATE or (stale is not None and cause in (INDEX_UNREACHABLE, NO_SOLUTION)):
         against = f" with {stale}" if stale else ""
         raise LockError(
             f"{lock_path}: out of date{against}",
             hint=f"run `uv lock` in {lock_path.parent} and commit uv.lock; venvkeeper never re-resolves",
+            cause=LOCK_OUT_OF_DATE,
         )
-    raise LockError(f"{lock_path}: uv cannot use it: {message}", hint=f"run `uv lock` in {lock_path.parent}")
+    raise _failure(
+        result,
+        UvContext(
+            f"{lock_path}: uv cannot check it",
+            LockError,
+            python=str(python),
+            project=str(lock_path.parent),
+            fallback_hint=f"run `uv lock` in {lock_path.parent}",
+            untouched="nothing was changed",
+        ),
+    )
 
 
-def find_python(stage: Path, request: str | None) -> Path:
-    """The interpreter uv would use for this project: ``request``, else .python-version/requires-python."""
+_UNSUPPORTED = re.compile(
+    r"resolved to Python (\S+), which is incompatible with the \w+'s Python requirement: `([^`]+)`"
+)
+
+
+def _unsupported(result: UvResult, python: str, project: Path) -> None:
+    """Raise when uv warned that the interpreter is outside the project's requires-python."""
+    match = _UNSUPPORTED.search(result.stderr)
+    if match is None:
+        return
+    version, spec = match.groups()
+    raise InterpreterError(
+        f"{python} is Python {version}, outside the project's requires-python {spec} "
+        f"({project / 'pyproject.toml'})",
+        hint="pass --python (or [tool.venvkeeper] python) with an interpreter that requires-python allows",
+        cause=INTERPRETER_UNSUPPORTED,
+    )
+
+
+def find_python(stage: Path, request: str | None, *, project: Path | None = None) -> Path:
+    """The interpreter for this project: ``request`` (a path or a version), else the one uv picks from
+    .python-version/requires-python. One outside requires-python is refused here, before any slow work
+    (uv itself only warns in ``python find``, and fails much later in ``sync``)."""
     args = ["python", "find"]
     if request:
         args.append(request)
@@ -80,18 +134,23 @@ def find_python(stage: Path, request: str | None) -> Path:
     found = result.stdout.strip().splitlines()
     if not result.ok or not found:
         wanted = f"'{request}'" if request else "the project's requires-python"
-        raise InterpreterError(
-            f"no usable Python interpreter for {wanted}: {_first_error(result)}",
-            hint="install it (pyenv install X.Y, uv python install X.Y) or pass --python /path/to/python",
+        raise _failure(
+            result,
+            UvContext(f"no usable Python interpreter for {wanted}", InterpreterError, python=request),
+            detail=False,
         )
-    return Path(found[-1])
+    given = request if request and "/" in request else None
+    _unsupported(result, given or found[-1], project or stage)
+    return Path(given or found[-1])
 
 
-def _export(cwd: Path, groups: Sequence[str], *extra: str) -> str:
+def _export(cwd: Path, groups: Sequence[str], python: Path, *extra: str) -> str:
     result = run_uv(
         [
             "export",
             "--frozen",
+            "--python",
+            str(python),
             "--all-packages",
             *_group_args(groups),
             "--no-emit-workspace",
@@ -105,32 +164,38 @@ def _export(cwd: Path, groups: Sequence[str], *extra: str) -> str:
         cwd=cwd,
     )
     if not result.ok:
-        raise LockError(f"uv.lock: cannot be read for export: {_first_error(result)}", hint="run `uv lock`")
+        raise _failure(
+            result,
+            UvContext(
+                "uv.lock: cannot be read for export",
+                LockError,
+                python=str(python),
+                fallback_hint="run `uv lock`",
+            ),
+        )
     return result.stdout
 
 
-def export_digest(stage: Path, groups: Sequence[str]) -> str:
+def export_digest(stage: Path, groups: Sequence[str], python: Path) -> str:
     """sha256 of exactly what the lock installs for these groups (uv's hashed export).
 
     A lock change that does not touch the selected groups (a dev tool bumped) gives the same digest,
     so it does not cause a new generation.
     """
-    return hashlib.sha256(_export(stage, groups).encode()).hexdigest()
+    return hashlib.sha256(_export(stage, groups, python).encode()).hexdigest()
 
 
-def export_requirements(project: Path, groups: Sequence[str]) -> str:
+def export_requirements(project: Path, groups: Sequence[str], python: Path) -> str:
     """The lock's third-party packages for these groups, as requirement lines with markers.
 
     ``--frozen`` reads uv.lock as it is and writes nothing, so this runs in the project itself.
     """
-    return _export(project, groups, "--no-hashes")
+    return _export(project, groups, python, "--no-hashes")
 
 
 def cache_dir() -> str | None:
-    """uv's cache directory as uv would use it now, or None if uv cannot say."""
-    result = run_uv(["cache", "dir"], cwd=Path("/"))
-    lines = result.stdout.strip().splitlines()
-    return lines[-1] if result.ok and lines else None
+    """uv's cache directory as this command uses it (see :func:`venvkeeper.uvcmd.uv_cache`)."""
+    return uv_cache().dir
 
 
 def clean_cache(packages: Sequence[str]) -> None:
@@ -143,10 +208,15 @@ def clean_cache(packages: Sequence[str]) -> None:
         return
     result = run_uv(["cache", "clean", *packages], cwd=Path("/"))
     if not result.ok:
-        raise InstallError(
-            f"cannot refresh uv's cache for {', '.join(packages)}: {_first_error(result)}",
-            hint="run `uv cache clean " + " ".join(packages) + "` by hand, then deploy --repair again",
-            detail=_tail(result),
+        raise _failure(
+            result,
+            UvContext(
+                f"cannot refresh uv's cache for {', '.join(packages)}",
+                InstallError,
+                fallback_hint="run `uv cache clean "
+                + " ".join(packages)
+                + "` by hand, then deploy --repair again",
+            ),
         )
 
 
@@ -184,14 +254,21 @@ def sync_dependencies(
             "the locked packages",
             "check that the index named in uv.lock is reachable from this host (or that uv's cache holds "
             "the package); the live environment was not touched",
+            python,
         )
 
 
-def _install_error(result: UvResult, default: str, hint: str) -> InstallError:
+def _install_error(result: UvResult, default: str, hint: str, python: Path | None = None) -> VenvkeeperError:
     """One line naming the package uv could not install (when uv says which), with uv's reason."""
     package = next((m.group(1) for p in _PACKAGE_PATTERNS if (m := p.search(result.stderr))), None)
-    return InstallError(
-        f"cannot install {package or default}: {_first_error(result)}", hint=hint, detail=_tail(result)
+    return _failure(
+        result,
+        UvContext(
+            f"cannot install {package or default}",
+            InstallError,
+            python=None if python is None else str(python),
+            fallback_hint=hint,
+        ),
     )
 
 
@@ -216,12 +293,22 @@ def build_wheel(
     wheels = sorted(out_dir.glob("*.whl"))
     if not result.ok or len(wheels) != 1:
         # uv's own summary names the staging copy's path, which means nothing to the operator.
-        raise BuildError(
-            f"member {name} ({path}/) failed to build",
-            hint=f"run `uv build --wheel {path}` in a checkout to see the whole log; the live environment "
-            "was not touched",
-            detail=_tail(result).replace(str(stage), "<project>"),
+        detail = _tail(result).replace(str(stage), "<project>")
+        diagnosed = classify(result.stderr, result.returncode)
+        if result.ok or diagnosed.cause in (BUILD_FAILED, UV_FAILED):
+            raise BuildError(
+                f"member {name} ({path}/) failed to build",
+                hint=f"the build backend's output is below; run `uv build --wheel {path}` in a checkout to "
+                "see the whole log; the live environment was not touched",
+                detail=detail,
+                cause=BUILD_FAILED,
+            )
+        # Not the backend: the cache, the index (build requirements), the interpreter.
+        error = _failure(
+            result, UvContext(f"member {name} ({path}/) failed to build", BuildError, python=str(python))
         )
+        error.detail = detail
+        raise error
     return wheels[0]
 
 
@@ -241,14 +328,16 @@ def build_sdist_wheel(
     wheels = sorted(out_dir.glob("*.whl"))
     if not result.ok or len(wheels) != 1:
         # uv's first line names the scratch copy; its last "cause:" says what went wrong.
-        lines = _error_lines(result)
+        lines = error_lines(result.stderr)
         causes = [line.removeprefix("cause:").strip() for line in lines if line.startswith("cause:")]
-        reason = causes[-1] if causes else _first_error(result).replace(str(source), "<sdist>")
+        reason = causes[-1] if causes else classify(result.stderr, result.returncode).reason
+        reason = reason.replace(str(source), "<sdist>")
         raise BuildError(
             f"{label}: the locked sdist failed to build into a wheel: {reason}",
             hint="the build backend's output is below; pack on a host that can build it (compilers, "
             "headers), or lock a version that publishes a wheel for the target",
             detail=_tail(result).replace(str(source), "<sdist>"),
+            cause=BUILD_FAILED,
         )
     return wheels[0]
 
@@ -271,10 +360,13 @@ def install_wheels(stage: Path, env_dir: Path, wheels: Sequence[Path], *, reinst
         cwd=stage,
     )
     if not result.ok:
-        raise InstallError(
-            f"cannot install the workspace members: {_first_error(result)}",
-            hint="the live environment was not touched; see the output below",
-            detail=_tail(result),
+        raise _failure(
+            result,
+            UvContext(
+                "cannot install the workspace members",
+                InstallError,
+                fallback_hint="the live environment was not touched; see the output below",
+            ),
         )
 
 
@@ -297,10 +389,14 @@ def create_venv(env_dir: Path, python: str, *, allow_existing: bool = False) -> 
         args.append("--allow-existing")
     result = run_uv([*args, str(env_dir)], cwd=env_dir.parent)
     if not result.ok:
-        raise InstallError(
-            f"{env_dir}: uv cannot create a virtual environment: {_first_error(result)}",
-            hint=f"check that {python} runs and that {env_dir.parent} is writable",
-            detail=_tail(result),
+        raise _failure(
+            result,
+            UvContext(
+                f"{env_dir}: uv cannot create a virtual environment",
+                InstallError,
+                python=python,
+                fallback_hint=f"check that {python} runs and that {env_dir.parent} is writable",
+            ),
         )
 
 
@@ -328,46 +424,86 @@ def install_requirements(
 _RELOCK_TIMEOUT_S = 900.0
 
 
-def relock(stage: Path, upgrade: Sequence[str]) -> None:
+def relock(stage: Path, upgrade: Sequence[str], python: Path) -> None:
     """Re-resolve the staging copy's uv.lock, letting only ``upgrade`` requests move.
 
     Each request is a package name with an optional specifier (``tinydb<1.3``): uv drops the
     locked preference for that package and takes the highest version the specifier and the
     project's own constraints allow (uv's ``--upgrade-package`` accepts a requirement since 0.4).
+    ``python`` is the live generation's interpreter: uv's own discovery would follow a
+    ``.python-version`` this host may not satisfy.
     """
-    args = ["lock", "--quiet", *[arg for request in upgrade for arg in ("--upgrade-package", request)]]
+    args = [
+        "lock",
+        "--quiet",
+        "--python",
+        str(python),
+        *[arg for request in upgrade for arg in ("--upgrade-package", request)],
+    ]
     result = run_uv(args, cwd=stage, timeout=_RELOCK_TIMEOUT_S)
     if result.ok:
         return
-    # uv names the package at fault on its "cause:" line (without a terminal, "╰─▶" with one).
-    causes = [
-        line.split(":", 1)[1].strip() if line.startswith("cause:") else line.removeprefix("╰─▶").strip()
-        for line in _error_lines(result)
-        if line.startswith(("cause:", "╰─▶"))
-    ]
-    message = _first_error(result) + (f": {' '.join(causes)}" if causes else "")
-    if "No solution found" in message:
-        hint = (
-            "the policy's bounds appear in uv's words as requirements of your project; allow the package "
-            "a wider policy (or drop its pin) in [tool.venvkeeper.update.packages]; uv.lock was not changed"
+    diagnosed = classify(result.stderr, result.returncode)
+    if diagnosed.cause == NO_SOLUTION:
+        # uv names the package at fault on its "cause:" line (without a terminal, "╰─▶" with one).
+        causes = [
+            line.split(":", 1)[1].strip() if line.startswith("cause:") else line.removeprefix("╰─▶").strip()
+            for line in error_lines(result.stderr)
+            if line.startswith(("cause:", "╰─▶"))
+        ]
+        first = next(
+            (
+                line.removeprefix("error:").strip()
+                for line in error_lines(result.stderr)
+                if line.startswith("error:")
+            ),
+            diagnosed.reason,
         )
-    else:
-        hint = "check that the package index is reachable from this host; uv.lock was not changed"
-    raise LockError(f"uv could not re-lock: {message}", hint=hint, detail=_tail(result))
+        raise LockError(
+            f"uv could not re-lock: {first}" + (f": {' '.join(causes)}" if causes else ""),
+            hint="the policy's bounds appear in uv's words as requirements of your project; allow the "
+            "package a wider policy (or drop its pin) in [tool.venvkeeper.update.packages]; "
+            "uv.lock was not changed",
+            detail=_tail(result),
+            cause=NO_SOLUTION,
+        )
+    raise _failure(
+        result,
+        UvContext("uv could not re-lock", LockError, python=str(python), untouched="uv.lock was not changed"),
+    )
 
 
-def export_file(stage: Path, fmt: str, groups: Sequence[str], *, members: bool = True) -> bytes:
+def export_file(stage: Path, fmt: str, groups: Sequence[str], python: Path, *, members: bool = True) -> bytes:
     """The lock exported as ``requirements.txt`` (hashed) or ``pylock.toml``.
 
     ``members=False`` leaves the workspace members out (a container's dependency layer).
     """
     extra = [] if members else ["--no-emit-workspace"]
     result = run_uv(
-        ["export", "--frozen", "--all-packages", *_group_args(groups), *extra, "--format", fmt, "--quiet"],
+        [
+            "export",
+            "--frozen",
+            "--python",
+            str(python),
+            "--all-packages",
+            *_group_args(groups),
+            *extra,
+            "--format",
+            fmt,
+            "--quiet",
+        ],
         cwd=stage,
     )
     if not result.ok:
-        raise LockError(f"uv.lock: cannot be exported as {fmt}: {_first_error(result)}", hint="run `uv lock`")
+        raise _failure(
+            result,
+            UvContext(
+                f"uv.lock: cannot be exported as {fmt}",
+                LockError,
+                python=str(python),
+                fallback_hint="run `uv lock`",
+            ),
+        )
     return result.stdout.encode()
 
 

@@ -36,7 +36,13 @@ class VenvkeeperError(Exception):
     exit_code = ExitCode.FAILED
 
     def __init__(
-        self, message: str, *, hint: str = "", detail: str = "", extra: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        detail: str = "",
+        extra: dict[str, Any] | None = None,
+        cause: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -45,6 +51,9 @@ class VenvkeeperError(Exception):
         self.detail = detail
         # What the command did before failing (e.g. the hooks that ran), for --json.
         self.extra = extra or {}
+        # A stable name for the real cause of a failed uv run (venvkeeper.uvfailure.CAUSES), for
+        # --json; empty where the code alone says it.
+        self.cause = cause
 
 
 class ConfigError(VenvkeeperError):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from venvkeeper import engine, fsutil, selection
+from venvkeeper import engine, fsutil, gitcmd, selection
 from venvkeeper.errors import ConfigError
 from venvkeeper.resultbase import Result
 from venvkeeper.workspace import load_lock_members, load_workspace, parse_lock, stale_member
@@ -54,9 +55,15 @@ def export(project_dir: Path, fmt: str, output: Path | None, groups: tuple[str, 
             f"define {', '.join(defined) or 'no groups'}",
             hint="check the --group name",
         )
-    # `uv lock --check` writes nothing, so it runs in the project itself.
-    engine.check_lock(workspace.root, workspace.lock_path, stale_member(workspace, lock, members))
-    content = engine.export_file(workspace.root, FORMATS[fmt], wanted, members=False)
+    # The lock check runs in a copy: on a fresh cache it may build a member's metadata, and a
+    # backend (setuptools' egg-info) writes beside the sources. Every uv call gets the project's
+    # interpreter ([tool.venvkeeper] python, else the one uv finds for it).
+    with tempfile.TemporaryDirectory(prefix="venvkeeper-export-") as scratch:
+        stage = Path(scratch)
+        fsutil.copy_files(workspace.root, stage, gitcmd.list_files(workspace.root))
+        python = engine.find_python(stage, workspace.config.python, project=workspace.root)
+        engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members), python)
+    content = engine.export_file(workspace.root, FORMATS[fmt], wanted, python, members=False)
     if output is not None:
         target = Path(os.path.abspath(output))
         if target.is_dir():

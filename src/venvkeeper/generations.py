@@ -48,6 +48,7 @@ class GenerationState:
     options: dict[str, Any] = field(default_factory=dict)
     uv_version: str | None = None
     uv_cache_dir: str | None = None
+    uv_cache_why: str | None = None  # why uv's cache was there (uvcmd.uv_cache)
     manifest_sha256: str | None = None
     venvkeeper_version: str | None = None
     duration_s: float | None = None

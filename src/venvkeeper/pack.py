@@ -137,7 +137,8 @@ def pack(
         stage = Path(scratch) / "stage"
         stage.mkdir()
         fsutil.copy_files(workspace.root, stage, gitcmd.list_files(workspace.root))
-        engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members))
+        builder, native = _build_python(stage, target)
+        engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members), builder)
         files: dict[str, bytes | Path] = {}
         fetched = fetch.download(
             [*artifacts, *sdists], fetch.default_cache_dir(), progress=sys.stderr.isatty()
@@ -145,7 +146,6 @@ def pack(
         for artifact in artifacts:
             files[f"wheels/{artifact.filename}"] = fetched[artifact.filename]
         mtime = _mtime(workspace.root)
-        builder, native = _build_python(stage, target)
         from_sdists = sdistbuild.build_sdists(
             sdists,
             fetched,
@@ -225,7 +225,9 @@ def _build_python(stage: Path, target: fetch.Target) -> tuple[Path, bool]:
     try:
         python = engine.find_python(stage, target.python)
         of_target = True
-    except InterpreterError:
+    except InterpreterError as exc:
+        if exc.cause == "interpreter-unsupported":
+            raise
         # No interpreter of the target's version here: build on this one. A pure-Python wheel
         # (py3-none-any) is the same either way; a compiled one is refused after the build.
         python, of_target = Path(sys.executable), target.python == here.python

@@ -38,6 +38,7 @@ def report(command: str, as_json: bool, action: Callable[[], Result]) -> ExitCod
             detail=exc.detail,
             exit=exc.exit_code,
             extra=exc.extra,
+            cause=exc.cause,
         )
     except KeyboardInterrupt:
         from venvkeeper.result import ErrorResult  # noqa: PLC0415
@@ -169,6 +170,9 @@ def _status(result: StatusResult, out: TextIO) -> None:
             f" {mark} {g.number:>4}  {g.created}  {g.kind:<8} python {g.python or '?':<8} "
             f"{g.packages:>3} packages  lock {g.lock_sha256[:12] or '-':<12}  {members}\n"
         )
+    if result.uv_cache:
+        why = f" ({result.uv_cache['why']})" if result.uv_cache.get("why") else ""
+        out.write(f"uv cache: {result.uv_cache['dir']}{why}\n")
 
 
 def _rollback(result: RollbackResult, out: TextIO) -> None:

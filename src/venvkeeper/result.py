@@ -32,6 +32,7 @@ class ErrorResult(Result):
     exit: ExitCode = ExitCode.FAILED
     # Whatever the command managed to report before failing (e.g. the hook runs).
     extra: dict[str, Any] = field(default_factory=dict)
+    cause: str = ""  # a failed uv run's real cause (venvkeeper.uvfailure.CAUSES)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -40,7 +41,13 @@ class ErrorResult(Result):
     def payload(self) -> dict[str, Any]:
         return {
             **self.extra,
-            "error": {"code": self.code, "message": self.message, "hint": self.hint, "detail": self.detail},
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "hint": self.hint,
+                "cause": self.cause or None,
+                "detail": self.detail,
+            },
         }
 
 
@@ -63,6 +70,7 @@ class DeployResult(Result):
     repair_findings: int = 0  # --repair: what verify found in the live environment
     repaired: list[str] = field(default_factory=list)  # --repair: distributions verify found damaged
     cache_refreshed: list[str] = field(default_factory=list)  # --repair: their uv cache entries dropped
+    uv_cache: dict[str, str] | None = None  # where uv's cache was and why (None: uv did not run)
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -84,6 +92,7 @@ class DeployResult(Result):
             "repair_findings": self.repair_findings,
             "repaired": self.repaired,
             "cache_refreshed": self.cache_refreshed,
+            "uv_cache": self.uv_cache,
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -110,6 +119,7 @@ class StatusResult(Result):
     kind: str = ""
     current: int | None = None
     generations: list[GenerationInfo] = field(default_factory=list)
+    uv_cache: dict[str, str] | None = None  # the live generation's uv cache and why there
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -117,6 +127,7 @@ class StatusResult(Result):
             "kind": self.kind,
             "current": self.current,
             "generations": [g.to_json() for g in self.generations],
+            "uv_cache": self.uv_cache,
         }
 
 

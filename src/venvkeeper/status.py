@@ -17,10 +17,13 @@ def status(env: Path) -> StatusResult:
     kind = layout.env_kind()
     current = layout.current_number()
     infos: list[GenerationInfo] = []
+    uv_cache: dict[str, str] | None = None
     for number in layout.numbers():
         state = layout.read_state(number)
         if state is None:
             continue
+        if number == current and state.uv_cache_dir:
+            uv_cache = {"dir": state.uv_cache_dir, "why": state.uv_cache_why or ""}
         infos.append(
             GenerationInfo(
                 number=number,
@@ -37,7 +40,9 @@ def status(env: Path) -> StatusResult:
         raise EnvironmentPathError(
             f"{layout.env}: does not exist", hint="deploy it first with `venvkeeper deploy`"
         )
-    return StatusResult("status", env=str(layout.env), kind=kind, current=current, generations=infos)
+    return StatusResult(
+        "status", env=str(layout.env), kind=kind, current=current, generations=infos, uv_cache=uv_cache
+    )
 
 
 def rollback(env: Path, *, to: int | None = None, wait: bool = True) -> RollbackResult:

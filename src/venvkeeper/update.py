@@ -134,7 +134,10 @@ class _Run:
             raise _preflight(
                 "not-a-git-repo", f"{self.root}: not a directory", "give the project's directory"
             )
-        with _project_lock(self.root, self.store):
+        from venvkeeper.uvcmd import cache_scope  # noqa: PLC0415
+
+        # uv's cache: its default, else (no usable home) the environment's own, as deploy chooses.
+        with _project_lock(self.root, self.store), cache_scope(Layout.for_env(self.env).home / "uv-cache"):
             try:
                 self._locked()
             finally:
@@ -386,10 +389,16 @@ class _Run:
             return  # the same lock and pyproject files uv found current when the live env was deployed
         try:
             engine.check_lock(
-                self.stage, self.workspace.lock_path, stale_member(self.workspace, self.lock, members)
+                self.stage,
+                self.workspace.lock_path,
+                stale_member(self.workspace, self.lock, members),
+                self._python(),
             )
-        except LockError as exc:
-            check = "lock-stale" if "out of date" in exc.message else "corrupt-lock"
+        except VenvkeeperError as exc:
+            # The preflight check is named for the real cause (an unusable cache is not a bad lock).
+            check = {"lock-out-of-date": "lock-stale", "": "corrupt-lock", "uv-failed": "corrupt-lock"}.get(
+                exc.cause, exc.cause
+            )
             raise _preflight(check, exc.message, exc.hint) from None
 
     def _check_live_clean(self) -> None:
@@ -534,8 +543,8 @@ class _Run:
         plan = updateplan.plan_upgrade(versions, self.result.policy, config.packages)
         started = time.monotonic()
         try:
-            engine.relock(self.relocked, plan.requests)
-        except (LockError, ToolError) as exc:
+            engine.relock(self.relocked, plan.requests, self._python())
+        except VenvkeeperError as exc:
             raise _Stop("relock-failed", f"{exc.message}; uv.lock was not changed", hint=exc.hint) from None
         finally:
             self._timed("relock", started)
@@ -603,7 +612,7 @@ class _Run:
         config = self._config()
         files = {"uv.lock": self.new_lock}
         for export in config.exports:
-            files[export.path] = engine.export_file(self.relocked, export.format, self.groups)
+            files[export.path] = engine.export_file(self.relocked, export.format, self.groups, self._python())
         self._check_unmoved(old_bytes)
         originals = {name: _read_or_none(self.root / name) for name in files}
         originals["uv.lock"] = old_bytes

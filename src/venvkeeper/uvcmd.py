@@ -3,24 +3,43 @@
 uv is found explicitly, in this order: the binary shipped in the ``uv`` wheel we depend on
 (``uv.find_uv_bin()``), then ``$UV``, then ``PATH``; it must be at least ``MIN_UV_VERSION``.
 Every call gets a cleaned environment so that the caller's shell cannot change what is installed.
+
+uv's cache is chosen once per command (:func:`cache_scope`, :func:`uv_cache`): ``UV_CACHE_DIR`` when
+the operator set it; else uv's own default (``$XDG_CACHE_HOME/uv``, ``~/.cache/uv``) when this user can
+create or write it; else, for a service user whose home is missing, unset or unreadable (``useradd
+-r``), a directory of the command's own (the environment's state directory), named in ``--json`` and
+``status``. uv has no fallback of its own: it fails with "Failed to initialize cache".
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from venvkeeper.errors import ToolError
 from venvkeeper.selection import IGNORED_UV_VARIABLES
 
-__all__ = ["MIN_UV_VERSION", "UvResult", "find_uv", "run_uv", "uv_env", "uv_version"]
+__all__ = [
+    "MIN_UV_VERSION",
+    "UvCache",
+    "UvResult",
+    "cache_scope",
+    "cache_used",
+    "find_uv",
+    "run_uv",
+    "unusable_reason",
+    "uv_cache",
+    "uv_env",
+    "uv_version",
+]
 
 MIN_UV_VERSION = (0, 9, 0)
 
@@ -120,12 +139,180 @@ def uv_version() -> str:
     return ".".join(map(str, _located()[1]))
 
 
-def uv_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+@dataclass(frozen=True)
+class UvCache:
+    """Where uv's cache goes for this command, and why there."""
+
+    dir: str
+    why: str
+    chosen: bool  # venvkeeper set UV_CACHE_DIR (uv's default was not usable)
+    # Set as UV_PYTHON_INSTALL_DIR when uv's default (under an unreadable home) cannot be listed:
+    # uv's interpreter discovery fails on it ("failed to read directory ... Permission denied")
+    # where a missing one is simply skipped. A path that does not exist, so nothing is found there.
+    python_dir: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        return {"dir": self.dir, "why": self.why}
+
+
+def unusable_reason(path: str) -> str | None:
+    """Why this user cannot keep uv's cache at ``path`` (None: it can, creating it if need be)."""
+    if not os.path.isabs(path):
+        return f"{path} is not an absolute path"
+    probe = path
+    while not os.path.lexists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        return f"{probe} is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        missing = "" if probe == path else f"{path} does not exist and "
+        return f"{missing}{probe} is not writable by this user"
+    return None
+
+
+_CACHE_LOCK = threading.Lock()
+# The command's fallback directory and its choice, with what the choice was made from: a choice
+# is remade when the variables it read change (in-process tests run many commands).
+_scope: dict[str, object] = {"fallback": None, "chosen": None, "key": None}
+_CACHE_VARIABLES = ("UV_CACHE_DIR", "XDG_CACHE_HOME", "HOME")
+
+
+def _cache_key() -> tuple[object, ...]:
+    return (os.getuid(), *(os.environ.get(name) for name in _CACHE_VARIABLES))
+
+
+@contextlib.contextmanager
+def cache_scope(fallback: Path | None) -> Iterator[None]:
+    """One command's choice of uv cache: ``fallback`` (e.g. ``<env>.venvkeeper/uv-cache``) is used
+    only when UV_CACHE_DIR is unset and uv's default is not usable by this user."""
+    with _CACHE_LOCK:
+        before = dict(_scope)
+        _scope.update(fallback=fallback, chosen=None, key=None)
+    try:
+        yield
+    finally:
+        with _CACHE_LOCK:
+            _scope.clear()
+            _scope.update(before)
+
+
+def uv_cache() -> UvCache:
+    """The cache uv uses in this command (decided on first use, then kept)."""
+    with _CACHE_LOCK:
+        chosen, key = _scope["chosen"], _cache_key()
+        if isinstance(chosen, UvCache) and _scope["key"] == key:
+            return chosen
+        fallback = _scope["fallback"]
+        decided = _choose_cache(fallback if isinstance(fallback, Path) else None)
+        _scope.update(chosen=decided, key=key)
+        return decided
+
+
+def cache_used() -> UvCache | None:
+    """The cache this command chose, if it ran uv at all (None: it did not)."""
+    with _CACHE_LOCK:
+        chosen = _scope["chosen"]
+        return chosen if isinstance(chosen, UvCache) else None
+
+
+def _choose_cache(fallback: Path | None) -> UvCache:
+    chosen = _choose_cache_dir(fallback)
+    if os.environ.get("UV_PYTHON_INSTALL_DIR"):
+        return chosen
+    default = _uv_query("python", "dir")
+    if default is None or _listable(default):
+        return chosen
+    return replace(chosen, python_dir=f"{chosen.dir.rstrip('/')}-no-managed-pythons")
+
+
+def _listable(path: str) -> bool:
+    """A missing directory is fine (uv skips it); one this user cannot list or reach is not."""
+    probe = path
+    while not os.path.lexists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return True
+        probe = parent
+    if probe != path:
+        return os.access(probe, os.X_OK)
+    return os.access(probe, os.R_OK | os.X_OK)
+
+
+def _choose_cache_dir(fallback: Path | None) -> UvCache:
+    explicit = os.environ.get("UV_CACHE_DIR")
+    if explicit:
+        # The operator's choice is honoured even when unusable: uv's failure then names it.
+        return UvCache(explicit, "UV_CACHE_DIR", chosen=False)
+    default = _uv_query("cache", "dir")
+    reason = unusable_reason(default) if default else "uv cannot say where its cache is"
+    if reason is None and default:
+        origin = "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "the home directory"
+        return UvCache(default, f"uv's default (under {origin})", chosen=False)
+    if fallback is None:
+        # No directory of the command's own (export, pack, install, verify --project): one per user
+        # under the temporary directory.
+        fallback, where = _per_user_cache(), "a per-user directory under the temporary directory"
+    else:
+        where = "the environment's own state directory"
+        # Should this fail, uv's own error names the directory (classified as cache-unusable).
+        with contextlib.suppress(OSError):
+            fallback.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return UvCache(str(fallback), f"uv's default cache is not usable ({reason}); using {where}", chosen=True)
+
+
+def _per_user_cache() -> Path:
+    """``$TMPDIR/venvkeeper-uv-cache-UID``, only if this user owns it (another user could have made
+    it first, or a link there); else a fresh private one."""
+    import stat  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    path = Path(tempfile.gettempdir()) / f"venvkeeper-uv-cache-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        path.mkdir(mode=0o700)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+        return path
+    return Path(tempfile.mkdtemp(prefix="venvkeeper-uv-cache-"))
+
+
+def _uv_query(*args: str) -> str | None:
+    """``uv cache dir`` or ``uv python dir``: the default uv would use, with the caller's environment."""
+    env = uv_env(cache=False)
+    try:
+        proc = subprocess.run(
+            [find_uv(), *args],
+            cwd="/",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = proc.stdout.strip().splitlines()
+    return lines[-1] if proc.returncode == 0 and lines else None
+
+
+def uv_env(extra: Mapping[str, str] | None = None, *, cache: bool = True) -> dict[str, str]:
     """The environment every uv call runs with."""
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED}
     env["UV_NO_PROGRESS"] = "1"
     # A deploy must never fetch an interpreter behind the operator's back; a missing one is an error.
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    if cache:
+        chosen = uv_cache()
+        if chosen.chosen:
+            env["UV_CACHE_DIR"] = chosen.dir
+        if chosen.python_dir:
+            env["UV_PYTHON_INSTALL_DIR"] = chosen.python_dir
     if extra:
         env.update(extra)
     return env

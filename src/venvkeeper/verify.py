@@ -286,7 +286,9 @@ def _lock_expectations(project: str, subject: Subject) -> tuple[dict[str, Expect
                 versions[0] if versions else "", recorded.get(member.name), editable
             )
     by_path = _locked_paths(str(workspace.root), lock)
-    for raw in engine.export_requirements(workspace.root, groups).splitlines():
+    # The environment's own interpreter: uv's discovery would follow the project's .python-version.
+    python = Path(subject.directory) / "bin" / "python"
+    for raw in engine.export_requirements(workspace.root, groups, python).splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or (line.startswith("-") and not line.startswith("-e ")):
             continue

@@ -158,6 +158,8 @@ def stale_member(
             project = tomllib.loads(path.read_text()).get("project", {})
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
             return path
+        if "dependencies" in project.get("dynamic", []):
+            continue  # only the build backend knows them: uv's check alone can tell
         declared = {_requirement_key(d) for d in project.get("dependencies", [])}
         recorded_entries = by_name.get(member.name, {}).get("metadata", {}).get("requires-dist", [])
         recorded = {
