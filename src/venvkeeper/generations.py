@@ -38,6 +38,9 @@ class GenerationState:
     created: str
     packages: dict[str, str]
     project: str | None = None
+    # Where it was built (the generation's directory, or --env in place): uv wrote this path into
+    # its scripts, so the environment only works there (paths.moved_from).
+    directory: str | None = None
     lock_sha256: str | None = None
     export_sha256: str | None = None
     inputs_sha256: str | None = None
