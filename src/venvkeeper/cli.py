@@ -26,7 +26,19 @@ _FAST_PATHS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    code = _main(list(sys.argv[1:] if argv is None else argv))
+    # Flushed here, not at exit: a reader gone by now (`| head -1`) must not turn the exit code
+    # into 120 (render.discard_stdout).
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        from venvkeeper.render import discard_stdout  # noqa: PLC0415
+
+        discard_stdout()
+    return code
+
+
+def _main(args: list[str]) -> int:
     fast = _FAST_PATHS.get(args[0]) if args else None
     if fast is not None:
         module, name = fast

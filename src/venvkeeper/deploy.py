@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from venvkeeper import __version__, fsutil, gitcmd, locking, plan
 from venvkeeper.config import DEFAULT_KEEP
 from venvkeeper.errors import ConfigError, HookError, InterpreterError
-from venvkeeper.generations import GenerationState, Layout, now_iso, read_packages, read_state_file
+from venvkeeper.generations import (
+    GenerationState,
+    Layout,
+    now_iso,
+    read_packages,
+    read_state_file,
+    refuse_inside,
+)
 from venvkeeper.hashing import digest_entries, digest_json, member_files, tree_entries
 from venvkeeper.result import DeployResult
 from venvkeeper.workspace import (
@@ -183,10 +190,17 @@ def deploy(request: DeployRequest) -> DeployResult:
     workspace = load_workspace(request.project_dir)
     options, keep = _resolve_options(request, workspace)
     layout = Layout.for_env(request.env)
-    layout.prepare()
+    refuse_inside(layout.env, workspace.root)
+    created = layout.prepare()
+    env_was = layout.env_kind()
     with locking.hold(layout.lock_file, wait=request.wait, what=f"environment {layout.env}"):
         layout.sweep()
-        return _deploy(request, workspace, options, keep, layout, started)
+        try:
+            return _deploy(request, workspace, options, keep, layout, started)
+        except BaseException:
+            # A failed first deploy leaves nothing behind (a later one starts from scratch anyway).
+            layout.remove_unused(created, env_was)
+            raise
 
 
 @dataclass

@@ -123,13 +123,19 @@ def try_noop(args: Sequence[str]) -> int | None:
     # A deploy that holds the lock may be about to switch: queue behind it the normal way.
     if stamp is None or not _lock_is_free(f"{home}/deploy.lock"):
         return None
-    _print_unchanged(
-        env,
-        stamp.get("generation"),
-        in_place=bool(parsed.get("--in-place")),
-        as_json=bool(parsed.get("--json")),
-        duration_s=time.monotonic() - started,
-    )
+    try:
+        _print_unchanged(
+            env,
+            stamp.get("generation"),
+            in_place=bool(parsed.get("--in-place")),
+            as_json=bool(parsed.get("--json")),
+            duration_s=time.monotonic() - started,
+        )
+        sys.stdout.flush()
+    except BrokenPipeError:  # the answer stands when nobody reads it (`| head -1`)
+        from venvkeeper.render import discard_stdout  # noqa: PLC0415
+
+        discard_stdout()
     return 0
 
 
