@@ -224,3 +224,24 @@ def test_a_moved_in_place_environment_is_converged_again(
     assert vk(capsys, "doctor", "--env", env).code == 0
     again = vk(capsys, "deploy", project, "--env", env, "--in-place", "--json")
     assert again.json["changed"] is False
+
+
+def test_heal_of_a_moved_environment_does_not_deploy_changed_code(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """heal rebuilds what was deployed; a member edited since is deploy's to bring, and heal says so."""
+    _, env = _deploy_and_move(capsys, project, tmp_path)
+    init = project / "packages" / "webapp" / "src" / "webapp" / "__init__.py"
+    init.write_text(init.read_text() + "\n# edited after the deploy\n")
+
+    heal = vk(capsys, "heal", "--env", env, "--json")
+
+    assert heal.code == 1, heal.out + heal.err
+    (reason,) = {o["reason"] for o in heal.json["outcomes"] if o["code"] == "stale-shebang"}
+    assert reason.startswith(f"webapp in {project} changed since generation 1 was built")
+    assert f"venvkeeper deploy {project} --env {env}" in reason
+    assert generations(env) == ["0001", "0001.json"]
+    # What it says to run does it.
+    deployed = vk(capsys, "deploy", project, "--env", env, "--json")
+    assert (deployed.code, deployed.json["generation"], deployed.json["rebuilt"]) == (0, 2, ["webapp"])
+    _assert_runs(env)
