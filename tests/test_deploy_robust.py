@@ -236,3 +236,19 @@ def test_head_in_a_pipeline_sees_the_switch_succeed(project: Path, tmp_path: Pat
     assert ran.stdout.strip() == "rc=0", ran.stdout + ran.stderr
     _assert_quiet(ran)
     assert run_in_env(env, "webapp").returncode == 0
+
+
+def test_install_refuses_an_env_inside_the_hooks_checkout(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    single = make_project("single")
+    bundle = tmp_path / "app.tar.gz"
+    assert vk(capsys, "pack", single, "-o", bundle).code == 0
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+
+    result = vk(capsys, "install", bundle, "--env", checkout / ".venv", "--hooks-dir", checkout)
+
+    assert result.code == 2, result.out + result.err
+    assert f"is inside the --hooks-dir checkout {checkout}" in result.error_line
+    assert os.listdir(checkout) == []

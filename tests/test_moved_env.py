@@ -27,10 +27,10 @@ def project(make_project: Callable[..., Path]) -> Path:
     return make_project("workspace")
 
 
-def _script(env: Path) -> subprocess.CompletedProcess[str]:
-    """``webapp`` run by a shell, as a service unit or cron would: 127 when its interpreter is gone."""
+def _script(env: Path, name: str = "webapp") -> subprocess.CompletedProcess[str]:
+    """A console script run by a shell, as a service or cron would: 127 when its interpreter is gone."""
     return subprocess.run(
-        ["sh", "-c", '"$0"', str(env / "bin" / "webapp")],
+        ["sh", "-c", '"$0"', str(env / "bin" / name)],
         capture_output=True,
         text=True,
         check=False,
@@ -245,3 +245,28 @@ def test_heal_of_a_moved_environment_does_not_deploy_changed_code(
     deployed = vk(capsys, "deploy", project, "--env", env, "--json")
     assert (deployed.code, deployed.json["generation"], deployed.json["rebuilt"]) == (0, 2, ["webapp"])
     _assert_runs(env)
+
+
+def test_install_reinstalls_a_moved_bundle_generation(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    single = make_project("single")
+    bundle = tmp_path / "app.tar.gz"
+    assert vk(capsys, "pack", single, "-o", bundle).code == 0
+    env = tmp_path / "srv" / ".venv"
+    assert vk(capsys, "install", bundle, "--env", env).code == 0
+    (tmp_path / "srv").rename(tmp_path / "srv2")
+    moved = tmp_path / "srv2" / ".venv"
+    assert _moved_finding(_verify(capsys, moved))["expected"].startswith(f"built at {tmp_path}/srv/")
+    heal = vk(capsys, "heal", "--env", moved, "--json")
+    assert heal.code == 1
+    (reason,) = {o["reason"] for o in heal.json["outcomes"] if o["code"] == "stale-shebang"}
+    assert f"venvkeeper install {bundle} --env {moved}" in reason
+
+    again = vk(capsys, "install", bundle, "--env", moved, "--json")
+
+    assert again.code == 0, again.out + again.err
+    assert (again.json["changed"], again.json["generation"]) == (True, 2)
+    ran = _script(moved, "single")
+    assert (ran.returncode, ran.stdout.strip()) == (0, "single 0.1.0 (tinyutil 1.1.0)"), ran.stderr
+    assert _verify(capsys, moved).code == 0
