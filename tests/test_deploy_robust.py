@@ -252,3 +252,27 @@ def test_install_refuses_an_env_inside_the_hooks_checkout(
     assert result.code == 2, result.out + result.err
     assert f"is inside the --hooks-dir checkout {checkout}" in result.error_line
     assert os.listdir(checkout) == []
+
+
+def test_a_deploy_started_with_stdout_closed_still_switches_and_exits_0(
+    project: Path, tmp_path: Path
+) -> None:
+    """``venvkeeper deploy … >&-`` (fd 1 closed at start: Python's sys.stdout is None)."""
+    env = tmp_path / "srv" / ".venv"
+    ran = subprocess.run(
+        [
+            "sh",
+            "-c",
+            '"$0" -m venvkeeper deploy "$1" --env "$2" >&-; echo "rc=$?"',
+            sys.executable,
+            project,
+            env,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert ran.stdout.strip() == "rc=0", ran.stdout + ran.stderr
+    _assert_quiet(ran)
+    assert run_in_env(env, "webapp").returncode == 0
