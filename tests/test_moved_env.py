@@ -270,3 +270,32 @@ def test_install_reinstalls_a_moved_bundle_generation(
     ran = _script(moved, "single")
     assert (ran.returncode, ran.stdout.strip()) == (0, "single 0.1.0 (tinyutil 1.1.0)"), ran.stderr
     assert _verify(capsys, moved).code == 0
+
+
+def test_heal_finds_the_project_that_moved_along_with_the_environment(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``/srv/{workspace,.venv}`` moved as one: the recorded project is gone, its lock is beside --env."""
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    checkout = project.rename(srv / "workspace")
+    env = srv / ".venv"
+    assert vk(capsys, "deploy", checkout, "--env", env).code == 0
+    srv.rename(tmp_path / "srv2")
+    moved, moved_checkout = tmp_path / "srv2" / ".venv", tmp_path / "srv2" / "workspace"
+
+    heal = vk(capsys, "heal", "--env", moved, "--json")
+
+    assert heal.code == 0, heal.out + heal.err
+    assert heal.json["actions"][0]["detail"].startswith(f"a new generation from {moved_checkout}")
+    _assert_runs(moved)
+    record = json.loads((moved.parent / ".venv.venvkeeper" / "generations" / "0002.json").read_text())
+    assert record["project"] == str(moved_checkout)
+    # With its lock changed, the checkout beside it is not the project the generation came from.
+    lock = moved_checkout / "uv.lock"
+    lock.write_bytes(lock.read_bytes() + b"\n")
+    (tmp_path / "srv2").rename(tmp_path / "srv3")
+    refused = vk(capsys, "heal", "--env", tmp_path / "srv3" / ".venv", "--json")
+    assert refused.code == 1
+    (reason,) = {o["reason"] for o in refused.json["outcomes"] if o["code"] == "stale-shebang"}
+    assert f"deployed from {moved_checkout}, which has no uv.lock any more" in reason

@@ -127,6 +127,8 @@ def _redeploy_check(facts: Facts, env: str) -> healplan.Redeploy | None:
     if state is None or state.get("kind") != "deploy":
         return None
     project = state.get("project")
+    if project and not os.path.isfile(f"{project}/uv.lock"):
+        project = _moved_along(facts, env, state, project) or project
     generation = f"generation {facts.generation}" if facts.generation is not None else "the environment"
     if not project or not os.path.isfile(f"{project}/uv.lock"):
         return healplan.Redeploy(
@@ -148,6 +150,29 @@ def _redeploy_check(facts: Facts, env: str) -> healplan.Redeploy | None:
         f"{changed} changed since {generation} was built, and heal does not update: "
         f"run `venvkeeper deploy {project} --env {env}`",
     )
+
+
+def _moved_along(facts: Facts, env: str, state: dict[str, Any], project: str) -> str | None:
+    """The recorded project at its new place, when it moved together with the environment
+    (``/srv/app/{src,.venv}`` moved as ``/srv/app``): the same path relative to --env's directory,
+    holding the very uv.lock the generation was built from. None otherwise."""
+    from venvkeeper import paths  # noqa: PLC0415
+
+    old = paths.moved_from(state, facts.root, facts.generation)
+    if old is None:
+        return None
+    # generations/NNNN lies in ENV.venvkeeper beside --env; an --in-place environment is --env.
+    old_env = (
+        old if facts.generation is None else os.path.dirname(os.path.dirname(old)).removesuffix(".venvkeeper")
+    )
+    relative = os.path.relpath(project, os.path.dirname(old_env))
+    candidate = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(env)), relative))
+    try:
+        with open(f"{candidate}/uv.lock", "rb") as fh:
+            same = hashlib.sha256(fh.read()).hexdigest() == state.get("lock_sha256")
+    except OSError:
+        return None
+    return candidate if same else None
 
 
 def _changed_members(project: str, state: dict[str, Any]) -> list[str]:
