@@ -116,6 +116,11 @@ def test_a_moved_deployed_environment_is_reported_and_healed_with_a_new_generati
     assert again.code == 0, again.out + again.err
     assert (again.json["changed"], again.json["generation"]) == (False, 2)
     assert leftovers(env) == []
+    # Generation 1 cannot run here: rollback says so instead of switching to it.
+    rollback = vk(capsys, "rollback", "--env", env)
+    assert rollback.code == 2
+    assert "built at" in rollback.error_line and "moved since" in rollback.error_line
+    assert str(env.readlink()) == ".venv.venvkeeper/generations/0002"
     # A second heal has nothing to do.
     second = vk(capsys, "heal", "--env", env, "--json")
     assert (second.code, second.json["changed"]) == (0, False)
