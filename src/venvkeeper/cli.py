@@ -6,6 +6,7 @@ before click and the rest of venvkeeper are loaded.
 
 from __future__ import annotations
 
+import os
 import sys
 
 TYPE_CHECKING = False  # collections.abc and typing are not imported at run time (timed paths)
@@ -26,7 +27,25 @@ _FAST_PATHS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    # Started with stdout or stderr closed (`venvkeeper deploy >&-`): Python sets it to None, and
+    # the work must still be done and its exit code returned, with nobody to tell.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    code = _main(list(sys.argv[1:] if argv is None else argv))
+    # Flushed here, not at exit: a reader gone by now (`| head -1`) must not turn the exit code
+    # into 120 (render.discard_stdout).
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        from venvkeeper.render import discard_stdout  # noqa: PLC0415
+
+        discard_stdout()
+    return code
+
+
+def _main(args: list[str]) -> int:
     fast = _FAST_PATHS.get(args[0]) if args else None
     if fast is not None:
         module, name = fast

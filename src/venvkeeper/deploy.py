@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from venvkeeper import __version__, fsutil, gitcmd, locking, plan
 from venvkeeper.config import DEFAULT_KEEP
 from venvkeeper.errors import ConfigError, HookError, InterpreterError
-from venvkeeper.generations import GenerationState, Layout, now_iso, read_packages, read_state_file
+from venvkeeper.generations import (
+    GenerationState,
+    Layout,
+    now_iso,
+    read_packages,
+    read_state_file,
+    refuse_inside,
+)
 from venvkeeper.hashing import digest_entries, digest_json, member_files, tree_entries
 from venvkeeper.result import DeployResult
 from venvkeeper.workspace import (
@@ -151,9 +158,22 @@ def _interpreter_intact(state: GenerationState) -> bool:
     return plan.interpreter_unchanged(state.interpreter, current)
 
 
-def _healthy(env_dir: Path, state: GenerationState | None) -> bool:
+def _healthy(env_dir: Path, state: GenerationState | None, number: int | None = None) -> bool:
     # exists() follows the link: a dangling bin/python (interpreter moved or removed) is not healthy.
-    return state is not None and (env_dir / "bin" / "python").exists() and _interpreter_intact(state)
+    # Nor is one that was moved since it was built: its scripts start the old path's interpreter.
+    return (
+        state is not None
+        and (env_dir / "bin" / "python").exists()
+        and _interpreter_intact(state)
+        and _moved(env_dir, state, number) is None
+    )
+
+
+def _moved(env_dir: Path, state: GenerationState | None, number: int | None) -> str | None:
+    """Where the environment was built, when it no longer lives there (see paths.moved_from)."""
+    from venvkeeper import paths  # noqa: PLC0415
+
+    return paths.moved_from(state.to_json() if state is not None else None, str(env_dir), number)
 
 
 def _both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
@@ -170,7 +190,9 @@ def deploy(request: DeployRequest) -> DeployResult:
     workspace = load_workspace(request.project_dir)
     options, keep = _resolve_options(request, workspace)
     layout = Layout.for_env(request.env)
-    layout.prepare()
+    refuse_inside(layout.env, workspace.root)
+    created = layout.prepare()
+    env_was = layout.env_kind()
     from venvkeeper.uvcmd import cache_scope, cache_used  # noqa: PLC0415
 
     # uv's cache: its default, else (a service user without a usable home) one beside the generations.
@@ -179,7 +201,12 @@ def deploy(request: DeployRequest) -> DeployResult:
         cache_scope(layout.home / "uv-cache"),
     ):
         layout.sweep()
-        result = _deploy(request, workspace, options, keep, layout, started)
+        try:
+            result = _deploy(request, workspace, options, keep, layout, started)
+        except BaseException:
+            # A failed first deploy leaves nothing behind (a later one starts from scratch anyway).
+            layout.remove_unused(created, env_was)
+            raise
         used = cache_used()
         result.uv_cache = used.to_json() if used is not None else None
         return result
@@ -194,6 +221,7 @@ class _Target:
     live: GenerationState | None
     healthy: bool
     env_kind: str = ""
+    moved_from: str | None = None  # the live environment was built there and moved since
 
 
 def live_target(layout: Layout) -> _Target:
@@ -211,11 +239,13 @@ def _target(layout: Layout, options: plan.Options) -> _Target:
                 hint="deploy without --in-place (generations switch atomically anyway)",
             )
         live = read_state_file(layout.inplace_state) if kind == "venv" else None
-        return _Target("in-place", None, live, _healthy(layout.env, live), kind)
+        moved = _moved(layout.env, live, None)
+        return _Target("in-place", None, live, _healthy(layout.env, live), kind, moved)
     number = layout.current_number() if kind == "generation" else None
     live = layout.read_state(number) if number is not None else None
-    healthy = number is not None and _healthy(layout.gen_dir(number), live)
-    return _Target(kind, number, live, healthy, kind)
+    healthy = number is not None and _healthy(layout.gen_dir(number), live, number)
+    moved = _moved(layout.gen_dir(number), live, number) if number is not None else None
+    return _Target(kind, number, live, healthy, kind, moved)
 
 
 def _deploy(
@@ -605,7 +635,17 @@ def _converge_in_place(
     # The record goes first: a run killed half-way must not leave a record saying "unchanged".
     with contextlib.suppress(FileNotFoundError):
         layout.inplace_state.unlink()
+    if target.moved_from is not None and target.live is not None:
+        # Moved in place: uv leaves installed packages alone, so every script would keep naming the
+        # old path. The venv's own files (activate) are written afresh and every package reinstalled.
+        from dataclasses import replace  # noqa: PLC0415
+
+        from venvkeeper import engine  # noqa: PLC0415
+
+        engine.create_venv(layout.env, str(build.python), allow_existing=True)
+        build = replace(build, reinstall=tuple(sorted({*build.reinstall, *target.live.packages})))
     done = _populate(build, layout.env, 0, started, layout.inplace_manifest)
+    done.state.directory = str(layout.env)
     fsutil.atomic_write_json(layout.inplace_state, done.state.to_json())
     hook_runs = _run_post_deploy(request, build.workspace, layout, None, _Undo())
     return DeployResult(
@@ -619,7 +659,7 @@ def _converge_in_place(
         reused=done.reused,
         hooks=hook_runs,
         in_place=True,
-        reason="converged in place",
+        reason=_moved_note(target) + "converged in place",
         duration_s=time.monotonic() - started,
     )
 
@@ -665,6 +705,7 @@ def build_and_switch(
         adopted, number = number, number + 1
     try:
         state = populate(layout.gen_dir(number), number, layout.manifest_file(number))
+        state.directory = str(layout.gen_dir(number))
         fsutil.atomic_write_json(layout.state_file(number), state.to_json())
     except BaseException:
         layout.remove_generation(number)
@@ -727,9 +768,15 @@ def _build_and_switch(
         hooks=switched.hooks,
         adopted=switched.adopted,
         pruned=switched.pruned,
-        reason="new generation built",
+        reason=_moved_note(target) + "new generation built",
         duration_s=time.monotonic() - started,
     )
+
+
+def _moved_note(target: _Target) -> str:
+    if target.moved_from is None:
+        return ""
+    return f"the environment was built at {target.moved_from} and moved since (its scripts name that path); "
 
 
 def _record_adopted(layout: Layout, number: int, packages: dict[str, str]) -> None:

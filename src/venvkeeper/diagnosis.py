@@ -229,8 +229,19 @@ def _abi(facts: Facts) -> list[Problem]:
     return found
 
 
+def _sealed(facts: Facts) -> str | None:
+    """heal's repair for a stale path in an environment venvkeeper built (see healplan.plan)."""
+    kind = (facts.state or {}).get("kind")
+    if kind == "deploy":
+        return "deploy a new generation here from the recorded project (a sealed generation is not edited)"
+    if kind == "install":
+        return "install the bundle again here (a sealed generation is not edited)"
+    return None
+
+
 def _paths(facts: Facts) -> list[Problem]:
     found = []
+    sealed = _sealed(facts)
     for script in facts.scripts:
         place = facts.places.get(script.interpreter)
         if place is None:
@@ -247,7 +258,7 @@ def _paths(facts: Facts) -> list[Problem]:
                 "error",
                 f"bin/{script.name}",
                 f"starts {script.interpreter}: {why}",
-                f"rewrite it to start {facts.root}/bin/{os.path.basename(script.interpreter)}",
+                sealed or f"rewrite it to start {facts.root}/bin/{os.path.basename(script.interpreter)}",
             )
         )
     old = facts.activate_path
@@ -262,7 +273,7 @@ def _paths(facts: Facts) -> list[Problem]:
                     "warning",
                     f"bin/{name}",
                     f"VIRTUAL_ENV is {old}: {why}",
-                    f"rewrite it to {facts.root}",
+                    sealed or f"rewrite it to {facts.root}",
                 )
             )
     return found

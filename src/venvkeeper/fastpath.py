@@ -8,6 +8,10 @@ when all are equal, answers at once. This is how git decides a file is unchanged
 as in git, a file modified within the clock's granularity of the stamp is "racy", so no stamp is
 written until the tree has been still for a moment, and the full check runs instead.
 
+A moved environment (``mv`` of the directory holding --env: its scripts name the old path) never
+matches: the stamp's key holds --env's absolute path and its stats the state file's, so at the new
+place neither is the same, and the full deploy sees the move (``paths.moved_from``) and rebuilds.
+
 Anything the fast path does not understand (another flag, a missing stamp, a held lock) falls back
 to the full deploy, which is always right. Only modules Python loads anyway are imported here: this
 path exists to make cron and config-management runs cost what a ``uv sync`` no-op costs.
@@ -123,13 +127,19 @@ def try_noop(args: Sequence[str]) -> int | None:
     # A deploy that holds the lock may be about to switch: queue behind it the normal way.
     if stamp is None or not _lock_is_free(f"{home}/deploy.lock"):
         return None
-    _print_unchanged(
-        env,
-        stamp.get("generation"),
-        in_place=bool(parsed.get("--in-place")),
-        as_json=bool(parsed.get("--json")),
-        duration_s=time.monotonic() - started,
-    )
+    try:
+        _print_unchanged(
+            env,
+            stamp.get("generation"),
+            in_place=bool(parsed.get("--in-place")),
+            as_json=bool(parsed.get("--json")),
+            duration_s=time.monotonic() - started,
+        )
+        sys.stdout.flush()
+    except BrokenPipeError:  # the answer stands when nobody reads it (`| head -1`)
+        from venvkeeper.render import discard_stdout  # noqa: PLC0415
+
+        discard_stdout()
     return 0
 
 

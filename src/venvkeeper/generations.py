@@ -24,7 +24,15 @@ from typing import Any
 from venvkeeper import fsutil, paths
 from venvkeeper.errors import EnvironmentPathError
 
-__all__ = ["STATE_SCHEMA", "GenerationState", "Layout", "read_packages", "read_state_file"]
+__all__ = [
+    "STATE_SCHEMA",
+    "GenerationState",
+    "Layout",
+    "inside",
+    "read_packages",
+    "read_state_file",
+    "refuse_inside",
+]
 
 STATE_SCHEMA = paths.STATE_SCHEMA
 
@@ -38,6 +46,9 @@ class GenerationState:
     created: str
     packages: dict[str, str]
     project: str | None = None
+    # Where it was built (the generation's directory, or --env in place): uv wrote this path into
+    # its scripts, so the environment only works there (paths.moved_from).
+    directory: str | None = None
     lock_sha256: str | None = None
     export_sha256: str | None = None
     inputs_sha256: str | None = None
@@ -126,9 +137,14 @@ class Layout:
 
     # -- preparing ---------------------------------------------------------------------------
 
-    def prepare(self) -> None:
-        """Create the state directory; fail with a clear line when --env's parent is unusable."""
+    def prepare(self) -> list[Path]:
+        """Create the state directory; fail with a clear line when --env's parent is unusable.
+
+        Returns the directories it created (--env's missing parents, the state directory), for
+        :meth:`remove_unused` to take away again when a first deploy fails.
+        """
         parent = self.env.parent
+        created = [p for p in (parent, *parent.parents) if not os.path.lexists(p)]
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -147,8 +163,38 @@ class Layout:
                 f"{self.env} exists and is not a virtual environment venvkeeper can adopt",
                 hint="move it away or choose another --env",
             )
+        if not os.path.lexists(self.home):
+            created.insert(0, self.home)
         for directory in (self.home, self.generations, self.tmp, self.wheels):
             directory.mkdir(exist_ok=True)
+        return created
+
+    def remove_unused(self, created: list[Path], env_was: str) -> list[Path]:
+        """After a failed deploy: take away what :meth:`prepare` created (and --env, when the run
+        made it from nothing), unless a generation or an in-place record now lives there.
+
+        A failed first deploy leaves nothing behind: no state directory, no --env, no parent made
+        for it. Called with the lock held; returns what was removed.
+        """
+        kept = os.listdir(self.generations) if self.generations.is_dir() else []
+        if kept or self.inplace_state.exists():
+            return []
+        removed: list[Path] = []
+        if env_was == "missing" and os.path.lexists(self.env):
+            fsutil.remove_tree(self.env)  # an --in-place deploy into a missing --env, cut short
+            removed.append(self.env)
+        elif env_was == "empty" and not os.path.lexists(self.env):
+            self.env.mkdir()  # it was an empty directory the run took away to put its own there
+        if self.home in created:
+            fsutil.remove_tree(self.home)
+            removed.append(self.home)
+        for directory in (p for p in created if p != self.home):  # deepest first
+            try:
+                directory.rmdir()
+            except OSError:
+                break  # not empty: someone else put something there meanwhile
+            removed.append(directory)
+        return removed
 
     def env_kind(self) -> str:
         """'missing', 'generation' (our symlink), 'venv' (a plain venv to adopt), 'empty' or 'other'."""
@@ -265,6 +311,27 @@ class Layout:
         for number in doomed:
             self.remove_generation(number)
         return doomed
+
+
+def inside(env: str | Path, source: str | Path) -> bool:
+    """Whether --env (and so its state directory beside it) lies in ``source`` or is ``source``,
+    after symlinks and ``..``; --env itself is not followed (it is venvkeeper's own symlink)."""
+    absolute = os.path.abspath(env)
+    place = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+    root = os.path.realpath(source)
+    return place == root or place.startswith(root.rstrip("/") + "/")
+
+
+def refuse_inside(env: Path, source: Path, what: str = "the project") -> None:
+    """EnvironmentPathError (exit 2) when --env lies inside the source tree, which venvkeeper never
+    writes: the state directory, the generations and the staging copies would all land there."""
+    if inside(env, source):
+        root = os.path.realpath(source)
+        beside = f"{os.path.dirname(root).rstrip('/')}/{os.path.basename(root)}-env/.venv"
+        raise EnvironmentPathError(
+            f"--env {env} is inside {what} {root}, and venvkeeper never writes into the source tree",
+            hint=f"choose an --env outside {root}, e.g. --env {beside}",
+        )
 
 
 def read_state_file(path: Path) -> GenerationState | None:

@@ -19,6 +19,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from venvkeeper import envscan, fsutil, healplan, interpreters, pyvenvcfg
 from venvkeeper.diagnosis import Problem, diagnose, requested_minor
@@ -126,6 +127,8 @@ def _redeploy_check(facts: Facts, env: str) -> healplan.Redeploy | None:
     if state is None or state.get("kind") != "deploy":
         return None
     project = state.get("project")
+    if project and not os.path.isfile(f"{project}/uv.lock"):
+        project = _moved_along(facts, env, state, project) or project
     generation = f"generation {facts.generation}" if facts.generation is not None else "the environment"
     if not project or not os.path.isfile(f"{project}/uv.lock"):
         return healplan.Redeploy(
@@ -136,12 +139,59 @@ def _redeploy_check(facts: Facts, env: str) -> healplan.Redeploy | None:
     with open(f"{project}/uv.lock", "rb") as fh:
         current = hashlib.sha256(fh.read()).hexdigest()
     if current != state.get("lock_sha256"):
-        return healplan.Redeploy(
-            project,
-            f"{project}/uv.lock changed since {generation} was built, and heal does not update: "
-            f"run `venvkeeper deploy {project} --env {env}`",
-        )
-    return healplan.Redeploy(project, None)
+        changed = f"{project}/uv.lock"
+    else:
+        members = _changed_members(project, state)
+        changed = f"{', '.join(members)} in {project}" if members else ""
+    if not changed:
+        return healplan.Redeploy(project, None)
+    return healplan.Redeploy(
+        project,
+        f"{changed} changed since {generation} was built, and heal does not update: "
+        f"run `venvkeeper deploy {project} --env {env}`",
+    )
+
+
+def _moved_along(facts: Facts, env: str, state: dict[str, Any], project: str) -> str | None:
+    """The recorded project at its new place, when it moved together with the environment
+    (``/srv/app/{src,.venv}`` moved as ``/srv/app``): the same path relative to --env's directory,
+    holding the very uv.lock the generation was built from. None otherwise."""
+    from venvkeeper import paths  # noqa: PLC0415
+
+    old = paths.moved_from(state, facts.root, facts.generation)
+    if old is None:
+        return None
+    # generations/NNNN lies in ENV.venvkeeper beside --env; an --in-place environment is --env.
+    old_env = (
+        old if facts.generation is None else os.path.dirname(os.path.dirname(old)).removesuffix(".venvkeeper")
+    )
+    relative = os.path.relpath(project, os.path.dirname(old_env))
+    candidate = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(env)), relative))
+    try:
+        with open(f"{candidate}/uv.lock", "rb") as fh:
+            same = hashlib.sha256(fh.read()).hexdigest() == state.get("lock_sha256")
+    except OSError:
+        return None
+    return candidate if same else None
+
+
+def _changed_members(project: str, state: dict[str, Any]) -> list[str]:
+    """Members whose files differ from what the generation was built from (heal rebuilds the same
+    environment; new code is deploy's to bring). A project it cannot read is left to deploy's own
+    error line."""
+    from venvkeeper import plan  # noqa: PLC0415
+    from venvkeeper.deploy import ProjectFacts  # noqa: PLC0415
+    from venvkeeper.workspace import LockedMember, load_workspace  # noqa: PLC0415
+
+    recorded = [m for m in state.get("members") or [] if isinstance(m, dict)]
+    try:
+        workspace = load_workspace(Path(project))
+        members = tuple(LockedMember(m["name"], m["path"], bool(m["package"])) for m in recorded)
+        facts = ProjectFacts(workspace, members, plan.Options(), str(state.get("lock_sha256")))
+    except (VenvkeeperError, OSError, KeyError, TypeError):
+        return []
+    was = {m["name"]: m.get("sha256") for m in recorded}
+    return sorted(name for name, digest in facts.member_hashes.items() if was.get(name) != digest)
 
 
 # -- changing files, with a way back ---------------------------------------------------------------

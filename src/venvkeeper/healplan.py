@@ -231,6 +231,12 @@ def plan(
         _convert(result, facts, todo, target)
     elif redeploy is not None:
         # A generation is sealed (verify checks it against its manifest): never edited in place.
+        # That holds for a moved one too (its scripts name the old path): rewriting them and
+        # sealing the generation again would make its manifest say what was built is what a later
+        # edit made, and the kept generations would still be broken for a rollback. A new generation
+        # from the recorded project and its byte-identical uv.lock (Redeploy.reason says when it is
+        # not) is what deploy itself builds for a moved environment: one rule, one path, and its
+        # members' wheels and uv's cache make it cost an install, not a build.
         _redeploy(result, todo, target, redeploy, minor)
     elif any(p.code == "version-mismatch" for p in todo) or (
         target is not None and minor is not None and target.minor != minor

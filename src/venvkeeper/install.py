@@ -19,7 +19,7 @@ from typing import Any
 
 from venvkeeper import __version__, bundle, engine, fsutil, interpreters, locking
 from venvkeeper.errors import ConfigError, InterpreterError
-from venvkeeper.generations import GenerationState, Layout, now_iso
+from venvkeeper.generations import GenerationState, Layout, now_iso, refuse_inside
 from venvkeeper.result import DeployResult
 
 __all__ = ["install"]
@@ -93,6 +93,8 @@ def install(
     inputs = hashlib.sha256(checked.manifest_bytes).hexdigest()
 
     layout = Layout.for_env(env)
+    if hooks_dir is not None:
+        refuse_inside(layout.env, hooks_dir, "the --hooks-dir checkout")
     layout.prepare()
     with locking.hold(layout.lock_file, wait=wait, what=f"environment {layout.env}"):
         layout.sweep()

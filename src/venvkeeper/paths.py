@@ -14,11 +14,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STATE_SCHEMA",
+    "built_at",
     "current_number",
     "gen_dir",
     "home",
     "locate",
     "manifest_file",
+    "moved_from",
     "read_state",
     "state_file",
 ]
@@ -82,3 +84,45 @@ def locate(absolute: str) -> tuple[str, int | None, dict[str, Any] | None]:
         return gen_dir(home_dir, number), number, read_state(state_file(home_dir, number))
     state = read_state(f"{home_dir}/in-place.json") if not os.path.islink(absolute) else None
     return os.path.realpath(absolute), None, state
+
+
+def built_at(state: dict[str, Any], number: int | None) -> str | None:
+    """The directory a generation (``number``; None for an ``--in-place`` environment) was built
+    in, as its record says; None when the record does not tell.
+
+    uv writes that path into every console script's ``#!`` line and into ``bin/activate``, so the
+    environment only works there. Records written before ``directory`` existed still name the
+    state directory of the time in their members' wheel paths (``HOME/wheels/NAME/SLOT/FILE``).
+    """
+    recorded = state.get("directory")
+    if isinstance(recorded, str) and recorded.startswith("/"):
+        return recorded
+    for member in state.get("members") or ():
+        wheel = member.get("wheel") if isinstance(member, dict) else None
+        parts = wheel.rsplit("/", 4) if isinstance(wheel, str) and wheel.startswith("/") else []
+        if len(parts) == 5 and parts[1] == "wheels" and parts[0].endswith(".venvkeeper"):
+            if number is not None:
+                return gen_dir(parts[0], number)
+            return parts[0].removesuffix(".venvkeeper")
+    return None
+
+
+def moved_from(state: dict[str, Any] | None, directory: str, number: int | None) -> str | None:
+    """Where the environment at ``directory`` was built, when that path no longer leads to it
+    (the environment, or a directory above it, was moved or copied); None when it still does or
+    the record does not say.
+
+    Compared by inode, not by name: a path through a symlink that still leads here is not a move.
+    """
+    old = built_at(state, number) if state is not None else None
+    if old is None:
+        return None
+    try:
+        here = os.stat(directory)
+    except OSError:
+        return None
+    try:
+        there = os.stat(old)
+    except OSError:
+        return old
+    return None if (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino) else old

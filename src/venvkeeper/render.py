@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from venvkeeper.doctor_result import DoctorResult, HealResult
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from venvkeeper.result import DeployResult, ErrorResult, RollbackResult, StatusResult
     from venvkeeper.resultbase import Result
 
-__all__ = ["render", "report"]
+__all__ = ["discard_stdout", "render", "report"]
 
 
 def report(command: str, as_json: bool, action: Callable[[], Result]) -> ExitCode:
@@ -50,8 +51,29 @@ def report(command: str, as_json: bool, action: Callable[[], Result]) -> ExitCod
             hint="nothing was switched",
             exit=ExitCode.FAILED,
         )
-    render(result, as_json=as_json)
+    try:
+        render(result, as_json=as_json)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        discard_stdout()
     return result.exit_code
+
+
+def discard_stdout() -> None:
+    """Whoever read stdout has gone (``venvkeeper deploy | head -1``): send the rest to /dev/null.
+
+    The work is done and its exit code stands: a reader that stopped early must not turn it into 1
+    (click's EPIPE handling) or 120 (Python failing to flush stdout at exit), nor print a traceback.
+    This is the recipe of Python's signal documentation ("Note on SIGPIPE").
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to flush at exit
+        pass
 
 
 def render(result: Result, *, as_json: bool, out: TextIO | None = None, err: TextIO | None = None) -> None:

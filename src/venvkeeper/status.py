@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from venvkeeper import locking, plan
+from venvkeeper import locking, paths, plan
 from venvkeeper.errors import ConfigError, EnvironmentPathError
 from venvkeeper.generations import Layout
 from venvkeeper.result import GenerationInfo, RollbackResult, StatusResult
@@ -76,6 +76,13 @@ def rollback(env: Path, *, to: int | None = None, wait: bool = True) -> Rollback
             raise EnvironmentPathError(
                 f"{layout.gen_dir(to)}: its interpreter is gone, so generation {to} cannot run",
                 hint="deploy again instead of rolling back (or `venvkeeper heal`)",
+            )
+        moved = paths.moved_from(target.to_json(), str(layout.gen_dir(to)), to)
+        if target.kind != "adopted" and moved is not None:
+            raise EnvironmentPathError(
+                f"{layout.gen_dir(to)}: built at {moved} and moved since, so generation {to}'s scripts "
+                "name a path that is gone",
+                hint="deploy again instead of rolling back (a sealed generation is not edited)",
             )
         if target.kind == "adopted":
             layout.restore_adopted(to)

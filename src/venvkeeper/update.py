@@ -28,7 +28,7 @@ from typing import Any
 
 from venvkeeper import engine, fsutil, gitcmd, updateplan
 from venvkeeper.errors import ConfigError, LockError, ToolError, VenvkeeperError
-from venvkeeper.generations import GenerationState, Layout, now_iso
+from venvkeeper.generations import GenerationState, Layout, now_iso, refuse_inside
 from venvkeeper.update_result import TestOutcome, UpdateResult
 from venvkeeper.updateconfig import UpdateConfig, parse_update_config
 from venvkeeper.updatestore import UpdateStore, utc_stamp
@@ -919,6 +919,7 @@ def update(request: UpdateRequest) -> UpdateResult:
     with contextlib.suppress(OSError):
         root = root.resolve()
     env = Path(os.path.abspath(request.env))
+    refuse_inside(env, root)  # the store, the candidate and the deploy would all write into the source
     host = os.environ.get("VENVKEEPER_HOSTNAME") or socket.gethostname()
     result = UpdateResult(
         project=str(root), env=str(env), host=host, policy=request.policy or "patch", dry_run=request.dry_run

@@ -244,7 +244,37 @@ def inspect(
     startup = any(f.category == "unowned-startup-code" for f in files)
     out.checks.append(Check("startup-code", "findings" if startup else "ok", ".pth, *customize.py, bin/"))
     out.findings = fold(package, files)
+    moved = _moved(subject)
+    if moved is not None:
+        out.findings.append(moved)
+        out.checks.append(Check("location", "findings", "where the environment was built"))
     return out
+
+
+def _moved(subject: Subject) -> Finding | None:
+    """A generation that no longer lives where it was built: byte for byte what was sealed, but its
+    scripts start the interpreter at the old path (exit 127). Reported with the files naming it."""
+    if subject.kind == "venv" or subject.state is None:
+        return None
+    old = paths.moved_from(subject.state, subject.directory, subject.generation)
+    if old is None:
+        return None
+    here = subject.directory
+    finding = Finding("moved", None, ".", f"built at {old}", f"now at {here}", "generation record")
+    needle = f"{old}/bin/".encode()
+    bindir = f"{subject.directory}/bin"
+    for name in sorted(_listdir(bindir)):
+        if os.path.islink(f"{bindir}/{name}"):
+            continue  # bin/python*: links to the base interpreter, which did not move
+        try:
+            with open(f"{bindir}/{name}", "rb") as fh:
+                head = fh.read(4096)
+        except OSError:
+            continue
+        # A script's #! line (or uv's /bin/sh trampoline) names OLD/bin/python; activate, OLD.
+        if needle in head or (name.startswith("activate") and old.encode() in head):
+            finding.files.append({"category": "names-old-path", "path": f"bin/{name}"})
+    return finding
 
 
 # -- --project ---------------------------------------------------------------------------------
