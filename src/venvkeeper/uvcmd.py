@@ -305,6 +305,10 @@ def uv_env(extra: Mapping[str, str] | None = None, *, cache: bool = True) -> dic
     """The environment every uv call runs with."""
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED}
     env["UV_NO_PROGRESS"] = "1"
+    # uv wraps its error chain at $COLUMNS (pytest-xdist and some terminals set it to 80), which cuts
+    # a message such as "needs to be updated, but `--check` was / provided" in two: venvkeeper reads
+    # and repeats uv's words, so they must arrive one cause a line.
+    env["COLUMNS"] = "100000"
     # A deploy must never fetch an interpreter behind the operator's back; a missing one is an error.
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     if cache:

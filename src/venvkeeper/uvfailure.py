@@ -131,7 +131,8 @@ class Classified:
 
 def classify(stderr: str, returncode: int) -> Classified:
     """Name the real cause of uv's failure from what it printed."""
-    text = stderr
+    # Whitespace folded: a wrapped line (uv honours $COLUMNS) must still match.
+    text = " ".join(stderr.split())
     reason = _reason(stderr, returncode)
     if _CACHE.search(text):
         cause = CACHE_UNUSABLE
@@ -158,7 +159,8 @@ def classify(stderr: str, returncode: int) -> Classified:
 
 def needs_network(stderr: str) -> bool:
     """uv failed only because ``--offline`` kept it from fetching something (not for another cause)."""
-    return bool(_OFFLINE_ONLY.search(stderr)) and not _CACHE.search(stderr)
+    text = " ".join(stderr.split())
+    return bool(_OFFLINE_ONLY.search(text)) and not _CACHE.search(text)
 
 
 @dataclass(frozen=True)
