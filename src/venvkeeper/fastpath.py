@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["STAMP_NAME", "clear_stamp", "request_key", "try_noop", "write_stamp"]
 
 STAMP_NAME = "noop-stamp.json"
-_STAMP_SCHEMA = 1
+# 2: stamps written before the selection rule (plan.Options "selection") must not answer "unchanged".
+_STAMP_SCHEMA = 2
 # Files younger than this (seconds) when the stamp is written make it untrustworthy (racy).
 _RACY_WINDOW = 2.0
 

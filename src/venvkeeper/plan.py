@@ -38,6 +38,10 @@ class Options:
             "python": self.python,
             "in_place": self.in_place,
             "editable": False,
+            # The selection rule (venvkeeper.selection): uv's default-groups are not deployed unless
+            # named. Environments built before the rule (with --no-dev) carry no such key, so their
+            # fingerprints differ and the next deploy converges them once on the lock's runtime set.
+            "selection": "runtime+named-groups",
         }
 
 
