@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from venvkeeper.errors import BuildError, InstallError, InterpreterError, LockError
+from venvkeeper.errors import BuildError, InstallError, InterpreterError, LockError, VersionError
 from venvkeeper.uvcmd import UvResult, run_uv
 
 __all__ = [
@@ -67,7 +67,25 @@ def check_lock(stage: Path, lock_path: Path, stale: Path | None) -> None:
             f"{lock_path}: out of date{against}",
             hint=f"run `uv lock` in {lock_path.parent} and commit uv.lock; venvkeeper never re-resolves",
         )
+    _no_version(result, stage, None)
     raise LockError(f"{lock_path}: uv cannot use it: {message}", hint=f"run `uv lock` in {lock_path.parent}")
+
+
+def _no_version(result: UvResult, stage: Path, members: Sequence[tuple[str, str]] | None) -> None:
+    """Raise VersionError when the output shows a version plugin that found neither git nor PKG-INFO.
+
+    ``members``: (name, path) of the members built; None for every member of the workspace.
+    """
+    from venvkeeper import vcsversion  # noqa: PLC0415
+
+    output = result.stdout + "\n" + result.stderr
+    if members is None:
+        members = vcsversion.workspace_members(stage)
+    explained = vcsversion.explain_failure(output, vcsversion.dynamic_versions(stage, members))
+    if explained is not None:
+        raise VersionError(
+            explained[0], hint=explained[1], detail=_tail(result).replace(str(stage), "<project>")
+        )
 
 
 def find_python(stage: Path, request: str | None) -> Path:
@@ -213,6 +231,8 @@ def build_wheel(
     env = None if source_date_epoch is None else {"SOURCE_DATE_EPOCH": str(max(source_date_epoch, 315532800))}
     result = run_uv(args, cwd=stage, env=env)
     wheels = sorted(out_dir.glob("*.whl"))
+    if not result.ok:
+        _no_version(result, stage, [(name, path)])
     if not result.ok or len(wheels) != 1:
         # uv's own summary names the staging copy's path, which means nothing to the operator.
         raise BuildError(

@@ -26,6 +26,7 @@ __all__ = [
     "dynamic_versions",
     "explain_failure",
     "version_inputs",
+    "workspace_members",
 ]
 
 PLUGINS = ("setuptools-scm", "hatch-vcs", "uv-dynamic-versioning")
@@ -85,6 +86,21 @@ def dynamic_versions(root: Path, members: Iterable[tuple[str, str]]) -> list[Dyn
     return found
 
 
+def workspace_members(root: Path) -> list[tuple[str, str]]:
+    """(name, path) of the workspace's local packages as uv.lock names them (on a failure path only)."""
+    try:
+        lock = tomllib.loads((root / "uv.lock").read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return []
+    found = []
+    for package in lock.get("package", []):
+        source = package.get("source", {}) if isinstance(package, dict) else {}
+        for kind in ("editable", "directory", "virtual"):
+            if isinstance(source, dict) and isinstance(source.get(kind), str):
+                found.append((canonicalize_name(str(package.get("name", ""))), source[kind]))
+    return found
+
+
 def version_inputs(root: Path, *, in_git: bool) -> dict[str, Any]:
     """What a version computed at build time depends on beyond the member's files.
 
@@ -131,8 +147,8 @@ def explain_failure(output: str, candidates: Sequence[DynamicVersion]) -> tuple[
     which = (named or list(candidates))[0]
     plugin = which.plugin or next((p for p in PLUGINS if p in lowered), None) or "its version plugin"
     message = (
-        f"member {which.member} ({which.path}/): {plugin} cannot compute its version: the tree has no git "
-        "metadata with a tag and no PKG-INFO (raw `uv build` fails the same way)"
+        f"member {which.member} ({which.path}/): {plugin} cannot compute its version: the tree is not a "
+        "git checkout and has no PKG-INFO (raw `uv build` fails the same way)"
     )
     if plugin == "uv-dynamic-versioning":
         hint = (
