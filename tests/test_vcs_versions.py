@@ -1,0 +1,310 @@
+"""Members whose version comes from git: setuptools-scm, hatch-vcs and uv-dynamic-versioning.
+
+deploy builds from a staging copy; the version it installs must be exactly the one raw ``uv build``
+computes from the same tree (a copy of it, ``.git`` included: tags, distance, commit id, the dirty
+state and setuptools-scm's date), and the source, ``.git`` included, must not change at all: not
+even git's index may be refreshed. Without ``.git`` (an unpacked sdist) the plugins read PKG-INFO;
+with neither, the error names the plugin and its override variable.
+
+The plugins are served hermetically: repacked with their requirements from the dev environment
+(the dev group lists them) into the local index, like the build backends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from packaging.utils import parse_wheel_filename
+from support.index import LocalIndex
+from support.wheels import repack_with_requirements
+
+from vk import Outcome, snapshot, vk
+
+PLUGINS = ("setuptools-scm", "hatch-vcs", "uv-dynamic-versioning")
+# The interpreter the session's python runs on: the repacked plugin requirements (MarkupSafe) carry
+# its tag, so every build here, raw or deployed, uses it.
+PYTHON = str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}")
+
+_PYPROJECTS = {
+    "setuptools-scm": """\
+[project]
+name = "{name}"
+dynamic = ["version"]
+requires-python = ">=3.11"
+
+[build-system]
+requires = ["setuptools>=64", "setuptools-scm>=8"]
+build-backend = "setuptools.build_meta"
+
+[tool.setuptools]
+packages = ["{module}"]
+
+[tool.setuptools_scm]
+{extra}
+""",
+    "hatch-vcs": """\
+[project]
+name = "{name}"
+dynamic = ["version"]
+requires-python = ">=3.11"
+
+[build-system]
+requires = ["hatchling", "hatch-vcs"]
+build-backend = "hatchling.build"
+
+[tool.hatch.version]
+source = "vcs"
+{extra}
+""",
+    "uv-dynamic-versioning": """\
+[project]
+name = "{name}"
+dynamic = ["version"]
+requires-python = ">=3.11"
+
+[build-system]
+requires = ["hatchling", "uv-dynamic-versioning"]
+build-backend = "hatchling.build"
+
+[tool.hatch.version]
+source = "uv-dynamic-versioning"
+
+[tool.uv-dynamic-versioning]
+dirty = true
+{extra}
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def plugins_served(index_server: LocalIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    wheels = repack_with_requirements(PLUGINS, tmp_path_factory.mktemp("plugin-wheels"))
+    added = [w for w in wheels if w.name not in index_server.published()]
+    for wheel in added:
+        index_server.publish(wheel)
+    yield
+    for wheel in added:
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        index_server.unpublish(name, str(version))
+
+
+def _run(args: list[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, check=False, timeout=300
+    )
+    assert proc.returncode == 0, f"{args}: {proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def _git(repo: Path, *args: str) -> str:
+    return _run(["git", *args], repo).stdout
+
+
+def _write_project(project: Path, plugin: str, name: str, extra: str = "") -> None:
+    module = name.replace("-", "_")
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "pyproject.toml").write_text(_PYPROJECTS[plugin].format(name=name, module=module, extra=extra))
+    (project / module).mkdir()
+    (project / module / "__init__.py").write_text("VALUE = 1\n")
+    (project / ".gitignore").write_text("*.egg-info/\nbuild/\ndist/\n__pycache__/\n")
+
+
+def _lock(project: Path, uv_bin: Path) -> None:
+    _run([uv_bin, "lock", "--python", PYTHON], project)
+
+
+def _history(repo: Path, project: Path, *, annotated: bool) -> None:
+    """Tag v1.2.0, one commit after it, and an uncommitted edit to a tracked file."""
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "first")
+    if annotated:
+        _git(repo, "tag", "-a", "v1.2.0", "-m", "release 1.2.0")
+    else:
+        _git(repo, "tag", "v1.2.0")
+    module = next(p for p in project.iterdir() if (p / "__init__.py").is_file())
+    (module / "__init__.py").write_text("VALUE = 2\n")
+    _git(repo, "commit", "-qam", "second")
+    (module / "__init__.py").write_text("VALUE = 3  # not committed\n")
+
+
+def _raw_version(tree: Path, project_rel: str, uv_bin: Path, scratch: Path) -> str:
+    """The version raw ``uv build --wheel`` computes, in a full copy of ``tree`` (``.git`` included)."""
+    copy = scratch / "raw"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(tree, copy, symlinks=True)
+    out = scratch / "raw-out"
+    shutil.rmtree(out, ignore_errors=True)
+    _run([uv_bin, "build", "--wheel", "--python", PYTHON, "--out-dir", out], copy / project_rel)
+    (wheel,) = out.glob("*.whl")
+    return str(parse_wheel_filename(wheel.name)[1])
+
+
+def _installed(env: Path, name: str) -> str:
+    proc = subprocess.run(
+        [env / "bin" / "python", "-c", f"import importlib.metadata as m; print(m.version({name!r}))"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def _deploy(capsys: pytest.CaptureFixture[str], project: Path, env: Path) -> Outcome:
+    return vk(capsys, "deploy", project, "--env", env, "--python", PYTHON)
+
+
+@pytest.mark.usefixtures("plugins_served")
+@pytest.mark.parametrize(
+    ("plugin", "annotated"),
+    [("setuptools-scm", True), ("hatch-vcs", False), ("uv-dynamic-versioning", True)],
+)
+def test_version_from_git_is_raw_uvs_and_the_source_is_untouched(
+    plugin: str, annotated: bool, tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    name = "vcsapp"
+    _write_project(repo, plugin, name)
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    _lock(repo, uv_bin)
+    _history(repo, repo, annotated=annotated)
+    expected = _raw_version(repo, ".", uv_bin, tmp_path)
+    assert expected.startswith("1.2.1.dev1") or expected.startswith("1.2.0.post1"), expected
+    assert "+" in expected  # a local version: commit id (and the dirty state where the plugin shows it)
+
+    before = snapshot(repo)
+    env = tmp_path / "env"
+    done = _deploy(capsys, repo, env)
+    assert done.code == 0, done.err
+    assert _installed(env, name) == expected
+    assert snapshot(repo) == before  # .git included: no index refresh, no object, no ref
+
+    # A new tag and no file change: the version moves, so the member is built again, not reused.
+    _git(repo, "tag", "-a" if annotated else "-f", "v2.0.0", *(["-m", "2.0.0"] if annotated else []))
+    retagged = _raw_version(repo, ".", uv_bin, tmp_path)
+    assert retagged != expected
+    before = snapshot(repo)
+    again = _deploy(capsys, repo, env)
+    assert again.code == 0, again.err
+    assert _installed(env, name) == retagged
+    assert snapshot(repo) == before
+
+
+@pytest.mark.usefixtures("plugins_served")
+def test_project_in_a_subdirectory_sees_the_whole_repository(
+    tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """setuptools-scm with ``root = ".."``: the repository's top level, and an uncommitted change
+    outside the project (it makes the whole tree dirty), must be staged too."""
+    repo = tmp_path / "repo"
+    project = repo / "service"
+    _write_project(project, "setuptools-scm", "subapp", extra='root = ".."')
+    (repo / "README").write_text("top\n")
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    _lock(project, uv_bin)
+    _history(repo, project, annotated=True)
+    _git(repo, "commit", "-qam", "project clean")  # the project's own edit committed ...
+    (repo / "README").write_text("top, edited\n")  # ... the tree is dirty outside it
+    expected = _raw_version(repo, "service", uv_bin, tmp_path)
+    assert ".d" in expected.split("+")[1], expected  # setuptools-scm's dirty-tree date
+
+    before = snapshot(repo)
+    env = tmp_path / "env"
+    done = _deploy(capsys, project, env)
+    assert done.code == 0, done.err
+    assert _installed(env, "subapp") == expected
+    assert snapshot(repo) == before
+
+
+def _unpacked_sdist(repo: Path, uv_bin: Path, dest: Path) -> Path:
+    out = dest / "sdist-out"
+    _run([uv_bin, "build", "--sdist", "--python", PYTHON, "--out-dir", out], repo)
+    (sdist,) = out.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(dest / "unpacked", filter="data")
+    (tree,) = (dest / "unpacked").iterdir()
+    return tree
+
+
+@pytest.mark.usefixtures("plugins_served")
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_unpacked_sdist_without_git_takes_its_pkg_info_version(
+    plugin: str, tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    _write_project(repo, plugin, "sdistapp")
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    _lock(repo, uv_bin)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "first")
+    _git(repo, "tag", "v3.1.4")
+    tree = _unpacked_sdist(repo, uv_bin, tmp_path)
+    assert not (tree / ".git").exists()
+    assert "Version: 3.1.4" in (tree / "PKG-INFO").read_text()
+    assert (tree / "uv.lock").is_file()
+    expected = _raw_version(tree, ".", uv_bin, tmp_path)
+    assert expected == "3.1.4"
+
+    before = snapshot(tree)
+    env = tmp_path / "env"
+    done = _deploy(capsys, tree, env)
+    assert done.code == 0, done.err
+    assert _installed(env, "sdistapp") == expected
+    assert snapshot(tree) == before
+
+
+_REMEDY = {
+    "setuptools-scm": "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_NOVERSION",
+    "hatch-vcs": "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_NOVERSION",
+    "uv-dynamic-versioning": "UV_DYNAMIC_VERSIONING_BYPASS",
+}
+
+
+@pytest.mark.usefixtures("plugins_served")
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_no_git_and_no_pkg_info_names_the_plugin_and_its_override(
+    plugin: str, tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    _write_project(repo, plugin, "noversion")
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    _lock(repo, uv_bin)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "first")
+    tree = tmp_path / "export"  # what `git archive` or a GitHub tarball gives: no .git, no PKG-INFO
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=repo, capture_output=True, check=True)
+    subprocess.run(["tar", "x"], cwd=tree, input=archive.stdout, check=True)
+    raw = subprocess.run(
+        [uv_bin, "build", "--wheel", "--python", PYTHON, "--out-dir", tmp_path / "raw-out"],
+        cwd=shutil.copytree(tree, tmp_path / "raw"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert raw.returncode != 0  # raw uv cannot compute a version either
+
+    before = snapshot(tree)
+    done = _deploy(capsys, tree, tmp_path / "env")
+    assert done.code == 2, done.err
+    line = done.error_line
+    assert f"member noversion (./): {plugin} cannot compute its version" in line
+    hint = next(ln for ln in done.err.splitlines() if ln.startswith("hint:"))
+    assert _REMEDY[plugin] in hint
+    assert "uv lock" not in done.err.split("\n  |")[0]
+    assert snapshot(tree) == before
+    assert not (tmp_path / "env").exists()
+
+    # The remedy the hint names works.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(_REMEDY[plugin], "4.5.6")
+        fixed = _deploy(capsys, tree, tmp_path / "env")
+    assert fixed.code == 0, fixed.err
+    assert _installed(tmp_path / "env", "noversion") == "4.5.6"
