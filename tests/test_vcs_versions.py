@@ -262,7 +262,7 @@ def test_unpacked_sdist_without_git_takes_its_pkg_info_version(
 
 _REMEDY = {
     "setuptools-scm": "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_NOVERSION",
-    "hatch-vcs": "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_NOVERSION",
+    "hatch-vcs": "SETUPTOOLS_SCM_PRETEND_VERSION",  # hatch-vcs passes no name: the _FOR_ form is ignored
     "uv-dynamic-versioning": "UV_DYNAMIC_VERSIONING_BYPASS",
 }
 

@@ -155,7 +155,13 @@ def explain_failure(output: str, candidates: Sequence[DynamicVersion]) -> tuple[
             "deploy from a git checkout with its tags, or set UV_DYNAMIC_VERSIONING_BYPASS=X.Y.Z "
             "(or fallback-version in [tool.uv-dynamic-versioning])"
         )
-    elif plugin in ("setuptools-scm", "hatch-vcs"):
+    elif plugin == "hatch-vcs":
+        # hatch-vcs gives setuptools-scm no distribution name: only the generic variable applies.
+        hint = (
+            "deploy from a git checkout with its tags, or set SETUPTOOLS_SCM_PRETEND_VERSION=X.Y.Z "
+            "(or fallback-version in [tool.hatch.version])"
+        )
+    elif plugin == "setuptools-scm":
         hint = (
             f"deploy from a git checkout with its tags, or set {_pretend_variable(which.member)}=X.Y.Z "
             "(or SETUPTOOLS_SCM_PRETEND_VERSION)"
