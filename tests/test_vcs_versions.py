@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 from packaging.utils import parse_wheel_filename
+
 from support.index import LocalIndex
 from support.wheels import repack_with_requirements
-
 from vk import Outcome, snapshot, vk
 
 PLUGINS = ("setuptools-scm", "hatch-vcs", "uv-dynamic-versioning")
