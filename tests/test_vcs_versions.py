@@ -308,3 +308,30 @@ def test_no_git_and_no_pkg_info_names_the_plugin_and_its_override(
         fixed = _deploy(capsys, tree, tmp_path / "env")
     assert fixed.code == 0, fixed.err
     assert _installed(tmp_path / "env", "noversion") == "4.5.6"
+
+
+@pytest.mark.usefixtures("plugins_served")
+def test_lock_check_builds_dynamic_metadata_from_the_staging_copy(
+    tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Dependencies read by the backend (setuptools' dynamic ``dependencies``): ``uv lock --check``
+    cannot take them from pyproject.toml and asks the backend, so setuptools-scm runs there too."""
+    repo = tmp_path / "repo"
+    _write_project(repo, "setuptools-scm", "dynapp")
+    pyproject = repo / "pyproject.toml"
+    text = pyproject.read_text().replace('dynamic = ["version"]', 'dynamic = ["version", "dependencies"]')
+    pyproject.write_text(text + '\n[tool.setuptools.dynamic]\ndependencies = { file = ["requirements.txt"] }\n')
+    (repo / "requirements.txt").write_text("tinyextra\n")
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    _lock(repo, uv_bin)
+    assert 'name = "tinyextra"' in (repo / "uv.lock").read_text()
+    _history(repo, repo, annotated=False)
+    expected = _raw_version(repo, ".", uv_bin, tmp_path)
+
+    before = snapshot(repo)
+    env = tmp_path / "env"
+    done = _deploy(capsys, repo, env)
+    assert done.code == 0, done.err
+    assert _installed(env, "dynapp") == expected
+    assert _installed(env, "tinyextra")
+    assert snapshot(repo) == before
