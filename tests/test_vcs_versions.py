@@ -320,7 +320,8 @@ def test_lock_check_builds_dynamic_metadata_from_the_staging_copy(
     _write_project(repo, "setuptools-scm", "dynapp")
     pyproject = repo / "pyproject.toml"
     text = pyproject.read_text().replace('dynamic = ["version"]', 'dynamic = ["version", "dependencies"]')
-    pyproject.write_text(text + '\n[tool.setuptools.dynamic]\ndependencies = { file = ["requirements.txt"] }\n')
+    dynamic = '\n[tool.setuptools.dynamic]\ndependencies = { file = ["requirements.txt"] }\n'
+    pyproject.write_text(text + dynamic)
     (repo / "requirements.txt").write_text("tinyextra\n")
     _run(["git", "init", "-q", "-b", "main"], repo)
     _lock(repo, uv_bin)
