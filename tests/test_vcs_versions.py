@@ -234,12 +234,19 @@ def _unpacked_sdist(repo: Path, uv_bin: Path, dest: Path) -> Path:
 
 
 @pytest.mark.usefixtures("plugins_served")
-@pytest.mark.parametrize("plugin", PLUGINS)
+@pytest.mark.parametrize(
+    ("plugin", "ignored"),
+    [("setuptools-scm", False), ("hatch-vcs", False), ("uv-dynamic-versioning", False), ("hatch-vcs", True)],
+)
 def test_unpacked_sdist_without_git_takes_its_pkg_info_version(
-    plugin: str, tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+    plugin: str, ignored: bool, tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """``ignored``: the sdist's .gitignore names PKG-INFO (the file list outside git honours it)."""
     repo = tmp_path / "repo"
     _write_project(repo, plugin, "sdistapp")
+    if ignored:
+        with (repo / ".gitignore").open("a") as gitignore:
+            gitignore.write("PKG-INFO\n")
     _run(["git", "init", "-q", "-b", "main"], repo)
     _lock(repo, uv_bin)
     _git(repo, "add", "-A")

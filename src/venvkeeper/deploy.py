@@ -113,7 +113,7 @@ class ProjectFacts:
         self.dynamic = vcsversion.dynamic_versions(root, [(m.name, m.path) for m in members if m.package])
         self.in_git = bool(self.dynamic) and gitcmd.is_work_tree(root)
         if self.dynamic:
-            extra = vcsversion.version_inputs(root, in_git=self.in_git)
+            extra = vcsversion.version_inputs(root, self.dynamic, in_git=self.in_git)
             for d in self.dynamic:
                 self.member_hashes[d.member] = digest_json({"files": self.member_hashes[d.member], **extra})
         pyprojects = {}

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from venvkeeper import fsutil
+from venvkeeper import fsutil, gitcmd
 
 if TYPE_CHECKING:
     from venvkeeper.workspace import LockedMember
@@ -30,7 +30,7 @@ __all__ = ["populate", "wants_git"]
 
 def wants_git(root: Path, members: Sequence[LockedMember]) -> bool:
     """The copy needs git metadata: a package member's version is dynamic and the tree is in git."""
-    from venvkeeper import gitcmd, vcsversion  # noqa: PLC0415
+    from venvkeeper import vcsversion  # noqa: PLC0415
 
     packages = [(m.name, m.path) for m in members if m.package]
     return bool(vcsversion.dynamic_versions(root, packages)) and gitcmd.is_work_tree(root)
@@ -46,18 +46,14 @@ def populate(
     """
     if not git:
         fsutil.copy_files(source, top, files)
+        # An unpacked sdist whose .gitignore leaves out PKG-INFO: the version is in it. (In a git
+        # checkout an untracked PKG-INFO is litter, and hatchling would read it: not copied.)
         listed = set(files)
-        sdist_metadata = [
-            name
-            for name in (
-                f"{p}/PKG-INFO" if p not in ("", ".") else "PKG-INFO" for p in (m.path for m in members)
-            )
-            if name not in listed and (source / name).is_file()
-        ]
-        fsutil.copy_files(source, top, sdist_metadata)
+        names = ("PKG-INFO" if m.path in ("", ".") else f"{m.path}/PKG-INFO" for m in members)
+        missing = [name for name in names if name not in listed and (source / name).is_file()]
+        if missing and not gitcmd.is_work_tree(source):
+            fsutil.copy_files(source, top, missing)
         return top
-    from venvkeeper import gitcmd  # noqa: PLC0415
-
     mirror = gitcmd.mirror_source(source)
     project = top / mirror.prefix if mirror.prefix else top
     project.mkdir(parents=True, exist_ok=True)

@@ -101,20 +101,23 @@ def workspace_members(root: Path) -> list[tuple[str, str]]:
     return found
 
 
-def version_inputs(root: Path, *, in_git: bool) -> dict[str, Any]:
+def version_inputs(root: Path, dynamic: Sequence[DynamicVersion], *, in_git: bool) -> dict[str, Any]:
     """What a version computed at build time depends on beyond the member's files.
 
     In git: HEAD, its branch, the tags and whether tracked files have uncommitted changes (with
     the day when they do: setuptools-scm's default local version of a dirty tree carries the date,
-    ``+g<id>.d<YYYYMMDD>``). Outside git, PKG-INFO is one of the member's files already. In both,
-    the plugins' override variables.
+    ``+g<id>.d<YYYYMMDD>``). Outside git, each member's PKG-INFO. In both, the plugins' override
+    variables.
     """
     from venvkeeper import gitcmd  # noqa: PLC0415
 
     inputs: dict[str, Any] = {
         "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(_ENV_PREFIXES)},
     }
-    if in_git:
+    if not in_git:
+        # A PKG-INFO that .gitignore leaves out of the member's files still sets the version.
+        inputs["pkg_info"] = {d.member: _read(root / d.path / "PKG-INFO") for d in dynamic}
+    else:
         state = gitcmd.version_state(root)
         if state["dirty"]:
             import datetime  # noqa: PLC0415
@@ -122,6 +125,13 @@ def version_inputs(root: Path, *, in_git: bool) -> dict[str, Any]:
             state["day"] = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d")
         inputs["git"] = state
     return inputs
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return None
 
 
 def _pretend_variable(member: str) -> str:
