@@ -343,3 +343,41 @@ def test_lock_check_builds_dynamic_metadata_from_the_staging_copy(
     assert _installed(env, "dynapp") == expected
     assert _installed(env, "tinyextra")
     assert snapshot(repo) == before
+
+
+# $0: the Python to run venvkeeper with, $1 the repository (mounted read-only over itself), $2 the
+# project in it, $3 --env, $4 --python. The refused touch proves the mount is read-only.
+_READ_ONLY_DEPLOY = (
+    'mount --bind -o ro "$1" "$1" && ! touch "$1/.probe" 2>/dev/null && '
+    'exec "$0" -m venvkeeper deploy "$2" --env "$3" --python "$4"'
+)
+
+
+@pytest.mark.usefixtures("plugins_served")
+def test_deploy_from_a_read_only_checkout(tmp_path: Path, uv_bin: Path) -> None:
+    """The whole repository, .git included, is a read-only mount: git in the staging copy must not
+    need to write there (no index refresh, no lock file)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed, so no read-only bind mount can be made")
+    repo = tmp_path / "repo"
+    _write_project(repo, "uv-dynamic-versioning", "roapp")
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    _lock(repo, uv_bin)
+    _history(repo, repo, annotated=True)
+    expected = _raw_version(repo, ".", uv_bin, tmp_path)
+    before = snapshot(repo)
+    env = tmp_path / "env"
+    unshare = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _READ_ONLY_DEPLOY]
+    proc = subprocess.run(
+        [*unshare, sys.executable, str(repo), str(repo), str(env), PYTHON],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0 and "mount" in proc.stderr and "permission denied" in proc.stderr.lower():
+        pytest.skip(f"cannot bind-mount read-only here (unshare --mount needs CAP_SYS_ADMIN): {proc.stderr}")
+    assert proc.returncode == 0, proc.stderr
+    assert _installed(env, "roapp") == expected
+    assert snapshot(repo) == before
