@@ -381,3 +381,24 @@ def test_deploy_from_a_read_only_checkout(tmp_path: Path, uv_bin: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert _installed(env, "roapp") == expected
     assert snapshot(repo) == before
+
+
+@pytest.mark.usefixtures("plugins_served")
+def test_git_dir_of_a_hook_does_not_reach_the_plugin(
+    tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deploy from a git hook (post-receive) runs with GIT_DIR set: the plugin must still ask the
+    staging copy's repository, not write the source's index. (setuptools-scm drops GIT_* itself;
+    dunamai, behind uv-dynamic-versioning, does not.)"""
+    repo = tmp_path / "repo"
+    _write_project(repo, "uv-dynamic-versioning", "hookapp")
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    _lock(repo, uv_bin)
+    _history(repo, repo, annotated=False)
+    expected = _raw_version(repo, ".", uv_bin, tmp_path)
+    before = snapshot(repo)
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    done = _deploy(capsys, repo, tmp_path / "env")
+    assert done.code == 0, done.err
+    assert _installed(tmp_path / "env", "hookapp") == expected
+    assert snapshot(repo) == before
