@@ -402,3 +402,28 @@ def test_git_dir_of_a_hook_does_not_reach_the_plugin(
     assert done.code == 0, done.err
     assert _installed(tmp_path / "env", "hookapp") == expected
     assert snapshot(repo) == before
+
+
+@pytest.mark.usefixtures("plugins_served")
+def test_pack_builds_the_member_at_raw_uvs_version(
+    tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    _write_project(repo, "hatch-vcs", "packapp")
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    _lock(repo, uv_bin)
+    _history(repo, repo, annotated=True)
+    expected = _raw_version(repo, ".", uv_bin, tmp_path)
+    before = snapshot(repo)
+    out = tmp_path / "bundle.tar.gz"
+    done = vk(capsys, "pack", repo, "-o", out)
+    assert done.code == 0, done.err
+    with tarfile.open(out) as bundle:
+        wheels = [Path(name).name for name in bundle.getnames() if name.endswith(".whl")]
+    versions = {
+        str(parse_wheel_filename(w)[0]): str(parse_wheel_filename(w)[1])
+        for w in wheels
+        if w.startswith("packapp")
+    }
+    assert versions == {"packapp": expected}
+    assert snapshot(repo) == before
