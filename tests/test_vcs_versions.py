@@ -427,3 +427,32 @@ def test_pack_builds_the_member_at_raw_uvs_version(
     }
     assert versions == {"packapp": expected}
     assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "plugin"),
+    [
+        ('[build-system]\nrequires = ["setuptools>=64", "setuptools_scm[toml]>=8"]\n', "setuptools-scm"),
+        ('[build-system]\nrequires = ["setuptools"]\n[tool.setuptools_scm]\n', "setuptools-scm"),
+        ('[build-system]\nrequires = ["hatchling", "Hatch-VCS ; python_version>\'3\'"]\n', "hatch-vcs"),
+        ('[build-system]\nrequires = ["hatchling"]\n[tool.hatch.version]\nsource = "vcs"\n', "hatch-vcs"),
+        ('[build-system]\nrequires = ["hatchling", "uv-dynamic-versioning>=0.8"]\n', "uv-dynamic-versioning"),
+        (
+            '[build-system]\nrequires = ["setuptools"]\n[tool.setuptools.dynamic]\nversion = {attr = "V"}\n',
+            None,
+        ),
+    ],
+)
+def test_which_plugin_a_dynamic_version_comes_from(
+    pyproject: str, plugin: str | None, tmp_path: Path
+) -> None:
+    from venvkeeper.vcsversion import dynamic_versions
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "pyproject.toml").write_text(
+        '[project]\nname = "m"\ndynamic = ["version"]\n' + pyproject
+    )
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "pyproject.toml").write_text('[project]\nname = "s"\nversion = "1.0"\n' + pyproject)
+    found = dynamic_versions(tmp_path, [("m", "m"), ("s", "s")])
+    assert [(d.member, d.plugin) for d in found] == [("m", plugin)]

@@ -157,8 +157,8 @@ def explain_failure(output: str, candidates: Sequence[DynamicVersion]) -> tuple[
     which = (named or list(candidates))[0]
     plugin = which.plugin or next((p for p in PLUGINS if p in lowered), None) or "its version plugin"
     message = (
-        f"member {which.member} ({which.path}/): {plugin} cannot compute its version: the tree is not a "
-        "git checkout and has no PKG-INFO (raw `uv build` fails the same way)"
+        f"member {which.member} ({which.path}/): {plugin} cannot compute its version: "
+        "no git repository with a commit to read it from, and no PKG-INFO"
     )
     if plugin == "uv-dynamic-versioning":
         hint = (
