@@ -16,12 +16,13 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from packaging.utils import parse_wheel_filename
 
+from support.gitremote import add_remote
 from support.index import LocalIndex
 from support.wheels import repack_with_requirements
 from vk import Outcome, snapshot, vk
@@ -456,3 +457,47 @@ def test_which_plugin_a_dynamic_version_comes_from(
     (tmp_path / "s" / "pyproject.toml").write_text('[project]\nname = "s"\nversion = "1.0"\n' + pyproject)
     found = dynamic_versions(tmp_path, [("m", "m"), ("s", "s")])
     assert [(d.member, d.plugin) for d in found] == [("m", plugin)]
+
+
+@pytest.mark.usefixtures("plugins_served")
+def test_update_builds_its_candidate_and_deploys_the_new_commits_version(
+    make_project: Callable[..., Path],
+    publish: Callable[..., Path],
+    tmp_path: Path,
+    uv_bin: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The ``updatable`` service made a setuptools-scm package: update builds the member in its
+    staging copies (candidate), commits the lock, and the deploy after it installs the version of
+    the new commit (one further from the tag), as raw uv computes it."""
+    project = make_project("updatable")
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text().replace('version = "0.1.0"', 'dynamic = ["version"]')
+    text = text.replace(
+        "[dependency-groups]", '[tool.setuptools]\npackages = ["updatable"]\n\n[dependency-groups]'
+    )
+    build = (
+        '[build-system]\nrequires = ["setuptools>=64", "setuptools-scm>=8"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+    )
+    pyproject.write_text(text + "\n[tool.setuptools_scm]\n\n" + build)
+    (project / "updatable").mkdir()
+    (project / "updatable" / "__init__.py").write_text("")
+    (project / ".gitignore").write_text("*.egg-info/\nbuild/\n")
+    _lock(project, uv_bin)
+    _git(project, "add", "-A")
+    _git(project, "commit", "-qm", "a package with its version from git")
+    _git(project, "tag", "v1.0.0")
+    add_remote(project, tmp_path)
+    env = tmp_path / "srv" / ".venv"
+    deployed = _deploy(capsys, project, env)
+    assert deployed.code == 0, deployed.err
+    assert _installed(env, "updatable") == "1.0.0"
+    publish("tinydb", "1.2.1")
+
+    result = vk(capsys, "update", project, "--env", env, "--json")
+    assert result.code == 0, result.out + result.err
+    assert result.json["outcome"] == "updated"
+    expected = _raw_version(project, ".", uv_bin, tmp_path)
+    assert expected.startswith("1.0.1.dev1+g"), expected
+    assert _installed(env, "updatable") == expected
