@@ -12,6 +12,11 @@ subdirectory of its repository, the copy mirrors the repository's layout from it
 configured with ``root = ".."`` looks there), holding the project's files and the changed ones.
 
 Without git (an unpacked sdist), the plugins read ``PKG-INFO``: the copy carries each member's.
+
+Known difference: the copy holds tracked files only, so an untracked (not ignored) file in the
+source, which makes dunamai call the tree dirty, is not seen there. It matters only for
+uv-dynamic-versioning with ``dirty = true`` and ``ignore-untracked = false``; setuptools-scm
+ignores untracked files (``git status --untracked-files=no``).
 """
 
 from __future__ import annotations
