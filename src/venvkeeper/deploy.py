@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from venvkeeper import __version__, fsutil, gitcmd, locking, plan
+from venvkeeper import __version__, fsutil, gitcmd, locking, plan, staging, vcsversion
 from venvkeeper.config import DEFAULT_KEEP
 from venvkeeper.errors import ConfigError, HookError, InterpreterError
 from venvkeeper.generations import (
@@ -115,6 +115,14 @@ class ProjectFacts:
             m.name: tree_entries(root, member_files(self.files, m.path, paths)) for m in members if m.package
         }
         self.member_hashes = {name: digest_entries(entries) for name, entries in self.member_entries.items()}
+        # A version from git changes with a tag, a commit or an edit elsewhere in the repository:
+        # those join such a member's hash, so its cached wheel is not reused at the old version.
+        self.dynamic = vcsversion.dynamic_versions(root, [(m.name, m.path) for m in members if m.package])
+        self.in_git = bool(self.dynamic) and gitcmd.is_work_tree(root)
+        if self.dynamic:
+            extra = vcsversion.version_inputs(root, self.dynamic, in_git=self.in_git)
+            for d in self.dynamic:
+                self.member_hashes[d.member] = digest_json({"files": self.member_hashes[d.member], **extra})
         pyprojects = {}
         for m in members:
             pyprojects[m.path] = hashlib.sha256((root / m.path / "pyproject.toml").read_bytes()).hexdigest()
@@ -319,8 +327,9 @@ def _stamp(
         state_file, state = layout.state_file(result.generation), layout.read_state(result.generation)
     else:
         state_file, state = layout.home, None
-    if index is None or state is None:
-        # Outside git an added file leaves no trace to compare, so every run checks in full.
+    if index is None or state is None or facts.dynamic:
+        # Outside git an added file leaves no trace to compare, nor does a new tag in the index's
+        # metadata (a version from git), so every run checks in full.
         fastpath.clear_stamp(layout.home)
         return
     root = workspace.root
@@ -373,11 +382,11 @@ def _converge(
     _check_groups(workspace, lock, members, options)
     # Inputs that decide the lock's validity unchanged since the live generation: it is still current.
     lock_known_good = live is not None and live.lock_inputs_sha256 == facts.lock_inputs
-    stage = Path(tempfile.mkdtemp(prefix="stage-", dir=layout.tmp))
+    top = stage = Path(tempfile.mkdtemp(prefix="stage-", dir=layout.tmp))
     lock_check = None
     with ThreadPoolExecutor(max_workers=1) as pool:
         try:
-            fsutil.copy_files(workspace.root, stage, facts.files)
+            stage = staging.populate(workspace.root, facts.files, top, git=facts.in_git, members=members)
             # uv's lock check runs beside everything below; its verdict is awaited before any
             # "unchanged" answer and before the switch (the gate), never skipped.
             # The interpreter first: every uv call below uses it (never uv's own discovery), and one
@@ -432,7 +441,7 @@ def _converge(
                 raise failed from None
             raise
         finally:
-            fsutil.remove_tree(stage)
+            fsutil.remove_tree(top)
 
 
 def _choose_python(

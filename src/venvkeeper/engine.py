@@ -13,7 +13,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from venvkeeper import selection
-from venvkeeper.errors import BuildError, InstallError, InterpreterError, LockError, VenvkeeperError
+from venvkeeper.errors import (
+    BuildError,
+    InstallError,
+    InterpreterError,
+    LockError,
+    VenvkeeperError,
+    VersionError,
+)
 from venvkeeper.uvcmd import UvResult, run_uv, uv_cache
 from venvkeeper.uvfailure import (
     BUILD_FAILED,
@@ -91,6 +98,7 @@ def check_lock(stage: Path, lock_path: Path, stale: Path | None, python: Path) -
             hint=f"run `uv lock` in {lock_path.parent} and commit uv.lock; venvkeeper never re-resolves",
             cause=LOCK_OUT_OF_DATE,
         )
+    _no_version(result, stage, None)
     raise _failure(
         result,
         UvContext(
@@ -102,6 +110,26 @@ def check_lock(stage: Path, lock_path: Path, stale: Path | None, python: Path) -
             untouched="nothing was changed",
         ),
     )
+
+
+def _no_version(result: UvResult, stage: Path, members: Sequence[tuple[str, str]] | None) -> None:
+    """Raise VersionError when the output shows a version plugin that found neither git nor PKG-INFO.
+
+    ``members``: (name, path) of the members built; None for every member of the workspace.
+    """
+    from venvkeeper import vcsversion  # noqa: PLC0415
+
+    output = result.stdout + "\n" + result.stderr
+    if members is None:
+        members = vcsversion.workspace_members(stage)
+    explained = vcsversion.explain_failure(output, vcsversion.dynamic_versions(stage, members))
+    if explained is not None:
+        raise VersionError(
+            explained[0],
+            hint=explained[1],
+            detail=_tail(result).replace(str(stage), "<project>"),
+            cause=BUILD_FAILED,
+        )
 
 
 _UNSUPPORTED = re.compile(
@@ -291,6 +319,8 @@ def build_wheel(
     env = None if source_date_epoch is None else {"SOURCE_DATE_EPOCH": str(max(source_date_epoch, 315532800))}
     result = run_uv(args, cwd=stage, env=env)
     wheels = sorted(out_dir.glob("*.whl"))
+    if not result.ok:
+        _no_version(result, stage, [(name, path)])
     if not result.ok or len(wheels) != 1:
         # uv's own summary names the staging copy's path, which means nothing to the operator.
         detail = _tail(result).replace(str(stage), "<project>")

@@ -26,6 +26,7 @@ __all__ = [
     "SmokeCheckError",
     "ToolError",
     "VenvkeeperError",
+    "VersionError",
 ]
 
 
@@ -133,4 +134,11 @@ class CannotInspectError(VenvkeeperError):
     """doctor or heal cannot look at the environment at all (exit 2: it says nothing about health)."""
 
     code = "cannot-inspect"
+    exit_code = ExitCode.BAD_INPUT
+
+
+class VersionError(BuildError):
+    """A member's version is computed at build time (from git or PKG-INFO) and the tree has neither."""
+
+    code = "version"
     exit_code = ExitCode.BAD_INPUT

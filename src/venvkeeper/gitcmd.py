@@ -7,9 +7,11 @@ it tested, pushes it, and undoes exactly that commit when the push or the deploy
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from venvkeeper.errors import ToolError
@@ -21,6 +23,8 @@ __all__ = [
     "index_path",
     "is_work_tree",
     "list_files",
+    "make_mirror",
+    "mirror_source",
     "push",
     "remote_exists",
     "remote_head",
@@ -29,6 +33,7 @@ __all__ = [
     "status",
     "uncommit",
     "upstream_remote",
+    "version_state",
 ]
 
 # A checkout owned by root and read by a service user trips git's safe.directory check
@@ -187,6 +192,116 @@ def status(directory: Path) -> list[tuple[str, str]]:
             what = _STATUS_WORDS.get(letter, "changed")
         changes.append((what, path.removeprefix(prefix)))
     return changes
+
+
+# -- a staging copy with git metadata (versions from VCS) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class MirrorSource:
+    """What a staging copy needs from the source repository to answer git as the source does.
+
+    Read without writing (GIT_OPTIONAL_LOCKS=0: not even the index's stat cache is refreshed).
+    """
+
+    top: Path  # the work tree's top level
+    prefix: str  # the directory read, relative to ``top`` ("" or "sub/dir/")
+    objects: Path  # the object store, borrowed read-only through alternates
+    refs: bytes  # packed-refs lines: every ref (tags decide the version, branches a scheme's)
+    head: str  # "ref: refs/heads/x" or a commit id (detached); "" when HEAD is unborn
+    index_info: bytes  # `ls-files -s -z`: the source's index entries, staged changes included
+    changed: dict[str, str]  # path (from top) -> status letter of its uncommitted work-tree change
+    shallow: bytes | None  # the shallow file, where the clone is shallow
+    abbrev: str | None  # core.abbrev: it sets the length of the commit id in a version
+
+
+def _lines(proc: subprocess.CompletedProcess[bytes]) -> list[str]:
+    return proc.stdout.decode(errors="surrogateescape").splitlines()
+
+
+def mirror_source(directory: Path) -> MirrorSource:
+    """Read what :func:`make_mirror` copies from the work tree holding ``directory``."""
+    top, prefix, common = _lines(
+        run_git(["rev-parse", "--show-toplevel", "--show-prefix", "--git-common-dir"], cwd=directory)
+    )[:3]
+    top_dir = Path(top)
+    common_dir = (directory / common).resolve()
+    symbolic = run_git(["symbolic-ref", "-q", "HEAD"], cwd=top_dir, check=False)
+    commit = run_git(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=top_dir, check=False)
+    if symbolic.returncode == 0:
+        head = "ref: " + _out(symbolic)
+    else:
+        head = _out(commit) if commit.returncode == 0 else ""
+    refs = run_git(["for-each-ref", "--format=%(objectname) %(refname)"], cwd=top_dir).stdout
+    index_info = run_git(["ls-files", "-s", "-z"], cwd=top_dir).stdout
+    status_out = run_git(["status", "--porcelain=v1", "-z", "--untracked-files=no"], cwd=top_dir).stdout
+    changed: dict[str, str] = {}
+    fields = status_out.decode(errors="surrogateescape").split("\0")
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        if entry[0] in "RC":
+            i += 1
+        changed[entry[3:]] = entry[1] if entry[1] != " " else entry[0]
+    shallow_path = Path(
+        _out(run_git(["rev-parse", "--path-format=absolute", "--git-path", "shallow"], cwd=top_dir))
+    )
+    abbrev = run_git(["config", "--get", "core.abbrev"], cwd=top_dir, check=False)
+    return MirrorSource(
+        top=top_dir,
+        prefix=prefix,
+        objects=common_dir / "objects",
+        refs=refs,
+        head=head,
+        index_info=index_info,
+        changed=changed,
+        shallow=shallow_path.read_bytes() if shallow_path.is_file() else None,
+        abbrev=_out(abbrev) or None if abbrev.returncode == 0 else None,
+    )
+
+
+def make_mirror(source: MirrorSource, top: Path, skip_worktree: Sequence[str]) -> None:
+    """Give the copy at ``top`` (the source's tracked files already in place) git metadata of its own.
+
+    A new repository whose objects are the source's (alternates: read, never written), with the
+    source's refs, HEAD and index entries, so that ``git describe``/``status`` in the copy give the
+    source's answers: the same tags, distance, commit id, branch and uncommitted changes. Index
+    entries whose files the copy does not hold (outside the project, unchanged) are marked
+    skip-worktree: absent, yet not "deleted". Nothing in the source is written.
+    """
+    run_git(["init", "-q", str(top)], cwd=top)
+    git_dir = top / ".git"
+    (git_dir / "objects" / "info" / "alternates").write_text(f"{source.objects}\n")
+    (git_dir / "packed-refs").write_bytes(source.refs)
+    if source.shallow is not None:
+        (git_dir / "shallow").write_bytes(source.shallow)
+    if source.abbrev is not None:
+        run_git(["config", "core.abbrev", source.abbrev], cwd=top)
+    if source.head:
+        (git_dir / "HEAD").write_text(source.head + "\n")
+    # `ls-files -s -z` prints "mode object stage<TAB>path", which `update-index --index-info` reads.
+    run_git(["update-index", "-z", "--index-info"], cwd=top, stdin=source.index_info)
+    if skip_worktree:
+        stdin = b"".join(name.encode(errors="surrogateescape") + b"\0" for name in skip_worktree)
+        run_git(["update-index", "-z", "--skip-worktree", "--stdin"], cwd=top, stdin=stdin)
+
+
+def version_state(directory: Path) -> dict[str, object]:
+    """What a version computed from git depends on: HEAD, its branch, the tags, uncommitted changes."""
+    top = Path(_out(run_git(["rev-parse", "--show-toplevel"], cwd=directory)))
+    commit = run_git(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=top, check=False)
+    branch = run_git(["symbolic-ref", "-q", "HEAD"], cwd=top, check=False)
+    tags = run_git(["for-each-ref", "--format=%(objectname) %(refname)", "refs/tags"], cwd=top)
+    dirty = run_git(["status", "--porcelain=v1", "-z", "--untracked-files=no"], cwd=top)
+    return {
+        "head": _out(commit) if commit.returncode == 0 else None,
+        "branch": _out(branch) if branch.returncode == 0 else None,
+        "tags": hashlib.sha256(tags.stdout).hexdigest(),
+        "dirty": bool(dirty.stdout.strip(b"\0")),
+    }
 
 
 # -- writing: venvkeeper update only -------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
-from venvkeeper import __version__, bundle, engine, fetch, fsutil, gitcmd, sdistbuild, selection
+from venvkeeper import __version__, bundle, engine, fetch, gitcmd, sdistbuild, selection, staging
 from venvkeeper.errors import ConfigError
 from venvkeeper.resultbase import Result
 from venvkeeper.wheels import normalize
@@ -136,7 +136,10 @@ def pack(
     with tempfile.TemporaryDirectory(prefix="venvkeeper-pack-") as scratch:
         stage = Path(scratch) / "stage"
         stage.mkdir()
-        fsutil.copy_files(workspace.root, stage, gitcmd.list_files(workspace.root))
+        git = staging.wants_git(workspace.root, members)
+        stage = staging.populate(
+            workspace.root, gitcmd.list_files(workspace.root), stage, git=git, members=members
+        )
         builder, native = _build_python(stage, target)
         engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members), builder)
         files: dict[str, bytes | Path] = {}

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from venvkeeper import engine, fsutil, gitcmd, updateplan
+from venvkeeper import engine, fsutil, gitcmd, staging, updateplan
 from venvkeeper.errors import ConfigError, LockError, ToolError, VenvkeeperError
 from venvkeeper.generations import GenerationState, Layout, now_iso, refuse_inside
 from venvkeeper.update_result import TestOutcome, UpdateResult
@@ -141,7 +141,7 @@ class _Run:
             try:
                 self._locked()
             finally:
-                for leftover in (self.stage, self.relocked, self.candidate):
+                for leftover in (self.store.stage(), self.store.stage("-new"), self.candidate):
                     fsutil.remove_tree(leftover)
                 if self.store_ready:  # another project's run marker is not ours to remove
                     self.store.clear_running()
@@ -381,10 +381,13 @@ class _Run:
         lock_sha = hashlib.sha256(self.workspace.lock_bytes).hexdigest()
         options = plan.Options(self.groups, None, self.in_place)
         self.facts = facts = ProjectFacts(self.workspace, members, options, lock_sha)
-        for stage in (self.stage, self.relocked):
-            fsutil.remove_tree(stage)
-            stage.mkdir(parents=True)
-            fsutil.copy_files(self.root, stage, facts.files)
+        tops = (self.store.stage(), self.store.stage("-new"))
+        for top in tops:
+            fsutil.remove_tree(top)
+            top.mkdir(parents=True)
+        self.stage, self.relocked = (
+            staging.populate(self.root, facts.files, top, git=facts.in_git, members=members) for top in tops
+        )
         if self.live.lock_inputs_sha256 == facts.lock_inputs:
             return  # the same lock and pyproject files uv found current when the live env was deployed
         try:
@@ -434,7 +437,7 @@ class _Run:
             self._permission_roots(),
             config.group,
             write=config.group_write,
-            skip=(self.stage, self.relocked, self.candidate, self.store.running),
+            skip=(self.store.stage(), self.store.stage("-new"), self.candidate, self.store.running),
         )
         if problem:
             raise _preflight("permissions", problem, groupperm.fix_hint(self._permission_roots(), config))

@@ -59,6 +59,14 @@ _DROPPED = (
     "UV_NO_SYNC",
     # What the lock installs is chosen by the selection's flags alone (UV_NO_GROUP, UV_DEV, ...).
     *IGNORED_UV_VARIABLES,
+    # A version plugin runs git in the staging copy: a git hook's GIT_DIR (a deploy from
+    # post-receive) would point it at the source repository instead (see staging.py).
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
 )
 
 
