@@ -301,7 +301,9 @@ def test_a_file_that_is_not_a_bundle_is_refused(tmp_path: Path) -> None:
 
     message = refused(bundle, tmp_path)
 
-    assert message == f"{bundle}: the first entry: not a gzip file (a bundle is the .tar.gz venvkeeper pack writes)"
+    assert message == (
+        f"{bundle}: the first entry: not a gzip file (a bundle is the .tar.gz venvkeeper pack writes)"
+    )
 
 
 # --- refused: the entries ------------------------------------------------------------------------------
