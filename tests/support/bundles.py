@@ -53,8 +53,9 @@ def manifest_json(manifest: Mapping[str, Any]) -> bytes:
 
 
 def toml_string(value: str) -> str:
-    """A TOML basic string (JSON's escapes are TOML's; DEL must be escaped too)."""
-    return json.dumps(value).replace("\x7f", "\\u007f")
+    """A TOML basic string: JSON's escapes are TOML's, but TOML wants DEL escaped too, and takes
+    no surrogate pair (so non-ASCII stays as it is)."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def wheel_entry(name: str, data: bytes, *, path: str | None = None) -> str:
@@ -87,7 +88,7 @@ def package(name: str, version: str, **artifacts: str) -> str:
 def header(name: str, size: int) -> bytes:
     info = tarfile.TarInfo(f"{TOP}/{name}")
     info.size, info.mode = size, 0o755 if name == "uv/uv" else 0o644
-    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict")  # a pax path for a long name only
 
 
 def tar_bytes(files: Mapping[str, bytes], manifest: bytes) -> bytes:
