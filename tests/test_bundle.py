@@ -777,7 +777,7 @@ BAD_MANIFESTS: dict[str, tuple[bytes, str]] = {
     ),
     "commit-not-hex": (
         _edited(built_from__git_commit="HEAD"),
-        "built_from.git_commit: is the string 'HEAD', not a name",
+        "built_from.git_commit: is the string 'HEAD', not a git commit in hex",
     ),
     "name-too-long": (_edited(project={"name": "x" * 300}), "project.name: is the string 'xxxx"),
 }

@@ -233,9 +233,13 @@ def check_manifest(manifest: Mapping[str, Any], files: Mapping[str, tuple[int, s
         or not 0 < timeout <= MAX_HOOK_TIMEOUT
     ):
         raise _bad("hooks.timeout", timeout, f"a number of seconds over 0 and at most {MAX_HOOK_TIMEOUT}")
-    for key in ("git_commit", "venvkeeper", "uv"):
+    if built_from.get("git_commit") is not None:
+        _text(
+            built_from["git_commit"], "built_from.git_commit", pattern=_COMMIT, wanted="a git commit in hex"
+        )
+    for key in ("venvkeeper", "uv"):
         if built_from.get(key) is not None:
-            _text(built_from[key], f"built_from.{key}", pattern=_COMMIT if key == "git_commit" else None)
+            _text(built_from[key], f"built_from.{key}", wanted="a version")
     if not isinstance(target.get("abi3", False), bool):
         raise _bad("target.abi3", target["abi3"], "true or false")
     lock_sha256 = built_from.get("lock_sha256")
