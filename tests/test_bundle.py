@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from support import bundles
+from venvkeeper import bundle as bundle_module
 from venvkeeper import signing
 from venvkeeper.bundle import (
     MANIFEST,
@@ -929,3 +930,14 @@ def test_a_bundle_without_a_lock_is_refused(tmp_path: Path) -> None:
     bundle = hand_tar(tmp_path / "b.tar.gz", good_members(files))
 
     assert refused(bundle, tmp_path) == f"{bundle}: has no {TOP}/pylock.toml: there is nothing to install"
+
+
+def test_more_entries_than_the_limit_are_refused_at_the_first_one_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bundle_module, "MAX_ENTRIES", len(FILES) + 1)  # the manifest and FILES fit
+    fits = hand_tar(tmp_path / "fits.tar.gz", good_members())
+    over = hand_tar(tmp_path / "over.tar.gz", [*good_members(), regular(f"{TOP}/wheels/x.whl", b"x")])
+
+    assert set(read_bundle(fits, public_key=None).files) == {MANIFEST, *FILES}
+    assert refused(over, tmp_path) == f"{over}: {TOP}/wheels/x.whl: more than {len(FILES) + 1} entries"
