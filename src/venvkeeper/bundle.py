@@ -71,6 +71,7 @@ PYLOCK = "pylock.toml"
 EXECUTABLE = "uv/uv"  # the one entry with mode 0755
 # manifest.json and pylock.toml are held in memory to be parsed; thousands of wheels list in under 1 MiB.
 _MAX_MANIFEST = 16 * 1024**2
+_KEPT = (MANIFEST, SIGNATURE, PYLOCK)  # read into memory by the first pass
 _BLOCK = tarfile.BLOCKSIZE
 # After the last entry: the two zero blocks that end a tar archive, then the zeros that pad it to a
 # whole record (tarfile.RECORDSIZE, 20 blocks). tarfile and GNU tar pad so, 2 to 21 blocks in all;
@@ -485,9 +486,6 @@ def _members(gz: _Gunzip, label: str) -> Iterator[tuple[str, int, Iterator[bytes
 
 
 _MAX_PAX = 4096
-
-
-_KEPT = (MANIFEST, SIGNATURE, PYLOCK)  # read into memory by the first pass
 
 
 def _header(block: bytes, where: str) -> tarfile.TarInfo:
