@@ -11,8 +11,12 @@ import gzip
 import hashlib
 import io
 import json
+import shutil
 import stat
+import subprocess
 import tarfile
+import time
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -21,9 +25,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from support import bundles
+from venvkeeper import bundle as bundle_module
 from venvkeeper import signing
 from venvkeeper.bundle import (
     MANIFEST,
+    MAX_TRAILER,
     SIGNATURE,
     TOP,
     BundleError,
@@ -258,7 +265,7 @@ def test_a_truncated_bundle_is_refused(tmp_path: Path) -> None:
     message = refused(bundle, tmp_path)
 
     assert message.startswith(f"{bundle}: ")
-    assert "truncated or corrupt (Compressed file ended before the end-of-stream marker" in message
+    assert "truncated or corrupt (the gzip stream ends early)" in message
 
 
 def test_a_flipped_byte_in_the_gzip_stream_is_refused(tmp_path: Path) -> None:
@@ -267,7 +274,9 @@ def test_a_flipped_byte_in_the_gzip_stream_is_refused(tmp_path: Path) -> None:
     raw[-8] ^= 0xFF  # the CRC-32 of the content: only reading to the end finds it
     bundle.write_bytes(raw)
 
-    assert "truncated or corrupt (CRC check failed" in refused(bundle, tmp_path)
+    assert "truncated or corrupt (Error -3 while decompressing data: incorrect data check)" in refused(
+        bundle, tmp_path
+    )
 
 
 def test_every_flipped_byte_is_refused(tmp_path: Path) -> None:
@@ -299,7 +308,9 @@ def test_a_file_that_is_not_a_bundle_is_refused(tmp_path: Path) -> None:
 
     message = refused(bundle, tmp_path)
 
-    assert message.startswith(f"{bundle}: the first entry: truncated or corrupt (Not a gzipped file")
+    assert message == (
+        f"{bundle}: the first entry: not a gzip file (a bundle is the .tar.gz venvkeeper pack writes)"
+    )
 
 
 # --- refused: the entries ------------------------------------------------------------------------------
@@ -366,7 +377,7 @@ BAD_ENTRIES: dict[str, tuple[Callable[[], list[tuple[tarfile.TarInfo, bytes]]], 
     ),
     "newer-format": (
         lambda: good_members(manifest=manifest_bytes({**manifest_for(FILES), "format_version": 2})),
-        f"{TOP}/{MANIFEST}: format_version 2 is not 1, the one this venvkeeper reads",
+        f"{TOP}/{MANIFEST}: format_version is the number 2, not 1, the one this venvkeeper reads",
     ),
 }
 
@@ -561,3 +572,372 @@ def test_write_refuses_a_file_that_shrank_since_it_was_described(tmp_path: Path)
         write_bundle(out, {WHEEL: wheel}, manifest, mtime=0)
 
     assert caught.value.message.startswith(f"{WHEEL}: became shorter while it was packed")
+
+
+# --- what may follow the archive's end ---------------------------------------------------------------
+
+
+def _tree(root: Path, files: Mapping[str, bytes]) -> list[str]:
+    """The bundle's files written under ``root``, as the sorted names a tar command is given."""
+    raw = manifest_bytes(manifest_for(files))
+    names = []
+    for rel, data in {MANIFEST: raw, **files}.items():
+        (root / TOP / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / TOP / rel).write_bytes(data)
+        names.append(f"{TOP}/{rel}")
+    return sorted(names)
+
+
+def _tarfile_gz(root: Path, names: list[str], out: Path) -> None:
+    with tarfile.open(out, "w:gz", format=tarfile.USTAR_FORMAT) as tar:
+        for name in names:
+            tar.add(root / name, arcname=name)
+
+
+WRITERS: dict[str, Callable[[Path, list[str], Path], None]] = {
+    "tarfile": _tarfile_gz,
+    "gnu-tar": lambda root, names, out: _run_tar("tar", root, names, out),
+    "bsdtar": lambda root, names, out: _run_tar("bsdtar", root, names, out),
+}
+
+
+def _run_tar(program: str, root: Path, names: list[str], out: Path) -> None:
+    if shutil.which(program) is None:
+        pytest.skip(f"{program} is not installed (bsdtar: Debian's libarchive-tools)")
+    subprocess.run(
+        [program, "--format=ustar", "-czf", str(out), "-C", str(root), *names],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_a_bundle_repacked_by_a_tar_writer_is_accepted_at_every_record_offset(
+    writer: str, tmp_path: Path
+) -> None:
+    trailers: set[int] = set()
+    for blocks in range(tarfile.RECORDSIZE // tarfile.BLOCKSIZE):  # every offset in a 20-block record
+        root = tmp_path / str(blocks)
+        files = {**FILES, "wheels/pad.whl": b"p" * (blocks * tarfile.BLOCKSIZE)}
+        out = root / "b.tar.gz"
+        names = _tree(root, files)
+        WRITERS[writer](root, names, out)
+
+        checked = read_bundle(out, public_key=None)
+
+        assert set(checked.files) == {MANIFEST, *files}
+        trailers.add(_trailer(gzip.decompress(out.read_bytes())))
+    # tarfile and GNU tar pad to a whole record, up to the bound; bsdtar writes the 2 end blocks.
+    assert max(trailers) == (2 * tarfile.BLOCKSIZE if writer == "bsdtar" else MAX_TRAILER)
+
+
+def _trailer(raw: bytes) -> int:
+    """How many bytes follow the last entry's content (its padding to a block included)."""
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
+        last = tar.getmembers()[-1]
+    return len(raw) - (last.offset_data + last.size + -last.size % tarfile.BLOCKSIZE)
+
+
+def _tar(files: Mapping[str, bytes] = FILES) -> bytes:
+    """The archive of ``files`` ending in its two zero blocks, no record padding."""
+    return bundles.tar_bytes(files, manifest_bytes(manifest_for(files)))
+
+
+def test_zero_blocks_up_to_a_tar_record_after_the_end_are_accepted_and_more_refused(tmp_path: Path) -> None:
+    bundle = tmp_path / "b.tar.gz"
+    most = MAX_TRAILER - 2 * tarfile.BLOCKSIZE  # beyond the two end blocks tar_bytes writes
+
+    bundle.write_bytes(bundles.gz(_tar() + b"\0" * most))
+    read_bundle(bundle, public_key=None)
+    bundle.write_bytes(bundles.gz(_tar() + b"\0" * (most + 1)))
+    message = refused(bundle, tmp_path)
+
+    assert message == (
+        f"{bundle}: more than {MAX_TRAILER} zero bytes after the end of the archive"
+        " (tar pads it with at most 21 blocks)"
+    )
+
+
+def test_a_gigabyte_of_zeros_after_the_end_is_refused_without_reading_it(tmp_path: Path) -> None:
+    compress = zlib.compressobj(9, zlib.DEFLATED, 31)
+    start = compress.compress(_tar()) + compress.flush(zlib.Z_FULL_FLUSH)
+    # A full flush resets the window: each copy of this MiB of zeros stands on its own.
+    mebibyte = compress.compress(b"\0" * (1 << 20)) + compress.flush(zlib.Z_FULL_FLUSH)
+    bundle = tmp_path / "b.tar.gz"
+    bundle.write_bytes(start + mebibyte * 1024)  # no gzip trailer: reading to the end would say so
+    started = time.monotonic()
+
+    message = refused(bundle, tmp_path)
+
+    assert message.startswith(f"{bundle}: more than {MAX_TRAILER} zero bytes after the end of the archive")
+    assert time.monotonic() - started < 5
+
+
+def test_a_second_gzip_member_is_read_as_the_same_stream(tmp_path: Path) -> None:
+    tar = _tar()
+    bundle = tmp_path / "b.tar.gz"
+    bundle.write_bytes(bundles.gz(tar[:3000]) + bundles.gz(tar[3000:]))  # as pigz -i or bgzip write
+
+    assert set(read_bundle(bundle, public_key=None).files) == {MANIFEST, *FILES}
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        (b"\0" * 1000, None),  # gzip(1) and Python's gzip accept zero padding after the stream
+        (b"\0" * (65 * 1024), "more than 65536 zero bytes after the end of the gzip stream"),
+        (b"\0" * 100 + b"\1", "data after the end of the gzip stream"),
+        (
+            gzip.compress(b"", mtime=0) * 4000,
+            "more than 65536 bytes of the file after the end of the archive",
+        ),
+        (b"PK\3\4", "truncated or corrupt (Error -3 while decompressing data: incorrect header check)"),
+    ],
+    ids=["some-zeros", "too-many-zeros", "not-zeros", "empty-members", "garbage"],
+)
+def test_what_follows_the_gzip_stream_is_bounded(tail: bytes, expected: str | None, tmp_path: Path) -> None:
+    bundle = tmp_path / "b.tar.gz"
+    bundle.write_bytes(bundles.gz(_tar()) + tail)
+
+    if expected is None:
+        assert set(read_bundle(bundle, public_key=None).files) == {MANIFEST, *FILES}
+    else:
+        assert refused(bundle, tmp_path) == f"{bundle}: {expected}"
+
+
+# --- refused: the manifest's fields --------------------------------------------------------------------
+
+
+def _with_manifest(raw: bytes, files: Mapping[str, bytes] = FILES) -> list[tuple[tarfile.TarInfo, bytes]]:
+    return good_members(files, manifest=raw)
+
+
+def _edited(**fields: Any) -> bytes:
+    manifest = manifest_for(FILES)
+    for dotted, value in fields.items():
+        *parents, key = dotted.split("__")
+        target = manifest
+        for parent in parents:
+            target = target[parent]
+        target[key] = value
+    return manifest_bytes(manifest)
+
+
+BAD_MANIFESTS: dict[str, tuple[bytes, str]] = {
+    "not-utf8": (manifest_bytes(manifest_for(FILES)).decode().encode("utf-16"), "is not UTF-8"),
+    "nan": (_edited(hooks={"timeout": 1}).replace(b'"timeout": 1', b'"timeout": NaN'), "has NaN"),
+    "too-large-float": (
+        _edited(hooks={"timeout": 1}).replace(b'"timeout": 1', b'"timeout": 1e999'),
+        "has a number too large",
+    ),
+    "duplicate-key": (
+        manifest_bytes(manifest_for(FILES)).replace(b"{", b'{"format": 1, ', 1),
+        "has the key 'format' twice",
+    ),
+    "trailing-garbage": (manifest_bytes(manifest_for(FILES)) + b"]", "is not valid JSON (Extra data"),
+    "format-a-list": (_edited(format=[1]), "format is a list of 1, not 'venvkeeper-bundle'"),
+    "version-a-string": (_edited(format_version="1"), "format_version is the string '1', not 1"),
+    "files-null": (_edited(files=None), "files is null, not a list"),
+    "file-path-newline": (
+        _edited(files=[{"path": "a\nb", "size": 1, "sha256": "0" * 64}]),
+        r"files[0].path: is the string 'a\nb', with control characters in its name",
+    ),
+    "file-size-negative": (
+        _edited(files=[{**d, "size": -1} for d in describe(FILES)]),
+        "files[0].size: is the number -1, not a size up to",
+    ),
+    "target-missing": (_edited(target=None), "target: is null, not an object"),
+    "python-not-x-y": (_edited(target__python="3"), "target.python: is the string '3', not a Python X.Y"),
+    "platform-with-space": (
+        _edited(target__platforms=["linux x86_64"]),
+        "target.platforms[0]: is the string 'linux x86_64', not a platform tag",
+    ),
+    "abi3-a-string": (_edited(target__abi3="yes"), "target.abi3: is the string 'yes', not true or false"),
+    "member-outside-wheels": (
+        _edited(members=["pylock.toml"]),
+        "members[0]: 'pylock.toml' is not a file in the bundle's wheels/",
+    ),
+    "group-a-number": (_edited(groups=[7]), "groups[0]: is the number 7, not a dependency group's name"),
+    "hook-with-nul": (
+        _edited(hooks={"post-deploy": ["a\0b"]}),
+        "hooks.post-deploy[0]: is the string 'a\\x00b', not a shell command",
+    ),
+    "hook-surrogate": (
+        _edited(hooks={"post-deploy": ["\ud800"]}),
+        "hooks.post-deploy[0]: is the string '\\ud800', not a shell command",
+    ),
+    "timeout-zero": (
+        _edited(hooks={"timeout": 0}),
+        "hooks.timeout: is the number 0, not a number of seconds over 0",
+    ),
+    "timeout-true": (_edited(hooks={"timeout": True}), "hooks.timeout: is true, not a number of seconds"),
+    "timeout-too-long": (_edited(hooks={"timeout": 1e10}), "hooks.timeout: is the number 10000000000.0, not"),
+    "lock-sha256-short": (
+        _edited(built_from__lock_sha256="abc"),
+        "built_from.lock_sha256: is the string 'abc', not a sha256",
+    ),
+    "commit-not-hex": (
+        _edited(built_from__git_commit="HEAD"),
+        "built_from.git_commit: is the string 'HEAD', not a git commit in hex",
+    ),
+    "name-too-long": (_edited(project={"name": "x" * 300}), "project.name: is the string 'xxxx"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MANIFESTS))
+def test_a_malformed_manifest_is_one_line_naming_the_field(case: str, tmp_path: Path) -> None:
+    raw, expected = BAD_MANIFESTS[case]
+    bundle = hand_tar(tmp_path / "b.tar.gz", _with_manifest(raw))
+
+    message = refused(bundle, tmp_path)
+
+    assert message.startswith(f"{bundle}: {TOP}/{MANIFEST}: {expected}"), message
+
+
+def test_unknown_manifest_keys_are_ignored_and_the_fields_read(tmp_path: Path) -> None:
+    wheel = "wheels/tiny-1.0-py3-none-any.whl"
+    manifest = manifest_for(FILES)
+    manifest.update(
+        members=[wheel.removeprefix("wheels/")], later={"x": [1, 2]}, hooks={"post-deploy": ["x"]}
+    )
+    bundle = hand_tar(tmp_path / "b.tar.gz", _with_manifest(manifest_bytes(manifest)))
+
+    fields = read_bundle(bundle, public_key=None).fields
+
+    assert (fields.python, fields.platforms, fields.members) == ("3.11", ("linux_x86_64",), (wheel[7:],))
+    assert (fields.post_deploy, fields.hook_timeout, fields.lock_sha256) == (("x",), 900.0, "0" * 64)
+
+
+# --- refused: pylock.toml entries outside the bundle ----------------------------------------------------
+
+
+def _lock(*packages: str) -> dict[str, bytes]:
+    return {**FILES, "pylock.toml": bundles.pylock(list(packages))}
+
+
+_WHEEL_NAME = WHEEL.removeprefix("wheels/")
+_GOOD = bundles.wheel_entry(_WHEEL_NAME, FILES[WHEEL])
+_SHA = hashlib.sha256(FILES[WHEEL]).hexdigest()
+
+
+def _inline(**table: object) -> str:
+    """A TOML inline table of strings, integers and tables (``hashes={"sha256": ...}``)."""
+
+    def value(v: object) -> str:
+        if isinstance(v, dict):
+            return _inline(**v)
+        return bundles.toml_string(v) if isinstance(v, str) else str(v)
+
+    return "{ " + ", ".join(f"{key} = {value(v)}" for key, v in table.items()) + " }"
+
+
+def _wheel(**table: object) -> str:
+    return bundles.package("tiny", "1.0", wheels=f"[{_inline(**table)}]")
+
+
+_HASHES = {"sha256": _SHA}
+BAD_LOCKS: dict[str, tuple[str, str]] = {
+    "parent-path": (
+        _wheel(name=_WHEEL_NAME, path="../x.whl", hashes=_HASHES),
+        "wheels[0].path: '../x.whl' is not a file in the bundle's wheels/ listed in its manifest",
+    ),
+    "dot-dot-inside": (
+        _wheel(name=_WHEEL_NAME, path=f"wheels/../{WHEEL}", hashes=_HASHES),
+        "wheels[0].path: 'wheels/../wheels/tiny",
+    ),
+    "listed-but-not-a-wheel": (
+        _wheel(name="uv", path="uv/uv", hashes={"sha256": hashlib.sha256(FILES["uv/uv"]).hexdigest()}),
+        "wheels[0].path: 'uv/uv' is not a file in the bundle's wheels/",
+    ),
+    "url-and-path": (
+        _wheel(url="https://example.invalid/t.whl", path=WHEEL, hashes=_HASHES),
+        "wheels[0].url: 'https://example.invalid/t.whl': a URL is not a file in the bundle",
+    ),
+    "no-path": (_wheel(name="t.whl"), "wheels[0].path: is null, not a path"),
+    "other-sha256": (
+        _wheel(path=WHEEL, hashes={"sha256": "1" * 64}),
+        f"wheels[0].hashes.sha256: is the string '{'1' * 60}'..., not the manifest's {_SHA}",
+    ),
+    "no-hashes": (_wheel(path=WHEEL), "wheels[0].hashes.sha256: is null"),
+    "other-size": (
+        _wheel(path=WHEEL, size=1, hashes=_HASHES),
+        "wheels[0].size: is the number 1, not the manifest's",
+    ),
+    "other-name": (
+        _wheel(name="evil-1.0-py3-none-any.whl", path=WHEEL, hashes=_HASHES),
+        "wheels[0].name: is the string 'evil-1.0-py3-none-any.whl', not the name of its path",
+    ),
+    "no-artifact": (bundles.package("tiny", "1.0"), ": names no wheel, sdist or archive of the bundle"),
+    "wheels-a-table": (
+        bundles.package("tiny", "1.0", wheels=_GOOD),
+        "wheels: is an object, not a list of tables",
+    ),
+    "vcs-and-wheel": (
+        bundles.package("tiny", "1.0", wheels=f"[{_GOOD}]", vcs=_inline(type="git", url="x")),
+        "vcs: a VCS checkout",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LOCKS))
+def test_a_lock_entry_that_is_not_a_listed_wheel_of_the_bundle_is_refused(case: str, tmp_path: Path) -> None:
+    package, expected = BAD_LOCKS[case]
+    bundle = hand_tar(tmp_path / "b.tar.gz", good_members(_lock(package)))
+
+    message = refused(bundle, tmp_path)
+
+    where = "packages[0] ('tiny')" + ("" if expected.startswith(":") else ".")
+    assert message.startswith(f"{bundle}: {TOP}/pylock.toml: {where}{expected}"), message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"packages = " + b"[" * 5000 + b"]" * 5000, "is nested too deep to read"),
+        (
+            b"packages = [{ size = " + b"9" * 5000 + b" }]",
+            "is not valid TOML (Exceeds the limit (4300 digits)",
+        ),
+        (b"packages = {}", "packages: is an object, not a list of tables"),
+        (b"lock-version = 1.0\nlock-version = 2", "is not valid TOML"),
+        (b"\xff", "is not UTF-8"),
+        (b"packages = [[]]", "packages[0]: is a list of 0, not a table"),
+    ],
+    ids=["deep", "huge-int", "packages-a-table", "duplicate", "not-utf8", "package-a-list"],
+)
+def test_a_malformed_lock_is_one_line(text: bytes, expected: str, tmp_path: Path) -> None:
+    bundle = hand_tar(tmp_path / "b.tar.gz", good_members({**FILES, "pylock.toml": text}))
+
+    assert refused(bundle, tmp_path).startswith(f"{bundle}: {TOP}/pylock.toml: {expected}")
+
+
+def test_a_lock_of_the_bundles_own_wheel_and_sdist_is_accepted(tmp_path: Path) -> None:
+    sdist = "wheels/tiny-1.0.tar.gz"
+    files = {**FILES, sdist: b"an sdist"}
+    lock = bundles.package(
+        "tiny",
+        "1.0",
+        sdist=bundles.wheel_entry("tiny-1.0.tar.gz", files[sdist]),
+        wheels=f"[{_GOOD}]",
+    )
+    bundle = hand_tar(tmp_path / "b.tar.gz", good_members({**files, "pylock.toml": bundles.pylock([lock])}))
+
+    assert read_bundle(bundle, public_key=None).files[sdist] == (8, hashlib.sha256(b"an sdist").hexdigest())
+
+
+def test_a_bundle_without_a_lock_is_refused(tmp_path: Path) -> None:
+    files = {k: v for k, v in FILES.items() if k != "pylock.toml"}
+    bundle = hand_tar(tmp_path / "b.tar.gz", good_members(files))
+
+    assert refused(bundle, tmp_path) == f"{bundle}: has no {TOP}/pylock.toml: there is nothing to install"
+
+
+def test_more_entries_than_the_limit_are_refused_at_the_first_one_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bundle_module, "MAX_ENTRIES", len(FILES) + 1)  # the manifest and FILES fit
+    fits = hand_tar(tmp_path / "fits.tar.gz", good_members())
+    over = hand_tar(tmp_path / "over.tar.gz", [*good_members(), regular(f"{TOP}/wheels/x.whl", b"x")])
+
+    assert set(read_bundle(fits, public_key=None).files) == {MANIFEST, *FILES}
+    assert refused(over, tmp_path) == f"{over}: {TOP}/wheels/x.whl: more than {len(FILES) + 1} entries"

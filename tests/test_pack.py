@@ -208,5 +208,7 @@ def test_a_manifest_with_fields_pack_never_writes_is_refused(
     result = vk(capsys, "install", bundle, "--env", env)
 
     assert result.code == 2
-    assert "manifest.json: members is not what venvkeeper pack writes" in result.error_line
+    assert "manifest.json: members[0]: '../../evil.whl' is not a file in the bundle's wheels/" in (
+        result.error_line
+    )
     assert not env.parent.exists()

@@ -8,6 +8,12 @@ The archive is read by our own ustar loop over :meth:`tarfile.TarInfo.frombuf`, 
 tarfile takes a bad header after the first for the end of the archive, applies pax and GNU extension
 headers silently, and in stream mode never checks the gzip CRC. Here each header is checked before
 its content is read, and the gzip stream is read to its end, so any damage to the file is refused.
+The gzip layer is zlib's own (:class:`_Gunzip`), not :class:`gzip.GzipFile`, which skips any amount
+of zero bytes after the stream, one ``read(1)`` at a time: what may follow the archive's end is
+bounded here (docs/bundle.md, "Limits").
+
+The manifest's fields and the ``pylock.toml``'s artifacts are checked by :mod:`bundlecheck`, in
+the first pass, so nothing is written for a bundle whose lock names a file outside it.
 
 Wheel names can be longer than ustar's 100 characters (manylinux tags stack up), so a pax header
 may give an entry its ``path``, and nothing else: any other pax record, or a GNU header, is refused.
@@ -30,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from venvkeeper import signing
+from venvkeeper import bundlecheck, signing
 from venvkeeper.errors import VenvkeeperError
 from venvkeeper.exitcodes import ExitCode
 
@@ -38,8 +44,11 @@ __all__ = [
     "EXECUTABLE",
     "FORMAT_VERSION",
     "MANIFEST",
+    "MAX_ENTRIES",
     "MAX_FILE",
     "MAX_TOTAL",
+    "MAX_TRAILER",
+    "PYLOCK",
     "SIGNATURE",
     "TOP",
     "BundleError",
@@ -55,12 +64,23 @@ TOP = "venvkeeper-bundle"
 FORMAT_VERSION = 1
 MAX_FILE = 2 * 1024**3
 MAX_TOTAL = 16 * 1024**3
+MAX_ENTRIES = 100_000  # a lock of thousands of wheels has thousands of entries
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
+PYLOCK = "pylock.toml"
 EXECUTABLE = "uv/uv"  # the one entry with mode 0755
-# manifest.json is held in memory to be verified and parsed; thousands of wheels list in under 1 MiB.
+# manifest.json and pylock.toml are held in memory to be parsed; thousands of wheels list in under 1 MiB.
 _MAX_MANIFEST = 16 * 1024**2
+_KEPT = (MANIFEST, SIGNATURE, PYLOCK)  # read into memory by the first pass
 _BLOCK = tarfile.BLOCKSIZE
+# After the last entry: the two zero blocks that end a tar archive, then the zeros that pad it to a
+# whole record (tarfile.RECORDSIZE, 20 blocks). tarfile and GNU tar pad so, 2 to 21 blocks in all;
+# bsdtar writes the 2 blocks alone into a compressed archive. A larger blocking factor (tar -b) is
+# refused: nothing but zeros, and no more than this, may follow the archive's end.
+MAX_TRAILER = tarfile.RECORDSIZE + _BLOCK
+# Bytes of the file after the archive's end: the compressed trailer, the gzip trailers of its
+# members and, as gzip(1) and Python's gzip allow, zero bytes after the last member.
+_MAX_RAW_TAIL = 64 * 1024
 _CHUNK = 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _KINDS = {
@@ -93,6 +113,7 @@ class CheckedBundle:
     manifest_bytes: bytes
     signed: bool  # True only when a public key was given and the signature verified with it
     files: dict[str, tuple[int, str]]  # manifest.json and manifest.json.sig included
+    fields: bundlecheck.ManifestFields  # the manifest's fields install acts on, checked
 
 
 def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
@@ -142,7 +163,7 @@ def write_bundle(
     (:func:`describe`); ``signature`` is over :func:`manifest_bytes` of ``manifest``. Arguments that
     break the format are a ValueError; a file too large, or changed while packed, a BundleError.
     """
-    listed = _manifest_files(manifest, "the manifest to write")
+    listed = _manifest_files(manifest, "the manifest to write", names=False)
     entries = _to_write(files, listed, manifest_bytes(manifest), signature, mtime)
     # filename="" keeps out.name out of the gzip header, mtime=0 the time.
     with (
@@ -208,7 +229,7 @@ def read_bundle(path: Path, *, public_key: bytes | None) -> CheckedBundle:
             sha, parts = hashlib.sha256(), []
             for chunk in chunks:
                 sha.update(chunk)
-                if rel in (MANIFEST, SIGNATURE):  # both checked at their header to be small
+                if rel in _KEPT:  # each checked at its header to be small
                     parts.append(chunk)
             files[rel] = (size, sha.hexdigest())
             kept[rel] = b"".join(parts)
@@ -219,11 +240,33 @@ def read_bundle(path: Path, *, public_key: bytes | None) -> CheckedBundle:
     raw = kept[MANIFEST]
     # The signature first: with a key, nothing in an unverified manifest is worth reporting.
     signed = _check_signature(label, raw, kept.get(SIGNATURE), public_key)
+    where = f"{label}: {TOP}/{MANIFEST}"
     try:
-        manifest = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _damaged(f"{label}: {TOP}/{MANIFEST}: is not valid JSON ({exc})") from exc
+        manifest = bundlecheck.parse_json(raw)
+    except bundlecheck.Malformed as exc:
+        raise _damaged(f"{where}: {exc.message}") from None
     listed = _manifest_files(manifest, label)
+    _check_listed(label, files, listed)
+    try:
+        fields = bundlecheck.check_manifest(manifest, listed)
+    except bundlecheck.Malformed as exc:
+        raise _damaged(f"{where}: {exc.message}") from None
+    if PYLOCK not in listed:
+        raise _damaged(f"{label}: has no {TOP}/{PYLOCK}: there is nothing to install")
+    try:
+        bundlecheck.check_pylock(kept[PYLOCK], listed)
+    except bundlecheck.Malformed as exc:
+        raise BundleError(
+            f"{label}: {TOP}/{PYLOCK}: {exc.message}",
+            hint="a bundle installs only its own wheels: pack it again with venvkeeper pack",
+        ) from None
+    return CheckedBundle(manifest=manifest, manifest_bytes=raw, signed=signed, files=files, fields=fields)
+
+
+def _check_listed(
+    label: str, files: Mapping[str, tuple[int, str]], listed: Mapping[str, tuple[int, str]]
+) -> None:
+    """The bundle's files are exactly the manifest's, with its sizes and sha256."""
     content = {rel: found for rel, found in files.items() if rel not in (MANIFEST, SIGNATURE)}
     for names, problem in (
         (set(content) - set(listed), "is in the bundle but not in its manifest"),
@@ -236,7 +279,6 @@ def read_bundle(path: Path, *, public_key: bytes | None) -> CheckedBundle:
         for field, found, expected in zip(("size", "sha256"), content[rel], listed[rel], strict=True):
             if found != expected:
                 raise _damaged(f"{label}: {TOP}/{rel}: {field} {found} is not the manifest's {expected}")
-    return CheckedBundle(manifest=manifest, manifest_bytes=raw, signed=signed, files=files)
 
 
 def extract(path: Path, checked: CheckedBundle, dest: Path) -> None:
@@ -290,25 +332,112 @@ def _create(dest_fd: int, rel: str) -> int:
             os.close(fd)
 
 
-def _open(path: Path) -> gzip.GzipFile:
+class _StreamError(Exception):
+    """The gzip stream is damaged, or more follows it than may: the message says which."""
+
+
+class _Gunzip:
+    """A gzip file's content, member after member, decompressed by zlib, which checks each
+    member's header, CRC-32 and length (wbits 31: a gzip wrapper).
+
+    Zero bytes may follow the last member (gzip(1) and Python's gzip accept such padding);
+    once :meth:`limit_tail` is called at the archive's end, at most ``_MAX_RAW_TAIL`` more bytes
+    of the file may be read, whatever they decompress to.
+    """
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._z = zlib.decompressobj(wbits=31)
+        self._input = b""  # read from the file, not yet given to zlib
+        self._raw = 0  # bytes read from the file
+        self._limit: int | None = None
+        self._end = False
+        self._started = False
+
+    def _consumed(self) -> int:
+        return self._raw - len(self._input) - len(self._z.unconsumed_tail) - len(self._z.unused_data)
+
+    def _check_limit(self) -> None:
+        if self._limit is not None and self._consumed() > self._limit:
+            raise _StreamError(f"more than {_MAX_RAW_TAIL} bytes of the file after the end of the archive")
+
+    def _take(self) -> bytes:
+        if self._input:
+            data, self._input = self._input, b""
+            return data
+        data = self._fh.read(_CHUNK)
+        self._raw += len(data)
+        return data
+
+    def limit_tail(self) -> None:
+        """From here on, at most ``_MAX_RAW_TAIL`` bytes of the file may be read."""
+        self._limit = self._consumed() + _MAX_RAW_TAIL
+
+    def read(self, size: int) -> bytes:
+        """``size`` bytes, fewer only at the end of the last member."""
+        if not self._started:
+            self._started = True
+            self._input = self._take()
+            if self._input[:2] != b"\x1f\x8b":
+                raise _StreamError("not a gzip file (a bundle is the .tar.gz venvkeeper pack writes)")
+        out = bytearray()
+        while len(out) < size and not self._end:
+            if self._z.eof:
+                self._next_member()
+                continue
+            data = self._z.unconsumed_tail or self._take()
+            if not data:
+                raise _StreamError("truncated or corrupt (the gzip stream ends early)")
+            out += self._z.decompress(data, size - len(out))
+            self._check_limit()
+        return bytes(out)
+
+    def _next_member(self) -> None:
+        """After a member: another member, zero padding to the end of the file, or the end."""
+        self._input = self._z.unused_data + self._input
+        self._z = zlib.decompressobj(wbits=31)
+        data = self._take()
+        if data[:1] not in (b"", b"\0"):  # another member (zlib checks its header)
+            self._input = data
+            return
+        padding = 0
+        while data:
+            padding += len(data)
+            if data.strip(b"\0"):
+                raise _StreamError("data after the end of the gzip stream")
+            if padding > _MAX_RAW_TAIL:
+                raise _StreamError(f"more than {_MAX_RAW_TAIL} zero bytes after the end of the gzip stream")
+            data = self._take()
+        self._check_limit()
+        self._end = True
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[_Gunzip]:
     try:
-        return gzip.open(path, "rb")
+        fh = path.open("rb")
     except OSError as exc:
         raise BundleError(f"{path}: cannot read the bundle ({exc.strerror})") from exc
+    with fh:
+        yield _Gunzip(fh)
 
 
-def _read(gz: gzip.GzipFile, size: int, where: str, *, exact: bool = True) -> bytes:
+def _read(gz: _Gunzip, size: int, where: str, *, exact: bool = True) -> bytes:
     """``size`` bytes (with ``exact=False``, up to ``size``: b"" once gzip's end and CRC are checked)."""
     try:
-        data = gz.read(size)  # GzipFile reads are buffered: short only at the end of the stream
-    except (EOFError, zlib.error, OSError) as exc:  # gzip.BadGzipFile is an OSError
-        raise _damaged(f"{where}: truncated or corrupt ({exc})") from exc
+        data = gz.read(size)
+    except _StreamError as exc:
+        raise _damaged(f"{where}: {exc}") from None
+    except zlib.error as exc:
+        raise _damaged(f"{where}: truncated or corrupt ({exc})") from None
+    except OSError as exc:
+        raise BundleError(f"{where}: cannot read the bundle ({exc.strerror or exc})") from exc
     if exact and len(data) < size:
         raise _damaged(f"{where}: truncated or corrupt (the archive ends early)")
     return data
 
 
-def _members(gz: gzip.GzipFile, label: str) -> Iterator[tuple[str, int, Iterator[bytes]]]:
+def _members(gz: _Gunzip, label: str) -> Iterator[tuple[str, int, Iterator[bytes]]]:
     """Each entry as (name relative to TOP, size, its content in chunks), after its header is checked."""
     seen: set[str] = set()
     total, where = 0, f"{label}: the first entry"
@@ -324,9 +453,11 @@ def _members(gz: gzip.GzipFile, label: str) -> Iterator[tuple[str, int, Iterator
             raise _damaged(f"{where}: has {problem}")
         if rel in seen:
             raise _damaged(f"{where}: appears twice")
+        if len(seen) == MAX_ENTRIES:
+            raise _damaged(f"{where}: more than {MAX_ENTRIES} entries")
         if rel == SIGNATURE and info.size != signing.SIGNATURE_SIZE:
             raise _damaged(f"{where}: is {info.size} bytes; an Ed25519 signature is {signing.SIGNATURE_SIZE}")
-        limit = _MAX_MANIFEST if rel == MANIFEST else MAX_FILE
+        limit = _MAX_MANIFEST if rel in _KEPT else MAX_FILE
         if not 0 <= info.size <= limit:
             raise _damaged(f"{where}: its size, {info.size} bytes, is not between 0 and the limit {limit}")
         seen.add(rel)
@@ -339,10 +470,19 @@ def _members(gz: gzip.GzipFile, label: str) -> Iterator[tuple[str, int, Iterator
             pass
         _read(gz, -info.size % _BLOCK, where)
         where = f"{label}: the entry after {name}"
-    # The end of the archive: the rest must be zeros, read to gzip's end so its CRC is checked.
-    while chunk := _read(gz, _CHUNK, where, exact=False):
+    # The end of the archive: zeros, at most MAX_TRAILER of them, read to gzip's end so its CRC
+    # is checked.
+    gz.limit_tail()
+    zeros = len(block)
+    while chunk := _read(gz, MAX_TRAILER + 1 - zeros, label, exact=False):
         if chunk.strip(b"\0"):
             raise _damaged(f"{label}: data after the end of the archive")
+        zeros += len(chunk)
+        if zeros > MAX_TRAILER:
+            raise _damaged(
+                f"{label}: more than {MAX_TRAILER} zero bytes after the end of the archive"
+                f" (tar pads it with at most {MAX_TRAILER // _BLOCK} blocks)"
+            )
 
 
 _MAX_PAX = 4096
@@ -355,7 +495,7 @@ def _header(block: bytes, where: str) -> tarfile.TarInfo:
         raise _damaged(f"{where}: corrupt tar header ({exc})") from exc
 
 
-def _entry_header(gz: gzip.GzipFile, block: bytes, where: str) -> tarfile.TarInfo:
+def _entry_header(gz: _Gunzip, block: bytes, where: str) -> tarfile.TarInfo:
     """The entry's header; a pax header before it (a long name) gives it its path."""
     info = _header(block, where)
     if info.type != tarfile.XHDTYPE:
@@ -396,7 +536,7 @@ def _pax_path(data: bytes, where: str) -> str:
         raise _damaged(f"{where}: a pax path that is not UTF-8") from None
 
 
-def _chunks(gz: gzip.GzipFile, size: int, where: str) -> Iterator[bytes]:
+def _chunks(gz: _Gunzip, size: int, where: str) -> Iterator[bytes]:
     while size:
         chunk = _read(gz, min(size, _CHUNK), where)
         size -= len(chunk)
@@ -441,25 +581,39 @@ def _check_signature(label: str, raw: bytes, signature: bytes | None, public_key
     return signature is not None
 
 
-def _manifest_files(manifest: Any, label: str) -> dict[str, tuple[int, str]]:
-    """The manifest's ``files`` as {path: (size, sha256)}, after its format and version are checked."""
+def _manifest_files(manifest: Any, label: str, *, names: bool = True) -> dict[str, tuple[int, str]]:
+    """The manifest's ``files`` as {path: (size, sha256)}, after its format and version are checked
+    (and, with ``names``, each path; write_bundle checks the names of the files it is given)."""
     where = f"{label}: {TOP}/{MANIFEST}"
+    show = bundlecheck.show
     if not isinstance(manifest, Mapping):
-        raise _damaged(f"{where}: is not a JSON object")
+        raise _damaged(f"{where}: is {show(manifest)}, not a JSON object")
     if manifest.get("format") != TOP:
-        raise _damaged(f"{where}: format is {manifest.get('format')!r}, not {TOP!r}")
+        raise _damaged(f"{where}: format is {show(manifest.get('format'))}, not {TOP!r}")
     if type(version := manifest.get("format_version")) is not int or version != FORMAT_VERSION:
         newer = type(version) is int and version > FORMAT_VERSION
         raise BundleError(
-            f"{where}: format_version {version!r} is not {FORMAT_VERSION}, the one this venvkeeper reads",
+            f"{where}: format_version is {show(version)}, not {FORMAT_VERSION},"
+            " the one this venvkeeper reads",
             hint="Upgrade venvkeeper to install it." if newer else _DAMAGED,
         )
     if not isinstance(entries := manifest.get("files"), list):
-        raise _damaged(f'{where}: has no "files" list')
+        raise _damaged(f"{where}: files is {show(entries)}, not a list")
     listed: dict[str, tuple[int, str]] = {}
-    for entry in entries:
-        ok = isinstance(entry, dict) and isinstance(entry.get("path"), str) and type(entry.get("size")) is int
-        if not ok or not _SHA256.fullmatch(str(entry.get("sha256"))) or entry["path"] in listed:
-            raise _damaged(f'{where}: a bad or repeated "files" entry: {json.dumps(entry)[:100]}')
-        listed[entry["path"]] = (entry["size"], entry["sha256"])
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise _damaged(f"{where}: files[{i}]: is {show(entry)}, not an object")
+        path, size, digest = entry.get("path"), entry.get("size"), entry.get("sha256")
+        problem = None
+        if not isinstance(path, str) or (names and (problem := _name_problem(f"{TOP}/{path}"))):
+            raise _damaged(
+                f"{where}: files[{i}].path: is {show(path)}" + (f", with {problem}" if problem else "")
+            )
+        if path in listed or (names and path in (MANIFEST, SIGNATURE)):
+            raise _damaged(f"{where}: files[{i}].path: {path!r} is listed twice, or is a reserved name")
+        if type(size) is not int or not 0 <= size <= MAX_FILE:
+            raise _damaged(f"{where}: files[{i}].size: is {show(size)}, not a size up to {MAX_FILE}")
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            raise _damaged(f"{where}: files[{i}].sha256: is {show(digest)}, not a sha256 in hex")
+        listed[path] = (size, digest)
     return listed

@@ -1,11 +1,13 @@
 """``venvkeeper install BUNDLE --env PATH``: a bundle into a new generation, with no network at all.
 
 The bundle is checked whole before anything is written (:func:`bundle.read_bundle`): every entry's
-kind and name, every hash against the manifest, the signature when a key is given, and the target
-tags against this interpreter. Only then is it extracted (a second pass that hashes again) into the
-environment's scratch directory. uv installs the bundle's ``pylock.toml``, whose entries are the
-bundled wheels by relative path, offline. The generation is smoke-checked, sealed and switched to
-exactly as ``deploy`` does it (:func:`deploy.build_and_switch`).
+kind and name, every hash against the manifest, the signature when a key is given, every manifest
+field install acts on, every file its ``pylock.toml`` names (each must be one of the bundle's
+wheels), and the target tags against this interpreter. Only then is it extracted (a second pass
+that hashes again) into the environment's scratch directory. uv installs the bundle's
+``pylock.toml``, whose entries are the bundled wheels by relative path, offline. The generation
+is smoke-checked, sealed and switched to exactly as ``deploy`` does it
+(:func:`deploy.build_and_switch`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from venvkeeper import __version__, bundle, engine, fsutil, interpreters, locking
+from venvkeeper.bundlecheck import ManifestFields
 from venvkeeper.errors import ConfigError, InterpreterError
 from venvkeeper.generations import GenerationState, Layout, now_iso, refuse_inside
 from venvkeeper.result import DeployResult
@@ -39,25 +41,24 @@ def _interpreter(request: str | None, target_python: str) -> Path:
     return engine.find_python(Path("/"), request or target_python)
 
 
-def _check_target(manifest: dict[str, Any], python: Path) -> None:
+def _check_target(fields: ManifestFields, python: Path) -> None:
     """Refuse a bundle made for another Python minor or platform, naming both sets of tags."""
     from packaging import tags  # noqa: PLC0415
 
-    target = manifest.get("target", {})
     seen = interpreters.probe(str(python))
     if seen is None:
         raise InterpreterError(f"{python}: does not run", hint="pass --python /path/to/python")
     minor = ".".join(seen.version.split(".")[:2])
     implementation = "cp" if seen.implementation == "cpython" else seen.implementation
     here_platforms = list(tags.platform_tags())
-    wanted_platforms = list(target.get("platforms", []))
-    same_python = target.get("python") == minor and target.get("implementation", "cp") == implementation
+    wanted_platforms = list(fields.platforms)
+    same_python = fields.python == minor and fields.implementation == implementation
     same_platform = (
         not wanted_platforms or "any" in wanted_platforms or bool(set(wanted_platforms) & set(here_platforms))
     )
     if same_python and same_platform:
         return
-    wanted = f"{target.get('implementation', 'cp')}{str(target.get('python', '?')).replace('.', '')} on " + (
+    wanted = f"{fields.implementation}{fields.python.replace('.', '')} on " + (
         ", ".join(wanted_platforms[:4]) or "any platform"
     )
     here = f"{implementation}{minor.replace('.', '')} on {', '.join(here_platforms[:4])}"
@@ -86,10 +87,9 @@ def install(
         raise ConfigError(f"{bundle_path}: no such bundle", hint="give the file `venvkeeper pack` wrote")
     key = signing.load_key_file(public_key, "public") if public_key is not None else None
     checked = bundle.read_bundle(bundle_path, public_key=key)
-    manifest = checked.manifest
-    _check_fields(bundle_path, checked)
-    interpreter = _interpreter(python, str(manifest.get("target", {}).get("python", "")))
-    _check_target(manifest, interpreter)
+    fields = checked.fields
+    interpreter = _interpreter(python, fields.python)
+    _check_target(fields, interpreter)
     inputs = hashlib.sha256(checked.manifest_bytes).hexdigest()
 
     layout = Layout.for_env(env)
@@ -99,7 +99,7 @@ def install(
     with locking.hold(layout.lock_file, wait=wait, what=f"environment {layout.env}"):
         layout.sweep()
         if in_place:
-            return _in_place(layout, bundle_path, checked, manifest, interpreter, inputs, started)
+            return _in_place(layout, bundle_path, checked, interpreter, inputs, started)
         target = live_target(layout)
         if target.live is not None and target.healthy and target.live.inputs_sha256 == inputs:
             return DeployResult(
@@ -116,13 +116,13 @@ def install(
 
             def populate(env_dir: Path, number: int, manifest_path: Path) -> GenerationState:
                 return _populate(
-                    env_dir, number, manifest_path, scratch, manifest, interpreter, inputs, bundle_path
+                    env_dir, number, manifest_path, scratch, fields, interpreter, inputs, bundle_path
                 )
 
             # The bundle names the project's post-deploy hooks, but carries no project to run them in
             # (alembic.ini, manage.py): they run only in a checkout the operator names.
-            hooks = manifest.get("hooks", {}).get("post-deploy", []) if hooks_dir is not None else []
-            timeout = float(manifest.get("hooks", {}).get("timeout", 900))
+            hooks = list(fields.post_deploy) if hooks_dir is not None else []
+            timeout = fields.hook_timeout
             switched = build_and_switch(
                 layout,
                 target,
@@ -148,40 +148,13 @@ def install(
         hooks=switched.hooks,
         adopted=switched.adopted,
         pruned=switched.pruned,
-        reason=f"installed {bundle_path.name}" + _hooks_note(manifest, hooks_dir),
+        reason=f"installed {bundle_path.name}" + _hooks_note(fields, hooks_dir),
         duration_s=time.monotonic() - started,
     )
 
 
-def _check_fields(bundle_path: Path, checked: bundle.CheckedBundle) -> None:
-    """The manifest fields install acts on have the types pack writes: a bundle is input, and an
-    unsigned one may come from anywhere, so a wrong type is one error line, not a traceback."""
-    manifest = checked.manifest
-    target, hooks, members = manifest.get("target"), manifest.get("hooks", {}), manifest.get("members", [])
-
-    def strings(value: Any) -> bool:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-    problem = None
-    if not isinstance(target, dict) or not isinstance(target.get("python"), str):
-        problem = "target.python"
-    elif not strings(target.get("platforms", [])):
-        problem = "target.platforms"
-    elif not isinstance(hooks, dict) or not strings(hooks.get("post-deploy", [])):
-        problem = "hooks"
-    elif not isinstance(hooks.get("timeout", 900), int | float) or isinstance(hooks.get("timeout"), bool):
-        problem = "hooks.timeout"
-    elif not strings(members) or any(f"wheels/{m}" not in checked.files or "/" in m for m in members):
-        problem = "members"
-    if problem:
-        raise bundle.BundleError(
-            f"{bundle_path}: manifest.json: {problem} is not what venvkeeper pack writes",
-            hint="pack the bundle again with venvkeeper pack",
-        )
-
-
-def _hooks_note(manifest: dict[str, Any], hooks_dir: Path | None) -> str:
-    named = manifest.get("hooks", {}).get("post-deploy", [])
+def _hooks_note(fields: ManifestFields, hooks_dir: Path | None) -> str:
+    named = fields.post_deploy
     if not named or hooks_dir is not None:
         return ""
     return (
@@ -210,7 +183,6 @@ def _in_place(
     layout: Layout,
     bundle_path: Path,
     checked: bundle.CheckedBundle,
-    manifest: dict[str, Any],
     interpreter: Path,
     inputs: str,
     started: float,
@@ -244,7 +216,7 @@ def _in_place(
         if kind == "empty":
             layout.env.rmdir()
         state = _populate(
-            layout.env, 0, layout.inplace_manifest, scratch, manifest, interpreter, inputs, bundle_path
+            layout.env, 0, layout.inplace_manifest, scratch, checked.fields, interpreter, inputs, bundle_path
         )
         fsutil.atomic_write_json(layout.inplace_state, state.to_json())
     finally:
@@ -265,7 +237,7 @@ def _populate(
     number: int,
     manifest_path: Path,
     scratch: Path,
-    manifest: dict[str, Any],
+    fields: ManifestFields,
     interpreter: Path,
     inputs: str,
     bundle_path: Path,
@@ -278,7 +250,7 @@ def _populate(
 
     engine.create_venv(env_dir, str(interpreter), allow_existing=env_dir.is_dir())
     engine.install_pylock(scratch, env_dir / "bin" / "python", scratch / "pylock.toml")
-    infos = [inspect_wheel(scratch / "wheels" / name) for name in manifest.get("members", [])]
+    infos = [inspect_wheel(scratch / "wheels" / name) for name in fields.members]
     report = smoke_check(
         env_dir,
         sorted({m for i in infos for m in i.top_level}),
@@ -286,14 +258,13 @@ def _populate(
     )
     sealed = seal(env_dir, {})
     manifest_sha = fsutil.atomic_write_json(manifest_path, sealed.to_json(), compact=True)
-    built_from = manifest.get("built_from", {})
     return GenerationState(
         number=number,
         kind="install",
         created=now_iso(),
         packages={name: d["version"] for name, d in sealed.distributions.items()},
         project=None,
-        lock_sha256=built_from.get("lock_sha256"),
+        lock_sha256=fields.lock_sha256,
         inputs_sha256=inputs,
         interpreter={
             **(interpreter_identity(interpreter) or {"path": str(interpreter)}),
@@ -301,7 +272,7 @@ def _populate(
             "implementation": report["implementation"],
             "markers": report["markers"],
         },
-        options={"bundle": str(bundle_path), "groups": manifest.get("groups", [])},
+        options={"bundle": str(bundle_path), "groups": list(fields.groups)},
         uv_version=uv_version(),
         manifest_sha256=manifest_sha,
         venvkeeper_version=__version__,
