@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import replace
@@ -146,7 +147,10 @@ def test_the_walk_installs_what_uv_export_says_for_each_target(
     (project / "pyproject.toml").write_text(MARKERS_PYPROJECT)
     run([uv_bin, "lock", "--quiet"], cwd=project)
     lock = _lock(project)
-    exported = [line.partition(" ; ") for line in export_requirements(project, groups).splitlines()]
+    exported = [
+        line.partition(" ; ")
+        for line in export_requirements(project, groups, Path(sys.executable)).splitlines()
+    ]
     for target in (
         LINUX_311,
         target_for("3.12", ["manylinux_2_17_x86_64"]),

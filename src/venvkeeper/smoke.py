@@ -42,7 +42,7 @@ markers = {
 _SCRIPT = (
     MARKERS_SNIPPET
     + r"""
-import importlib, json, os, sys
+import importlib, json, os, re, sys
 modules, scripts, bindir = json.loads(sys.argv[1])
 failures = []
 for name in modules:
@@ -63,9 +63,15 @@ for script in scripts:
         head = fh.read(512).decode("utf-8", "replace").splitlines()
     interp = None
     if head and head[0].startswith("#!/bin/sh") and len(head) > 1 and "exec" in head[1]:
-        # uv's trampoline for long or spaced paths: '''exec' "/path/python" "$0" "$@"
-        parts = head[1].split('"')
-        interp = parts[1] if len(parts) > 1 else None
+        # The trampoline for long or spaced paths: pip writes '''exec' "/path/python" "$0" "$@",
+        # uv single-quotes the path ('''exec' '/path/python' "$0" "$@", a ' written as '\'').
+        rest = head[1].split("exec'", 1)[-1].strip()
+        if rest.startswith("'"):
+            quoted = re.match(r"'((?:[^']|'\\'')*)'", rest)
+            interp = quoted.group(1).replace("'\\''", "'") if quoted else None
+        else:
+            parts = rest.split('"')
+            interp = parts[1] if len(parts) > 1 else None
     elif head and head[0].startswith("#!"):
         interp = head[0][2:].strip().split()[0]
     if interp is None or os.path.realpath(interp) != me:
