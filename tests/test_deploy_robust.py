@@ -276,3 +276,24 @@ def test_a_deploy_started_with_stdout_closed_still_switches_and_exits_0(
     assert ran.stdout.strip() == "rc=0", ran.stdout + ran.stderr
     _assert_quiet(ran)
     assert run_in_env(env, "webapp").returncode == 0
+
+
+# -- console scripts behind uv's /bin/sh trampoline ----------------------------------------------
+
+
+def test_a_spaced_env_path_passes_the_smoke_check(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A space (or a path longer than a #! line allows) makes uv write its /bin/sh trampoline, which
+    # quotes the interpreter with single quotes; the smoke check and doctor must read it.
+    env = tmp_path / "a dir" / ".venv"
+
+    result = vk(capsys, "deploy", project, "--env", env)
+
+    assert result.code == 0, result.out + result.err
+    script = (env / "bin" / "webapp").read_text().splitlines()
+    assert script[0] == "#!/bin/sh" and script[1].startswith("'''exec' '/")
+    ran = run_in_env(env, "webapp")
+    assert ran.returncode == 0, ran.stderr
+    # doctor reads the same trampoline: the scripts name this environment, nothing is stale.
+    assert vk(capsys, "doctor", "--env", env).code == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import stat
 
 from venvkeeper import paths, pyvenvcfg
@@ -189,12 +190,13 @@ def _first_line_interpreter(head: bytes) -> tuple[str, str] | None:
     #   '''exec' "/path/to/python" "$0" "$@"
     if command == "/bin/sh" and len(lines) > 1:
         second = lines[1].decode("utf-8", "replace")
-        # uv quotes with single quotes ('/path' with ' written as '\''), pip with double quotes.
-        match = re.match(r"""'''exec' (?:'((?:[^']|'\\'')+)'|"([^"]+)"|(\S+)) "\$0" "\$@\"""", second)
-        if match:
-            quoted = match.group(1)
-            path = quoted.replace("'\\''", "'") if quoted is not None else match.group(2) or match.group(3)
-            return path, second
+        # uv single-quotes the path (a ' inside written as '"'"'), pip double-quotes it: shell words.
+        try:
+            words = shlex.split(second)
+        except ValueError:
+            return None
+        if len(words) == 4 and words[0] == "exec" and words[2:] == ["$0", "$@"]:
+            return words[1], second
         return None
     interpreter = command.split()[0] if command else ""
     if interpreter.startswith("/") and is_python_link(os.path.basename(interpreter)):

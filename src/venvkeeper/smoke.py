@@ -42,7 +42,7 @@ markers = {
 _SCRIPT = (
     MARKERS_SNIPPET
     + r"""
-import importlib, json, os, re, sys
+import importlib, json, os, shlex, sys
 modules, scripts, bindir = json.loads(sys.argv[1])
 failures = []
 for name in modules:
@@ -64,14 +64,12 @@ for script in scripts:
     interp = None
     if head and head[0].startswith("#!/bin/sh") and len(head) > 1 and "exec" in head[1]:
         # The trampoline for long or spaced paths: pip writes '''exec' "/path/python" "$0" "$@",
-        # uv single-quotes the path ('''exec' '/path/python' "$0" "$@", a ' written as '\'').
-        rest = head[1].split("exec'", 1)[-1].strip()
-        if rest.startswith("'"):
-            quoted = re.match(r"'((?:[^']|'\\'')*)'", rest)
-            interp = quoted.group(1).replace("'\\''", "'") if quoted else None
-        else:
-            parts = rest.split('"')
-            interp = parts[1] if len(parts) > 1 else None
+        # uv single-quotes the path and writes a ' inside it as '"'"'. Both are shell words.
+        try:
+            words = shlex.split(head[1])
+        except ValueError:
+            words = []
+        interp = words[1] if len(words) > 1 and words[0] == "exec" else None
     elif head and head[0].startswith("#!"):
         interp = head[0][2:].strip().split()[0]
     if interp is None or os.path.realpath(interp) != me:
