@@ -31,9 +31,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -220,7 +220,7 @@ def fetch_sdist(project: CorpusProject, cache: Path, environ: dict[str, str]) ->
     if not target.is_file():
         sdists.mkdir(parents=True, exist_ok=True)
         # Downloaded into a private directory first: two workers may fetch the same file.
-        scratch = Path(subprocess.check_output(["mktemp", "-d", f"{sdists}/.fetch-XXXXXX"], text=True).strip())
+        scratch = Path(tempfile.mkdtemp(prefix=".fetch-", dir=sdists))
         try:
             run(
                 [
