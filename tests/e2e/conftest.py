@@ -42,7 +42,7 @@ def e2e_environ(home: Path, uv_cache: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def e2e_cache() -> Path:
-    root = cache_root()
+    root = cache_root(_MACHINE_ENVIRON)
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -72,7 +72,7 @@ def _run_id(config: pytest.Config) -> str:
 
 
 def results_path(config: pytest.Config) -> Path:
-    return cache_root() / "results" / f"{_run_id(config)}.jsonl"
+    return cache_root(_MACHINE_ENVIRON) / "results" / f"{_run_id(config)}.jsonl"
 
 
 def _step(item: pytest.Item, params: dict[str, object]) -> str:

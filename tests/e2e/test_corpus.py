@@ -33,7 +33,7 @@ import uv
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
-from support.corpus import CORPUS, CorpusProject, checkout, fetch_sdist
+from support.corpus import CORPUS, CorpusProject, checkout, fetch_sdist, generate_uv_build_app
 from support.gitremote import add_remote
 from support.interpreter import find_python
 from support.process import run
@@ -99,6 +99,8 @@ def explain(outcome: Outcome) -> str:
     if isinstance(payload, dict):
         if payload.get("error"):
             lines.append(f"json error: {json.dumps(payload['error'])}")
+        if payload.get("ok") is False and payload.get("reason"):
+            lines.append(f"{payload.get('outcome')}: {payload['reason']} (hint: {payload.get('hint')})")
         for value in payload.values():
             if isinstance(value, list):
                 lines += [
@@ -203,16 +205,19 @@ class Deployment:
         program, *args = self.project.smoke
         if not (env / "bin" / program).exists():  # a dangling interpreter link, say
             return subprocess.CompletedProcess([program, *args], 127, "", f"{env}/bin/{program}: not found")
-        return subprocess.run(
-            [str(env / "bin" / program), *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-            env={**self.environ, **self.project.smoke_env},
-            cwd=self.work,
-            stdin=subprocess.DEVNULL,
-        )
+        try:
+            return subprocess.run(
+                [str(env / "bin" / program), *args],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=120,
+                env={**self.environ, **self.project.smoke_env},
+                cwd=self.work,
+                stdin=subprocess.DEVNULL,
+            )
+        except OSError as error:  # the script's interpreter (its shebang) does not exist
+            return subprocess.CompletedProcess([program, *args], 127, "", str(error))
 
     def assert_smoke(self, env: Path) -> None:
         proc = self.smoke(env)
@@ -232,11 +237,12 @@ class Deployment:
                     f"expected {f.get('expected')} found {f.get('actual')}".strip()
                     for f in payload.get("findings", [])
                 ]
-            shown = "\n".join(findings[:12]) + (
-                f"\n... {len(findings)} findings" if len(findings) > 12 else ""
-            )
-            said = explain(outcome) if not findings else "exit 1"
-            pytest.fail(f"verify {' '.join(map(str, extra))} {said}:\n{shown}")
+            if findings:
+                pytest.fail(
+                    f"verify {' '.join(map(str, extra))}: exit {outcome.code}, {len(findings)} finding(s): "
+                    + "; ".join(findings[:6])
+                )
+            pytest.fail(f"verify {' '.join(map(str, extra))}: {explain(outcome)}")
 
     def marker_environment(self) -> dict[str, str]:
         proc = self.process([self.python, "-c", _MARKER_ENVIRONMENT], timeout=60)
@@ -304,8 +310,12 @@ def deployment(
         f"CPython {corpus.python} not found under pyenv or PATH"
     )
     work = tmp_path_factory.mktemp(f"corpus-{corpus.key}")
-    sdist = fetch_sdist(corpus, e2e_cache, e2e_env)
-    source = checkout(corpus, sdist, work / "src" / corpus.key, e2e_env)
+    dest = work / "src" / corpus.key
+    if corpus.generated:
+        dest.mkdir(parents=True)
+        source = generate_uv_build_app(corpus, dest, e2e_env, Path(uv.find_uv_bin()), python)
+    else:
+        source = checkout(corpus, fetch_sdist(corpus, e2e_cache, e2e_env), dest, e2e_env)
     return Deployment(corpus, work, source, python, e2e_env)
 
 
