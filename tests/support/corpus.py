@@ -14,7 +14,8 @@ What the corpus covers, together (``covers`` of each entry says which):
 - versions from git tags: hatch-vcs (attrs, copier), setuptools-scm (pytest-asyncio),
   uv-dynamic-versioning (mcp, both members);
 - a ``.python-version``: posting (``3.11.7``), copier (``3.10``); the suite passes ``--python``
-  for another minor, which is the case of a pin the host does not satisfy;
+  for another minor, which is the case of a pin the host does not satisfy; the generated
+  ``uv-build-app`` pins ``3.14``, which no host of the suite has;
 - ``default-groups`` beyond ``dev``: flask (dev, pre-commit, tests, typing), starlette and mcp
   (dev, docs);
 - build backends: setuptools (pytest-asyncio, mcp's ``examples/snippets``), hatchling (most),
@@ -200,7 +201,7 @@ CORPUS: tuple[CorpusProject, ...] = (
         version="0.1.0",
         filename="",
         sha256="",
-        covers=("uv_build (a generated fixture)", "console script"),
+        covers=("uv_build (a generated fixture)", "console script", ".python-version 3.14 (not on the host)"),
         smoke=("uv-build-app",),
         smoke_expects="uv-build-app 0.1.0 (click 8.2.1)",
         generated=True,
@@ -319,8 +320,11 @@ def generate_uv_build_app(
     package.mkdir(parents=True)
     (dest / "pyproject.toml").write_text(_UV_BUILD_PYPROJECT)
     (dest / "README.md").write_text("A uv_build application for venvkeeper's e2e corpus.\n")
+    # A pin no host of this suite has: every command must use the interpreter it was given (or
+    # the live generation's), never uv's discovery from .python-version (issue #12, item 1).
+    (dest / ".python-version").write_text("3.14\n")
     (package / "__init__.py").write_text(_UV_BUILD_MODULE)
     # A fixed date: the same lock on every run (transitive dependencies included).
-    run([uv, "lock", "--exclude-newer", "2025-09-01T00:00:00Z", "--python", python], cwd=dest, env=environ)
+    run([uv, "lock", "--exclude-newer", "2025-10-01T00:00:00Z", "--python", python], cwd=dest, env=environ)
     _commit(project, dest, environ)
     return dest
