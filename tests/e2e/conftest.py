@@ -105,6 +105,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "when": report.when,
         "error": "" if report.passed else _first_error_line(report.longreprtext),
         "duration_s": round(report.duration, 1),
+        "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
     }
     path = results_path(item.config)
     path.parent.mkdir(parents=True, exist_ok=True)

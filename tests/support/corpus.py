@@ -44,10 +44,20 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .process import run
 
-__all__ = ["CORPUS", "CorpusProject", "cache_root", "checkout", "fetch_sdist", "generate_uv_build_app"]
+__all__ = [
+    "CORPUS",
+    "CorpusProject",
+    "cache_root",
+    "checkout",
+    "fetch_sdist",
+    "generate_uv_build_app",
+    "group_scheduler",
+    "xdist_group",
+]
 
 
 @dataclass(frozen=True)
@@ -330,3 +340,28 @@ def generate_uv_build_app(
     run([uv, "lock", "--exclude-newer", "2025-10-01T00:00:00Z", "--python", python], cwd=dest, env=environ)
     _commit(project, dest, environ)
     return dest
+
+
+def xdist_group(nodeid: str) -> str | None:
+    """The corpus project a test of ``tests/e2e/test_corpus.py`` belongs to (``corpus-<key>``)."""
+    if not nodeid.startswith("tests/e2e/test_corpus.py::") or "[" not in nodeid:
+        return None
+    params = nodeid[nodeid.index("[") + 1 : nodeid.rindex("]")]
+    keys = [p.key for p in CORPUS if params == p.key or params.startswith(f"{p.key}-")]
+    return f"corpus-{max(keys, key=len)}" if keys else None
+
+
+def group_scheduler(config: Any, log: Any) -> Any:
+    """xdist's loadgroup scheduler, also grouping the corpus tests by project.
+
+    The ``xdist_group`` marks cannot do it under pytest 9.2: xdist 3.8 appends the group to
+    ``item._nodeid``, which pytest 9.2's structured node ids no longer read, so the marks are
+    silently ignored (pytest-dev/pytest-xdist#1386). The group is read from the test id instead.
+    """
+    from xdist.scheduler import LoadGroupScheduling
+
+    class CorpusGroupScheduling(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid) or str(super()._split_scope(nodeid))
+
+    return CorpusGroupScheduling(config, log)
