@@ -2,9 +2,9 @@
 
 One test per (project, step), so that a failure names both. The steps of a project share one
 :class:`Deployment` (module scope): the sdist is fetched and committed to git once, the read-only
-deploy runs once, and the later steps use what it left. Each project is an ``xdist_group``
-(``--dist loadgroup``), so its tests run on one worker, in the order written here, and no two
-workers build the same project.
+deploy runs once, and the later steps use what it left. Each project is one xdist group
+(``--dist loadgroup``; the group is read from the test id by ``support.corpus.group_scheduler``),
+so its tests run on one worker, in the order written here, and no two workers build it.
 
 The steps: deploy from a read-only bind mount (source byte-identical, ``.git`` included); the
 installed set equals raw ``uv sync --frozen --no-default-groups --no-editable`` on a scratch clone
