@@ -24,6 +24,16 @@ from support.projects import ProjectFactory
 _MACHINE_ENVIRON = dict(os.environ)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """--dist loadgroup keeps each e2e corpus project's steps on one worker (support.corpus)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from support.corpus import group_scheduler
+
+    return group_scheduler(config, log)
+
+
 @pytest.fixture(scope="session")
 def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("session", numbered=False)
