@@ -19,6 +19,7 @@ from venvkeeper.updateplan import (
     plan_upgrade,
     upper_bound,
     violations,
+    violators,
 )
 
 LOCK = {
@@ -154,6 +155,23 @@ def test_each_new_fork_version_is_checked_against_the_old_forks_bounds() -> None
         "numpy 1.26.4, 2.2.0 -> 1.26.5, 2.2.3, but it is excluded from updates",
         "tinydb 1.2.0, 1.3.0 -> 1.2.1, 1.3.0, but it is pinned to 1.2.1",
     ]
+
+
+def test_a_package_uv_moved_past_its_rule_is_held_at_the_locked_version_in_the_next_plan() -> None:
+    # uv may downgrade one package to make room for another's upgrade (posting's lock under
+    # `uv lock --upgrade`: pytest-textual-snapshot 1.1.0 -> 1.0.0). That package is named, and the
+    # next plan asks uv for no upgrade of it, so uv keeps the locked version where it can.
+    old = {"snapshot": ("1.1.0",), "syrupy": ("4.8.0",)}
+    changes = changes_between(old, {"snapshot": ("1.0.0",), "syrupy": ("4.8.2",)}, set())
+    rules = {"snapshot": "patch", "syrupy": "patch"}
+    assert violators(changes, rules) == ["snapshot"]
+
+    held = plan_upgrade(old, "patch", {}, hold=violators(changes, rules))
+
+    assert held.requests == ("syrupy<4.9",)
+    # Its rule still applies: should uv move it anyway, the run fails naming it.
+    assert held.rules == rules
+    assert violators(changes_between(old, {"snapshot": ("1.1.1",), "syrupy": ("4.8.2",)}, set()), rules) == []
 
 
 def test_commit_message_lists_every_change() -> None:

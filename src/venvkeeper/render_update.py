@@ -55,6 +55,8 @@ def update(result: UpdateResult, out: TextIO, err: TextIO) -> None:
         for c in result.changes:
             origin = "direct" if c.direct else "transitive"
             out.write(f"    {c.name:<{width}}  {c.old or '-'} -> {c.new or '-'}  {c.kind}, {origin}\n")
+    if result.held:
+        out.write(f"  held at the locked version (uv moved them past the policy): {', '.join(result.held)}\n")
     tests = [t for t in (_tests("baseline", result.baseline), _tests("candidate", result.candidate)) if t]
     if tests:
         out.write(f"  tests: {'; '.join(tests)}\n")

@@ -37,6 +37,8 @@ from venvkeeper.workspace import Workspace, load_lock_members, load_workspace, p
 __all__ = ["UpdateRequest", "update"]
 
 _TAIL_LINES = 60
+# Re-locks per run: the first, then one for each round of packages held back after breaking a rule.
+_RELOCK_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -541,9 +543,38 @@ class _Run:
         return self.workspace.lock_bytes
 
     def _relock(self, old_bytes: bytes) -> None:
+        """Re-lock under the policy. A package uv moved past its rule (its resolver may downgrade one
+        to make room for another's upgrade: posting's pytest-textual-snapshot 1.1.0 -> 1.0.0 under
+        `uv lock --upgrade`) is held at its locked version and uv resolves once more from the old
+        lock; only what still breaks a rule then fails the run."""
         config = self._config()
         versions = updateplan.locked_versions(self.lock, registry_only=True)
-        plan = updateplan.plan_upgrade(versions, self.result.policy, config.packages)
+        held: list[str] = []
+        for attempt in range(_RELOCK_ATTEMPTS):
+            plan = updateplan.plan_upgrade(versions, self.result.policy, config.packages, hold=held)
+            if attempt:
+                (self.relocked / "uv.lock").write_bytes(old_bytes)  # the preferences uv starts from
+            changes = self._relock_once(plan)
+            broken = updateplan.violations(changes, plan.rules)
+            if not broken:
+                break
+            more = [name for name in updateplan.violators(changes, plan.rules) if name not in held]
+            if not more or attempt + 1 == _RELOCK_ATTEMPTS:
+                raise _Stop(
+                    "relock-failed",
+                    f"uv's resolution breaks the update rules: {broken[0]}"
+                    + (f" (and {len(broken) - 1} more)" if len(broken) > 1 else "")
+                    + (f", even with {', '.join(held)} held at the locked version" if held else "")
+                    + "; uv.lock was not changed",
+                    hint="allow it in [tool.venvkeeper.update.packages] (a wider policy), or pin the package "
+                    "that needs it",
+                )
+            held.extend(more)
+        self.result.held = sorted(held)
+        self.result.changes = changes
+        self.result.lock_diff = updateplan.lock_diff(old_bytes, self.new_lock) if changes else ""
+
+    def _relock_once(self, plan: updateplan.UpgradePlan) -> list[updateplan.Change]:
         started = time.monotonic()
         try:
             engine.relock(self.relocked, plan.requests, self._python())
@@ -557,21 +588,9 @@ class _Run:
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise _Stop("relock-failed", f"uv wrote a lock that cannot be read: {exc}") from None
         direct = updateplan.direct_names(self.lock) | updateplan.direct_names(new)
-        changes = updateplan.changes_between(
+        return updateplan.changes_between(
             updateplan.locked_versions(self.lock), updateplan.locked_versions(new), direct
         )
-        broken = updateplan.violations(changes, plan.rules)
-        if broken:
-            raise _Stop(
-                "relock-failed",
-                f"uv's resolution breaks the update rules: {broken[0]}"
-                + (f" (and {len(broken) - 1} more)" if len(broken) > 1 else "")
-                + "; uv.lock was not changed",
-                hint="allow it in [tool.venvkeeper.update.packages] (a wider policy), or pin the package "
-                "that needs it",
-            )
-        self.result.changes = changes
-        self.result.lock_diff = updateplan.lock_diff(old_bytes, self.new_lock) if changes else ""
 
     # -- candidate ---------------------------------------------------------------------------
 

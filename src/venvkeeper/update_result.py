@@ -65,6 +65,8 @@ class UpdateResult(Result):
     groups: list[str] = field(default_factory=list)
     groups_from: str = ""
     changes: list[Change] = field(default_factory=list)
+    # Packages held at their locked version because uv's first resolution moved them past their rule.
+    held: list[str] = field(default_factory=list)
     lock_changed: bool = False
     backup: str | None = None
     committed: str | None = None
@@ -105,6 +107,7 @@ class UpdateResult(Result):
             "groups_from": self.groups_from,
             "dry_run": self.dry_run,
             "changes": [c.to_json() for c in self.changes],
+            "held": self.held,
             "lock": {
                 "changed": self.lock_changed,
                 "backup": self.backup,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "plan_upgrade",
     "upper_bound",
     "violations",
+    "violators",
 ]
 
 
@@ -97,7 +98,10 @@ class UpgradePlan:
 
 
 def plan_upgrade(
-    versions: Mapping[str, Sequence[str]], policy: str, overrides: Mapping[str, str]
+    versions: Mapping[str, Sequence[str]],
+    policy: str,
+    overrides: Mapping[str, str],
+    hold: Collection[str] = (),
 ) -> UpgradePlan:
     """One ``--upgrade-package`` request per registry package, bounded by its policy.
 
@@ -116,7 +120,9 @@ def plan_upgrade(
     for name, locked in versions.items():
         rule = overrides.get(name, policy)
         rules[name] = rule
-        if rule == "exclude":
+        # ``hold``: packages a first resolution moved past their rule. Asked for nothing, uv keeps
+        # them at the locked version where it can, and their rule is still checked afterwards.
+        if rule == "exclude" or name in hold:
             continue
         if rule.startswith("=="):
             requests.append(f"{name}{rule}")
@@ -225,6 +231,11 @@ def violations(changes: Sequence[Change], rules: Mapping[str, str]) -> list[str]
         elif change.kind not in _ALLOWED[rule]:
             broken.append(f"{what} is a {change.kind} change, beyond the {rule} policy")
     return broken
+
+
+def violators(changes: Sequence[Change], rules: Mapping[str, str]) -> list[str]:
+    """The names of the packages whose change breaks their rule (see :func:`violations`)."""
+    return [change.name for change in changes if violations([change], rules)]
 
 
 def commit_message(changes: Sequence[Change], policy: str) -> str:
