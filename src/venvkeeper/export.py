@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from venvkeeper import engine, fsutil, gitcmd, selection
+from venvkeeper import engine, fsutil, gitcmd, selection, staging
 from venvkeeper.errors import ConfigError
 from venvkeeper.resultbase import Result
 from venvkeeper.workspace import load_lock_members, load_workspace, parse_lock, stale_member
@@ -58,9 +58,12 @@ def export(project_dir: Path, fmt: str, output: Path | None, groups: tuple[str, 
     # The lock check runs in a copy: on a fresh cache it may build a member's metadata, and a
     # backend (setuptools' egg-info) writes beside the sources. Every uv call gets the project's
     # interpreter ([tool.venvkeeper] python, else the one uv finds for it).
+    # The copy carries git metadata when a member's version comes from git (see staging.py).
     with tempfile.TemporaryDirectory(prefix="venvkeeper-export-") as scratch:
-        stage = Path(scratch)
-        fsutil.copy_files(workspace.root, stage, gitcmd.list_files(workspace.root))
+        git = staging.wants_git(workspace.root, members)
+        stage = staging.populate(
+            workspace.root, gitcmd.list_files(workspace.root), Path(scratch), git=git, members=members
+        )
         python = engine.find_python(stage, workspace.config.python, project=workspace.root)
         engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members), python)
     content = engine.export_file(workspace.root, FORMATS[fmt], wanted, python, members=False)

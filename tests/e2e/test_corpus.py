@@ -7,12 +7,12 @@ deploy runs once, and the later steps use what it left. Each project is one xdis
 so its tests run on one worker, in the order written here, and no two workers build it.
 
 The steps: deploy from a read-only bind mount (source byte-identical, ``.git`` included); the
-installed set equals raw ``uv sync --frozen --no-default-groups --no-editable`` on a scratch clone
-(the selection rule: runtime dependencies only, uv's ``default-groups`` are not deployed); a smoke
-command; an unchanged redeploy; verify with and without ``--project``; pack twice (identical) and
-install the bundle with no network (``unshare -n``); export as pylock and requirements; heal after
-the interpreter's store moved; heal after the environment itself moved; ``update --dry-run`` against
-a bare remote.
+installed set equals raw ``uv sync --frozen --all-packages --no-default-groups --no-editable`` on a
+scratch clone (the selection rule: runtime dependencies only, uv's ``default-groups`` are not
+deployed); a smoke command; an unchanged redeploy; verify with and without ``--project``; pack twice
+(identical) and install the bundle with no network (``unshare -n``); export as pylock and
+requirements; heal after the interpreter's store moved; heal after the environment itself moved;
+``update --dry-run`` against a bare remote.
 """
 
 from __future__ import annotations
@@ -352,7 +352,8 @@ def _raw_sync(deployment: Deployment, clone: Path, raw_env: Path) -> Outcome:
     environ = {**deployment.environ, "UV_PROJECT_ENVIRONMENT": str(raw_env)}
     proc = subprocess.run(
         [
-            *(uv.find_uv_bin(), "sync", "--frozen", "--no-default-groups", "--no-editable"),
+            # Every workspace member, as venvkeeper deploys them (README: "What is installed").
+            *(uv.find_uv_bin(), "sync", "--frozen", "--all-packages", "--no-default-groups", "--no-editable"),
             *("--python", str(deployment.python)),
         ],
         capture_output=True,
@@ -506,7 +507,15 @@ def test_update_dry_run_against_bare_remote(deployment: Deployment) -> None:
     outcome = deployment.vk(
         "update", deployment.source, "--env", deployment.env, "--dry-run", "--test-command", "true", "--json"
     )
-    assert outcome.code == 0, explain(outcome)
+    unreachable = deployment.project.unreachable_source
+    if unreachable is None:
+        assert outcome.code == 0, explain(outcome)
+        assert outcome.json["outcome"] in ("no-updates", "would-update"), explain(outcome)
+    else:
+        # The host cannot reach that source: the run fails saying so, with uv's reason.
+        assert outcome.code == 1, explain(outcome)
+        assert outcome.json["outcome"] == "relock-failed", explain(outcome)
+        assert unreachable in outcome.json["reason"], explain(outcome)
     assert source_diff(before, snapshot(deployment.source)) == []
     assert deployment.env.readlink() == live
 
