@@ -189,3 +189,28 @@ def test_update_tests_with_the_test_groups_and_deploys_without_uvs_default_group
     # The candidate: the deployed groups plus the test group (dev), not docs.
     assert "importable: tinyextra\n" in report["tests"]["candidate"]["output_tail"] + "\n"
     assert _installed(env) == {"tinydb": "1.2.1", **RUNTIME}
+
+
+def test_uv_variables_cannot_point_a_deploy_at_the_source_or_drop_the_members(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # uv reads UV_WORKING_DIR (it would lock and build in the source tree) and these switches,
+    # which would leave the members out or install them as links into the source.
+    from vk import snapshot
+
+    workspace = make_project("workspace")
+    for name in ("UV_NO_INSTALL_PROJECT", "UV_NO_INSTALL_WORKSPACE", "UV_NO_INSTALL_LOCAL", "UV_NO_EDITABLE"):
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("UV_WORKING_DIR", str(workspace))
+    before = snapshot(workspace)
+    env = tmp_path / "srv" / ".venv"
+
+    deployed = vk(capsys, "deploy", workspace, "--env", env)
+
+    assert deployed.code == 0, deployed.err
+    assert {"core", "webapp"} <= set(_installed(env))
+    assert not list(site_packages(env).glob("*.pth"))  # no editable link into the source
+    assert snapshot(workspace) == before

@@ -53,7 +53,12 @@ _DROPPED = (
     "PYTHONSTARTUP",
     "UV_PROJECT_ENVIRONMENT",
     "UV_PROJECT",
+    # uv reads UV_WORKING_DIR (it would run `uv lock` or a build in the source tree itself);
+    # UV_WORKING_DIRECTORY is dropped too, in case a later uv spells it so.
+    "UV_WORKING_DIR",
     "UV_WORKING_DIRECTORY",
+    # The interpreter is always passed (--python); an exported UV_PYTHON must not pick it instead.
+    "UV_PYTHON",
     "UV_FROZEN",
     "UV_LOCKED",
     "UV_NO_SYNC",
