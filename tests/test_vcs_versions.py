@@ -438,9 +438,18 @@ def test_pack_builds_the_member_at_raw_uvs_version(
         ('[build-system]\nrequires = ["hatchling", "Hatch-VCS ; python_version>\'3\'"]\n', "hatch-vcs"),
         ('[build-system]\nrequires = ["hatchling"]\n[tool.hatch.version]\nsource = "vcs"\n', "hatch-vcs"),
         ('[build-system]\nrequires = ["hatchling", "uv-dynamic-versioning>=0.8"]\n', "uv-dynamic-versioning"),
+        # Another source that may ask git (pdm's scm): listed, plugin unknown.
+        ('[build-system]\nrequires = ["pdm-backend"]\n[tool.pdm.version]\nsource = "scm"\n', None),
+        # Versions written in the member's own files: nothing but its files can change them.
         (
             '[build-system]\nrequires = ["setuptools"]\n[tool.setuptools.dynamic]\nversion = {attr = "V"}\n',
-            None,
+            "",
+        ),
+        ('[build-system]\nrequires = ["flit_core"]\nbuild-backend = "flit_core.buildapi"\n', ""),
+        ('[build-system]\nrequires = ["hatchling"]\n[tool.hatch.version]\npath = "m/__init__.py"\n', ""),
+        (
+            '[tool.pdm.version]\nsource = "file"\npath = "v.py"\n',
+            "",
         ),
     ],
 )
@@ -456,7 +465,7 @@ def test_which_plugin_a_dynamic_version_comes_from(
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "pyproject.toml").write_text('[project]\nname = "s"\nversion = "1.0"\n' + pyproject)
     found = dynamic_versions(tmp_path, [("m", "m"), ("s", "s")])
-    assert [(d.member, d.plugin) for d in found] == [("m", plugin)]
+    assert [(d.member, d.plugin) for d in found] == ([] if plugin == "" else [("m", plugin)])
 
 
 @pytest.mark.usefixtures("plugins_served")

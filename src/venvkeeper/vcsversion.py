@@ -82,8 +82,28 @@ def dynamic_versions(root: Path, members: Iterable[tuple[str, str]]) -> list[Dyn
             continue  # uv says what is wrong with it
         dynamic = pyproject.get("project", {}).get("dynamic", [])
         if isinstance(dynamic, list) and "version" in dynamic:
-            found.append(DynamicVersion(name, path, _plugin(pyproject)))
+            plugin = _plugin(pyproject)
+            if plugin is None and _from_a_file(pyproject):
+                continue  # a version written in the sources: their hash already covers it
+            found.append(DynamicVersion(name, path, plugin))
     return found
+
+
+def _from_a_file(pyproject: Mapping[str, Any]) -> bool:
+    """The version is read from a file of the member (flit's ``__version__``, hatch's ``path``,
+    setuptools' ``attr:``/``file:``, pdm's ``source = "file"``), so neither git nor the day can
+    change it. Another dynamic source (an unknown plugin) is treated as one that may ask git."""
+    backend = pyproject.get("build-system", {}).get("build-backend", "")
+    tool = pyproject.get("tool", {})
+    hatch = tool.get("hatch", {}).get("version", {})
+    setuptools = tool.get("setuptools", {}).get("dynamic", {}).get("version", {})
+    pdm = tool.get("pdm", {}).get("version", {})
+    return bool(
+        (isinstance(backend, str) and backend.startswith("flit_core"))
+        or (isinstance(hatch, dict) and "path" in hatch and hatch.get("source", "regex") in ("regex", "code"))
+        or (isinstance(setuptools, dict) and ("attr" in setuptools or "file" in setuptools))
+        or (isinstance(pdm, dict) and pdm.get("source") == "file")
+    )
 
 
 def workspace_members(root: Path) -> list[tuple[str, str]]:
