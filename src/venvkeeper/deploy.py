@@ -15,14 +15,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from venvkeeper import __version__, fsutil, gitcmd, locking, plan, staging, vcsversion
+from venvkeeper import __version__, fsutil, gitcmd, locking, plan, selection, staging, vcsversion
 from venvkeeper.config import DEFAULT_KEEP
-from venvkeeper.errors import ConfigError, HookError, InterpreterError
+from venvkeeper.errors import BusyError, ConfigError, HookError, InterpreterError
 from venvkeeper.generations import (
     GenerationState,
     Layout,
@@ -87,15 +87,13 @@ def interpreter_identity(path: Path) -> dict[str, Any] | None:
 
 
 def _resolve_options(request: DeployRequest, workspace: Workspace) -> tuple[plan.Options, int]:
-    groups = request.groups if request.groups is not None else workspace.config.groups
     python = request.python if request.python is not None else workspace.config.python
     if python and "/" in python:
         # uv runs in a staging directory, so a relative path must be made absolute from here.
         python = os.path.abspath(python)
     keep = request.keep if request.keep is not None else workspace.config.keep
-    return plan.Options(
-        tuple(sorted(set(groups))), python, request.in_place
-    ), DEFAULT_KEEP if keep is None else keep
+    groups = selection.chosen(request.groups, workspace.config.groups)
+    return plan.Options(groups, python, request.in_place), DEFAULT_KEEP if keep is None else keep
 
 
 class ProjectFacts:
@@ -115,6 +113,7 @@ class ProjectFacts:
             m.name: tree_entries(root, member_files(self.files, m.path, paths)) for m in members if m.package
         }
         self.member_hashes = {name: digest_entries(entries) for name, entries in self.member_entries.items()}
+        self.file_hashes = dict(self.member_hashes)  # the files alone, before any version inputs
         # A version from git changes with a tag, a commit or an edit elsewhere in the repository:
         # those join such a member's hash, so its cached wheel is not reused at the old version.
         self.dynamic = vcsversion.dynamic_versions(root, [(m.name, m.path) for m in members if m.package])
@@ -199,25 +198,44 @@ def deploy(request: DeployRequest) -> DeployResult:
     options, keep = _resolve_options(request, workspace)
     layout = Layout.for_env(request.env)
     refuse_inside(layout.env, workspace.root)
-    created = layout.prepare()
-    env_was = layout.env_kind()
     from venvkeeper.uvcmd import cache_scope, cache_used  # noqa: PLC0415
 
     # uv's cache: its default, else (a service user without a usable home) one beside the generations.
-    with (
-        locking.hold(layout.lock_file, wait=request.wait, what=f"environment {layout.env}"),
-        cache_scope(layout.home / "uv-cache"),
-    ):
-        layout.sweep()
-        try:
-            result = _deploy(request, workspace, options, keep, layout, started)
-        except BaseException:
-            # A failed first deploy leaves nothing behind (a later one starts from scratch anyway).
-            layout.remove_unused(created, env_was)
-            raise
+    with claim(layout, wait=request.wait), cache_scope(layout.home / "uv-cache"):
+        result = _deploy(request, workspace, options, keep, layout, started)
         used = cache_used()
         result.uv_cache = used.to_json() if used is not None else None
         return result
+
+
+_CLAIM_ATTEMPTS = 3
+
+
+@contextlib.contextmanager
+def claim(layout: Layout, *, wait: bool) -> Iterator[None]:
+    """Make --env's state directory and hold its lock for the body (deploy's and install's).
+
+    A failed first run leaves nothing behind: what :meth:`Layout.prepare` created is taken away
+    again, lock file included. A run that waited on that lock then holds a file no longer in the
+    directory, so it prepares and locks afresh rather than work unexcluded in a removed directory.
+    """
+    for _ in range(_CLAIM_ATTEMPTS):
+        created = layout.prepare()
+        with locking.hold(layout.lock_file, wait=wait, what=f"environment {layout.env}"):
+            if not layout.lock_file.exists():
+                continue  # the run we waited for failed first and removed the state directory
+            env_was = layout.env_kind()
+            layout.sweep()
+            try:
+                yield
+            except BaseException:
+                layout.remove_unused(created, env_was)
+                raise
+            return
+    raise BusyError(
+        f"{layout.env}: its state directory was removed {_CLAIM_ATTEMPTS} times while this run waited",
+        hint="other runs keep failing their first deploy here; let them finish, then run again",
+    )
 
 
 @dataclass
@@ -384,64 +402,70 @@ def _converge(
     lock_known_good = live is not None and live.lock_inputs_sha256 == facts.lock_inputs
     top = stage = Path(tempfile.mkdtemp(prefix="stage-", dir=layout.tmp))
     lock_check = None
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        try:
-            stage = staging.populate(workspace.root, facts.files, top, git=facts.in_git, members=members)
-            # uv's lock check runs beside everything below; its verdict is awaited before any
-            # "unchanged" answer and before the switch (the gate), never skipped.
-            # The interpreter first: every uv call below uses it (never uv's own discovery), and one
-            # outside requires-python is refused before any slow work.
-            python, interpreter = _choose_python(stage, options, live, facts)
-            if not lock_known_good:
-                stale = stale_member(workspace, lock, members)
-                lock_check = pool.submit(engine.check_lock, stage, workspace.lock_path, stale, python)
+    # The copy is removed only once the pool has shut down: the lock check may still be running in it.
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            try:
+                stage = staging.populate(workspace.root, facts.files, top, git=facts.in_git, members=members)
+                # uv's lock check runs beside everything below; its verdict is awaited before any
+                # "unchanged" answer and before the switch (the gate), never skipped.
+                # The interpreter first: every uv call below uses it (never uv's own discovery), and one
+                # outside requires-python is refused before any slow work.
+                python, interpreter = _choose_python(stage, options, live, facts)
+                if not lock_known_good:
+                    stale = stale_member(workspace, lock, members)
+                    lock_check = pool.submit(engine.check_lock, stage, workspace.lock_path, stale, python)
 
-            def gate() -> None:
-                if lock_check is not None:
-                    lock_check.result()
+                def gate() -> None:
+                    if lock_check is not None:
+                        lock_check.result()
 
-            same_groups = live is not None and live.options.get("groups") == options.to_json()["groups"]
-            if lock_known_good and same_groups and live is not None and live.export_sha256:
-                export_sha = live.export_sha256
-            else:
-                export_sha = engine.export_digest(stage, options.groups, python)
-            effective = plan.effective_digest(
-                export_sha256=export_sha,
-                member_hashes=facts.member_hashes,
-                interpreter=interpreter,
-                options=options,
-            )
-            if live is not None and intact and live.effective_sha256 == effective:
-                gate()
-                return _unchanged(
-                    layout, target, started, "the inputs moved but what they install did not (no install ran)"
+                same_groups = live is not None and live.options.get("groups") == options.to_json()["groups"]
+                if lock_known_good and same_groups and live is not None and live.export_sha256:
+                    export_sha = live.export_sha256
+                else:
+                    export_sha = engine.export_digest(stage, options.groups, python)
+                effective = plan.effective_digest(
+                    export_sha256=export_sha,
+                    member_hashes=facts.member_hashes,
+                    interpreter=interpreter,
+                    options=options,
                 )
-            build = _Build(
-                workspace,
-                options,
-                layout,
-                stage,
-                facts,
-                python,
-                interpreter,
-                lock_sha,
-                export_sha,
-                effective,
-                in_workspace="manifest" in lock or len(members) > 1,
-                gate=gate,
-                reinstall=tuple(repair.affected) if repair is not None and options.in_place else (),
-            )
-            if options.in_place:
-                return _converge_in_place(request, build, target, started)
-            return _build_and_switch(request, build, keep, target, started)
-        except BaseException:
-            # A stale lock explains whatever failed after it: say that, not the symptom.
-            failed = lock_check.exception() if lock_check is not None and lock_check.done() else None
-            if failed is not None:
-                raise failed from None
-            raise
-        finally:
-            fsutil.remove_tree(top)
+                if live is not None and intact and live.effective_sha256 == effective:
+                    gate()
+                    return _unchanged(
+                        layout,
+                        target,
+                        started,
+                        "the inputs moved but what they install did not (no install ran)",
+                    )
+                build = _Build(
+                    workspace,
+                    options,
+                    layout,
+                    stage,
+                    facts,
+                    python,
+                    interpreter,
+                    lock_sha,
+                    export_sha,
+                    effective,
+                    in_workspace="manifest" in lock or len(members) > 1,
+                    gate=gate,
+                    reinstall=tuple(repair.affected) if repair is not None and options.in_place else (),
+                )
+                if options.in_place:
+                    return _converge_in_place(request, build, target, started)
+                return _build_and_switch(request, build, keep, target, started)
+            except BaseException:
+                # A stale lock explains whatever failed after it: say that, not the symptom (its
+                # verdict is awaited: the install may fail before the check has finished).
+                failed = lock_check.exception() if lock_check is not None else None
+                if failed is not None:
+                    raise failed from None
+                raise
+    finally:
+        fsutil.remove_tree(top)
 
 
 def _choose_python(
@@ -608,6 +632,7 @@ def _populate(build: _Build, env_dir: Path, number: int, started: float, manifes
             {
                 **m.to_json(),
                 "sha256": build.facts.member_hashes.get(m.name),
+                "files_sha256": build.facts.file_hashes.get(m.name),
                 "wheel": str(wheels[m.name]) if m.name in wheels else None,
                 "top_level": list(infos[m.name].top_level) if m.name in infos else [],
                 "scripts": list(infos[m.name].scripts) if m.name in infos else [],

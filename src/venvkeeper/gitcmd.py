@@ -213,6 +213,7 @@ class MirrorSource:
     changed: dict[str, str]  # path (from top) -> status letter of its uncommitted work-tree change
     shallow: bytes | None  # the shallow file, where the clone is shallow
     abbrev: str | None  # core.abbrev: it sets the length of the commit id in a version
+    object_format: str = "sha1"  # a sha256 repository's objects need a sha256 mirror
 
 
 def _lines(proc: subprocess.CompletedProcess[bytes]) -> list[str]:
@@ -221,9 +222,12 @@ def _lines(proc: subprocess.CompletedProcess[bytes]) -> list[str]:
 
 def mirror_source(directory: Path) -> MirrorSource:
     """Read what :func:`make_mirror` copies from the work tree holding ``directory``."""
-    top, prefix, common = _lines(
-        run_git(["rev-parse", "--show-toplevel", "--show-prefix", "--git-common-dir"], cwd=directory)
-    )[:3]
+    top, prefix, common, object_format = _lines(
+        run_git(
+            ["rev-parse", "--show-toplevel", "--show-prefix", "--git-common-dir", "--show-object-format"],
+            cwd=directory,
+        )
+    )[:4]
     top_dir = Path(top)
     common_dir = (directory / common).resolve()
     symbolic = run_git(["symbolic-ref", "-q", "HEAD"], cwd=top_dir, check=False)
@@ -260,6 +264,7 @@ def mirror_source(directory: Path) -> MirrorSource:
         changed=changed,
         shallow=shallow_path.read_bytes() if shallow_path.is_file() else None,
         abbrev=_out(abbrev) or None if abbrev.returncode == 0 else None,
+        object_format=object_format or "sha1",
     )
 
 
@@ -272,7 +277,8 @@ def make_mirror(source: MirrorSource, top: Path, skip_worktree: Sequence[str]) -
     entries whose files the copy does not hold (outside the project, unchanged) are marked
     skip-worktree: absent, yet not "deleted". Nothing in the source is written.
     """
-    run_git(["init", "-q", str(top)], cwd=top)
+    formats = [] if source.object_format == "sha1" else [f"--object-format={source.object_format}"]
+    run_git(["init", "-q", *formats, str(top)], cwd=top)
     git_dir = top / ".git"
     (git_dir / "objects" / "info" / "alternates").write_text(f"{source.objects}\n")
     (git_dir / "packed-refs").write_bytes(source.refs)

@@ -165,8 +165,12 @@ def _moved_along(facts: Facts, env: str, state: dict[str, Any], project: str) ->
     old_env = (
         old if facts.generation is None else os.path.dirname(os.path.dirname(old)).removesuffix(".venvkeeper")
     )
-    relative = os.path.relpath(project, os.path.dirname(old_env))
-    candidate = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(env)), relative))
+    # The recorded project is a resolved path: resolve --env's directories too (a symlinked /srv, say;
+    # not --env itself, a link to its generation).
+    relative = os.path.relpath(project, os.path.realpath(os.path.dirname(old_env)))
+    candidate = os.path.normpath(
+        os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(env))), relative)
+    )
     try:
         with open(f"{candidate}/uv.lock", "rb") as fh:
             same = hashlib.sha256(fh.read()).hexdigest() == state.get("lock_sha256")
@@ -190,8 +194,15 @@ def _changed_members(project: str, state: dict[str, Any]) -> list[str]:
         facts = ProjectFacts(workspace, members, plan.Options(), str(state.get("lock_sha256")))
     except (VenvkeeperError, OSError, KeyError, TypeError):
         return []
-    was = {m["name"]: m.get("sha256") for m in recorded}
-    return sorted(name for name, digest in facts.member_hashes.items() if was.get(name) != digest)
+    # The files alone: a member's full hash also holds what a git version depends on (HEAD, tags,
+    # the day of a dirty tree, override variables), which heal does not rebuild for.
+    was = {m["name"]: m.get("files_sha256", m.get("sha256")) for m in recorded}
+    now = {
+        name: facts.file_hashes[name] if "files_sha256" in m else facts.member_hashes[name]
+        for m in recorded
+        if (name := m["name"]) in facts.member_hashes
+    }
+    return sorted(name for name, digest in now.items() if was.get(name) != digest)
 
 
 # -- changing files, with a way back ---------------------------------------------------------------

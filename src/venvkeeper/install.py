@@ -18,11 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from venvkeeper import __version__, bundle, engine, fsutil, interpreters, locking
+from venvkeeper import __version__, bundle, engine, fsutil, interpreters
 from venvkeeper.bundlecheck import ManifestFields
 from venvkeeper.errors import ConfigError, InterpreterError
 from venvkeeper.generations import GenerationState, Layout, now_iso, refuse_inside
 from venvkeeper.result import DeployResult
+from venvkeeper.uvcmd import cache_scope
 
 __all__ = ["install"]
 
@@ -81,7 +82,7 @@ def install(
 ) -> DeployResult:
     started = time.monotonic()
     from venvkeeper import signing  # noqa: PLC0415
-    from venvkeeper.deploy import build_and_switch, live_target, run_post_deploy  # noqa: PLC0415
+    from venvkeeper.deploy import build_and_switch, claim, live_target, run_post_deploy  # noqa: PLC0415
 
     if not bundle_path.is_file():
         raise ConfigError(f"{bundle_path}: no such bundle", hint="give the file `venvkeeper pack` wrote")
@@ -95,9 +96,9 @@ def install(
     layout = Layout.for_env(env)
     if hooks_dir is not None:
         refuse_inside(layout.env, hooks_dir, "the --hooks-dir checkout")
-    layout.prepare()
-    with locking.hold(layout.lock_file, wait=wait, what=f"environment {layout.env}"):
-        layout.sweep()
+    # As deploy: a failed first install leaves nothing behind, and uv's cache goes beside the
+    # generations when this user has no usable default (a service user without a home).
+    with claim(layout, wait=wait), cache_scope(layout.home / "uv-cache"):
         if in_place:
             return _in_place(layout, bundle_path, checked, interpreter, inputs, started)
         target = live_target(layout)
@@ -218,6 +219,7 @@ def _in_place(
         state = _populate(
             layout.env, 0, layout.inplace_manifest, scratch, checked.fields, interpreter, inputs, bundle_path
         )
+        state.directory = str(layout.env)  # where it was built: a later move is noticed (paths.moved_from)
         fsutil.atomic_write_json(layout.inplace_state, state.to_json())
     finally:
         fsutil.remove_tree(scratch)
