@@ -17,6 +17,7 @@ from venvkeeper.updateplan import (
     lock_diff,
     locked_versions,
     plan_upgrade,
+    to_hold,
     upper_bound,
     violations,
     violators,
@@ -172,6 +173,31 @@ def test_a_package_uv_moved_past_its_rule_is_held_at_the_locked_version_in_the_n
     # Its rule still applies: should uv move it anyway, the run fails naming it.
     assert held.rules == rules
     assert violators(changes_between(old, {"snapshot": ("1.1.1",), "syrupy": ("4.8.2",)}, set()), rules) == []
+
+
+def test_what_is_held_is_the_package_that_broke_its_rule_and_its_dependencies_that_moved() -> None:
+    # snapshot 1.1.0 pins syrupy 4.8.0; uv upgraded syrupy and downgraded snapshot to fit. Holding
+    # snapshot alone is not enough (syrupy's upgrade still pushes it down): both keep the old pair.
+    lock = {
+        "package": [
+            {
+                "name": "snapshot",
+                "version": "1.1.0",
+                "source": {"registry": "https://example.invalid/simple"},
+                "dependencies": [{"name": "syrupy"}, {"name": "rich"}],
+            },
+            {"name": "syrupy", "version": "4.8.0", "source": {"registry": "https://example.invalid/simple"}},
+            {"name": "rich", "version": "14.0.0", "source": {"registry": "https://example.invalid/simple"}},
+            {"name": "click", "version": "8.2.0", "source": {"registry": "https://example.invalid/simple"}},
+        ]
+    }
+    old = locked_versions(lock)
+    new = {**old, "snapshot": ("1.0.0",), "syrupy": ("4.8.2",), "click": ("8.2.1",)}
+    changes = changes_between(old, new, set())
+    rules = dict.fromkeys(old, "patch")
+
+    assert to_hold(lock, changes, rules) == ["snapshot", "syrupy"]  # not rich (unmoved), not click
+    assert to_hold(lock, changes_between(old, {**old, "click": ("8.2.1",)}, set()), rules) == []
 
 
 def test_commit_message_lists_every_change() -> None:

@@ -59,6 +59,25 @@ def test_a_python_version_pin_this_host_lacks_does_not_decide_the_interpreter(
     assert run_in_env(env, "single").returncode == 0
 
 
+def test_export_takes_python_and_names_the_pin_it_cannot_satisfy(
+    make_project: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project("single")
+    missing = _absent("3.14")
+    _pin(project, missing)
+
+    refused = vk(capsys, "export", project, "--format", "requirements")
+
+    assert refused.code == 2, refused.out + refused.err
+    assert f"no usable Python interpreter for the project's .python-version ({missing})" in refused.error_line
+    assert "--python" in refused.err  # the hint names the way out
+
+    given = vk(capsys, "export", project, "--format", "requirements", "--python", _python("3.12"))
+
+    assert given.code == 0, given.err
+    assert "tinyutil==" in given.out
+
+
 def test_the_projects_python_off_path_as_under_cron(
     make_project: Callable[..., Path],
     tmp_path: Path,

@@ -208,12 +208,24 @@ def update(
     "-o", "--output", type=click.Path(path_type=Path), help="Write here (default: standard output)."
 )
 @click.option("--group", "groups", multiple=True, help="Also export this dependency group (repeatable).")
+@click.option(
+    "--python",
+    "python",
+    help="Interpreter (X.Y or a path) uv checks the lock with (default: [tool.venvkeeper] python, "
+    "else the project's .python-version / requires-python).",
+)
 @_json_option
-def export(project_dir: Path, fmt: str, output: Path | None, groups: Sequence[str], as_json: bool) -> None:
+def export(
+    project_dir: Path, fmt: str, output: Path | None, groups: Sequence[str], python: str | None, as_json: bool
+) -> None:
     """Export the lock's runtime set (no dev group, no workspace members) for a container build."""
     from venvkeeper.export import export as run_export  # noqa: PLC0415
 
-    _run("export", as_json, lambda: run_export(project_dir, fmt, output, tuple(groups) if groups else None))
+    _run(
+        "export",
+        as_json,
+        lambda: run_export(project_dir, fmt, output, tuple(groups) if groups else None, python=python),
+    )
 
 
 @cli.command()

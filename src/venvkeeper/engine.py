@@ -161,7 +161,13 @@ def find_python(stage: Path, request: str | None, *, project: Path | None = None
     result = run_uv(args, cwd=stage)
     found = result.stdout.strip().splitlines()
     if not result.ok or not found:
-        wanted = f"'{request}'" if request else "the project's requires-python"
+        pin = stage / ".python-version"
+        if request:
+            wanted = f"'{request}'"
+        elif pin.is_file():
+            wanted = f"the project's .python-version ({' '.join(pin.read_text().split()[:1])})"
+        else:
+            wanted = "the project's requires-python"
         raise _failure(
             result,
             UvContext(f"no usable Python interpreter for {wanted}", InterpreterError, python=request),

@@ -39,7 +39,14 @@ class ExportResult(Result):
         return {"format": self.format, "output": self.output, "sha256": self.sha256, "groups": self.groups}
 
 
-def export(project_dir: Path, fmt: str, output: Path | None, groups: tuple[str, ...] | None) -> ExportResult:
+def export(
+    project_dir: Path,
+    fmt: str,
+    output: Path | None,
+    groups: tuple[str, ...] | None,
+    *,
+    python: str | None = None,
+) -> ExportResult:
     """Check the lock is current (offline), export it, and write ``output`` atomically."""
     from venvkeeper.deploy import defined_groups  # noqa: PLC0415
 
@@ -64,9 +71,12 @@ def export(project_dir: Path, fmt: str, output: Path | None, groups: tuple[str, 
         stage = staging.populate(
             workspace.root, gitcmd.list_files(workspace.root), Path(scratch), git=git, members=members
         )
-        python = engine.find_python(stage, workspace.config.python, project=workspace.root)
-        engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members), python)
-    content = engine.export_file(workspace.root, FORMATS[fmt], wanted, python, members=False)
+        request = python if python is not None else workspace.config.python
+        if request and "/" in request:
+            request = os.path.abspath(request)  # uv runs in the copy
+        interpreter = engine.find_python(stage, request, project=workspace.root)
+        engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members), interpreter)
+    content = engine.export_file(workspace.root, FORMATS[fmt], wanted, interpreter, members=False)
     if output is not None:
         target = Path(os.path.abspath(output))
         if target.is_dir():

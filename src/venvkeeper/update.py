@@ -545,8 +545,8 @@ class _Run:
     def _relock(self, old_bytes: bytes) -> None:
         """Re-lock under the policy. A package uv moved past its rule (its resolver may downgrade one
         to make room for another's upgrade: posting's pytest-textual-snapshot 1.1.0 -> 1.0.0 under
-        `uv lock --upgrade`) is held at its locked version and uv resolves once more from the old
-        lock; only what still breaks a rule then fails the run."""
+        `uv lock --upgrade`) is held at its locked version, with its dependencies that moved, and uv
+        resolves once more from the old lock; only what still breaks a rule then fails the run."""
         config = self._config()
         versions = updateplan.locked_versions(self.lock, registry_only=True)
         held: list[str] = []
@@ -558,7 +558,7 @@ class _Run:
             broken = updateplan.violations(changes, plan.rules)
             if not broken:
                 break
-            more = [name for name in updateplan.violators(changes, plan.rules) if name not in held]
+            more = [name for name in updateplan.to_hold(self.lock, changes, plan.rules) if name not in held]
             if not more or attempt + 1 == _RELOCK_ATTEMPTS:
                 raise _Stop(
                     "relock-failed",

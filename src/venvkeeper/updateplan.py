@@ -28,6 +28,7 @@ __all__ = [
     "lock_diff",
     "locked_versions",
     "plan_upgrade",
+    "to_hold",
     "upper_bound",
     "violations",
     "violators",
@@ -236,6 +237,25 @@ def violations(changes: Sequence[Change], rules: Mapping[str, str]) -> list[str]
 def violators(changes: Sequence[Change], rules: Mapping[str, str]) -> list[str]:
     """The names of the packages whose change breaks their rule (see :func:`violations`)."""
     return [change.name for change in changes if violations([change], rules)]
+
+
+def to_hold(lock: Mapping[str, Any], changes: Sequence[Change], rules: Mapping[str, str]) -> list[str]:
+    """What to hold at the locked versions after a resolution broke a rule: each package that broke
+    one, and those of its locked dependencies that moved. uv downgrades a package when the upgrade
+    of one it depends on no longer fits it (a pin such as ``syrupy==4.8.0``); holding both keeps
+    the pair as the old lock had it, which was consistent, while everything else still moves."""
+    names = set(violators(changes, rules))
+    moved = {change.name for change in changes}
+    held = set(names)
+    for package in lock.get("package", []):
+        if canonicalize_name(str(package.get("name", ""))) not in names:
+            continue
+        for dependency in package.get("dependencies", []):
+            if isinstance(dependency, dict) and "name" in dependency:
+                name = canonicalize_name(str(dependency["name"]))
+                if name in moved:
+                    held.add(name)
+    return sorted(held)
 
 
 def commit_message(changes: Sequence[Change], policy: str) -> str:

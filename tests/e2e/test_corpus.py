@@ -467,7 +467,11 @@ def test_export(deployment: Deployment, fmt: str) -> None:
     out = deployment.work / "exports" / f"{fmt}.out"
     out.parent.mkdir(exist_ok=True)
     before = snapshot(deployment.source)
-    outcome = deployment.vk("export", deployment.source, "--format", fmt, "-o", out)
+    # The interpreter deploy was given: uv's own discovery would follow a .python-version pin
+    # (uv-build-app's 3.14) that no host of the suite has.
+    outcome = deployment.vk(
+        "export", deployment.source, "--format", fmt, "-o", out, "--python", deployment.python
+    )
     assert outcome.code == 0, explain(outcome)
     assert source_diff(before, snapshot(deployment.source)) == []
     # The same selection as deploy: the deployed set without the workspace members (markers
