@@ -214,3 +214,38 @@ def test_uv_variables_cannot_point_a_deploy_at_the_source_or_drop_the_members(
     assert {"core", "webapp"} <= set(_installed(env))
     assert not list(site_packages(env).glob("*.pth"))  # no editable link into the source
     assert snapshot(workspace) == before
+
+
+def test_an_environment_deployed_under_the_old_rule_converges_once(
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before the rule, deploy passed uv `--no-dev`, so uv's other default groups went into
+    production and the fingerprint did not name a rule. The next deploy rebuilds it once."""
+    from venvkeeper import fastpath, plan
+
+    new_to_json = plan.Options.to_json
+
+    def old_to_json(self: plan.Options) -> dict[str, object]:
+        return {k: v for k, v in new_to_json(self).items() if k != "selection"}
+
+    env = tmp_path / "srv" / ".venv"
+    with monkeypatch.context() as old:
+        old.setattr(
+            selection, "uv_args", lambda groups: ["--no-dev", *(a for g in groups for a in ("--group", g))]
+        )
+        old.setattr(plan.Options, "to_json", old_to_json)
+        old.setattr(fastpath, "_STAMP_SCHEMA", 1)
+        first = vk(capsys, "deploy", project, "--env", env, "--json")
+    assert first.code == 0, first.err
+    assert {"tinydocs", "tinytests"} <= set(_installed(env))  # what the old rule deployed
+
+    converged = vk(capsys, "deploy", project, "--env", env, "--json")
+
+    assert converged.code == 0, converged.err
+    assert (converged.json["changed"], converged.json["generation"]) == (True, 2)
+    assert _installed(env) == RUNTIME
+    again = vk(capsys, "deploy", project, "--env", env, "--json")
+    assert (again.code, again.json["changed"]) == (0, False)
