@@ -1,4 +1,4 @@
-"""A service user with no usable home (``useradd -r``): deploy, verify and update just work.
+"""A service user with no usable home (``useradd -r``): deploy, verify, update, pack and install work.
 
 uv keeps a cache under ``$XDG_CACHE_HOME/uv`` or ``~/.cache/uv`` and has no fallback: for a user
 whose home does not exist, is unset or cannot be read, every uv call fails with "Failed to
@@ -131,6 +131,11 @@ def test_deploy_verify_update_without_a_usable_home(
     verified = host.run(home_dir, "verify", "--env", env, "--project", checkout, "--json")
     updated = host.run(home_dir, "update", checkout, "--env", env, "--dry-run", "--json")
     status = host.run(home_dir, "status", "--env", env)
+    # A bundle too: pack's download cache and uv's go under the temporary directory, and the
+    # install's uv cache beside its own generations.
+    bundle = env.parent / "app.tar.gz"
+    packed = host.run(home_dir, "pack", checkout, "-o", bundle, "--json")
+    installed = host.run(home_dir, "install", bundle, "--env", env.parent / "from-bundle", "--json")
 
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     cache = env.parent / ".venv.venvkeeper" / "uv-cache"
@@ -145,6 +150,9 @@ def test_deploy_verify_update_without_a_usable_home(
     assert _json(updated)["outcome"] == "no-updates"
     assert status.returncode == 0, status.stderr
     assert f"uv cache: {cache} (uv's default cache is not usable" in status.stdout
+    assert packed.returncode == 0, packed.stdout + packed.stderr
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert _json(installed)["uv_cache"]["dir"] == str(env.parent / "from-bundle.venvkeeper" / "uv-cache")
     # The service still runs, and nothing appeared where the home should be.
     probe = subprocess.run([env / "bin" / "python", "-c", "import tinydb"], check=False)
     assert probe.returncode == 0

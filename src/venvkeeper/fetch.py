@@ -511,10 +511,18 @@ def select_sdists(
 
 
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/venvkeeper/wheels``, else ``~/.cache/venvkeeper/wheels``."""
+    """``$XDG_CACHE_HOME/venvkeeper/wheels``, else ``~/.cache/venvkeeper/wheels``; for a user who
+    cannot write there (a service user whose home is missing or unreadable), a per-user directory
+    under the temporary directory, as for uv's cache."""
+    from venvkeeper.uvcmd import per_user_dir, unusable_reason  # noqa: PLC0415
+
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     # A relative XDG_CACHE_HOME is to be ignored (XDG base directory specification).
-    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "venvkeeper" / "wheels"
+    try:
+        wanted = (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "venvkeeper" / "wheels"
+    except RuntimeError:  # no HOME and no passwd entry to take it from
+        return per_user_dir("venvkeeper-wheels")
+    return wanted if unusable_reason(str(wanted)) is None else per_user_dir("venvkeeper-wheels")
 
 
 def cache_path(cache_dir: Path, artifact: Artifact) -> Path:

@@ -23,7 +23,7 @@ from venvkeeper.bundlecheck import ManifestFields
 from venvkeeper.errors import ConfigError, InterpreterError
 from venvkeeper.generations import GenerationState, Layout, now_iso, refuse_inside
 from venvkeeper.result import DeployResult
-from venvkeeper.uvcmd import cache_scope
+from venvkeeper.uvcmd import cache_scope, cache_used
 
 __all__ = ["install"]
 
@@ -96,9 +96,8 @@ def install(
     layout = Layout.for_env(env)
     if hooks_dir is not None:
         refuse_inside(layout.env, hooks_dir, "the --hooks-dir checkout")
-    # As deploy: a failed first install leaves nothing behind, and uv's cache goes beside the
-    # generations when this user has no usable default (a service user without a home).
-    with claim(layout, wait=wait), cache_scope(layout.home / "uv-cache"):
+
+    def run() -> DeployResult:
         if in_place:
             return _in_place(layout, bundle_path, checked, interpreter, inputs, started)
         target = live_target(layout)
@@ -137,21 +136,29 @@ def install(
             )
         finally:
             fsutil.remove_tree(scratch)
-    from venvkeeper import plan  # noqa: PLC0415
+        from venvkeeper import plan  # noqa: PLC0415
 
-    return DeployResult(
-        "install",
-        env=str(layout.env),
-        changed=True,
-        generation=switched.number,
-        previous=switched.previous,
-        packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
-        hooks=switched.hooks,
-        adopted=switched.adopted,
-        pruned=switched.pruned,
-        reason=f"installed {bundle_path.name}" + _hooks_note(fields, hooks_dir),
-        duration_s=time.monotonic() - started,
-    )
+        return DeployResult(
+            "install",
+            env=str(layout.env),
+            changed=True,
+            generation=switched.number,
+            previous=switched.previous,
+            packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
+            hooks=switched.hooks,
+            adopted=switched.adopted,
+            pruned=switched.pruned,
+            reason=f"installed {bundle_path.name}" + _hooks_note(fields, hooks_dir),
+            duration_s=time.monotonic() - started,
+        )
+
+    # As deploy: a failed first install leaves nothing behind, and uv's cache goes beside the
+    # generations when this user has no usable default (a service user without a home).
+    with claim(layout, wait=wait), cache_scope(layout.home / "uv-cache"):
+        result = run()
+        used = cache_used()
+        result.uv_cache = used.to_json() if used is not None else None
+        return result
 
 
 def _hooks_note(fields: ManifestFields, hooks_dir: Path | None) -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "cache_scope",
     "cache_used",
     "find_uv",
+    "per_user_dir",
     "run_uv",
     "unusable_reason",
     "uv_cache",
@@ -277,12 +278,16 @@ def _choose_cache_dir(fallback: Path | None) -> UvCache:
 
 
 def _per_user_cache() -> Path:
-    """``$TMPDIR/venvkeeper-uv-cache-UID``, only if this user owns it (another user could have made
-    it first, or a link there); else a fresh private one."""
+    return per_user_dir("venvkeeper-uv-cache")
+
+
+def per_user_dir(prefix: str) -> Path:
+    """``$TMPDIR/PREFIX-UID``, only if this user owns it (another user could have made it first, or
+    a link there); else a fresh private one. For a user with no usable home."""
     import stat  # noqa: PLC0415
     import tempfile  # noqa: PLC0415
 
-    path = Path(tempfile.gettempdir()) / f"venvkeeper-uv-cache-{os.getuid()}"
+    path = Path(tempfile.gettempdir()) / f"{prefix}-{os.getuid()}"
     with contextlib.suppress(OSError):
         path.mkdir(mode=0o700)
     try:
@@ -291,7 +296,7 @@ def _per_user_cache() -> Path:
         st = None
     if st is not None and stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
         return path
-    return Path(tempfile.mkdtemp(prefix="venvkeeper-uv-cache-"))
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
 
 
 def _uv_query(*args: str) -> str | None:
