@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from packaging.utils import parse_wheel_filename
+from packaging.version import Version
 
 from support.gitremote import add_remote
 from support.index import LocalIndex
@@ -155,7 +156,9 @@ def _installed(env: Path, name: str) -> str:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
+    # Normalised as the wheel's file name is (PEP 440: a commit id such as 0164755 in the local part
+    # is a number, written 164755), so the two compare as the same version.
+    return str(Version(proc.stdout.strip()))
 
 
 def _deploy(capsys: pytest.CaptureFixture[str], project: Path, env: Path) -> Outcome:
