@@ -324,6 +324,31 @@ def test_status_and_deploy_json_show_where_uvs_cache_is(
     assert f"uv cache: {hermetic['UV_CACHE_DIR']} (UV_CACHE_DIR)" in text.out
 
 
+def test_a_projects_own_cache_dir_is_the_cache_used_recorded_and_shown(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # uv reads `cache-dir` from the project's [tool.uv]: venvkeeper asks uv from the project, so
+    # what it shows, records (verify's poisoned-cache check) and cleans (--repair) is that cache.
+    project = make_project("single")
+    own = tmp_path / "project-cache"
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + f'\n[tool.uv]\ncache-dir = "{own}"\n')
+    commit_all(project, "the project's own uv cache")
+    monkeypatch.delenv("UV_CACHE_DIR")
+    env = tmp_path / "srv" / ".venv"
+
+    deployed = vk(capsys, "deploy", project, "--env", env, "--json")
+
+    assert deployed.code == 0, deployed.out + deployed.err
+    assert deployed.json["uv_cache"]["dir"] == str(own)
+    assert any(own.glob("archive-v*")), "uv did not install from the project's cache"
+    status = vk(capsys, "status", "--env", env, "--json")
+    assert status.json["uv_cache"]["dir"] == str(own)
+
+
 def test_without_a_usable_default_the_cache_goes_beside_the_environment(
     make_project: Callable[..., Path],
     tmp_path: Path,

@@ -201,7 +201,7 @@ def deploy(request: DeployRequest) -> DeployResult:
     from venvkeeper.uvcmd import cache_scope, cache_used  # noqa: PLC0415
 
     # uv's cache: its default, else (a service user without a usable home) one beside the generations.
-    with claim(layout, wait=request.wait), cache_scope(layout.home / "uv-cache"):
+    with claim(layout, wait=request.wait), cache_scope(layout.home / "uv-cache", project=workspace.root):
         result = _deploy(request, workspace, options, keep, layout, started)
         used = cache_used()
         result.uv_cache = used.to_json() if used is not None else None

@@ -139,7 +139,10 @@ class _Run:
         from venvkeeper.uvcmd import cache_scope  # noqa: PLC0415
 
         # uv's cache: its default, else (no usable home) the environment's own, as deploy chooses.
-        with _project_lock(self.root, self.store), cache_scope(Layout.for_env(self.env).home / "uv-cache"):
+        with (
+            _project_lock(self.root, self.store),
+            cache_scope(Layout.for_env(self.env).home / "uv-cache", project=self.root),
+        ):
             try:
                 self._locked()
             finally:

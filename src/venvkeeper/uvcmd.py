@@ -159,7 +159,7 @@ class UvCache:
 
     dir: str
     why: str
-    chosen: bool  # venvkeeper set UV_CACHE_DIR (uv's default was not usable)
+    chosen: bool  # a directory of venvkeeper's own (uv's default was not usable)
     # Set as UV_PYTHON_INSTALL_DIR when uv's default (under an unreadable home) cannot be listed:
     # uv's interpreter discovery fails on it ("failed to read directory ... Permission denied")
     # where a missing one is simply skipped. A path that does not exist, so nothing is found there.
@@ -190,7 +190,7 @@ def unusable_reason(path: str) -> str | None:
 _CACHE_LOCK = threading.Lock()
 # The command's fallback directory and its choice, with what the choice was made from: a choice
 # is remade when the variables it read change (in-process tests run many commands).
-_scope: dict[str, object] = {"fallback": None, "chosen": None, "key": None}
+_scope: dict[str, object] = {"fallback": None, "chosen": None, "key": None, "project": None}
 _CACHE_VARIABLES = ("UV_CACHE_DIR", "XDG_CACHE_HOME", "HOME")
 
 
@@ -199,12 +199,15 @@ def _cache_key() -> tuple[object, ...]:
 
 
 @contextlib.contextmanager
-def cache_scope(fallback: Path | None) -> Iterator[None]:
+def cache_scope(fallback: Path | None, *, project: Path | None = None) -> Iterator[None]:
     """One command's choice of uv cache: ``fallback`` (e.g. ``<env>.venvkeeper/uv-cache``) is used
-    only when UV_CACHE_DIR is unset and uv's default is not usable by this user."""
+    only when UV_CACHE_DIR is unset and uv's default is not usable by this user.
+
+    ``project``: uv is asked from there, so a ``cache-dir`` in the project's ``[tool.uv]`` or
+    ``uv.toml`` counts, as it does for the uv calls that run in its staging copy."""
     with _CACHE_LOCK:
         before = dict(_scope)
-        _scope.update(fallback=fallback, chosen=None, key=None)
+        _scope.update(fallback=fallback, chosen=None, key=None, project=project)
     try:
         yield
     finally:
@@ -264,7 +267,7 @@ def _choose_cache_dir(fallback: Path | None) -> UvCache:
     reason = unusable_reason(default) if default else "uv cannot say where its cache is"
     if reason is None and default:
         origin = "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "the home directory"
-        return UvCache(default, f"uv's default (under {origin})", chosen=False)
+        return UvCache(default, f"uv's own choice (its configuration, else under {origin})", chosen=False)
     if fallback is None:
         # No directory of the command's own (export, pack, install, verify --project): one per user
         # under the temporary directory.
@@ -302,10 +305,11 @@ def per_user_dir(prefix: str) -> Path:
 def _uv_query(*args: str) -> str | None:
     """``uv cache dir`` or ``uv python dir``: the default uv would use, with the caller's environment."""
     env = uv_env(cache=False)
+    project = _scope.get("project")
     try:
         proc = subprocess.run(
             [find_uv(), *args],
-            cwd="/",
+            cwd=project if isinstance(project, Path) and project.is_dir() else "/",
             env=env,
             capture_output=True,
             text=True,
@@ -331,8 +335,9 @@ def uv_env(extra: Mapping[str, str] | None = None, *, cache: bool = True) -> dic
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     if cache:
         chosen = uv_cache()
-        if chosen.chosen:
-            env["UV_CACHE_DIR"] = chosen.dir
+        # Always the cache this command chose and reports: a uv call run from another directory
+        # (`uv cache clean` from /) would otherwise miss a project's own cache-dir.
+        env["UV_CACHE_DIR"] = chosen.dir
         if chosen.python_dir:
             env["UV_PYTHON_INSTALL_DIR"] = chosen.python_dir
     if extra:
