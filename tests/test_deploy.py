@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from venvkeeper import uvcmd
+from venvkeeper import engine, uvcmd
 from vk import commit_all, generations, run_in_env, site_packages, snapshot, vk
 
 
@@ -69,7 +69,11 @@ def test_second_deploy_is_a_no_op_without_running_uv(
     def no_uv(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"uv ran on a no-op deploy: {args}")
 
+    # Where the names are looked up when called: engine imported run_uv from uvcmd (patching
+    # uvcmd.run_uv alone never applied), and uvcmd asks uv where its cache is through _uv_query.
+    monkeypatch.setattr(engine, "run_uv", no_uv)
     monkeypatch.setattr(uvcmd, "run_uv", no_uv)
+    monkeypatch.setattr(uvcmd, "_uv_query", no_uv)
     result = vk(capsys, "deploy", project, "--env", env)
 
     assert result.code == 0, result.err
