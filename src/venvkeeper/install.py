@@ -20,14 +20,13 @@ from pathlib import Path
 
 from venvkeeper import __version__, bundle, engine, fsutil, interpreters
 from venvkeeper.bundlecheck import ManifestFields
+from venvkeeper.config import DEFAULT_KEEP
 from venvkeeper.errors import ConfigError, InterpreterError
 from venvkeeper.generations import GenerationState, Layout, now_iso, refuse_inside
 from venvkeeper.result import DeployResult
 from venvkeeper.uvcmd import cache_scope, cache_used
 
 __all__ = ["install"]
-
-DEFAULT_KEEP = 3
 
 
 def _interpreter(request: str | None, target_python: str) -> Path:
