@@ -267,7 +267,7 @@ def _choose_cache_dir(fallback: Path | None) -> UvCache:
     reason = unusable_reason(default) if default else "uv cannot say where its cache is"
     if reason is None and default:
         origin = "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else "the home directory"
-        return UvCache(default, f"uv's own choice (its configuration, else under {origin})", chosen=False)
+        return UvCache(default, f"uv's choice, from its configuration or {origin}", chosen=False)
     if fallback is None:
         # No directory of the command's own (export, pack, install, verify --project): one per user
         # under the temporary directory.
