@@ -30,8 +30,8 @@ from venvkeeper.uvfailure import (
     NO_SOLUTION,
     UV_FAILED,
     UvContext,
+    chain,
     classify,
-    error_lines,
     needs_network,
     uv_error,
 )
@@ -364,9 +364,8 @@ def build_sdist_wheel(
     wheels = sorted(out_dir.glob("*.whl"))
     if not result.ok or len(wheels) != 1:
         # uv's first line names the scratch copy; its last "cause:" says what went wrong.
-        lines = error_lines(result.stderr)
-        causes = [line.removeprefix("cause:").strip() for line in lines if line.startswith("cause:")]
-        reason = causes[-1] if causes else classify(result.stderr, result.returncode).reason
+        said = chain(result.stderr)
+        reason = said[-1] if len(said) > 1 else classify(result.stderr, result.returncode).reason
         reason = reason.replace(str(source), "<sdist>")
         raise BuildError(
             f"{label}: the locked sdist failed to build into a wheel: {reason}",
@@ -481,20 +480,9 @@ def relock(stage: Path, upgrade: Sequence[str], python: Path) -> None:
         return
     diagnosed = classify(result.stderr, result.returncode)
     if diagnosed.cause == NO_SOLUTION:
-        # uv names the package at fault on its "cause:" line (without a terminal, "╰─▶" with one).
-        causes = [
-            line.split(":", 1)[1].strip() if line.startswith("cause:") else line.removeprefix("╰─▶").strip()
-            for line in error_lines(result.stderr)
-            if line.startswith(("cause:", "╰─▶"))
-        ]
-        first = next(
-            (
-                line.removeprefix("error:").strip()
-                for line in error_lines(result.stderr)
-                if line.startswith("error:")
-            ),
-            diagnosed.reason,
-        )
+        # uv names the package at fault on its "cause:" lines.
+        said = chain(result.stderr)
+        first, causes = (said[0], said[1:]) if said else (diagnosed.reason, [])
         raise LockError(
             f"uv could not re-lock: {first}" + (f": {' '.join(causes)}" if causes else ""),
             hint="the policy's bounds appear in uv's words as requirements of your project; allow the "

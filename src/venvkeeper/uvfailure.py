@@ -36,6 +36,7 @@ __all__ = [
     "UV_FAILED",
     "Classified",
     "UvContext",
+    "chain",
     "classify",
     "error_lines",
     "needs_network",
@@ -101,26 +102,31 @@ def error_lines(stderr: str) -> list[str]:
     return [line.strip() for line in stderr.splitlines() if line.strip()]
 
 
-def _chain(stderr: str) -> list[str]:
-    """The ``error:`` line and its ``cause:`` lines (uv prints ``╰─▶`` instead on a terminal)."""
-    chain: list[str] = []
+_CAUSE_PREFIXES = ("cause:", "Caused by:", "╰─▶")
+
+
+def chain(stderr: str) -> list[str]:
+    """uv's ``error:`` line and its ``cause:`` lines, innermost last, without their prefixes (uv
+    prints ``╰─▶`` instead of ``cause:`` on a terminal)."""
+    found: list[str] = []
     for line in error_lines(stderr):
         if line.startswith("error:"):
-            chain.append(line.removeprefix("error:").strip())
-        elif chain and line.startswith(("cause:", "Caused by:", "╰─▶")):
-            chain.append(line.split(":", 1)[1].strip() if ":" in line[:12] else line[3:].strip())
-    return chain
+            found.append(line.removeprefix("error:").strip())
+        elif found and line.startswith(_CAUSE_PREFIXES):
+            prefix = next(p for p in _CAUSE_PREFIXES if line.startswith(p))
+            found.append(line.removeprefix(prefix).strip())
+    return found
 
 
 def _reason(stderr: str, returncode: int) -> str:
     """uv's reason in one line: its error line, and the innermost cause when there is one."""
-    chain = _chain(stderr)
-    if not chain:
+    said = chain(stderr)
+    if not said:
         lines = error_lines(stderr)
         return lines[-1] if lines else f"uv exited with status {returncode}"
-    if len(chain) == 1 or chain[-1] in chain[0]:
-        return chain[0]
-    return f"{chain[0]}: {chain[-1]}"
+    if len(said) == 1 or said[-1] in said[0]:
+        return said[0]
+    return f"{said[0]}: {said[-1]}"
 
 
 @dataclass(frozen=True)
