@@ -173,18 +173,24 @@ def unusable_reason(path: str) -> str | None:
     """Why this user cannot keep uv's cache at ``path`` (None: it can, creating it if need be)."""
     if not os.path.isabs(path):
         return f"{path} is not an absolute path"
-    probe = path
-    while not os.path.lexists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
+    probe = _nearest_existing(path)
     if not os.path.isdir(probe):
         return f"{probe} is not a directory"
     if not os.access(probe, os.W_OK | os.X_OK):
         missing = "" if probe == path else f"{path} does not exist and "
         return f"{missing}{probe} is not writable by this user"
     return None
+
+
+def _nearest_existing(path: str) -> str:
+    """``path`` itself, or the nearest directory above it that exists (``/`` at the last)."""
+    probe = path
+    while not os.path.lexists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    return probe
 
 
 _CACHE_LOCK = threading.Lock()
@@ -247,12 +253,9 @@ def _choose_cache(fallback: Path | None) -> UvCache:
 
 def _listable(path: str) -> bool:
     """A missing directory is fine (uv skips it); one this user cannot list or reach is not."""
-    probe = path
-    while not os.path.lexists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            return True
-        probe = parent
+    probe = _nearest_existing(path)
+    if not os.path.lexists(probe):
+        return True
     if probe != path:
         return os.access(probe, os.X_OK)
     return os.access(probe, os.R_OK | os.X_OK)
