@@ -165,14 +165,14 @@ def _interpreter_intact(state: GenerationState) -> bool:
     return plan.interpreter_unchanged(state.interpreter, current)
 
 
-def _healthy(env_dir: Path, state: GenerationState | None, number: int | None = None) -> bool:
+def _healthy(env_dir: Path, state: GenerationState | None, moved: str | None) -> bool:
     # exists() follows the link: a dangling bin/python (interpreter moved or removed) is not healthy.
     # Nor is one that was moved since it was built: its scripts start the old path's interpreter.
     return (
         state is not None
         and (env_dir / "bin" / "python").exists()
         and _interpreter_intact(state)
-        and _moved(env_dir, state, number) is None
+        and moved is None
     )
 
 
@@ -266,11 +266,11 @@ def _target(layout: Layout, options: plan.Options) -> _Target:
             )
         live = read_state_file(layout.inplace_state) if kind == "venv" else None
         moved = _moved(layout.env, live, None)
-        return _Target("in-place", None, live, _healthy(layout.env, live), kind, moved)
+        return _Target("in-place", None, live, _healthy(layout.env, live, moved), kind, moved)
     number = layout.current_number() if kind == "generation" else None
     live = layout.read_state(number) if number is not None else None
-    healthy = number is not None and _healthy(layout.gen_dir(number), live, number)
     moved = _moved(layout.gen_dir(number), live, number) if number is not None else None
+    healthy = number is not None and _healthy(layout.gen_dir(number), live, moved)
     return _Target(kind, number, live, healthy, kind, moved)
 
 
