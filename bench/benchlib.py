@@ -78,7 +78,7 @@ def venvkeeper_uv(venvkeeper: str) -> str:
     interpreter = shebang_interpreter(venvkeeper)
     if interpreter is None:
         return "?"
-    return capture([interpreter, "-c", "from venvkeeper.uvcmd import find_uv; print(find_uv())"])
+    return capture([interpreter, "-c", "from venvkeeper.gateways.uv import find_uv; print(find_uv())"])
 
 
 def source_fingerprint() -> str:

@@ -79,7 +79,7 @@ import json, sys, time
 started = time.perf_counter()
 import tomllib
 from pathlib import Path
-from venvkeeper import fetch
+from venvkeeper.bundle import fetch
 imported = time.perf_counter()
 lock_path, cache = Path(sys.argv[1]), Path(sys.argv[2])
 lock = tomllib.loads(lock_path.read_text())
@@ -129,7 +129,7 @@ def wrap(target):
     setattr(module, name, timed)
 for target in spec.split(","):
     wrap(target)
-from venvkeeper import cli
+from venvkeeper.cli import main as cli
 started = time.perf_counter()
 code = cli.main(argv)
 times["total"] = time.perf_counter() - started
@@ -141,76 +141,96 @@ sys.exit(code)
 # (function, step, what it does); "nested" steps run inside the step above them that is not nested.
 INSTALL_STEPS: list[tuple[str, str, str, bool]] = [
     (
-        "venvkeeper.bundle:read_bundle",
+        "venvkeeper.bundle.archive:read_bundle",
         "check",
         "first pass over the bundle: gunzip, every entry's kind and name, sizes and sha256 against the "
         "manifest",
         False,
     ),
-    ("venvkeeper.install:_interpreter", "interpreter", "the interpreter for `--python`", False),
+    ("venvkeeper.bundle.install:_interpreter", "interpreter", "the interpreter for `--python`", False),
     (
-        "venvkeeper.install:_check_target",
+        "venvkeeper.bundle.install:_check_target",
         "target",
         "the interpreter asked for its version and platform (a subprocess), the tags compared",
         False,
     ),
     (
-        "venvkeeper.bundle:extract",
+        "venvkeeper.bundle.archive:extract",
         "extract",
         "second pass: gunzip, hash again, write the files into a new scratch directory",
         False,
     ),
     (
-        "venvkeeper.deploy:build_and_switch",
+        "venvkeeper.deploy.converge:build_and_switch",
         "generation",
         "the new generation built, recorded and switched to (the rows below are inside it)",
         False,
     ),
-    ("venvkeeper.engine:create_venv", "uv venv", "`uv venv`", True),
+    ("venvkeeper.generations.engine:create_venv", "uv venv", "`uv venv`", True),
     (
-        "venvkeeper.engine:install_pylock",
+        "venvkeeper.generations.engine:install_pylock",
         "uv pip sync",
         "`uv pip sync --offline --no-index --preview-features pylock` of the bundle's pylock.toml "
         "(wheels at the scratch path)",
         True,
     ),
-    ("venvkeeper.wheels:inspect_wheel", "members", "the members' wheels read for modules and scripts", True),
     (
-        "venvkeeper.smoke:smoke_check",
+        "venvkeeper.generations.wheels:inspect_wheel",
+        "members",
+        "the members' wheels read for modules and scripts",
+        True,
+    ),
+    (
+        "venvkeeper.generations.smoke:smoke_check",
         "smoke check",
         "the new interpreter imports the members' top-level packages (no bytecode written) and checks "
         "their console scripts",
         True,
     ),
-    ("venvkeeper.manifest:seal", "seal", "every installed file hashed into the sealed manifest", True),
+    (
+        "venvkeeper.generations.manifest:seal",
+        "seal",
+        "every installed file hashed into the sealed manifest",
+        True,
+    ),
 ]
 PACK_STEPS: list[tuple[str, str, str, bool]] = [
-    ("venvkeeper.gitcmd:list_files", "git ls-files", "the project's tracked files", False),
+    ("venvkeeper.gateways.git:list_files", "git ls-files", "the project's tracked files", False),
     (
-        "venvkeeper.fsutil:copy_files",
+        "venvkeeper.core.files:copy_files",
         "staging copy",
         "the tracked files copied to a scratch directory",
         False,
     ),
-    ("venvkeeper.engine:check_lock", "lock check", "`uv lock --check` in the staging copy", False),
     (
-        "venvkeeper.fetch:download",
+        "venvkeeper.generations.engine:check_lock",
+        "lock check",
+        "`uv lock --check` in the staging copy",
+        False,
+    ),
+    (
+        "venvkeeper.bundle.fetch:download",
         "fetch",
         "the lock's wheels from the download cache (each cached file hashed again), or from PyPI",
         False,
     ),
     (
-        "venvkeeper.pack:_build_members",
+        "venvkeeper.bundle.pack:_build_members",
         "members",
         "the members built as wheels (rows below are inside it)",
         False,
     ),
-    ("venvkeeper.engine:build_wheel", "uv build", "`uv build --wheel --package NAME`, per member", True),
-    ("venvkeeper.pack:normalize", "normalize", "the built wheels rewritten byte-identically", True),
-    ("venvkeeper.pylockgen:pylock_for", "pylock.toml", "the bundle's PEP 751 lock", False),
-    ("venvkeeper.bundle:describe", "manifest", "every file hashed for the manifest", False),
     (
-        "venvkeeper.pack:_write_atomically",
+        "venvkeeper.generations.engine:build_wheel",
+        "uv build",
+        "`uv build --wheel --package NAME`, per member",
+        True,
+    ),
+    ("venvkeeper.bundle.pack:normalize", "normalize", "the built wheels rewritten byte-identically", True),
+    ("venvkeeper.bundle.pylockgen:pylock_for", "pylock.toml", "the bundle's PEP 751 lock", False),
+    ("venvkeeper.bundle.archive:describe", "manifest", "every file hashed for the manifest", False),
+    (
+        "venvkeeper.bundle.pack:_write_atomically",
         "write",
         "tar + gzip (level 9) into a temporary file, fsync, rename",
         False,
@@ -1009,7 +1029,7 @@ def observations(results: Results) -> list[str]:
         pip, no_compile = results.get("pip-install"), results.get("pip-no-compile")
         pylock, pylock_new = results.get("pylock"), results.get("pylock-new-path")
         inside = median_of(
-            [r.get("venvkeeper.engine:install_pylock", 0.0) for r in install_breakdown(results)]
+            [r.get("venvkeeper.generations.engine:install_pylock", 0.0) for r in install_breakdown(results)]
         )
         out.append(
             f"`uv pip sync` of the requirements from the fixed wheel directory takes {ms(sync.median)} ms, "

@@ -227,7 +227,7 @@ class Bench:
         """The ``--upgrade-package`` requests venvkeeper's relock makes on the old lock (no overrides)."""
         code = (
             "import json, sys, tomllib\n"
-            "from venvkeeper import updateplan\n"
+            "from venvkeeper.update import plan as updateplan\n"
             "lock = tomllib.loads(open(sys.argv[1]).read())\n"
             "versions = updateplan.locked_versions(lock, registry_only=True)\n"
             "print(json.dumps(list(updateplan.plan_upgrade(versions, 'patch', {}).requests)))\n"

@@ -57,8 +57,10 @@ dependencies = {json.dumps(LARGE_DEPENDENCIES)}
 
 # The modules verify has loaded when its run starts (cli -> verify -> ..., argv, render): start-up
 # plus these imports is what the command costs before ``duration_s`` starts counting. hashlib,
-# threading, csv and venvkeeper.names load during the run, so ``duration_s`` includes them.
-VERIFY_IMPORTS = "import venvkeeper.cli, venvkeeper.verify, venvkeeper.argv, venvkeeper.render"
+# threading, csv and venvkeeper.core.names load during the run, so ``duration_s`` includes them.
+VERIFY_IMPORTS = (
+    "import venvkeeper.cli.main, venvkeeper.verify.check, venvkeeper.cli.argv, venvkeeper.cli.render"
+)
 
 OURS = ("verify",)  # the kind of venvkeeper's commands: they may exit 1, and get ratio cells
 

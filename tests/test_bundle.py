@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from support import bundles
-from venvkeeper import bundle as bundle_module
-from venvkeeper import signing
-from venvkeeper.bundle import (
+from venvkeeper.bundle import archive as bundle_module
+from venvkeeper.bundle import signing
+from venvkeeper.bundle.archive import (
     MANIFEST,
     MAX_TRAILER,
     SIGNATURE,
@@ -41,8 +41,8 @@ from venvkeeper.bundle import (
     read_bundle,
     write_bundle,
 )
-from venvkeeper.errors import ConfigError
-from venvkeeper.exitcodes import ExitCode
+from venvkeeper.core.errors import ConfigError
+from venvkeeper.core.exitcodes import ExitCode
 
 WHEEL = "wheels/tiny-1.0-py3-none-any.whl"
 FILES: dict[str, bytes] = {

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from support import bundles
-from venvkeeper.bundle import (
+from venvkeeper.bundle.archive import (
     MANIFEST,
     MAX_TRAILER,
     PYLOCK,
@@ -42,8 +42,8 @@ from venvkeeper.bundle import (
     extract,
     read_bundle,
 )
-from venvkeeper.bundlecheck import ManifestFields
-from venvkeeper.exitcodes import ExitCode
+from venvkeeper.bundle.check import ManifestFields
+from venvkeeper.core.exitcodes import ExitCode
 from vk import snapshot
 
 FUZZ = settings(

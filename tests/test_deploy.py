@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from venvkeeper import engine, uvcmd
+from venvkeeper.gateways import uv as uvcmd
+from venvkeeper.generations import engine
 from vk import commit_all, generations, run_in_env, site_packages, snapshot, vk
 
 
@@ -136,7 +137,7 @@ def test_a_lock_change_outside_the_selected_groups_installs_nothing(
     vk(capsys, "deploy", project, "--env", env)
     publish("tinyextra", "1.1.0")
     from support.process import run
-    from venvkeeper.uvcmd import find_uv
+    from venvkeeper.gateways.uv import find_uv
 
     run([find_uv(), "lock", "--upgrade-package", "tinyextra"], cwd=project)
     assert 'version = "1.1.0"' in (project / "uv.lock").read_text()

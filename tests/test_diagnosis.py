@@ -7,11 +7,11 @@ the same decisions against real environments.
 
 from __future__ import annotations
 
-from venvkeeper import pyvenvcfg
-from venvkeeper.diagnosis import Problem, diagnose
-from venvkeeper.envfacts import Facts, Link, Script, tagged_extension
-from venvkeeper.healplan import Redeploy, plan
-from venvkeeper.interpreters import Interpreter
+from venvkeeper.core import pyvenvcfg
+from venvkeeper.doctor.diagnosis import Problem, diagnose
+from venvkeeper.doctor.envfacts import Facts, Link, Script, tagged_extension
+from venvkeeper.doctor.healplan import Redeploy, plan
+from venvkeeper.project.interpreters import Interpreter
 
 ROOT = "/srv/app/.venv"
 PY311 = "/opt/python/3.11.9/bin/python3.11"

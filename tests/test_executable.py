@@ -19,10 +19,11 @@ import pytest
 from support.environment import hermetic_environ
 from support.index import LocalIndex
 from support.projects import ProjectFactory
-from venvkeeper import bundle, executable
-from venvkeeper.bundle import BundleError
-from venvkeeper.errors import ConfigError
-from venvkeeper.executable import make_executable
+from venvkeeper.bundle import archive as bundle
+from venvkeeper.bundle import executable
+from venvkeeper.bundle.archive import BundleError
+from venvkeeper.bundle.executable import make_executable
+from venvkeeper.core.errors import ConfigError
 from vk import commit_all
 
 EXPECTED = "single 0.1.0 (tinyutil 1.1.0)"

@@ -17,9 +17,7 @@ from packaging.tags import Tag, sys_tags
 
 from support.index import LocalIndex
 from support.process import run
-from venvkeeper.engine import export_requirements
-from venvkeeper.errors import ConfigError, LockError
-from venvkeeper.fetch import (
+from venvkeeper.bundle.fetch import (
     Artifact,
     FetchError,
     Target,
@@ -31,7 +29,9 @@ from venvkeeper.fetch import (
     select_wheels,
     target_for,
 )
-from venvkeeper.pylockgen import pylock_for
+from venvkeeper.bundle.pylockgen import pylock_for
+from venvkeeper.core.errors import ConfigError, LockError
+from venvkeeper.generations.engine import export_requirements
 
 LINUX_311 = target_for("3.11", ["manylinux_2_17_x86_64"])
 WINDOWS_312 = target_for("3.12", ["win_amd64"])

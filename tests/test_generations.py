@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from support.process import run
-from venvkeeper.uvcmd import find_uv
+from venvkeeper.gateways.uv import find_uv
 from vk import generations, run_in_env, site_packages, snapshot, vk
 
 
@@ -148,7 +148,7 @@ def test_in_place_refuses_a_generation_symlink(
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from venvkeeper.locking import hold
+from venvkeeper.core.locking import hold
 with hold(Path(sys.argv[1]), wait=True, what="test"):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))

@@ -23,7 +23,7 @@ import pytest
 from support.index import LocalIndex
 from support.process import run
 from support.pythons import install_store_python, real_python
-from venvkeeper.uvcmd import find_uv
+from venvkeeper.gateways.uv import find_uv
 from vk import Outcome, commit_all, generations, leftovers, run_in_env, snapshot, vk
 
 # -- interpreters --------------------------------------------------------------------------------

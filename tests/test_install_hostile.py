@@ -21,7 +21,9 @@ from support import bundles
 from support.environment import hermetic_environ
 from support.index import LocalIndex
 from support.wheels import make_wheel
-from venvkeeper import bundle, bundlecheck, signing
+from venvkeeper.bundle import archive as bundle
+from venvkeeper.bundle import check as bundlecheck
+from venvkeeper.bundle import signing
 from vk import Outcome, snapshot, vk_process
 
 Case = Callable[[Path], tuple[bytes, str]]  # tmp dir -> (bundle bytes, what the error line says)

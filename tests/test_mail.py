@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from support.smtp import SmtpServer, closed_port
-from venvkeeper.errors import ConfigError
-from venvkeeper.mail import (
+from venvkeeper.core.errors import ConfigError
+from venvkeeper.update.mail import (
     MailSettings,
     NotifyConfig,
     NotifyError,

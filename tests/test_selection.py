@@ -20,8 +20,9 @@ from packaging.markers import default_environment
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from support.process import run
-from venvkeeper import fetch, selection
-from venvkeeper.uvcmd import find_uv
+from venvkeeper.bundle import fetch
+from venvkeeper.gateways.uv import find_uv
+from venvkeeper.project import selection
 from vk import commit_all, site_packages, vk
 
 RUNTIME = {"tinyweb": "1.0.0", "tinyutil": "1.1.0"}
@@ -224,7 +225,8 @@ def test_an_environment_deployed_under_the_old_rule_converges_once(
 ) -> None:
     """Before the rule, deploy passed uv `--no-dev`, so uv's other default groups went into
     production and the fingerprint did not name a rule. The next deploy rebuilds it once."""
-    from venvkeeper import fastpath, plan
+    from venvkeeper.cli import fastpath
+    from venvkeeper.generations import plan
 
     new_to_json = plan.Options.to_json
 

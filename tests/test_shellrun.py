@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from venvkeeper.shellrun import run_shell
+from venvkeeper.gateways.shell import run_shell
 
 
 def _alive(pid: int) -> bool:

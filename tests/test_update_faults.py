@@ -32,7 +32,7 @@ from test_update import (
     update,
     use_mail,
 )
-from venvkeeper import uvcmd
+from venvkeeper.gateways import uv as uvcmd
 from vk import Outcome, vk
 
 

@@ -19,8 +19,8 @@ from test_update import deploy_service, publish_releases, update
 
 _KILLED_AT = """
 import os, signal, sys
-from venvkeeper import gitcmd
-from venvkeeper.cli import main
+from venvkeeper.gateways import git as gitcmd
+from venvkeeper.cli.main import main
 
 def killed(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)

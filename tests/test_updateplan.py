@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from venvkeeper.errors import ConfigError
-from venvkeeper.updateconfig import UpdateConfig, parse_update_config
-from venvkeeper.updateplan import (
+from venvkeeper.core.errors import ConfigError
+from venvkeeper.update.config import UpdateConfig, parse_update_config
+from venvkeeper.update.plan import (
     Change,
     changes_between,
     commit_message,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from venvkeeper.errors import InterpreterError, LockError, ToolError
-from venvkeeper.uvfailure import (
+from venvkeeper.core.errors import InterpreterError, LockError, ToolError
+from venvkeeper.gateways.uvfailure import (
     CACHE_UNUSABLE,
     INDEX_UNREACHABLE,
     INTERPRETER_MISSING,

@@ -459,7 +459,7 @@ def test_pack_builds_the_member_at_raw_uvs_version(
 def test_which_plugin_a_dynamic_version_comes_from(
     pyproject: str, plugin: str | None, tmp_path: Path
 ) -> None:
-    from venvkeeper.vcsversion import dynamic_versions
+    from venvkeeper.project.vcsversion import dynamic_versions
 
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "pyproject.toml").write_text(

@@ -24,7 +24,7 @@ import pytest
 from support.index import LocalIndex
 from support.process import run
 from support.wheels import make_wheel
-from venvkeeper.uvcmd import find_uv
+from venvkeeper.gateways.uv import find_uv
 from vk import Outcome, commit_all, generations, run_in_env, site_packages, snapshot, vk
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 
 from support.process import run
 from support.wheels import make_wheel
-from venvkeeper.uvcmd import find_uv
+from venvkeeper.gateways.uv import find_uv
 from vk import Outcome, run_in_env, site_packages, vk
 
 

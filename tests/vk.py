@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from venvkeeper.cli import main
+from venvkeeper.cli.main import main
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from venvkeeper.cli import main
+from venvkeeper.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Bundles: the format, pack, install, executables, signatures, and export of the lock."""

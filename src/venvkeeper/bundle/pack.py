@@ -1,0 +1,296 @@
+"""``venvkeeper pack``: a locked project as one deterministic, optionally signed, offline bundle.
+
+The lock's wheels for the target come from the lock's own URLs, checked against its sha256
+(:mod:`fetch`), because uv has no command that downloads a lock's files. A package locked as an sdist
+alone is fetched the same way and built into a wheel here (:mod:`sdistbuild`). The members are built
+as wheels from a staging copy, never in the source tree. The bundle's ``pylock.toml`` (:mod:`pylockgen`)
+names exactly the bundled files, and the manifest lists every file's path, size and sha256. The
+archive is byte-identical for the same inputs (:mod:`bundle`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import parse_wheel_filename
+
+from venvkeeper import __version__
+from venvkeeper.bundle import archive as bundle
+from venvkeeper.bundle import fetch, sdistbuild
+from venvkeeper.core.errors import ConfigError
+from venvkeeper.core.results import Result
+from venvkeeper.gateways import git as gitcmd
+from venvkeeper.generations import engine
+from venvkeeper.generations.wheels import normalize
+from venvkeeper.project import selection, staging
+from venvkeeper.project.workspace import load_lock_members, load_workspace, parse_lock, stale_member
+
+__all__ = ["PackResult", "pack"]
+
+
+@dataclass
+class PackResult(Result):
+    output: str
+    sha256: str
+    size: int
+    wheels: int
+    wheels_size: int
+    target: dict[str, Any]
+    signed: bool
+    with_uv: bool
+    duration_s: float
+    members: list[str] = field(default_factory=list)
+    built_from_sdists: list[str] = field(default_factory=list)
+    executable: bool = False
+    command: str = "pack"
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "output": self.output,
+            "sha256": self.sha256,
+            "size": self.size,
+            "wheels": self.wheels,
+            "wheels_size": self.wheels_size,
+            "members": self.members,
+            "built_from_sdists": self.built_from_sdists,
+            "target": self.target,
+            "signed": self.signed,
+            "with_uv": self.with_uv,
+            "executable": self.executable,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+def _mtime(root: Path) -> int:
+    """SOURCE_DATE_EPOCH (reproducible-builds.org), else the time of the lock's last commit, else 0."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        if not epoch.isdigit():
+            raise ConfigError(
+                f"SOURCE_DATE_EPOCH={epoch!r} is not a number of seconds", hint="unset it or fix it"
+            )
+        return int(epoch)
+    proc = gitcmd.run_git(["log", "-1", "--format=%ct", "--", "uv.lock"], cwd=root, check=False)
+    text = proc.stdout.decode().strip()
+    return int(text) if proc.returncode == 0 and text.isdigit() else 0
+
+
+def _uv_binary(target: fetch.Target) -> Path:
+    """The uv binary of the ``uv`` wheel installed beside venvkeeper: this platform's only."""
+    if target.platforms != fetch.Target.current().platforms:
+        raise ConfigError(
+            f"--with-uv for {target.label}: only this machine's uv can be bundled",
+            hint="pack on a machine of the target platform, or leave out --with-uv",
+        )
+    import uv  # noqa: PLC0415
+
+    return Path(uv.find_uv_bin())
+
+
+def pack(
+    project_dir: Path,
+    output: Path,
+    *,
+    platforms: tuple[str, ...] = (),
+    python: str | None = None,
+    groups: tuple[str, ...] | None = None,
+    with_uv: bool = False,
+    sign_key: Path | None = None,
+    executable: bool = False,
+    script: str | None = None,
+) -> PackResult:
+    started = time.monotonic()
+    from venvkeeper.bundle import pylockgen, signing  # noqa: PLC0415
+
+    if executable and sign_key is not None:
+        raise ConfigError(
+            "--executable and --sign: an executable installs with Python's standard library alone, "
+            "which cannot check a signature",
+            hint="sign a plain bundle and install it with venvkeeper install --public-key",
+        )
+    if script is not None and not executable:
+        raise ConfigError("--script is for --executable", hint="add --executable, or leave out --script")
+    with_uv = with_uv or executable
+
+    private = signing.load_key_file(sign_key, "private") if sign_key is not None else None
+    workspace = load_workspace(project_dir)
+    lock = parse_lock(workspace)
+    members = load_lock_members(workspace, lock)
+    wanted = selection.chosen(groups, workspace.config.groups)
+    target = fetch.target_for(python, platforms)
+    pins = fetch.runtime_packages(lock, wanted, target.marker_environment())
+    artifacts, without_wheel = fetch.select_wheels(lock, pins, target, root=workspace.root)
+    sdists, missing = fetch.select_sdists(lock, without_wheel, root=workspace.root)
+    if missing:
+        raise bundle.BundleError(
+            f"no wheel or sdist of {missing[0]} for {target.label}"
+            + (f" (and {len(missing) - 1} more: {', '.join(missing[1:4])})" if len(missing) > 1 else ""),
+            hint="pack for a target the lock has wheels for (--python, --platform), or build on such a host",
+        )
+    out = Path(os.path.abspath(output))
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out.parent}: no such directory", hint="create it, or give another -o path")
+    with tempfile.TemporaryDirectory(prefix="venvkeeper-pack-") as scratch:
+        stage = Path(scratch) / "stage"
+        stage.mkdir()
+        git = staging.wants_git(workspace.root, members)
+        stage = staging.populate(
+            workspace.root, gitcmd.list_files(workspace.root), stage, git=git, members=members
+        )
+        builder, native = _build_python(stage, target)
+        engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members), builder)
+        files: dict[str, bytes | Path] = {}
+        fetched = fetch.download(
+            [*artifacts, *sdists], fetch.default_cache_dir(), progress=sys.stderr.isatty()
+        )
+        for artifact in artifacts:
+            files[f"wheels/{artifact.filename}"] = fetched[artifact.filename]
+        mtime = _mtime(workspace.root)
+        from_sdists = sdistbuild.build_sdists(
+            sdists,
+            fetched,
+            stage=stage,
+            scratch=Path(scratch) / "sdists",
+            target=target,
+            python=builder,
+            native=native,
+            mtime=mtime,
+        )
+        for artifact, path in from_sdists:
+            files[f"wheels/{artifact.filename}"] = path
+        member_wheels = _build_members(stage, members, lock, target, Path(scratch) / "built", mtime, builder)
+        for wheel in member_wheels:
+            files[f"wheels/{wheel.name}"] = wheel
+        files["pylock.toml"] = pylockgen.pylock_for(
+            [*artifacts, *(a for a, _ in from_sdists), *(_member_artifact(w) for w in member_wheels)],
+            {name.removeprefix("wheels/"): name for name in files if name.startswith("wheels/")},
+            requires_python=workspace.pyproject.get("project", {}).get("requires-python"),
+        ).encode()
+        if with_uv:
+            files["uv/uv"] = _uv_binary(target)
+        hooks = workspace.config.hooks
+        manifest: dict[str, Any] = {
+            "format": "venvkeeper-bundle",
+            "format_version": bundle.FORMAT_VERSION,
+            "project": {
+                "name": workspace.root_name or workspace.root.name,
+                "version": str(workspace.pyproject.get("project", {}).get("version", "")),
+            },
+            "target": target.to_json(),
+            "groups": list(wanted),
+            "members": sorted(w.name for w in member_wheels),
+            "hooks": {"post-deploy": list(hooks.post_deploy), "timeout": hooks.timeout},
+            "built_from": {
+                "lock_sha256": hashlib.sha256(workspace.lock_bytes).hexdigest(),
+                "git_commit": _commit(workspace.root),
+                "venvkeeper": __version__,
+            },
+            "files": bundle.describe(files),
+        }
+        signature = signing.sign(private, bundle.manifest_bytes(manifest)) if private is not None else None
+        written = Path(scratch) / "bundle.tar.gz" if executable else out
+        _write_atomically(written, files, manifest, mtime, signature)
+        if executable:
+            from venvkeeper.bundle.executable import default_script, make_executable  # noqa: PLC0415
+
+            make_executable(written, out, script=script or default_script(written))
+    raw = out.read_bytes()
+    return PackResult(
+        output=str(out),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        size=len(raw),
+        wheels=sum(1 for name in files if name.startswith("wheels/")),
+        wheels_size=sum(f["size"] for f in manifest["files"] if f["path"].startswith("wheels/")),
+        members=manifest["members"],
+        built_from_sdists=sorted(a.filename for a, _ in from_sdists),
+        target=manifest["target"],
+        signed=signature is not None,
+        with_uv=with_uv,
+        executable=executable,
+        duration_s=time.monotonic() - started,
+    )
+
+
+def _commit(root: Path) -> str | None:
+    proc = gitcmd.run_git(["rev-parse", "HEAD"], cwd=root, check=False)
+    return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+
+def _build_python(stage: Path, target: fetch.Target) -> tuple[Path, bool]:
+    """The interpreter that builds members and sdists, and whether a compiled wheel it builds runs on
+    the target (it is of the target's Python, on a host of the target's platform)."""
+    from venvkeeper.core.errors import InterpreterError  # noqa: PLC0415
+
+    here = fetch.Target.current()
+    try:
+        python = engine.find_python(stage, target.python)
+        of_target = True
+    except InterpreterError as exc:
+        if exc.cause == "interpreter-unsupported":
+            raise
+        # No interpreter of the target's version here: build on this one. A pure-Python wheel
+        # (py3-none-any) is the same either way; a compiled one is refused after the build.
+        python, of_target = Path(sys.executable), target.python == here.python
+    return python, of_target and target.platforms == here.platforms
+
+
+def _build_members(
+    stage: Path,
+    members: Any,
+    lock: dict[str, Any],
+    target: fetch.Target,
+    out_dir: Path,
+    mtime: int,
+    python: Path,
+) -> list[Path]:
+    """Each package member's wheel, built from the staging copy on ``python``."""
+    in_workspace = "manifest" in lock or len(members) > 1
+    accepted = set(target.tags())
+    wheels = []
+    for member in members:
+        if not member.package:
+            continue
+        out = out_dir / member.name
+        out.mkdir(parents=True)
+        built = engine.build_wheel(
+            stage, member.name, member.path, out, python, in_workspace=in_workspace, source_date_epoch=mtime
+        )
+        normalize(built, mtime)
+        if not set(parse_wheel_filename(built.name)[3]) & accepted:
+            raise bundle.BundleError(
+                f"member {member.name}: its wheel {built.name} does not run on {target.label}",
+                hint=f"pack on a host with Python {target.python} for that platform (it has compiled code)",
+            )
+        wheels.append(built)
+    return wheels
+
+
+def _member_artifact(wheel: Path) -> fetch.Artifact:
+    name, version, _, _ = parse_wheel_filename(wheel.name)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    return fetch.Artifact(str(name), str(version), wheel.name, "", digest, wheel.stat().st_size, "wheel")
+
+
+def _write_atomically(
+    out: Path, files: dict[str, bytes | Path], manifest: dict[str, Any], mtime: int, signature: bytes | None
+) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            bundle.write_bundle(fh, files, manifest, mtime=mtime, signature=signature)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

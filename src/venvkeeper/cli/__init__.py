@@ -1,0 +1,1 @@
+"""The command line: the fast argv paths, the click commands and the renderers."""

@@ -1,0 +1,332 @@
+"""The click commands. :func:`venvkeeper.cli.main.main` is the entry point."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import click
+
+from venvkeeper import __version__
+from venvkeeper.core.results import Result
+
+__all__ = ["cli"]
+
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+_env_option = click.option(
+    "--env", "env", required=True, type=click.Path(path_type=Path), help="The environment's path (a symlink)."
+)
+
+
+def _run(command: str, as_json: bool, action: Callable[[], Result]) -> None:
+    from venvkeeper.cli.render import report  # noqa: PLC0415
+
+    sys.exit(int(report(command, as_json, action)))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="venvkeeper")
+def cli() -> None:
+    """Keep deployed Python environments exactly what their committed lock says."""
+
+
+@cli.command()
+@click.argument("project_dir", default=".", type=click.Path(path_type=Path, file_okay=False))
+@_env_option
+@click.option("--group", "groups", multiple=True, help="Also install this dependency group (repeatable).")
+@click.option("--python", "python", help="Interpreter: a version (3.12) or a path.")
+@click.option("--keep", type=click.IntRange(min=0), help="Previous generations to keep (default 3).")
+@click.option("--in-place", is_flag=True, help="Converge --env itself instead of switching generations.")
+@click.option("--no-wait", is_flag=True, help="Fail at once if another deploy holds the environment.")
+@click.option("--no-rollback", is_flag=True, help="Keep the new generation live when a hook fails.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Verify the live environment; if it differs, rebuild it with uv's cache refreshed.",
+)
+@_json_option
+def deploy(
+    project_dir: Path,
+    env: Path,
+    groups: Sequence[str],
+    python: str | None,
+    keep: int | None,
+    in_place: bool,
+    no_wait: bool,
+    no_rollback: bool,
+    repair: bool,
+    as_json: bool,
+) -> None:
+    """Converge --env on PROJECT_DIR's uv.lock (never writing into PROJECT_DIR)."""
+    from venvkeeper.deploy.converge import DeployRequest  # noqa: PLC0415
+    from venvkeeper.deploy.converge import deploy as run_deploy  # noqa: PLC0415
+
+    request = DeployRequest(
+        project_dir=project_dir,
+        env=env,
+        groups=tuple(groups) if groups else None,
+        python=python,
+        keep=keep,
+        in_place=in_place,
+        wait=not no_wait,
+        rollback_on_hook_failure=not no_rollback,
+        repair=repair,
+    )
+    _run("deploy", as_json, lambda: run_deploy(request))
+
+
+@cli.command()
+@_env_option
+@click.option("--to", "to", type=int, help="Generation number to switch to (default: the one before).")
+@click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
+@_json_option
+def rollback(env: Path, to: int | None, no_wait: bool, as_json: bool) -> None:
+    """Switch --env back to a previous generation, atomically."""
+    from venvkeeper.generations.status import rollback as run_rollback  # noqa: PLC0415
+
+    _run("rollback", as_json, lambda: run_rollback(env, to=to, wait=not no_wait))
+
+
+@cli.command()
+@_env_option
+@_json_option
+def status(env: Path, as_json: bool) -> None:
+    """List the live and kept generations of --env."""
+    from venvkeeper.generations.status import status as run_status  # noqa: PLC0415
+
+    _run("status", as_json, lambda: run_status(env))
+
+
+@cli.command()
+@_env_option
+@click.option(
+    "--project",
+    "project",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also check against this project's current lock, member sources and git status.",
+)
+@click.option("--fast", is_flag=True, help="Sizes and presence only (no hashing), for frequent monitoring.")
+@_json_option
+def verify(env: Path, project: Path | None, fast: bool, as_json: bool) -> None:
+    """Prove --env is exactly what its lock says, file by file (exit 0 clean, 1 findings, 2 cannot verify)."""
+    from venvkeeper.verify.check import verify as run_verify  # noqa: PLC0415
+
+    _run(
+        "verify", as_json, lambda: run_verify(str(env), None if project is None else str(project), fast=fast)
+    )
+
+
+@cli.command()
+@_env_option
+@_json_option
+def doctor(env: Path, as_json: bool) -> None:
+    """Diagnose a broken environment or package directory (exit 0 healthy, 1 findings, 2 cannot inspect)."""
+    from venvkeeper.doctor.examine import doctor as run_doctor  # noqa: PLC0415
+
+    _run("doctor", as_json, lambda: run_doctor(str(env)))
+
+
+@cli.command()
+@_env_option
+@click.option("--python", "python", help="Interpreter to heal with: a version (3.12) or a path.")
+@click.option("--dry-run", is_flag=True, help="Say what would be repaired; change nothing.")
+@click.option("--force", is_flag=True, help="Heal an environment that says someone else manages it.")
+@_json_option
+def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: bool) -> None:
+    """Repair what doctor finds, then check again (exit 0 healthy, 1 something left, 2 cannot inspect)."""
+    from venvkeeper.doctor.heal import heal as run_heal  # noqa: PLC0415
+
+    _run("heal", as_json, lambda: run_heal(str(env), python=python, dry_run=dry_run, force=force))
+
+
+@cli.command()
+@click.argument("project_dir", default=".", type=click.Path(path_type=Path))
+@_env_option
+@click.option(
+    "--policy",
+    type=click.Choice(["patch", "minor", "major"]),
+    help="How far versions may move (default: [tool.venvkeeper.update] policy, else patch).",
+)
+@click.option(
+    "--group", "groups", multiple=True, help="Update and deploy this dependency group (repeatable)."
+)
+@click.option("--test-command", "test_command", help="Shell command that must pass on the candidate.")
+@click.option("--test-timeout", "test_timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds.")
+@click.option("--branch", help="The branch PROJECT_DIR must be on (default: config, else main).")
+@click.option("--dry-run", is_flag=True, help="Show what would be updated; commit, deploy and mail nothing.")
+@click.option("--no-push", is_flag=True, help="Commit the tested lock but do not push it.")
+@click.option("--history", "show_history", is_flag=True, help="List the past runs for --env and exit.")
+@_json_option
+def update(
+    project_dir: Path,
+    env: Path,
+    policy: str | None,
+    groups: Sequence[str],
+    test_command: str | None,
+    test_timeout: float | None,
+    branch: str | None,
+    dry_run: bool,
+    no_push: bool,
+    show_history: bool,
+    as_json: bool,
+) -> None:
+    """Take the updates --policy allows, test them off-line, then commit, push, deploy and mail."""
+    if show_history:
+        from venvkeeper.update.result import HistoryResult  # noqa: PLC0415
+        from venvkeeper.update.store import UpdateStore  # noqa: PLC0415
+
+        store = UpdateStore.for_env(env)
+        _run(
+            "update-history",
+            as_json,
+            lambda: HistoryResult(env=str(env), path=str(store.history), entries=store.read()),
+        )
+    from venvkeeper.update.run import UpdateRequest  # noqa: PLC0415
+    from venvkeeper.update.run import update as run_update  # noqa: PLC0415
+
+    request = UpdateRequest(
+        project_dir=project_dir,
+        env=env,
+        policy=policy,
+        groups=tuple(groups) if groups else None,
+        test_command=test_command,
+        test_timeout=test_timeout,
+        branch=branch,
+        dry_run=dry_run,
+        push=not no_push,
+    )
+    _run("update", as_json, lambda: run_update(request))
+
+
+@cli.command()
+@click.argument("project_dir", default=".", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["pylock", "requirements"]), required=True, help="PEP 751 or pip's."
+)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Write here (default: standard output)."
+)
+@click.option("--group", "groups", multiple=True, help="Also export this dependency group (repeatable).")
+@click.option(
+    "--python",
+    "python",
+    help="Interpreter (X.Y or a path) uv checks the lock with (default: [tool.venvkeeper] python, "
+    "else the project's .python-version / requires-python).",
+)
+@_json_option
+def export(
+    project_dir: Path, fmt: str, output: Path | None, groups: Sequence[str], python: str | None, as_json: bool
+) -> None:
+    """Export the lock's runtime set (no dev group, no workspace members) for a container build."""
+    from venvkeeper.bundle.export import export as run_export  # noqa: PLC0415
+
+    _run(
+        "export",
+        as_json,
+        lambda: run_export(project_dir, fmt, output, tuple(groups) if groups else None, python=python),
+    )
+
+
+@cli.command()
+@click.argument("bundle_path", metavar="BUNDLE", type=click.Path(path_type=Path, dir_okay=False))
+@_env_option
+@click.option("--python", "python", help="Interpreter: a version (3.12) or a path (default: the bundle's).")
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Refuse the bundle unless it is signed by this key's private half.",
+)
+@click.option("--keep", type=click.IntRange(min=0), help="Previous generations to keep (default 3).")
+@click.option("--in-place", is_flag=True, help="Converge --env itself (a container layer); no generations.")
+@click.option(
+    "--hooks-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Run the bundle's post-deploy hooks in this checkout (they need the project's files).",
+)
+@click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
+@_json_option
+def install(
+    bundle_path: Path,
+    env: Path,
+    python: str | None,
+    public_key: Path | None,
+    keep: int | None,
+    in_place: bool,
+    hooks_dir: Path | None,
+    no_wait: bool,
+    as_json: bool,
+) -> None:
+    """Install a bundle into a new generation of --env, with no network (checked whole first)."""
+    from venvkeeper.bundle.install import install as run_install  # noqa: PLC0415
+
+    _run(
+        "install",
+        as_json,
+        lambda: run_install(
+            bundle_path,
+            env,
+            python=python,
+            public_key=public_key,
+            keep=keep,
+            wait=not no_wait,
+            in_place=in_place,
+            hooks_dir=hooks_dir,
+        ),
+    )
+
+
+@cli.command()
+@click.argument("private_key", type=click.Path(path_type=Path, dir_okay=False))
+@_json_option
+def keygen(private_key: Path, as_json: bool) -> None:
+    """Write an Ed25519 key pair: PRIVATE_KEY (mode 0600) and PRIVATE_KEY.pub."""
+    from venvkeeper.bundle.keys import keygen as run_keygen  # noqa: PLC0415
+
+    _run("keygen", as_json, lambda: run_keygen(private_key))
+
+
+@cli.command()
+@click.argument("project_dir", default=".", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Bundle."
+)
+@click.option("--platform", "platforms", multiple=True, help="Target platform tag (default: this machine's).")
+@click.option("--python", "python", help="Target Python X.Y (default: this interpreter's).")
+@click.option("--group", "groups", multiple=True, help="Also bundle this dependency group (repeatable).")
+@click.option("--with-uv", is_flag=True, help="Carry the uv binary, so the target needs only Python.")
+@click.option("--sign", "sign_key", type=click.Path(path_type=Path, dir_okay=False), help="Ed25519 key.")
+@click.option("--executable", is_flag=True, help="Write one runnable file (implies --with-uv).")
+@click.option("--script", help="The console script the executable runs (default: the members' first).")
+@_json_option
+def pack(
+    project_dir: Path,
+    output: Path,
+    platforms: Sequence[str],
+    python: str | None,
+    groups: Sequence[str],
+    with_uv: bool,
+    sign_key: Path | None,
+    executable: bool,
+    script: str | None,
+    as_json: bool,
+) -> None:
+    """Pack the lock's wheels and the built members into one deterministic, offline bundle."""
+    from venvkeeper.bundle.pack import pack as run_pack  # noqa: PLC0415
+
+    _run(
+        "pack",
+        as_json,
+        lambda: run_pack(
+            project_dir,
+            output,
+            platforms=tuple(platforms),
+            python=python,
+            groups=tuple(groups) if groups else None,
+            with_uv=with_uv,
+            sign_key=sign_key,
+            executable=executable,
+            script=script,
+        ),
+    )

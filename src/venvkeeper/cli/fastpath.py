@@ -1,0 +1,201 @@
+"""The no-op deploy without the full machinery: answer "unchanged" from file metadata alone.
+
+A deploy that found nothing to do (or just built a generation) leaves a *stamp*: the request it
+answered, the generation --env pointed at, and the stat (mtime, ctime, size, inode) of every file it
+read: the tracked files, the lock, every pyproject.toml, ``.python-version``, git's index, the
+interpreter and the generation's state file. The next identical request compares those stats and,
+when all are equal, answers at once. This is how git decides a file is unchanged without reading it;
+as in git, a file modified within the clock's granularity of the stamp is "racy", so no stamp is
+written until the tree has been still for a moment, and the full check runs instead.
+
+A moved environment (``mv`` of the directory holding --env: its scripts name the old path) never
+matches: the stamp's key holds --env's absolute path and its stats the state file's, so at the new
+place neither is the same, and the full deploy sees the move (``paths.moved_from``) and rebuilds.
+
+Anything the fast path does not understand (another flag, a missing stamp, a held lock) falls back
+to the full deploy, which is always right. Only modules Python loads anyway are imported here: this
+path exists to make cron and config-management runs cost what a ``uv sync`` no-op costs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from venvkeeper.cli import argv
+from venvkeeper.core import paths
+
+if TYPE_CHECKING:
+    from pathlib import Path  # not at run time: pathlib alone costs this path a quarter of its time
+
+__all__ = ["STAMP_NAME", "clear_stamp", "request_key", "try_noop", "write_stamp"]
+
+STAMP_NAME = "noop-stamp.json"
+# 2: stamps written before the selection rule (plan.Options "selection") must not answer "unchanged".
+_STAMP_SCHEMA = 2
+# Files younger than this (seconds) when the stamp is written make it untrustworthy (racy).
+_RACY_WINDOW = 2.0
+
+_VALUE_FLAGS = {"--env", "--group", "--python", "--keep"}
+_BOOL_FLAGS = {"--json", "--no-wait", "--no-rollback", "--in-place"}
+
+
+def request_key(
+    project_dir: str | Path, env: str | Path, groups: Sequence[str] | None, python: str | None, in_place: bool
+) -> str:
+    return json.dumps(
+        [
+            os.path.realpath(project_dir),
+            os.path.abspath(env),
+            sorted(groups) if groups else None,
+            python,
+            in_place,
+        ]
+    )
+
+
+def _parse(args: Sequence[str]) -> dict[str, Any] | None:
+    """The deploy arguments, or None for anything the small parser does not handle exactly."""
+    found = argv.parse(args, values=_VALUE_FLAGS, flags=_BOOL_FLAGS, repeatable={"--group"}, max_positional=1)
+    if found is None or "--env" not in found:
+        return None
+    if "--keep" in found and not str(found["--keep"]).isdigit():
+        return None
+    positional: list[str] = found.pop("positional")  # type: ignore[assignment]
+    found["groups"] = found.pop("--group")
+    found["project"] = positional[0] if positional else "."
+    return found
+
+
+def _stat(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino]
+
+
+def _lock_is_free(lock_file: str) -> bool:
+    import fcntl  # noqa: PLC0415 - cheap, and only here
+
+    try:
+        fd = os.open(lock_file, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing releases the lock
+    return True
+
+
+def _matching_stamp(parsed: dict[str, Any], env: str, home: str) -> dict[str, Any] | None:
+    try:
+        with open(f"{home}/{STAMP_NAME}", encoding="utf-8") as fh:
+            stamp: dict[str, Any] = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    in_place = bool(parsed.get("--in-place"))
+    key = request_key(parsed["project"], env, parsed["groups"], parsed.get("--python"), in_place)
+    if stamp.get("schema") != _STAMP_SCHEMA or stamp.get("key") != key:
+        return None
+    try:
+        target = None if in_place else os.readlink(env)
+    except OSError:
+        return None
+    if target != stamp.get("target") or not os.path.exists(f"{env}/bin/python"):
+        return None
+    if any(_stat(path) != recorded for path, recorded in stamp["stats"].items()):
+        return None
+    return stamp
+
+
+def try_noop(args: Sequence[str]) -> int | None:
+    """Answer an unchanged ``deploy`` (print and return 0), or None to run the full deploy."""
+    import time  # noqa: PLC0415
+
+    started = time.monotonic()
+    parsed = _parse(args)
+    if parsed is None:
+        return None
+    env = os.path.abspath(parsed["--env"])
+    home = paths.home(env)
+    stamp = _matching_stamp(parsed, env, home)
+    # A deploy that holds the lock may be about to switch: queue behind it the normal way.
+    if stamp is None or not _lock_is_free(f"{home}/deploy.lock"):
+        return None
+    try:
+        _print_unchanged(
+            env,
+            stamp.get("generation"),
+            in_place=bool(parsed.get("--in-place")),
+            as_json=bool(parsed.get("--json")),
+            duration_s=time.monotonic() - started,
+        )
+        sys.stdout.flush()
+    except BrokenPipeError:  # the answer stands when nobody reads it (`| head -1`)
+        from venvkeeper.cli.render import discard_stdout  # noqa: PLC0415
+
+        discard_stdout()
+    return 0
+
+
+def _print_unchanged(
+    env: str, generation: int | None, *, in_place: bool, as_json: bool, duration_s: float
+) -> None:
+    reason = "nothing changed since the live environment was built (file metadata unchanged)"
+    if as_json:
+        from venvkeeper.cli.render import render  # noqa: PLC0415
+        from venvkeeper.generations.results import DeployResult  # noqa: PLC0415
+
+        result = DeployResult(
+            "deploy",
+            env=env,
+            changed=False,
+            generation=generation,
+            previous=generation,
+            reason=reason,
+            in_place=in_place,
+            duration_s=duration_s,
+        )
+        render(result, as_json=True)
+        return
+    from venvkeeper.cli.messages import unchanged_line  # noqa: PLC0415
+
+    sys.stdout.write(unchanged_line(env, generation, reason, duration_s))
+
+
+def write_stamp(
+    *,
+    home: Path,
+    key: str,
+    target: str | None,
+    generation: int | None,
+    files: Iterable[Path],
+    now: float,
+) -> bool:
+    """Record the stats the next no-op will compare; False (and no stamp) when the tree is racy."""
+    from venvkeeper.core import files as fsutil  # noqa: PLC0415
+
+    stamp_path = home / STAMP_NAME
+    stats: dict[str, list[int] | None] = {}
+    for path in files:
+        stat = _stat(str(path))
+        if stat is not None and max(stat[0], stat[1]) >= (now - _RACY_WINDOW) * 1e9:
+            stamp_path.unlink(missing_ok=True)
+            return False
+        stats[str(path)] = stat
+    fsutil.atomic_write_json(
+        stamp_path,
+        {"schema": _STAMP_SCHEMA, "key": key, "target": target, "generation": generation, "stats": stats},
+    )
+    return True
+
+
+def clear_stamp(home: Path) -> None:
+    (home / STAMP_NAME).unlink(missing_ok=True)

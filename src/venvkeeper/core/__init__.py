@@ -1,0 +1,1 @@
+"""The shared core: errors, exit codes, results, files, locks, paths, config, names. Imports no other part."""

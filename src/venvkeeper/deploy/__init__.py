@@ -1,0 +1,1 @@
+"""``venvkeeper deploy``: converge an environment on a committed lock."""

@@ -1,0 +1,53 @@
+"""``venvkeeper doctor``: say what is wrong with an environment, and what heal would do about it.
+
+Read-only: :mod:`envfacts` reads, :mod:`diagnosis` decides. Timed (150 ms on a 1,000-file
+environment, start-up included), so this path imports neither click, pathlib nor dataclasses.
+"""
+
+from __future__ import annotations
+
+import time
+
+from venvkeeper.doctor.diagnosis import diagnose
+from venvkeeper.doctor.envfacts import gather
+from venvkeeper.doctor.result import DoctorResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["doctor", "main"]
+
+
+def doctor(env: str) -> DoctorResult:
+    started = time.monotonic()
+    facts = gather(env)
+    findings = diagnose(facts)
+    return DoctorResult(
+        env=env,
+        directory=facts.root,
+        kind=facts.kind,
+        interpreter=None
+        if not facts.links
+        else {
+            "path": f"{facts.root}/bin/python",
+            "version": None if facts.interpreter is None else facts.interpreter.version,
+            "runs": facts.interpreter is not None,
+        },
+        packages_python=facts.packages_python,
+        managed_by=facts.managed_by,
+        findings=findings,
+        duration_s=time.monotonic() - started,
+    )
+
+
+def main(args: Sequence[str]) -> int | None:
+    """``venvkeeper doctor ARGS`` without click; None when the arguments need click's parser."""
+    from venvkeeper.cli import argv  # noqa: PLC0415
+    from venvkeeper.cli.render import report  # noqa: PLC0415
+
+    parsed = argv.parse(args, values={"--env"}, flags={"--json"})
+    if parsed is None or "--env" not in parsed:
+        return None
+    env = str(parsed["--env"])
+    return int(report("doctor", bool(parsed.get("--json")), lambda: doctor(env)))

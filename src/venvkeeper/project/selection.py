@@ -1,0 +1,58 @@
+"""What an environment gets from the lock: the one selection rule every command shares.
+
+The rule: the runtime dependencies of every workspace member (uv's ``--all-packages``), plus
+exactly the dependency groups named by ``--group`` (or, without it, ``[tool.venvkeeper] groups``).
+Nothing else. uv's ``[tool.uv] default-groups`` (``dev`` when unset, a list, or ``"all"``) say what
+a developer's ``uv sync`` and ``uv run`` get; they are a development convenience, never deployed
+unless named.
+
+deploy, update's candidate, export and ``verify --project`` hand uv :func:`uv_args`; pack walks the
+lock itself (:func:`venvkeeper.bundle.fetch.runtime_packages`, which reads no default-groups) with the same
+groups; install installs what pack bundled. Pure: nothing here runs uv.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # nothing imported at run time: uvcmd, on every path that runs uv, imports this
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+__all__ = ["IGNORED_UV_VARIABLES", "chosen", "uv_args"]
+
+# uv reads these from the environment and would change the selection behind the flags' back
+# (UV_NO_GROUP drops a group that --group names; UV_DEV / UV_NO_DEV add or drop dev): uvcmd drops
+# them from every uv call.
+# UV_NO_INSTALL_* and UV_NO_EDITABLE would leave members out or install them as links into the
+# source; UV_NO_SOURCES would resolve [tool.uv.sources] packages from the index instead.
+IGNORED_UV_VARIABLES = (
+    "UV_DEV",
+    "UV_NO_DEV",
+    "UV_NO_GROUP",
+    "UV_NO_DEFAULT_GROUPS",
+    "UV_NO_INSTALL_PROJECT",
+    "UV_NO_INSTALL_WORKSPACE",
+    "UV_NO_INSTALL_LOCAL",
+    "UV_NO_EDITABLE",
+    "UV_NO_SOURCES",
+)
+
+
+def chosen(cli: Sequence[str] | None, configured: Sequence[str]) -> tuple[str, ...]:
+    """The groups to install: ``--group`` when given (even one), else ``[tool.venvkeeper] groups``.
+
+    Sorted and without repeats, so the same selection is recorded (and compared) the same way.
+    """
+    return tuple(sorted(set(cli if cli is not None else configured)))
+
+
+def uv_args(groups: Iterable[str]) -> list[str]:
+    """uv's flags for the selection, for ``uv sync`` and ``uv export`` alike.
+
+    ``--no-default-groups`` rather than ``--no-dev``: ``--no-dev`` leaves every other default
+    group in (a project with ``default-groups = ["dev", "docs", "tests"]`` deployed its docs and
+    test tools), and it beats ``--group dev``, so dev could never be asked for. With
+    ``--no-default-groups`` each ``--group`` adds exactly that group, ``default-groups = "all"``
+    included (checked with uv 0.13.8). ``--only-group`` is not used: it drops the runtime
+    dependencies.
+    """
+    return ["--no-default-groups", *[arg for group in sorted(set(groups)) for arg in ("--group", group)]]

@@ -1,0 +1,1 @@
+"""``venvkeeper update``: take the updates a policy allows, test them, ship them, tell the admins."""

@@ -1,0 +1,1 @@
+"""``venvkeeper verify``: prove an installed environment is what its lock says, file by file."""

@@ -1,0 +1,235 @@
+"""The shape of the code, checked: layers, no import cycles, small modules and functions, one lazy import.
+
+docs/architecture.md explains the rules; this file is what keeps them. The graph counts every import a
+module can make: at the top, under ``if TYPE_CHECKING``, inside a function, and the dotted names given to
+:func:`venvkeeper.core.lazy.lazy`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "venvkeeper"
+PACKAGE = "venvkeeper"
+
+# Who may import whom. A capability imports the layers below it, never another capability; the command
+# line composes them.
+LAYERS: dict[str, set[str]] = {
+    "core": set(),
+    "gateways": {"core"},
+    "project": {"core", "gateways"},
+    "generations": {"core", "gateways", "project"},
+    "deploy": {"core", "gateways", "project", "generations"},
+    "verify": {"core", "gateways", "project", "generations"},
+    "doctor": {"core", "gateways", "project", "generations"},
+    "update": {"core", "gateways", "project", "generations"},
+    "bundle": {"core", "gateways", "project", "generations"},
+    "cli": {"core", "gateways", "project", "generations", "deploy", "verify", "doctor", "update", "bundle"},
+}
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+# The program inside ``pack --executable``'s file runs on a host without venvkeeper: it is standalone,
+# so it starts its own processes and imports only the standard library.
+STANDALONE = {"venvkeeper.bundle.bootstrap"}
+SPAWNING = {"subprocess", "asyncio.subprocess", "multiprocessing"}
+
+
+@dataclass
+class Module:
+    name: str
+    path: Path
+    tree: ast.Module
+    imports: set[str] = field(default_factory=set)  # every module name it may import
+    nested_imports: list[int] = field(default_factory=list)  # line numbers of imports inside functions
+
+    @property
+    def layer(self) -> str | None:
+        parts = self.name.split(".")
+        return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS) else None
+
+
+def _name_of(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _resolve(module: Module, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = module.name.split(".")
+    if module.path.name != "__init__.py":
+        base.pop()
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def _functions(tree: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield node
+
+
+def _load() -> dict[str, Module]:
+    modules: dict[str, Module] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        module = Module(_name_of(path), path, ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        modules[module.name] = module
+    for module in modules.values():
+        inside = {id(n) for f in _functions(module.tree) for n in ast.walk(f) if n is not f}
+        for node in ast.walk(module.tree):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _resolve(module, node)
+                targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "lazy"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                targets = [node.args[0].value]
+            else:
+                continue
+            if isinstance(node, ast.Import | ast.ImportFrom) and id(node) in inside:
+                module.nested_imports.append(node.lineno)
+            module.imports.update(targets)
+    return modules
+
+
+MODULES = _load()
+
+
+def _internal_edges(module: Module) -> set[str]:
+    return {t for t in module.imports if t in MODULES and t != module.name and t != PACKAGE}
+
+
+def _cycles() -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan's algorithm, iteratively)."""
+    graph = {name: sorted(_internal_edges(m)) for name, m in MODULES.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, edges = work[-1]
+            advanced = False
+            for nxt in edges:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(graph[nxt])))
+                    advanced = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_graph_is_read() -> None:
+    """Guards the guard: the reader finds the modules and their imports (a broken walk would pass all)."""
+    assert "venvkeeper.core.errors" in MODULES
+    assert "venvkeeper.core.exitcodes" in _internal_edges(MODULES["venvkeeper.core.errors"])
+    assert len(MODULES) > 40
+
+
+def test_no_import_cycles() -> None:
+    assert _cycles() == []
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_layers(name: str) -> None:
+    module = MODULES[name]
+    if module.layer is None:  # venvkeeper/__init__.py and __main__.py
+        return
+    allowed = LAYERS[module.layer] | {module.layer}
+    wrong = sorted(
+        t for t in _internal_edges(module) if (MODULES[t].layer or "cli") not in allowed and t != f"{PACKAGE}.__main__"
+    )
+    assert wrong == [], f"{name} ({module.layer}) may import only {sorted(allowed)}"
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_sizes(name: str) -> None:
+    module = MODULES[name]
+    lines = len(module.path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{name} has {lines} lines"
+    long = [
+        f"{f.name} ({(f.end_lineno or f.lineno) - f.lineno + 1} lines)"
+        for f in _functions(module.tree)
+        if (f.end_lineno or f.lineno) - f.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert long == []
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_imports_at_the_top(name: str) -> None:
+    """Deferred imports go through venvkeeper.core.lazy, declared at the top, never inside a function."""
+    module = MODULES[name]
+    if name in STANDALONE:
+        return
+    assert module.nested_imports == [], f"{name}: imports inside functions at lines {module.nested_imports}"
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_only_gateways_start_processes(name: str) -> None:
+    module = MODULES[name]
+    if module.layer == "gateways" or name in STANDALONE:
+        return
+    assert sorted(module.imports & SPAWNING) == []
+
+
+def test_the_standalone_program_needs_no_venvkeeper() -> None:
+    for name in STANDALONE:
+        assert name in MODULES
+        assert sorted(t for t in MODULES[name].imports if t.split(".")[0] == PACKAGE) == []
+
+
+def test_lazy_names_are_real_modules() -> None:
+    """A misspelt lazy("...") would fail only on the path that first reads it: refuse it here."""
+    import importlib.util  # noqa: PLC0415 - a test module, not venvkeeper's
+
+    for module in MODULES.values():
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "lazy":
+                arg = node.args[0]
+                assert isinstance(arg, ast.Constant)
+                assert isinstance(arg.value, str)
+                assert importlib.util.find_spec(arg.value) is not None, f"{module.name}: lazy({arg.value!r})"
