@@ -161,7 +161,7 @@ INSTALL_STEPS: list[tuple[str, str, str, bool]] = [
         False,
     ),
     (
-        "venvkeeper.deploy.converge:build_and_switch",
+        "venvkeeper.generations.transaction:build_and_switch",
         "generation",
         "the new generation built, recorded and switched to (the rows below are inside it)",
         False,

@@ -111,55 +111,35 @@ MODULES = _load()
 
 
 def _internal_edges(module: Module) -> set[str]:
-    return {t for t in module.imports if t in MODULES and t != module.name and t != PACKAGE}
+    return {t for t in module.imports if t in MODULES and t not in (module.name, PACKAGE)}
 
 
 def _cycles() -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan's algorithm, iteratively)."""
+    """Strongly connected components of more than one module (Tarjan's algorithm)."""
     graph = {name: sorted(_internal_edges(m)) for name, m in MODULES.items()}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
-    on_stack: set[str] = set()
     found: list[list[str]] = []
-    counter = 0
-    for root in graph:
-        if root in index:
-            continue
-        work = [(root, iter(graph[root]))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, edges = work[-1]
-            advanced = False
-            for nxt in edges:
-                if nxt not in index:
-                    index[nxt] = low[nxt] = counter
-                    counter += 1
-                    stack.append(nxt)
-                    on_stack.add(nxt)
-                    work.append((nxt, iter(graph[nxt])))
-                    advanced = True
-                    break
-                if nxt in on_stack:
-                    low[node] = min(low[node], index[nxt])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = stack[stack.index(node) :]
+            del stack[stack.index(node) :]
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for name in graph:
+        if name not in index:
+            visit(name)
     return found
 
 
@@ -181,7 +161,9 @@ def test_layers(name: str) -> None:
         return
     allowed = LAYERS[module.layer] | {module.layer}
     wrong = sorted(
-        t for t in _internal_edges(module) if (MODULES[t].layer or "cli") not in allowed and t != f"{PACKAGE}.__main__"
+        t
+        for t in _internal_edges(module)
+        if (MODULES[t].layer or "cli") not in allowed and t != f"{PACKAGE}.__main__"
     )
     assert wrong == [], f"{name} ({module.layer}) may import only {sorted(allowed)}"
 
@@ -224,7 +206,7 @@ def test_the_standalone_program_needs_no_venvkeeper() -> None:
 
 def test_lazy_names_are_real_modules() -> None:
     """A misspelt lazy("...") would fail only on the path that first reads it: refuse it here."""
-    import importlib.util  # noqa: PLC0415 - a test module, not venvkeeper's
+    import importlib.util
 
     for module in MODULES.values():
         for node in ast.walk(module.tree):

@@ -226,7 +226,7 @@ def test_an_environment_deployed_under_the_old_rule_converges_once(
     """Before the rule, deploy passed uv `--no-dev`, so uv's other default groups went into
     production and the fingerprint did not name a rule. The next deploy rebuilds it once."""
     from venvkeeper.cli import fastpath
-    from venvkeeper.generations import plan
+    from venvkeeper.project import plan
 
     new_to_json = plan.Options.to_json
 

@@ -51,7 +51,7 @@ def export(
     python: str | None = None,
 ) -> ExportResult:
     """Check the lock is current (offline), export it, and write ``output`` atomically."""
-    from venvkeeper.deploy.converge import defined_groups  # noqa: PLC0415
+    from venvkeeper.project.facts import defined_groups  # noqa: PLC0415
 
     workspace = load_workspace(project_dir)
     lock = parse_lock(workspace)

@@ -85,7 +85,7 @@ def install(
 ) -> DeployResult:
     started = time.monotonic()
     from venvkeeper.bundle import signing  # noqa: PLC0415
-    from venvkeeper.deploy.converge import build_and_switch, claim, live_target, run_post_deploy  # noqa: PLC0415
+    from venvkeeper.generations.transaction import build_and_switch, claim, live_target, run_post_deploy  # noqa: PLC0415
 
     if not bundle_path.is_file():
         raise ConfigError(f"{bundle_path}: no such bundle", hint="give the file `venvkeeper pack` wrote")
@@ -139,7 +139,7 @@ def install(
             )
         finally:
             fsutil.remove_tree(scratch)
-        from venvkeeper.generations import plan  # noqa: PLC0415
+        from venvkeeper.project import plan  # noqa: PLC0415
 
         return DeployResult(
             "install",
@@ -199,8 +199,8 @@ def _in_place(
     started: float,
 ) -> DeployResult:
     """--in-place (a container image's layer): converge --env itself; no generations, no rollback."""
-    from venvkeeper.generations import plan  # noqa: PLC0415
     from venvkeeper.generations.layout import read_packages, read_state_file  # noqa: PLC0415
+    from venvkeeper.project import plan  # noqa: PLC0415
 
     kind = layout.env_kind()
     if kind == "generation":
@@ -254,10 +254,10 @@ def _populate(
     inputs: str,
     bundle_path: Path,
 ) -> GenerationState:
-    from venvkeeper.deploy.converge import interpreter_identity  # noqa: PLC0415
     from venvkeeper.gateways.uv import uv_version  # noqa: PLC0415
     from venvkeeper.generations.manifest import seal  # noqa: PLC0415
     from venvkeeper.generations.smoke import smoke_check  # noqa: PLC0415
+    from venvkeeper.generations.transaction import interpreter_identity  # noqa: PLC0415
     from venvkeeper.generations.wheels import inspect_wheel  # noqa: PLC0415
 
     engine.create_venv(env_dir, str(interpreter), allow_existing=env_dir.is_dir())

@@ -15,18 +15,16 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from venvkeeper import __version__
 from venvkeeper.core import files as fsutil
-from venvkeeper.core import locking
 from venvkeeper.core.config import DEFAULT_KEEP
-from venvkeeper.core.errors import BusyError, ConfigError, HookError, InterpreterError
+from venvkeeper.core.errors import ConfigError, InterpreterError
 from venvkeeper.gateways import git as gitcmd
-from venvkeeper.generations import plan
 from venvkeeper.generations.layout import (
     GenerationState,
     Layout,
@@ -36,12 +34,22 @@ from venvkeeper.generations.layout import (
     refuse_inside,
 )
 from venvkeeper.generations.results import DeployResult
-from venvkeeper.project import selection, staging, vcsversion
-from venvkeeper.project.hashing import digest_entries, digest_json, member_files, tree_entries
+from venvkeeper.generations.transaction import (
+    Target,
+    Undo,
+    build_and_switch,
+    claim,
+    interpreter_identity,
+    interpreter_intact,
+    moved_note,
+    run_post_deploy,
+    target_for,
+)
+from venvkeeper.project import plan, selection, staging
+from venvkeeper.project.facts import ProjectFacts, defined_groups, members_for
 from venvkeeper.project.workspace import (
     LockedMember,
     Workspace,
-    load_lock_members,
     load_workspace,
     parse_lock,
     stale_member,
@@ -53,17 +61,7 @@ if TYPE_CHECKING:
 # The no-op path (the common case under cron or config management) imports only what it needs:
 # engine, smoke, wheels, hooks and the thread pool are imported where a build or a hook happens.
 
-__all__ = [
-    "DeployRequest",
-    "ProjectFacts",
-    "Switched",
-    "build_and_switch",
-    "defined_groups",
-    "deploy",
-    "interpreter_identity",
-    "live_target",
-    "run_post_deploy",
-]
+__all__ = ["DeployRequest", "deploy"]
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -82,15 +80,6 @@ class DeployRequest:
     repair: bool = False  # verify the live environment; rebuild it (uv's cache refreshed) if it differs
 
 
-def interpreter_identity(path: Path) -> dict[str, Any] | None:
-    try:
-        real = os.path.realpath(path)
-        st = os.stat(real)
-    except OSError:
-        return None
-    return {"path": str(path), "realpath": real, "mtime_ns": st.st_mtime_ns, "size": st.st_size}
-
-
 def _resolve_options(request: DeployRequest, workspace: Workspace) -> tuple[plan.Options, int]:
     python = request.python if request.python is not None else workspace.config.python
     if python and "/" in python:
@@ -99,93 +88,6 @@ def _resolve_options(request: DeployRequest, workspace: Workspace) -> tuple[plan
     keep = request.keep if request.keep is not None else workspace.config.keep
     groups = selection.chosen(request.groups, workspace.config.groups)
     return plan.Options(groups, python, request.in_place), DEFAULT_KEEP if keep is None else keep
-
-
-class ProjectFacts:
-    """What a deploy reads from the source tree, gathered once."""
-
-    def __init__(
-        self, workspace: Workspace, members: tuple[LockedMember, ...], options: plan.Options, lock_sha256: str
-    ) -> None:
-        self.workspace = workspace
-        self.members = members
-        root = workspace.root
-        self.files = gitcmd.list_files(root)
-        paths = [m.path for m in members]
-        # Each member's files with their hashes: sealed with the generation, so verify --project can
-        # name the very file that changed since.
-        self.member_entries = {
-            m.name: tree_entries(root, member_files(self.files, m.path, paths)) for m in members if m.package
-        }
-        self.member_hashes = {name: digest_entries(entries) for name, entries in self.member_entries.items()}
-        self.file_hashes = dict(self.member_hashes)  # the files alone, before any version inputs
-        # A version from git changes with a tag, a commit or an edit elsewhere in the repository:
-        # those join such a member's hash, so its cached wheel is not reused at the old version.
-        self.dynamic = vcsversion.dynamic_versions(root, [(m.name, m.path) for m in members if m.package])
-        self.in_git = bool(self.dynamic) and gitcmd.is_work_tree(root)
-        if self.dynamic:
-            extra = vcsversion.version_inputs(root, self.dynamic, in_git=self.in_git)
-            for d in self.dynamic:
-                self.member_hashes[d.member] = digest_json({"files": self.member_hashes[d.member], **extra})
-        pyprojects = {}
-        for m in members:
-            pyprojects[m.path] = hashlib.sha256((root / m.path / "pyproject.toml").read_bytes()).hexdigest()
-        python_version = root / ".python-version"
-        self.python_version_file = python_version.read_text().strip() if python_version.is_file() else None
-        self.lock_sha256 = lock_sha256
-        # What decides whether the lock is current: if equal to the live generation's, it still is.
-        self.lock_inputs = digest_json({"lock": self.lock_sha256, "pyprojects": pyprojects})
-        self.inputs = plan.inputs_digest(
-            lock_sha256=self.lock_sha256,
-            pyprojects=pyprojects,
-            python_version_file=self.python_version_file,
-            member_hashes=self.member_hashes,
-            options=options,
-        )
-
-
-def _members_for(
-    workspace: Workspace, current: GenerationState | None, lock_sha: str
-) -> tuple[tuple[LockedMember, ...], dict[str, Any] | None]:
-    """Members from the live generation's record when the lock is the same bytes (no TOML parse)."""
-    if current is not None and current.lock_sha256 == lock_sha and current.members:
-        return tuple(LockedMember(m["name"], m["path"], m["package"]) for m in current.members), None
-    lock = parse_lock(workspace)
-    return load_lock_members(workspace, lock), lock
-
-
-def defined_groups(lock: dict[str, Any], members: Sequence[LockedMember]) -> list[str]:
-    names = {m.name for m in members}
-    groups: set[str] = set()
-    for pkg in lock["package"]:
-        if pkg.get("name") in names:
-            groups.update(pkg.get("dev-dependencies", {}))
-            groups.update(pkg.get("metadata", {}).get("requires-dev", {}))
-    return sorted(groups)
-
-
-def _interpreter_intact(state: GenerationState) -> bool:
-    """The interpreter the environment was built on is still there, the same file (by stat)."""
-    current = interpreter_identity(Path(state.interpreter.get("realpath", "/nonexistent")))
-    return plan.interpreter_unchanged(state.interpreter, current)
-
-
-def _healthy(env_dir: Path, state: GenerationState | None, moved: str | None) -> bool:
-    # exists() follows the link: a dangling bin/python (interpreter moved or removed) is not healthy.
-    # Nor is one that was moved since it was built: its scripts start the old path's interpreter.
-    return (
-        state is not None
-        and (env_dir / "bin" / "python").exists()
-        and _interpreter_intact(state)
-        and moved is None
-    )
-
-
-def _moved(env_dir: Path, state: GenerationState | None, number: int | None) -> str | None:
-    """Where the environment was built, when it no longer lives there (see paths.moved_from)."""
-    from venvkeeper.core import paths  # noqa: PLC0415
-
-    return paths.moved_from(state.to_json() if state is not None else None, str(env_dir), number)
 
 
 def _both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
@@ -213,72 +115,6 @@ def deploy(request: DeployRequest) -> DeployResult:
         return result
 
 
-_CLAIM_ATTEMPTS = 3
-
-
-@contextlib.contextmanager
-def claim(layout: Layout, *, wait: bool) -> Iterator[None]:
-    """Make --env's state directory and hold its lock for the body (deploy's and install's).
-
-    A failed first run leaves nothing behind: what :meth:`Layout.prepare` created is taken away
-    again, lock file included. A run that waited on that lock then holds a file no longer in the
-    directory, so it prepares and locks afresh rather than work unexcluded in a removed directory.
-    """
-    for _ in range(_CLAIM_ATTEMPTS):
-        created = layout.prepare()
-        with locking.hold(layout.lock_file, wait=wait, what=f"environment {layout.env}"):
-            if not layout.lock_file.exists():
-                continue  # the run we waited for failed first and removed the state directory
-            env_was = layout.env_kind()
-            layout.sweep()
-            try:
-                yield
-            except BaseException:
-                layout.remove_unused(created, env_was)
-                raise
-            return
-    raise BusyError(
-        f"{layout.env}: its state directory was removed {_CLAIM_ATTEMPTS} times while this run waited",
-        hint="other runs keep failing their first deploy here; let them finish, then run again",
-    )
-
-
-@dataclass
-class _Target:
-    """Where this deploy looks for the live state and builds the new one."""
-
-    kind: str  # Layout.env_kind(), or "in-place"
-    live_number: int | None
-    live: GenerationState | None
-    healthy: bool
-    env_kind: str = ""
-    moved_from: str | None = None  # the live environment was built there and moved since
-
-
-def live_target(layout: Layout) -> _Target:
-    """What stands at --env now, for a generation switch (install's view; never in place)."""
-    return _target(layout, plan.Options((), None, False))
-
-
-def _target(layout: Layout, options: plan.Options) -> _Target:
-    kind = layout.env_kind()
-    if options.in_place:
-        if kind == "generation":
-            raise ConfigError(
-                f"{layout.env} is a symlink to a venvkeeper generation; "
-                "--in-place would change a kept generation",
-                hint="deploy without --in-place (generations switch atomically anyway)",
-            )
-        live = read_state_file(layout.inplace_state) if kind == "venv" else None
-        moved = _moved(layout.env, live, None)
-        return _Target("in-place", None, live, _healthy(layout.env, live, moved), kind, moved)
-    number = layout.current_number() if kind == "generation" else None
-    live = layout.read_state(number) if number is not None else None
-    moved = _moved(layout.gen_dir(number), live, number) if number is not None else None
-    healthy = number is not None and _healthy(layout.gen_dir(number), live, moved)
-    return _Target(kind, number, live, healthy, kind, moved)
-
-
 def _deploy(
     request: DeployRequest,
     workspace: Workspace,
@@ -287,9 +123,9 @@ def _deploy(
     layout: Layout,
     started: float,
 ) -> DeployResult:
-    target = _target(layout, options)
+    target = target_for(layout, options)
     lock_sha = hashlib.sha256(workspace.lock_bytes).hexdigest()
-    members, lock = _members_for(workspace, target.live, lock_sha)
+    members, lock = members_for(workspace, target.live, lock_sha)
     facts = ProjectFacts(workspace, members, options, lock_sha)
     repair = _plan_repair(layout, target) if request.repair else None
     result = _converge(request, workspace, options, keep, layout, started, target, lock, facts, repair)
@@ -309,7 +145,7 @@ class _Repair:
     poisoned: list[str]  # of those, the ones whose files are hard links into a damaged uv cache
 
 
-def _plan_repair(layout: Layout, target: _Target) -> _Repair | None:
+def _plan_repair(layout: Layout, target: Target) -> _Repair | None:
     """Verify the live environment; None when there is none to verify (a normal deploy runs).
 
     uv's cache entries that the damaged files are hard links to are removed first, so the rebuild
@@ -385,7 +221,7 @@ def _converge(
     keep: int,
     layout: Layout,
     started: float,
-    target: _Target,
+    target: Target,
     lock: dict[str, Any] | None,
     facts: ProjectFacts,
     repair: _Repair | None = None,
@@ -497,7 +333,7 @@ def _find_python(
         and live.interpreter.get("request") == request
         and live.interpreter.get("python_version_file") == facts.python_version_file
         and live.lock_inputs_sha256 == facts.lock_inputs  # requires-python unchanged
-        and _interpreter_intact(live)
+        and interpreter_intact(live)
     ):
         return Path(live.interpreter["path"])
     # A path too (made absolute when the options were read): uv checks it against requires-python.
@@ -517,7 +353,7 @@ def _check_groups(
         )
 
 
-def _unchanged(layout: Layout, target: _Target, started: float, reason: str) -> DeployResult:
+def _unchanged(layout: Layout, target: Target, started: float, reason: str) -> DeployResult:
     return DeployResult(
         "deploy",
         env=str(layout.env),
@@ -664,9 +500,7 @@ def _populate(build: _Build, env_dir: Path, number: int, started: float, manifes
     return _Populated(state, rebuilt, reused)
 
 
-def _converge_in_place(
-    request: DeployRequest, build: _Build, target: _Target, started: float
-) -> DeployResult:
+def _converge_in_place(request: DeployRequest, build: _Build, target: Target, started: float) -> DeployResult:
     """--in-place: converge --env itself (container images), with the same change detection."""
     layout = build.layout
     before = read_packages(layout.env) if target.env_kind == "venv" else {}
@@ -687,7 +521,7 @@ def _converge_in_place(
     done = _populate(build, layout.env, 0, started, layout.inplace_manifest)
     done.state.directory = str(layout.env)
     fsutil.atomic_write_json(layout.inplace_state, done.state.to_json())
-    hook_runs = _run_post_deploy(request, build.workspace, layout, None, _Undo())
+    hook_runs = _run_post_deploy(request, build.workspace, layout, None, Undo())
     return DeployResult(
         "deploy",
         env=str(layout.env),
@@ -699,84 +533,13 @@ def _converge_in_place(
         reused=done.reused,
         hooks=hook_runs,
         in_place=True,
-        reason=_moved_note(target) + "converged in place",
+        reason=moved_note(target) + "converged in place",
         duration_s=time.monotonic() - started,
     )
 
 
-@dataclass(frozen=True)
-class _Undo:
-    """How to put --env back when a post-deploy hook fails."""
-
-    previous: int | None = None
-    adopted: int | None = None
-    remove_link: bool = False
-    failed: int | None = None
-
-
-@dataclass(frozen=True)
-class Switched:
-    """What switching --env to a new generation did."""
-
-    number: int
-    state: GenerationState
-    adopted: int | None
-    previous: int | None
-    previous_packages: dict[str, str]
-    hooks: list[HookRun]
-    pruned: list[int]
-
-
-def build_and_switch(
-    layout: Layout,
-    target: _Target,
-    keep: int,
-    populate: Callable[[Path, int, Path], GenerationState],
-    hooks: Callable[[int, _Undo], list[HookRun]],
-) -> Switched:
-    """The generation transaction deploy and install share: build a new generation beside the live
-    one (``populate(directory, number, manifest_path)`` returns its record), write its record, switch
-    --env to it atomically (adopting a plain venv that stood there), run the hooks (which switch back
-    on failure through the undo), then prune old generations.
-    """
-    adopted: int | None = None
-    number = layout.next_number()
-    if target.kind == "venv":
-        adopted, number = number, number + 1
-    try:
-        state = populate(layout.gen_dir(number), number, layout.manifest_file(number))
-        state.directory = str(layout.gen_dir(number))
-        fsutil.atomic_write_json(layout.state_file(number), state.to_json())
-    except BaseException:
-        layout.remove_generation(number)
-        raise
-
-    previous_packages = target.live.packages if target.live is not None else {}
-    if adopted is not None:
-        previous_packages = read_packages(layout.env)
-        _record_adopted(layout, adopted, previous_packages)
-        layout.adopt(adopted)
-    else:
-        if target.kind == "empty":
-            layout.env.rmdir()
-        layout.switch_to(number)
-
-    undo = _Undo(target.live_number, adopted, remove_link=target.kind in ("missing", "empty"), failed=number)
-    hook_runs = hooks(number, undo)
-    pruned = layout.prune(keep)
-    return Switched(
-        number,
-        state,
-        adopted,
-        adopted if adopted is not None else target.live_number,
-        previous_packages,
-        hook_runs,
-        pruned,
-    )
-
-
 def _build_and_switch(
-    request: DeployRequest, build: _Build, keep: int, target: _Target, started: float
+    request: DeployRequest, build: _Build, keep: int, target: Target, started: float
 ) -> DeployResult:
     layout = build.layout
     rebuilt: list[str] = []
@@ -808,33 +571,13 @@ def _build_and_switch(
         hooks=switched.hooks,
         adopted=switched.adopted,
         pruned=switched.pruned,
-        reason=_moved_note(target) + "new generation built",
+        reason=moved_note(target) + "new generation built",
         duration_s=time.monotonic() - started,
     )
 
 
-def _moved_note(target: _Target) -> str:
-    if target.moved_from is None:
-        return ""
-    return f"the environment was built at {target.moved_from} and moved since (its scripts name that path); "
-
-
-def _record_adopted(layout: Layout, number: int, packages: dict[str, str]) -> None:
-    # Written before the exchange, so the adopted venv is never a directory without a record
-    # (which the next run's sweep would delete).
-    state = GenerationState(
-        number=number,
-        kind="adopted",
-        created=now_iso(),
-        packages=packages,
-        project=None,
-        options={"origin": str(layout.env)},
-    )
-    fsutil.atomic_write_json(layout.state_file(number), state.to_json())
-
-
 def _run_post_deploy(
-    request: DeployRequest, workspace: Workspace, layout: Layout, number: int | None, undo: _Undo
+    request: DeployRequest, workspace: Workspace, layout: Layout, number: int | None, undo: Undo
 ) -> list[HookRun]:
     hooks = workspace.config.hooks
     if not hooks.post_deploy:
@@ -842,52 +585,6 @@ def _run_post_deploy(
     cwd = (workspace.root / hooks.directory).resolve() if hooks.directory else workspace.root
     return run_post_deploy(
         hooks.post_deploy, cwd, hooks.timeout, layout, number, undo, rollback=request.rollback_on_hook_failure
-    )
-
-
-def run_post_deploy(
-    commands: Sequence[str],
-    cwd: Path,
-    timeout: float,
-    layout: Layout,
-    number: int | None,
-    undo: _Undo,
-    *,
-    rollback: bool = True,
-) -> list[HookRun]:
-    """Run the post-deploy hooks; when one fails, switch back (``undo``) and raise HookError."""
-    from venvkeeper.generations.hooks import run_hooks  # noqa: PLC0415
-
-    runs = run_hooks(commands, cwd=cwd, env_path=layout.env, generation=number, timeout=timeout)
-    failed = runs[-1] if runs and not runs[-1].ok else None
-    if failed is None:
-        return runs
-    what = "timed out" if failed.exit_code is None else f"exited {failed.exit_code}"
-    if number is None or not rollback:
-        stays = (
-            "the environment was converged in place" if number is None else f"generation {number} stays live"
-        )
-        raise HookError(
-            f"post-deploy hook `{failed.command}` {what}; {stays} (no rollback)",
-            hint="fix the hook's cause (its output is below), then deploy again or `venvkeeper rollback`",
-            detail=failed.output_tail,
-            extra={"hooks": [r.to_json() for r in runs]},
-        )
-    if undo.adopted is not None:
-        layout.restore_adopted(undo.adopted)
-        back = f"the adopted environment is back at {layout.env}"
-    elif undo.previous is not None:
-        layout.switch_to(undo.previous)
-        back = f"switched back to generation {undo.previous}"
-    else:
-        os.unlink(layout.env)
-        back = f"{layout.env} removed again (nothing stood there before)"
-    layout.remove_generation(number)
-    raise HookError(
-        f"post-deploy hook `{failed.command}` {what}; {back}",
-        hint="fix the hook's cause (its output is below) and deploy again",
-        detail=failed.output_tail,
-        extra={"hooks": [r.to_json() for r in runs]},
     )
 
 

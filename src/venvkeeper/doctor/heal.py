@@ -186,8 +186,8 @@ def _changed_members(project: str, state: dict[str, Any]) -> list[str]:
     """Members whose files differ from what the generation was built from (heal rebuilds the same
     environment; new code is deploy's to bring). A project it cannot read is left to deploy's own
     error line."""
-    from venvkeeper.deploy.converge import ProjectFacts  # noqa: PLC0415
-    from venvkeeper.generations import plan  # noqa: PLC0415
+    from venvkeeper.project import plan  # noqa: PLC0415
+    from venvkeeper.project.facts import ProjectFacts  # noqa: PLC0415
     from venvkeeper.project.workspace import LockedMember, load_workspace  # noqa: PLC0415
 
     recorded = [m for m in state.get("members") or [] if isinstance(m, dict)]

@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from venvkeeper.core.errors import ToolError
-from venvkeeper.project.selection import IGNORED_UV_VARIABLES
 
 __all__ = [
     "MIN_UV_VERSION",
@@ -43,6 +42,23 @@ __all__ = [
 ]
 
 MIN_UV_VERSION = (0, 9, 0)
+
+# uv reads these from the environment and would change the selection behind the flags' back
+# (UV_NO_GROUP drops a group that --group names; UV_DEV / UV_NO_DEV add or drop dev): this module drops
+# them from every uv call (the selection rule itself is venvkeeper.project.selection).
+# UV_NO_INSTALL_* and UV_NO_EDITABLE would leave members out or install them as links into the
+# source; UV_NO_SOURCES would resolve [tool.uv.sources] packages from the index instead.
+IGNORED_UV_VARIABLES = (
+    "UV_DEV",
+    "UV_NO_DEV",
+    "UV_NO_GROUP",
+    "UV_NO_DEFAULT_GROUPS",
+    "UV_NO_INSTALL_PROJECT",
+    "UV_NO_INSTALL_WORKSPACE",
+    "UV_NO_INSTALL_LOCAL",
+    "UV_NO_EDITABLE",
+    "UV_NO_SOURCES",
+)
 
 # Variables that would point uv at another environment or project, or inject code into the
 # interpreters it probes. UV_PROJECT_ENVIRONMENT is set explicitly where it is wanted.

@@ -1,1 +1,1 @@
-"""Generations beside --env: layout, records, sealed manifests, and the transaction that builds and switches."""
+"""Generations beside --env: layout, records, sealed manifests, and the one build-and-switch transaction."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from venvkeeper.core.exitcodes import ExitCode
 from venvkeeper.core.results import Result
-from venvkeeper.generations.plan import PackageDiff
+from venvkeeper.project.plan import PackageDiff
 
 if TYPE_CHECKING:
     from venvkeeper.generations.hooks import HookRun

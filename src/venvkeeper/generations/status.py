@@ -6,9 +6,9 @@ from pathlib import Path
 
 from venvkeeper.core import locking, paths
 from venvkeeper.core.errors import ConfigError, EnvironmentPathError
-from venvkeeper.generations import plan
 from venvkeeper.generations.layout import Layout
 from venvkeeper.generations.results import GenerationInfo, RollbackResult, StatusResult
+from venvkeeper.project import plan
 
 __all__ = ["rollback", "status"]
 

@@ -17,24 +17,7 @@ TYPE_CHECKING = False  # nothing imported at run time: uvcmd, on every path that
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-__all__ = ["IGNORED_UV_VARIABLES", "chosen", "uv_args"]
-
-# uv reads these from the environment and would change the selection behind the flags' back
-# (UV_NO_GROUP drops a group that --group names; UV_DEV / UV_NO_DEV add or drop dev): uvcmd drops
-# them from every uv call.
-# UV_NO_INSTALL_* and UV_NO_EDITABLE would leave members out or install them as links into the
-# source; UV_NO_SOURCES would resolve [tool.uv.sources] packages from the index instead.
-IGNORED_UV_VARIABLES = (
-    "UV_DEV",
-    "UV_NO_DEV",
-    "UV_NO_GROUP",
-    "UV_NO_DEFAULT_GROUPS",
-    "UV_NO_INSTALL_PROJECT",
-    "UV_NO_INSTALL_WORKSPACE",
-    "UV_NO_INSTALL_LOCAL",
-    "UV_NO_EDITABLE",
-    "UV_NO_SOURCES",
-)
+__all__ = ["chosen", "uv_args"]
 
 
 def chosen(cli: Sequence[str] | None, configured: Sequence[str]) -> tuple[str, ...]:

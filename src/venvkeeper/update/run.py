@@ -309,7 +309,7 @@ class _Run:
 
     def _choose_groups(self) -> None:
         """The groups to update: --group, the hosts rule, else those the live environment has."""
-        from venvkeeper.deploy.converge import defined_groups  # noqa: PLC0415
+        from venvkeeper.project.facts import defined_groups  # noqa: PLC0415
 
         assert self.workspace is not None and self.live is not None  # noqa: S101
         config = self._config()
@@ -388,8 +388,8 @@ class _Run:
             )
 
     def _check_lock_current(self) -> None:
-        from venvkeeper.deploy.converge import ProjectFacts  # noqa: PLC0415
-        from venvkeeper.generations import plan  # noqa: PLC0415
+        from venvkeeper.project import plan  # noqa: PLC0415
+        from venvkeeper.project.facts import ProjectFacts  # noqa: PLC0415
 
         assert self.workspace is not None and self.live is not None  # noqa: S101 - set before
         members = load_lock_members(self.workspace, self.lock)

@@ -1,0 +1,260 @@
+"""The one generation transaction: claim --env, build a generation beside the live one, switch, run the
+hooks (switching back if one fails), prune.
+
+deploy, install, heal's redeploy and update's ship all go through :func:`claim` and
+:func:`build_and_switch`; what differs between them is only how a generation is populated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from venvkeeper.core import files as fsutil
+from venvkeeper.core import locking
+from venvkeeper.core.errors import BusyError, ConfigError, HookError
+from venvkeeper.generations.layout import GenerationState, Layout, now_iso, read_packages, read_state_file
+from venvkeeper.project import plan
+
+if TYPE_CHECKING:
+    from venvkeeper.generations.hooks import HookRun
+
+
+def interpreter_identity(path: Path) -> dict[str, Any] | None:
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return None
+    return {"path": str(path), "realpath": real, "mtime_ns": st.st_mtime_ns, "size": st.st_size}
+
+
+def interpreter_intact(state: GenerationState) -> bool:
+    """The interpreter the environment was built on is still there, the same file (by stat)."""
+    current = interpreter_identity(Path(state.interpreter.get("realpath", "/nonexistent")))
+    return plan.interpreter_unchanged(state.interpreter, current)
+
+
+def _healthy(env_dir: Path, state: GenerationState | None, moved: str | None) -> bool:
+    # exists() follows the link: a dangling bin/python (interpreter moved or removed) is not healthy.
+    # Nor is one that was moved since it was built: its scripts start the old path's interpreter.
+    return (
+        state is not None
+        and (env_dir / "bin" / "python").exists()
+        and interpreter_intact(state)
+        and moved is None
+    )
+
+
+def _moved(env_dir: Path, state: GenerationState | None, number: int | None) -> str | None:
+    """Where the environment was built, when it no longer lives there (see paths.moved_from)."""
+    from venvkeeper.core import paths  # noqa: PLC0415
+
+    return paths.moved_from(state.to_json() if state is not None else None, str(env_dir), number)
+
+
+_CLAIM_ATTEMPTS = 3
+
+
+@contextlib.contextmanager
+def claim(layout: Layout, *, wait: bool) -> Iterator[None]:
+    """Make --env's state directory and hold its lock for the body (deploy's and install's).
+
+    A failed first run leaves nothing behind: what :meth:`Layout.prepare` created is taken away
+    again, lock file included. A run that waited on that lock then holds a file no longer in the
+    directory, so it prepares and locks afresh rather than work unexcluded in a removed directory.
+    """
+    for _ in range(_CLAIM_ATTEMPTS):
+        created = layout.prepare()
+        with locking.hold(layout.lock_file, wait=wait, what=f"environment {layout.env}"):
+            if not layout.lock_file.exists():
+                continue  # the run we waited for failed first and removed the state directory
+            env_was = layout.env_kind()
+            layout.sweep()
+            try:
+                yield
+            except BaseException:
+                layout.remove_unused(created, env_was)
+                raise
+            return
+    raise BusyError(
+        f"{layout.env}: its state directory was removed {_CLAIM_ATTEMPTS} times while this run waited",
+        hint="other runs keep failing their first deploy here; let them finish, then run again",
+    )
+
+
+@dataclass
+class Target:
+    """Where this deploy looks for the live state and builds the new one."""
+
+    kind: str  # Layout.env_kind(), or "in-place"
+    live_number: int | None
+    live: GenerationState | None
+    healthy: bool
+    env_kind: str = ""
+    moved_from: str | None = None  # the live environment was built there and moved since
+
+
+def live_target(layout: Layout) -> Target:
+    """What stands at --env now, for a generation switch (install's view; never in place)."""
+    return target_for(layout, plan.Options((), None, False))
+
+
+def target_for(layout: Layout, options: plan.Options) -> Target:
+    kind = layout.env_kind()
+    if options.in_place:
+        if kind == "generation":
+            raise ConfigError(
+                f"{layout.env} is a symlink to a venvkeeper generation; "
+                "--in-place would change a kept generation",
+                hint="deploy without --in-place (generations switch atomically anyway)",
+            )
+        live = read_state_file(layout.inplace_state) if kind == "venv" else None
+        moved = _moved(layout.env, live, None)
+        return Target("in-place", None, live, _healthy(layout.env, live, moved), kind, moved)
+    number = layout.current_number() if kind == "generation" else None
+    live = layout.read_state(number) if number is not None else None
+    moved = _moved(layout.gen_dir(number), live, number) if number is not None else None
+    healthy = number is not None and _healthy(layout.gen_dir(number), live, moved)
+    return Target(kind, number, live, healthy, kind, moved)
+
+
+@dataclass(frozen=True)
+class Undo:
+    """How to put --env back when a post-deploy hook fails."""
+
+    previous: int | None = None
+    adopted: int | None = None
+    remove_link: bool = False
+    failed: int | None = None
+
+
+@dataclass(frozen=True)
+class Switched:
+    """What switching --env to a new generation did."""
+
+    number: int
+    state: GenerationState
+    adopted: int | None
+    previous: int | None
+    previous_packages: dict[str, str]
+    hooks: list[HookRun]
+    pruned: list[int]
+
+
+def build_and_switch(
+    layout: Layout,
+    target: Target,
+    keep: int,
+    populate: Callable[[Path, int, Path], GenerationState],
+    hooks: Callable[[int, Undo], list[HookRun]],
+) -> Switched:
+    """The generation transaction deploy and install share: build a new generation beside the live
+    one (``populate(directory, number, manifest_path)`` returns its record), write its record, switch
+    --env to it atomically (adopting a plain venv that stood there), run the hooks (which switch back
+    on failure through the undo), then prune old generations.
+    """
+    adopted: int | None = None
+    number = layout.next_number()
+    if target.kind == "venv":
+        adopted, number = number, number + 1
+    try:
+        state = populate(layout.gen_dir(number), number, layout.manifest_file(number))
+        state.directory = str(layout.gen_dir(number))
+        fsutil.atomic_write_json(layout.state_file(number), state.to_json())
+    except BaseException:
+        layout.remove_generation(number)
+        raise
+
+    previous_packages = target.live.packages if target.live is not None else {}
+    if adopted is not None:
+        previous_packages = read_packages(layout.env)
+        _record_adopted(layout, adopted, previous_packages)
+        layout.adopt(adopted)
+    else:
+        if target.kind == "empty":
+            layout.env.rmdir()
+        layout.switch_to(number)
+
+    undo = Undo(target.live_number, adopted, remove_link=target.kind in ("missing", "empty"), failed=number)
+    hook_runs = hooks(number, undo)
+    pruned = layout.prune(keep)
+    return Switched(
+        number,
+        state,
+        adopted,
+        adopted if adopted is not None else target.live_number,
+        previous_packages,
+        hook_runs,
+        pruned,
+    )
+
+
+def moved_note(target: Target) -> str:
+    if target.moved_from is None:
+        return ""
+    return f"the environment was built at {target.moved_from} and moved since (its scripts name that path); "
+
+
+def _record_adopted(layout: Layout, number: int, packages: dict[str, str]) -> None:
+    # Written before the exchange, so the adopted venv is never a directory without a record
+    # (which the next run's sweep would delete).
+    state = GenerationState(
+        number=number,
+        kind="adopted",
+        created=now_iso(),
+        packages=packages,
+        project=None,
+        options={"origin": str(layout.env)},
+    )
+    fsutil.atomic_write_json(layout.state_file(number), state.to_json())
+
+
+def run_post_deploy(
+    commands: Sequence[str],
+    cwd: Path,
+    timeout: float,
+    layout: Layout,
+    number: int | None,
+    undo: Undo,
+    *,
+    rollback: bool = True,
+) -> list[HookRun]:
+    """Run the post-deploy hooks; when one fails, switch back (``undo``) and raise HookError."""
+    from venvkeeper.generations.hooks import run_hooks  # noqa: PLC0415
+
+    runs = run_hooks(commands, cwd=cwd, env_path=layout.env, generation=number, timeout=timeout)
+    failed = runs[-1] if runs and not runs[-1].ok else None
+    if failed is None:
+        return runs
+    what = "timed out" if failed.exit_code is None else f"exited {failed.exit_code}"
+    if number is None or not rollback:
+        stays = (
+            "the environment was converged in place" if number is None else f"generation {number} stays live"
+        )
+        raise HookError(
+            f"post-deploy hook `{failed.command}` {what}; {stays} (no rollback)",
+            hint="fix the hook's cause (its output is below), then deploy again or `venvkeeper rollback`",
+            detail=failed.output_tail,
+            extra={"hooks": [r.to_json() for r in runs]},
+        )
+    if undo.adopted is not None:
+        layout.restore_adopted(undo.adopted)
+        back = f"the adopted environment is back at {layout.env}"
+    elif undo.previous is not None:
+        layout.switch_to(undo.previous)
+        back = f"switched back to generation {undo.previous}"
+    else:
+        os.unlink(layout.env)
+        back = f"{layout.env} removed again (nothing stood there before)"
+    layout.remove_generation(number)
+    raise HookError(
+        f"post-deploy hook `{failed.command}` {what}; {back}",
+        hint="fix the hook's cause (its output is below) and deploy again",
+        detail=failed.output_tail,
+        extra={"hooks": [r.to_json() for r in runs]},
+    )
