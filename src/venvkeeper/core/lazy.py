@@ -13,7 +13,9 @@ module that needs one of them on a slow path only declares it at the top, next t
     else:
         uv = lazy("venvkeeper.gateways.uv")
 
-mypy reads the real import; at run time ``uv`` is a stand-in that imports the module the first time an
+On the timed paths themselves (the no-op deploy, verify, doctor), where importing :mod:`typing` is
+a cost of its own, write ``TYPE_CHECKING = False`` instead of importing it: mypy treats that constant
+like typing's. mypy reads the real import; at run time ``uv`` is a stand-in that imports the module the first time an
 attribute is read. So the whole dependency graph stays visible at the top of every module
 (``tests/test_architecture.py`` reads both forms and refuses cycles), and no import hides in a function.
 
@@ -28,7 +30,12 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Any
+
+# Not ``from typing import ...``: this module is on every timed path, and importing typing costs more
+# than the rest of it (mypy treats a module-level TYPE_CHECKING = False as typing's).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Deferred(ModuleType):
