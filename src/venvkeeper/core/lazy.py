@@ -20,10 +20,11 @@ the first time an attribute is read. So the whole dependency graph stays visible
 (``tests/test_architecture.py`` reads both forms and refuses cycles), and no import hides in a function.
 
 Why not :class:`importlib.util.LazyLoader`: it puts a half-made module in ``sys.modules``, and its
-first-use load was not thread-safe before CPython 3.13 (gh-114763); deploy reads modules from a thread
-pool. The stand-in here never enters ``sys.modules``: it imports with ``__import__`` (which takes
-the import lock) the first time, then keeps that module and reads every attribute from it, so a test that
-patches ``venvkeeper.gateways.uv.run_uv`` by its dotted name is seen through it too.
+first-use load was not thread-safe until CPython fixed gh-114763 in 2024 (after 3.11, which venvkeeper
+supports); deploy reads modules from a thread pool. The stand-in here never enters ``sys.modules``: it
+imports with ``__import__`` (which takes the import lock) the first time, then keeps that module and
+reads every attribute from it, so a test that patches ``venvkeeper.gateways.uv.run_uv`` by its dotted
+name is seen through it too.
 """
 
 from __future__ import annotations
