@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from venvkeeper.bundle import signing
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.core.results import Result
 
@@ -36,8 +37,6 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 
 def keygen(private_key: Path) -> KeygenResult:
-    from venvkeeper.bundle import signing  # noqa: PLC0415
-
     public_key = private_key.with_name(private_key.name + ".pub")
     if public_key.exists():
         raise ConfigError(f"{public_key}: already exists", hint="choose another name, or remove it first")
