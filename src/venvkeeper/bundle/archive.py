@@ -11,7 +11,7 @@ headers silently, and in stream mode never checks the gzip CRC. Here each header
 its content is read, and the gzip stream (:mod:`gunzip`) is read to its end, so any damage to the
 file is refused.
 
-The manifest's fields and the ``pylock.toml``'s artifacts are checked by :mod:`bundlecheck`, in
+The manifest's fields and the ``pylock.toml``'s artifacts are checked by :mod:`check`, in
 the first pass, so nothing is written for a bundle whose lock names a file outside it.
 
 Wheel names can be longer than ustar's 100 characters (manylinux tags stack up), so a pax header

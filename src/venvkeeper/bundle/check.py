@@ -9,7 +9,7 @@ manifest's hashes never covered (and ``verify`` would then call it clean).
 Parsing is bounded before it starts: :mod:`json` recurses once per nesting level and raises
 RecursionError past the interpreter's limit, and ``int()`` raises ValueError past 4300 digits
 (CPython's int-string limit, gh-95778), so the nesting depth and the digits of a number are
-checked first. Each problem is a :class:`Malformed` naming the field; :mod:`bundle` turns it into
+checked first. Each problem is a :class:`Malformed` naming the field; :mod:`archive` turns it into
 one error line naming the bundle.
 """
 

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
 else:
-    # cryptography takes longer to import than a no-op deploy takes in all: it loads when a key is
-    # first used, so that a command which imports this module and signs nothing never pays for it.
+    # cryptography costs about 30 ms to import: it loads when a key is first used, so a command that
+    # imports this module and uses no key (--help, install without --public-key) never pays for it.
     crypto_errors = lazy("cryptography.exceptions")
     serialization = lazy("cryptography.hazmat.primitives.serialization")
     ed25519 = lazy("cryptography.hazmat.primitives.asymmetric.ed25519")
