@@ -29,13 +29,18 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from venvkeeper.bundle import check as bundlecheck
-from venvkeeper.bundle import signing
 from venvkeeper.bundle.gunzip import Gunzip, StreamError
 from venvkeeper.core.errors import VenvkeeperError
 from venvkeeper.core.exitcodes import ExitCode
+from venvkeeper.core.lazy import lazy
+
+if TYPE_CHECKING:
+    from venvkeeper.bundle import signing
+else:
+    signing = lazy("venvkeeper.bundle.signing")  # cryptography: only a --public-key check needs it
 
 __all__ = [
     "EXECUTABLE",
@@ -47,6 +52,7 @@ __all__ = [
     "MAX_TRAILER",
     "PYLOCK",
     "SIGNATURE",
+    "SIGNATURE_SIZE",
     "TOP",
     "BundleError",
     "CheckedBundle",
@@ -64,6 +70,7 @@ MAX_TOTAL = 16 * 1024**3
 MAX_ENTRIES = 100_000  # a lock of thousands of wheels has thousands of entries
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
+SIGNATURE_SIZE = 64  # the raw Ed25519 signature of manifest.json
 PYLOCK = "pylock.toml"
 EXECUTABLE = "uv/uv"  # the one entry with mode 0755
 # manifest.json and pylock.toml are held in memory to be parsed; thousands of wheels list in under 1 MiB.
@@ -266,8 +273,8 @@ def _members(gz: Gunzip, label: str) -> Iterator[tuple[str, int, Iterator[bytes]
             raise _damaged(f"{where}: appears twice")
         if len(seen) == MAX_ENTRIES:
             raise _damaged(f"{where}: more than {MAX_ENTRIES} entries")
-        if rel == SIGNATURE and info.size != signing.SIGNATURE_SIZE:
-            raise _damaged(f"{where}: is {info.size} bytes; an Ed25519 signature is {signing.SIGNATURE_SIZE}")
+        if rel == SIGNATURE and info.size != SIGNATURE_SIZE:
+            raise _damaged(f"{where}: is {info.size} bytes; an Ed25519 signature is {SIGNATURE_SIZE}")
         limit = _MAX_MANIFEST if rel in _KEPT else MAX_FILE
         if not 0 <= info.size <= limit:
             raise _damaged(f"{where}: its size, {info.size} bytes, is not between 0 and the limit {limit}")

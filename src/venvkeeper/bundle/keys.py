@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from venvkeeper.bundle import signing
 from venvkeeper.core.errors import ConfigError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.core.results import Result
+
+if TYPE_CHECKING:
+    from venvkeeper.bundle import signing
+else:
+    signing = lazy("venvkeeper.bundle.signing")  # cryptography: loaded by keygen, not by the command line
 
 __all__ = ["KeygenResult", "keygen"]
 

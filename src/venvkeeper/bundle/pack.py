@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import parse_wheel_filename
 
 from venvkeeper import __version__
-from venvkeeper.bundle import fetch, locked, pylockgen, sdistbuild, signing
+from venvkeeper.bundle import fetch, locked, pylockgen, sdistbuild
 from venvkeeper.bundle.archive import FORMAT_VERSION, BundleError
 from venvkeeper.bundle.executable import default_script, make_executable
 from venvkeeper.bundle.locked import Artifact
@@ -49,7 +49,10 @@ from venvkeeper.project.workspace import (
 
 if TYPE_CHECKING:
     import uv as uv_package
+
+    from venvkeeper.bundle import signing
 else:
+    signing = lazy("venvkeeper.bundle.signing")  # cryptography: only --sign needs it
     # The uv package is optional at run time (a uv on PATH serves every other command): only
     # --with-uv needs it, for the binary it ships.
     uv_package = lazy("uv")

@@ -2,31 +2,25 @@
 
 Keys travel as PEM: the private key PKCS#8 and unencrypted (``keygen`` writes it 0600; a passphrase
 would need a prompt on every unattended ``pack``), the public key SubjectPublicKeyInfo. A signature is
-the raw 64 bytes Ed25519 produces.
+the raw 64 bytes Ed25519 produces (:data:`venvkeeper.bundle.archive.SIGNATURE_SIZE`).
+
+``cryptography`` takes about 30 ms to import, so the modules that a command may load without using
+a key (keys, pack, archive) declare this one with :func:`venvkeeper.core.lazy.lazy`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from venvkeeper.core.errors import ConfigError
-from venvkeeper.core.lazy import lazy
 
-if TYPE_CHECKING:
-    from cryptography import exceptions as crypto_errors
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-else:
-    # cryptography costs about 30 ms to import: it loads when a key is first used, so a command that
-    # imports this module and uses no key (--help, install without --public-key) never pays for it.
-    crypto_errors = lazy("cryptography.exceptions")
-    serialization = lazy("cryptography.hazmat.primitives.serialization")
-    ed25519 = lazy("cryptography.hazmat.primitives.asymmetric.ed25519")
+__all__ = ["generate_keypair", "load_key_file", "sign", "verify"]
 
-__all__ = ["SIGNATURE_SIZE", "generate_keypair", "load_key_file", "sign", "verify"]
-
-SIGNATURE_SIZE = 64
 # A PEM Ed25519 key is about 120 bytes; reading at most this much keeps `--public-key /dev/zero` finite.
 _MAX_KEY_FILE = 64 * 1024
 _HINT = "Make a key pair with `venvkeeper keygen`: sign with the private key, check with the public key."
@@ -34,7 +28,7 @@ _HINT = "Make a key pair with `venvkeeper keygen`: sign with the private key, ch
 
 def generate_keypair() -> tuple[bytes, bytes]:
     """A new key pair: (private PEM, public PEM)."""
-    key = ed25519.Ed25519PrivateKey.generate()
+    key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -44,17 +38,17 @@ def generate_keypair() -> tuple[bytes, bytes]:
     return private_pem, public_pem
 
 
-def _private_key(private_pem: bytes) -> ed25519.Ed25519PrivateKey:
+def _private_key(private_pem: bytes) -> Ed25519PrivateKey:
     key = serialization.load_pem_private_key(private_pem, password=None)
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
+    if not isinstance(key, Ed25519PrivateKey):
         # ValueError, as cryptography's own loaders raise for a key they cannot use.
         raise ValueError(f"not an Ed25519 private key: {type(key).__name__}")  # noqa: TRY004
     return key
 
 
-def _public_key(public_pem: bytes) -> ed25519.Ed25519PublicKey:
+def _public_key(public_pem: bytes) -> Ed25519PublicKey:
     key = serialization.load_pem_public_key(public_pem)
-    if not isinstance(key, ed25519.Ed25519PublicKey):
+    if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"not an Ed25519 public key: {type(key).__name__}")  # noqa: TRY004
     return key
 
@@ -73,7 +67,7 @@ def verify(public_pem: bytes, data: bytes, signature: bytes) -> bool:
     key = _public_key(public_pem)
     try:
         key.verify(signature, data)
-    except crypto_errors.InvalidSignature:
+    except InvalidSignature:
         return False
     return True
 
@@ -100,6 +94,6 @@ def load_key_file(path: Path, kind: Literal["private", "public"]) -> bytes:
         raise ConfigError(
             f"{path}: the private key is encrypted; venvkeeper reads unencrypted keys only", hint=_HINT
         ) from exc
-    except (ValueError, crypto_errors.UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise not_a_key from exc
     return pem

@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from venvkeeper.bundle import signing
 from venvkeeper.bundle.archive import (
     EXECUTABLE,
     MANIFEST,
     MAX_FILE,
     MAX_TOTAL,
     SIGNATURE,
+    SIGNATURE_SIZE,
     TOP,
     BundleError,
     clash,
@@ -122,8 +122,8 @@ def _to_write(
     bad += [both] if (both := clash(files)) else []
     if bad:
         raise ValueError(bad[0])
-    if signature is not None and len(signature) != signing.SIGNATURE_SIZE:
-        raise ValueError(f"an Ed25519 signature is {signing.SIGNATURE_SIZE} bytes, not {len(signature)}")
+    if signature is not None and len(signature) != SIGNATURE_SIZE:
+        raise ValueError(f"an Ed25519 signature is {SIGNATURE_SIZE} bytes, not {len(signature)}")
     if not 0 <= mtime < 8**11:  # ustar's 11 octal digits
         raise ValueError(f"mtime {mtime} does not fit a ustar header")
     entries: dict[str, tuple[int, bytes | Path]] = {rel: (listed[rel][0], files[rel]) for rel in files}
