@@ -21,7 +21,7 @@ wheels (pinned by the sha256 of the bundled files): exactly the bundle's 20 whee
 Three parts, each with its commands interleaved round by round (the first rotates every round) after
 one untimed run of each:
 
-- fetch, cold on both sides: venvkeeper's fetch through the library (``fetch.target_for``,
+- fetch, cold on both sides: venvkeeper's fetch through the library (``target.target_for``,
   ``runtime_packages``, ``select_wheels``, ``download`` into a new, empty cache directory), timed
   in-process in a child process (whose wall time is reported too), against ``pip download
   --only-binary=:all: -r requirements.txt`` into a new directory with a new ``--cache-dir``. Both
@@ -79,13 +79,13 @@ import json, sys, time
 started = time.perf_counter()
 import tomllib
 from pathlib import Path
-from venvkeeper.bundle import fetch
+from venvkeeper.bundle import fetch, locked, target as bundletarget
 imported = time.perf_counter()
 lock_path, cache = Path(sys.argv[1]), Path(sys.argv[2])
 lock = tomllib.loads(lock_path.read_text())
-target = fetch.target_for(None, ())
-pins = fetch.runtime_packages(lock, (), target.marker_environment())
-artifacts, missing = fetch.select_wheels(lock, pins, target, root=lock_path.parent)
+target = bundletarget.target_for(None, ())
+pins = locked.runtime_packages(lock, (), target.marker_environment())
+artifacts, missing = locked.select_wheels(lock, pins, target, root=lock_path.parent)
 selected = time.perf_counter()
 files = fetch.download(artifacts, cache, progress=False)
 done = time.perf_counter()
@@ -228,7 +228,7 @@ PACK_STEPS: list[tuple[str, str, str, bool]] = [
     ),
     ("venvkeeper.bundle.pack:normalize", "normalize", "the built wheels rewritten byte-identically", True),
     ("venvkeeper.bundle.pylockgen:pylock_for", "pylock.toml", "the bundle's PEP 751 lock", False),
-    ("venvkeeper.bundle.archive:describe", "manifest", "every file hashed for the manifest", False),
+    ("venvkeeper.bundle.pack:describe", "manifest", "every file hashed for the manifest", False),
     (
         "venvkeeper.bundle.pack:_write_atomically",
         "write",
@@ -1160,8 +1160,8 @@ def commands_markdown(results: Results) -> list[str]:
         "",
         "```sh",
         "# fetch (both cold: a new cache, a new destination; from PyPI)",
-        "$VKPY -c '<lock read; fetch.target_for(None, ()); fetch.runtime_packages(...); "
-        "fetch.select_wheels(...); fetch.download(artifacts, $NEW, progress=False)>' $P/uv.lock $NEW",
+        "$VKPY -c '<lock read; target.target_for(None, ()); locked.runtime_packages(...); "
+        "locked.select_wheels(...); fetch.download(artifacts, $NEW, progress=False)>' $P/uv.lock $NEW",
         f"$VKPY -m pip download --only-binary=:all: --index-url {INDEX} --cache-dir $NEW -d $NEW -q -r $REQ",
         "# install (offline)",
         "venvkeeper install $B --env $NEW/.venv --python $PY --json",

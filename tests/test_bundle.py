@@ -35,12 +35,10 @@ from venvkeeper.bundle.archive import (
     TOP,
     BundleError,
     CheckedBundle,
-    describe,
     extract,
-    manifest_bytes,
     read_bundle,
-    write_bundle,
 )
+from venvkeeper.bundle.writer import describe, manifest_bytes, write_bundle
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.core.exitcodes import ExitCode
 

@@ -20,7 +20,7 @@ from support.environment import hermetic_environ
 from support.index import LocalIndex
 from support.projects import ProjectFactory
 from venvkeeper.bundle import archive as bundle
-from venvkeeper.bundle import executable
+from venvkeeper.bundle import bootstrap, executable, writer
 from venvkeeper.bundle.archive import BundleError
 from venvkeeper.bundle.executable import make_executable
 from venvkeeper.core.errors import ConfigError
@@ -246,7 +246,7 @@ def test_a_bundle_without_uv_or_script_is_refused(packed: Path, tmp_path: Path) 
     }
     plain = tmp_path / "plain.tar.gz"
     with plain.open("wb") as fh:
-        bundle.write_bundle(fh, files, {**checked.manifest, "files": bundle.describe(files)}, mtime=0)
+        writer.write_bundle(fh, files, {**checked.manifest, "files": writer.describe(files)}, mtime=0)
 
     with pytest.raises(BundleError, match=r"carries no uv .*: the executable installs with it"):
         make_executable(plain, tmp_path / "a", script="single")
@@ -264,10 +264,10 @@ def test_a_bundle_without_uv_or_script_is_refused(packed: Path, tmp_path: Path) 
 
 def test_the_bootstrap_is_stdlib_python_3_8() -> None:
     """The bundle's Python may be older than venvkeeper's: the module must parse there, and the
-    bootstrap must not need venvkeeper (its imports of it are inside the build-side functions)."""
-    source = Path(executable.__file__).read_text()
+    bootstrap must not need venvkeeper (it imports nothing of it; the build side is executable.py)."""
+    source = Path(bootstrap.__file__).read_text()
     tree = ast.parse(source, feature_version=(3, 8))
     top = {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names}
     top |= {n.module or "" for n in tree.body if isinstance(n, ast.ImportFrom)}
     assert top == {"__future__", "os", "sys"}
-    assert (executable._TOP, executable._UV) == (bundle.TOP, bundle.EXECUTABLE)
+    assert (bootstrap._TOP, bootstrap._UV) == (bundle.TOP, bundle.EXECUTABLE)

@@ -17,19 +17,10 @@ from packaging.tags import Tag, sys_tags
 
 from support.index import LocalIndex
 from support.process import run
-from venvkeeper.bundle.fetch import (
-    Artifact,
-    FetchError,
-    Target,
-    cache_path,
-    default_cache_dir,
-    download,
-    runtime_packages,
-    select_sdists,
-    select_wheels,
-    target_for,
-)
+from venvkeeper.bundle.fetch import FetchError, cache_path, default_cache_dir, download
+from venvkeeper.bundle.locked import Artifact, runtime_packages, select_sdists, select_wheels
 from venvkeeper.bundle.pylockgen import pylock_for
+from venvkeeper.bundle.target import Target, target_for
 from venvkeeper.core.errors import ConfigError, LockError
 from venvkeeper.generations.engine import export_requirements
 

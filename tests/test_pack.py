@@ -188,7 +188,8 @@ def test_the_bundles_hooks_run_only_in_a_checkout_named_for_them(
 def test_a_manifest_with_fields_pack_never_writes_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from venvkeeper.bundle.archive import FORMAT_VERSION, describe, write_bundle
+    from venvkeeper.bundle.archive import FORMAT_VERSION
+    from venvkeeper.bundle.writer import describe, write_bundle
 
     files: dict[str, bytes | Path] = {
         "pylock.toml": b'lock-version = "1.0"\ncreated-by = "x"\npackages = []\n'

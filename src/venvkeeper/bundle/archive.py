@@ -1,32 +1,27 @@
-"""The bundle format of docs/bundle.md: write one reproducibly, check one, extract one.
+"""The bundle format of docs/bundle.md: its names, limits and error; a bundle checked, then extracted.
 
 Format code only, on paths and file objects: no uv, no network. :func:`read_bundle` is install's
 first pass (checks everything, writes nothing); :func:`extract` is the second, and checks each file
-again as it writes it, because the bundle may have been replaced in between.
+again as it writes it, because the bundle may have been replaced in between. :mod:`writer` writes
+bundles to the same rules (:func:`name_problem`, :func:`clash`, :func:`manifest_files`).
 
 The archive is read by our own ustar loop over :meth:`tarfile.TarInfo.frombuf`, not ``tarfile.open``:
 tarfile takes a bad header after the first for the end of the archive, applies pax and GNU extension
 headers silently, and in stream mode never checks the gzip CRC. Here each header is checked before
-its content is read, and the gzip stream is read to its end, so any damage to the file is refused.
-The gzip layer is zlib's own (:class:`_Gunzip`), not :class:`gzip.GzipFile`, which skips any amount
-of zero bytes after the stream, one ``read(1)`` at a time: what may follow the archive's end is
-bounded here (docs/bundle.md, "Limits").
+its content is read, and the gzip stream (:mod:`gunzip`) is read to its end, so any damage to the
+file is refused.
 
-The manifest's fields and the ``pylock.toml``'s artifacts are checked by :mod:`bundlecheck`, in
+The manifest's fields and the ``pylock.toml``'s artifacts are checked by :mod:`check`, in
 the first pass, so nothing is written for a bundle whose lock names a file outside it.
 
 Wheel names can be longer than ustar's 100 characters (manylinux tags stack up), so a pax header
 may give an entry its ``path``, and nothing else: any other pax record, or a GNU header, is refused.
-tarfile writes a pax header only for such a name, so bundles with short names stay plain ustar.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
-import io
-import json
 import os
 import re
 import tarfile
@@ -34,12 +29,18 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from venvkeeper.bundle import check as bundlecheck
-from venvkeeper.bundle import signing
+from venvkeeper.bundle.gunzip import Gunzip, StreamError
 from venvkeeper.core.errors import VenvkeeperError
 from venvkeeper.core.exitcodes import ExitCode
+from venvkeeper.core.lazy import lazy
+
+if TYPE_CHECKING:
+    from venvkeeper.bundle import signing
+else:
+    signing = lazy("venvkeeper.bundle.signing")  # cryptography: only a --public-key check needs it
 
 __all__ = [
     "EXECUTABLE",
@@ -51,14 +52,15 @@ __all__ = [
     "MAX_TRAILER",
     "PYLOCK",
     "SIGNATURE",
+    "SIGNATURE_SIZE",
     "TOP",
     "BundleError",
     "CheckedBundle",
-    "describe",
+    "clash",
     "extract",
-    "manifest_bytes",
+    "manifest_files",
+    "name_problem",
     "read_bundle",
-    "write_bundle",
 ]
 
 TOP = "venvkeeper-bundle"
@@ -68,6 +70,7 @@ MAX_TOTAL = 16 * 1024**3
 MAX_ENTRIES = 100_000  # a lock of thousands of wheels has thousands of entries
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
+SIGNATURE_SIZE = 64  # the raw Ed25519 signature of manifest.json
 PYLOCK = "pylock.toml"
 EXECUTABLE = "uv/uv"  # the one entry with mode 0755
 # manifest.json and pylock.toml are held in memory to be parsed; thousands of wheels list in under 1 MiB.
@@ -79,9 +82,6 @@ _BLOCK = tarfile.BLOCKSIZE
 # bsdtar writes the 2 blocks alone into a compressed archive. A larger blocking factor (tar -b) is
 # refused: nothing but zeros, and no more than this, may follow the archive's end.
 MAX_TRAILER = tarfile.RECORDSIZE + _BLOCK
-# Bytes of the file after the archive's end: the compressed trailer, the gzip trailers of its
-# members and, as gzip(1) and Python's gzip allow, zero bytes after the last member.
-_MAX_RAW_TAIL = 64 * 1024
 _CHUNK = 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _KINDS = {
@@ -117,109 +117,6 @@ class CheckedBundle:
     fields: bundlecheck.ManifestFields  # the manifest's fields install acts on, checked
 
 
-def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
-    """The exact bytes of manifest.json: what a signature covers."""
-    return (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode()
-
-
-def describe(files: Mapping[str, bytes | Path]) -> list[dict[str, Any]]:
-    """The manifest's ``files`` list for these files: path, size and sha256, sorted by path."""
-    described = []
-    for rel in sorted(files):
-        content = files[rel]
-        if isinstance(content, bytes):
-            size, digest = len(content), hashlib.sha256(content).hexdigest()
-        else:
-            with content.open("rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                digest = hashlib.file_digest(fh, "sha256").hexdigest()
-        described.append({"path": rel, "size": size, "sha256": digest})
-    return described
-
-
-class _Hashing:
-    """Hashes what tarfile copies, so a file changed since :func:`describe` is caught while packing."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self.fh, self.sha, self.count = fh, hashlib.sha256(), 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.fh.read(size)
-        self.sha.update(data)
-        self.count += len(data)
-        return data
-
-
-def write_bundle(
-    out: BinaryIO,
-    files: Mapping[str, bytes | Path],
-    manifest: Mapping[str, Any],
-    *,
-    mtime: int,
-    signature: bytes | None = None,
-) -> None:
-    """Write the bundle to ``out``: the same arguments always give the same bytes.
-
-    ``files`` are keyed by path relative to TOP and must be what ``manifest["files"]`` describes
-    (:func:`describe`); ``signature`` is over :func:`manifest_bytes` of ``manifest``. Arguments that
-    break the format are a ValueError; a file too large, or changed while packed, a BundleError.
-    """
-    listed = _manifest_files(manifest, "the manifest to write", names=False)
-    entries = _to_write(files, listed, manifest_bytes(manifest), signature, mtime)
-    # filename="" keeps out.name out of the gzip header, mtime=0 the time.
-    with (
-        gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=out, mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar,
-    ):
-        for rel in sorted(entries):  # sorted relative to TOP is sorted by entry name
-            size, content = entries[rel]
-            info = tarfile.TarInfo(f"{TOP}/{rel}")
-            info.size, info.mtime, info.mode = size, mtime, 0o755 if rel == EXECUTABLE else 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            with io.BytesIO(content) if isinstance(content, bytes) else content.open("rb") as fh:
-                reader = _Hashing(fh)
-                try:
-                    tar.addfile(info, reader)
-                except OSError as exc:
-                    if reader.count == size:  # writing to ``out`` failed: not the file's fault
-                        raise
-                    raise BundleError(f"{rel}: became shorter while it was packed ({exc})") from exc
-            if rel in listed and reader.sha.hexdigest() != listed[rel][1]:
-                raise BundleError(f"{rel}: changed while it was packed: its sha256 is not the manifest's")
-
-
-def _to_write(
-    files: Mapping[str, bytes | Path],
-    listed: dict[str, tuple[int, str]],
-    raw: bytes,
-    signature: bytes | None,
-    mtime: int,
-) -> dict[str, tuple[int, bytes | Path]]:
-    """Every entry to write, as {name relative to TOP: (size, content)}, once the arguments are checked."""
-    if set(listed) != set(files):
-        raise ValueError(f"manifest 'files' and the files differ: {sorted(set(listed) ^ set(files))}")
-    bad = [f"{rel}: has {problem}" for rel in files if (problem := _name_problem(f"{TOP}/{rel}"))]
-    bad += [f"{rel}: is a reserved name" for rel in (MANIFEST, SIGNATURE) if rel in files]
-    bad += [clash] if (clash := _clash(files)) else []
-    if bad:
-        raise ValueError(bad[0])
-    if signature is not None and len(signature) != signing.SIGNATURE_SIZE:
-        raise ValueError(f"an Ed25519 signature is {signing.SIGNATURE_SIZE} bytes, not {len(signature)}")
-    if not 0 <= mtime < 8**11:  # ustar's 11 octal digits
-        raise ValueError(f"mtime {mtime} does not fit a ustar header")
-    entries: dict[str, tuple[int, bytes | Path]] = {rel: (listed[rel][0], files[rel]) for rel in files}
-    entries[MANIFEST] = (len(raw), raw)
-    if signature is not None:
-        entries[SIGNATURE] = (len(signature), signature)
-    for rel, (size, _) in entries.items():
-        if size > MAX_FILE:
-            raise BundleError(f"{rel}: {size} bytes is over the {MAX_FILE >> 30} GiB limit for a file")
-    if sum(size for size, _ in entries.values()) > MAX_TOTAL:
-        raise BundleError(f"the files add up to over {MAX_TOTAL >> 30} GiB, the limit for a bundle")
-    return entries
-
-
 def read_bundle(path: Path, *, public_key: bytes | None) -> CheckedBundle:
     """Install's first pass: check the whole bundle, extracting nothing. Raises BundleError."""
     label = str(path)
@@ -234,8 +131,8 @@ def read_bundle(path: Path, *, public_key: bytes | None) -> CheckedBundle:
                     parts.append(chunk)
             files[rel] = (size, sha.hexdigest())
             kept[rel] = b"".join(parts)
-    if clash := _clash(files):
-        raise _damaged(f"{label}: {TOP}/{clash}")
+    if both := clash(files):
+        raise _damaged(f"{label}: {TOP}/{both}")
     if MANIFEST not in files:
         raise BundleError(f"{label}: has no {TOP}/{MANIFEST}: this is not a venvkeeper bundle")
     raw = kept[MANIFEST]
@@ -246,7 +143,7 @@ def read_bundle(path: Path, *, public_key: bytes | None) -> CheckedBundle:
         manifest = bundlecheck.parse_json(raw)
     except bundlecheck.Malformed as exc:
         raise _damaged(f"{where}: {exc.message}") from None
-    listed = _manifest_files(manifest, label)
+    listed = manifest_files(manifest, label)
     _check_listed(label, files, listed)
     try:
         fields = bundlecheck.check_manifest(manifest, listed)
@@ -333,101 +230,21 @@ def _create(dest_fd: int, rel: str) -> int:
             os.close(fd)
 
 
-class _StreamError(Exception):
-    """The gzip stream is damaged, or more follows it than may: the message says which."""
-
-
-class _Gunzip:
-    """A gzip file's content, member after member, decompressed by zlib, which checks each
-    member's header, CRC-32 and length (wbits 31: a gzip wrapper).
-
-    Zero bytes may follow the last member (gzip(1) and Python's gzip accept such padding);
-    once :meth:`limit_tail` is called at the archive's end, at most ``_MAX_RAW_TAIL`` more bytes
-    of the file may be read, whatever they decompress to.
-    """
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self._fh = fh
-        self._z = zlib.decompressobj(wbits=31)
-        self._input = b""  # read from the file, not yet given to zlib
-        self._raw = 0  # bytes read from the file
-        self._limit: int | None = None
-        self._end = False
-        self._started = False
-
-    def _consumed(self) -> int:
-        return self._raw - len(self._input) - len(self._z.unconsumed_tail) - len(self._z.unused_data)
-
-    def _check_limit(self) -> None:
-        if self._limit is not None and self._consumed() > self._limit:
-            raise _StreamError(f"more than {_MAX_RAW_TAIL} bytes of the file after the end of the archive")
-
-    def _take(self) -> bytes:
-        if self._input:
-            data, self._input = self._input, b""
-            return data
-        data = self._fh.read(_CHUNK)
-        self._raw += len(data)
-        return data
-
-    def limit_tail(self) -> None:
-        """From here on, at most ``_MAX_RAW_TAIL`` bytes of the file may be read."""
-        self._limit = self._consumed() + _MAX_RAW_TAIL
-
-    def read(self, size: int) -> bytes:
-        """``size`` bytes, fewer only at the end of the last member."""
-        if not self._started:
-            self._started = True
-            self._input = self._take()
-            if self._input[:2] != b"\x1f\x8b":
-                raise _StreamError("not a gzip file (a bundle is the .tar.gz venvkeeper pack writes)")
-        out = bytearray()
-        while len(out) < size and not self._end:
-            if self._z.eof:
-                self._next_member()
-                continue
-            data = self._z.unconsumed_tail or self._take()
-            if not data:
-                raise _StreamError("truncated or corrupt (the gzip stream ends early)")
-            out += self._z.decompress(data, size - len(out))
-            self._check_limit()
-        return bytes(out)
-
-    def _next_member(self) -> None:
-        """After a member: another member, zero padding to the end of the file, or the end."""
-        self._input = self._z.unused_data + self._input
-        self._z = zlib.decompressobj(wbits=31)
-        data = self._take()
-        if data[:1] not in (b"", b"\0"):  # another member (zlib checks its header)
-            self._input = data
-            return
-        padding = 0
-        while data:
-            padding += len(data)
-            if data.strip(b"\0"):
-                raise _StreamError("data after the end of the gzip stream")
-            if padding > _MAX_RAW_TAIL:
-                raise _StreamError(f"more than {_MAX_RAW_TAIL} zero bytes after the end of the gzip stream")
-            data = self._take()
-        self._check_limit()
-        self._end = True
-
-
 @contextlib.contextmanager
-def _open(path: Path) -> Iterator[_Gunzip]:
+def _open(path: Path) -> Iterator[Gunzip]:
     try:
         fh = path.open("rb")
     except OSError as exc:
         raise BundleError(f"{path}: cannot read the bundle ({exc.strerror})") from exc
     with fh:
-        yield _Gunzip(fh)
+        yield Gunzip(fh)
 
 
-def _read(gz: _Gunzip, size: int, where: str, *, exact: bool = True) -> bytes:
+def _read(gz: Gunzip, size: int, where: str, *, exact: bool = True) -> bytes:
     """``size`` bytes (with ``exact=False``, up to ``size``: b"" once gzip's end and CRC are checked)."""
     try:
         data = gz.read(size)
-    except _StreamError as exc:
+    except StreamError as exc:
         raise _damaged(f"{where}: {exc}") from None
     except zlib.error as exc:
         raise _damaged(f"{where}: truncated or corrupt ({exc})") from None
@@ -438,7 +255,7 @@ def _read(gz: _Gunzip, size: int, where: str, *, exact: bool = True) -> bytes:
     return data
 
 
-def _members(gz: _Gunzip, label: str) -> Iterator[tuple[str, int, Iterator[bytes]]]:
+def _members(gz: Gunzip, label: str) -> Iterator[tuple[str, int, Iterator[bytes]]]:
     """Each entry as (name relative to TOP, size, its content in chunks), after its header is checked."""
     seen: set[str] = set()
     total, where = 0, f"{label}: the first entry"
@@ -450,14 +267,14 @@ def _members(gz: _Gunzip, label: str) -> Iterator[tuple[str, int, Iterator[bytes
             kind = _KINDS.get(info.type, f"a tar entry of type {info.type.decode(errors='replace')!r}")
             target = f" to {info.linkname!r}" if info.issym() or info.islnk() else ""
             raise _damaged(f"{where}: is {kind}{target}, not a regular file")
-        if problem := _name_problem(info.name):
+        if problem := name_problem(info.name):
             raise _damaged(f"{where}: has {problem}")
         if rel in seen:
             raise _damaged(f"{where}: appears twice")
         if len(seen) == MAX_ENTRIES:
             raise _damaged(f"{where}: more than {MAX_ENTRIES} entries")
-        if rel == SIGNATURE and info.size != signing.SIGNATURE_SIZE:
-            raise _damaged(f"{where}: is {info.size} bytes; an Ed25519 signature is {signing.SIGNATURE_SIZE}")
+        if rel == SIGNATURE and info.size != SIGNATURE_SIZE:
+            raise _damaged(f"{where}: is {info.size} bytes; an Ed25519 signature is {SIGNATURE_SIZE}")
         limit = _MAX_MANIFEST if rel in _KEPT else MAX_FILE
         if not 0 <= info.size <= limit:
             raise _damaged(f"{where}: its size, {info.size} bytes, is not between 0 and the limit {limit}")
@@ -496,7 +313,7 @@ def _header(block: bytes, where: str) -> tarfile.TarInfo:
         raise _damaged(f"{where}: corrupt tar header ({exc})") from exc
 
 
-def _entry_header(gz: _Gunzip, block: bytes, where: str) -> tarfile.TarInfo:
+def _entry_header(gz: Gunzip, block: bytes, where: str) -> tarfile.TarInfo:
     """The entry's header; a pax header before it (a long name) gives it its path."""
     info = _header(block, where)
     if info.type != tarfile.XHDTYPE:
@@ -537,14 +354,14 @@ def _pax_path(data: bytes, where: str) -> str:
         raise _damaged(f"{where}: a pax path that is not UTF-8") from None
 
 
-def _chunks(gz: _Gunzip, size: int, where: str) -> Iterator[bytes]:
+def _chunks(gz: Gunzip, size: int, where: str) -> Iterator[bytes]:
     while size:
         chunk = _read(gz, min(size, _CHUNK), where)
         size -= len(chunk)
         yield chunk
 
 
-def _name_problem(name: str) -> str | None:
+def name_problem(name: str) -> str | None:
     """Why an entry's name is refused, or None."""
     parts = name.split("/")
     if not name.isprintable():
@@ -560,11 +377,11 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-def _clash(names: Mapping[str, object]) -> str | None:
+def clash(names: Mapping[str, object]) -> str | None:
     """A name that is both a file and another file's directory (it cannot be extracted), or None."""
     dirs = {"/".join(rel.split("/")[:i]) for rel in names for i in range(1, rel.count("/") + 1)}
-    clash = sorted(dirs & set(names))
-    return f"{clash[0]}: is both a file and a directory" if clash else None
+    both = sorted(dirs & set(names))
+    return f"{both[0]}: is both a file and a directory" if both else None
 
 
 def _check_signature(label: str, raw: bytes, signature: bytes | None, public_key: bytes | None) -> bool:
@@ -582,7 +399,7 @@ def _check_signature(label: str, raw: bytes, signature: bytes | None, public_key
     return signature is not None
 
 
-def _manifest_files(manifest: Any, label: str, *, names: bool = True) -> dict[str, tuple[int, str]]:
+def manifest_files(manifest: Any, label: str, *, names: bool = True) -> dict[str, tuple[int, str]]:
     """The manifest's ``files`` as {path: (size, sha256)}, after its format and version are checked
     (and, with ``names``, each path; write_bundle checks the names of the files it is given)."""
     where = f"{label}: {TOP}/{MANIFEST}"
@@ -606,7 +423,7 @@ def _manifest_files(manifest: Any, label: str, *, names: bool = True) -> dict[st
             raise _damaged(f"{where}: files[{i}]: is {show(entry)}, not an object")
         path, size, digest = entry.get("path"), entry.get("size"), entry.get("sha256")
         problem = None
-        if not isinstance(path, str) or (names and (problem := _name_problem(f"{TOP}/{path}"))):
+        if not isinstance(path, str) or (names and (problem := name_problem(f"{TOP}/{path}"))):
             raise _damaged(
                 f"{where}: files[{i}].path: is {show(path)}" + (f", with {problem}" if problem else "")
             )

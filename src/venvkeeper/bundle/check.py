@@ -9,7 +9,7 @@ manifest's hashes never covered (and ``verify`` would then call it clean).
 Parsing is bounded before it starts: :mod:`json` recurses once per nesting level and raises
 RecursionError past the interpreter's limit, and ``int()`` raises ValueError past 4300 digits
 (CPython's int-string limit, gh-95778), so the nesting depth and the digits of a number are
-checked first. Each problem is a :class:`Malformed` naming the field; :mod:`bundle` turns it into
+checked first. Each problem is a :class:`Malformed` naming the field; :mod:`archive` turns it into
 one error line naming the bundle.
 """
 
@@ -220,12 +220,7 @@ def check_manifest(manifest: Mapping[str, Any], files: Mapping[str, tuple[int, s
     hooks = _object(manifest, "hooks", "hooks")
     built_from = _object(manifest, "built_from", "built_from")
 
-    members = []
-    for i, member in enumerate(_list(manifest.get("members", []), "members")):
-        name = _text(member, f"members[{i}]", wanted="a wheel file name")
-        if "/" in name or f"wheels/{name}" not in files:
-            raise Malformed(f"members[{i}]: {_clip(name)} is not a file in the bundle's wheels/")
-        members.append(name)
+    members = _members(manifest, files)
     timeout = hooks.get("timeout", 900)
     if (
         isinstance(timeout, bool)
@@ -233,13 +228,7 @@ def check_manifest(manifest: Mapping[str, Any], files: Mapping[str, tuple[int, s
         or not 0 < timeout <= MAX_HOOK_TIMEOUT
     ):
         raise _bad("hooks.timeout", timeout, f"a number of seconds over 0 and at most {MAX_HOOK_TIMEOUT}")
-    if built_from.get("git_commit") is not None:
-        _text(
-            built_from["git_commit"], "built_from.git_commit", pattern=_COMMIT, wanted="a git commit in hex"
-        )
-    for key in ("venvkeeper", "uv"):
-        if built_from.get(key) is not None:
-            _text(built_from[key], f"built_from.{key}", wanted="a version")
+    _check_built_by(built_from)
     if not isinstance(target.get("abi3", False), bool):
         raise _bad("target.abi3", target["abi3"], "true or false")
     lock_sha256 = built_from.get("lock_sha256")
@@ -271,6 +260,28 @@ def check_manifest(manifest: Mapping[str, Any], files: Mapping[str, tuple[int, s
         hook_timeout=float(timeout),
         lock_sha256=lock_sha256,
     )
+
+
+def _members(manifest: Mapping[str, Any], files: Mapping[str, tuple[int, str]]) -> list[str]:
+    """The members' wheel file names, each a file ``wheels/<name>`` of the bundle."""
+    members = []
+    for i, member in enumerate(_list(manifest.get("members", []), "members")):
+        name = _text(member, f"members[{i}]", wanted="a wheel file name")
+        if "/" in name or f"wheels/{name}" not in files:
+            raise Malformed(f"members[{i}]: {_clip(name)} is not a file in the bundle's wheels/")
+        members.append(name)
+    return members
+
+
+def _check_built_by(built_from: Mapping[str, Any]) -> None:
+    """The commit and the tool versions the manifest says the bundle was built by, when it names them."""
+    if built_from.get("git_commit") is not None:
+        _text(
+            built_from["git_commit"], "built_from.git_commit", pattern=_COMMIT, wanted="a git commit in hex"
+        )
+    for key in ("venvkeeper", "uv"):
+        if built_from.get(key) is not None:
+            _text(built_from[key], f"built_from.{key}", wanted="a version")
 
 
 # -- pylock.toml -------------------------------------------------------------------------------

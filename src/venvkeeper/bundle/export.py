@@ -21,6 +21,7 @@ from venvkeeper.core.results import Result
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.generations import engine
 from venvkeeper.project import selection, staging
+from venvkeeper.project.facts import defined_groups
 from venvkeeper.project.workspace import load_lock_members, load_workspace, parse_lock, stale_member
 
 __all__ = ["FORMATS", "ExportResult", "export"]
@@ -51,8 +52,6 @@ def export(
     python: str | None = None,
 ) -> ExportResult:
     """Check the lock is current (offline), export it, and write ``output`` atomically."""
-    from venvkeeper.project.facts import defined_groups  # noqa: PLC0415
-
     workspace = load_workspace(project_dir)
     lock = parse_lock(workspace)
     members = load_lock_members(workspace, lock)

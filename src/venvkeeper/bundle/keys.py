@@ -5,10 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from venvkeeper.core.errors import ConfigError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.core.results import Result
+
+if TYPE_CHECKING:
+    from venvkeeper.bundle import signing
+else:
+    signing = lazy("venvkeeper.bundle.signing")  # cryptography: loaded by keygen, not by the command line
 
 __all__ = ["KeygenResult", "keygen"]
 
@@ -36,8 +42,6 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 
 def keygen(private_key: Path) -> KeygenResult:
-    from venvkeeper.bundle import signing  # noqa: PLC0415
-
     public_key = private_key.with_name(private_key.name + ".pub")
     if public_key.exists():
         raise ConfigError(f"{public_key}: already exists", hint="choose another name, or remove it first")

@@ -1,11 +1,13 @@
 """``venvkeeper pack``: a locked project as one deterministic, optionally signed, offline bundle.
 
-The lock's wheels for the target come from the lock's own URLs, checked against its sha256
-(:mod:`fetch`), because uv has no command that downloads a lock's files. A package locked as an sdist
+What the target installs and which of the lock's files that is are decided first (:mod:`target`,
+:mod:`locked`). The lock's wheels for the target come from the lock's own URLs, checked against its
+sha256 (:mod:`fetch`), because uv has no command that downloads a lock's files. A package locked as an sdist
 alone is fetched the same way and built into a wheel here (:mod:`sdistbuild`). The members are built
 as wheels from a staging copy, never in the source tree. The bundle's ``pylock.toml`` (:mod:`pylockgen`)
 names exactly the bundled files, and the manifest lists every file's path, size and sha256. The
-archive is byte-identical for the same inputs (:mod:`bundle`).
+archive is byte-identical for the same inputs (:mod:`writer`); with ``--executable`` it is wrapped
+into one runnable file (:mod:`executable`).
 """
 
 from __future__ import annotations
@@ -18,20 +20,42 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import parse_wheel_filename
 
 from venvkeeper import __version__
-from venvkeeper.bundle import archive as bundle
-from venvkeeper.bundle import fetch, sdistbuild
-from venvkeeper.core.errors import ConfigError
+from venvkeeper.bundle import fetch, locked, pylockgen, sdistbuild
+from venvkeeper.bundle.archive import FORMAT_VERSION, BundleError
+from venvkeeper.bundle.executable import default_script, make_executable
+from venvkeeper.bundle.locked import Artifact
+from venvkeeper.bundle.target import Target, target_for
+from venvkeeper.bundle.writer import describe, manifest_bytes, write_bundle
+from venvkeeper.core.errors import ConfigError, InterpreterError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.core.results import Result
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.generations import engine
 from venvkeeper.generations.wheels import normalize
 from venvkeeper.project import selection, staging
-from venvkeeper.project.workspace import load_lock_members, load_workspace, parse_lock, stale_member
+from venvkeeper.project.workspace import (
+    LockedMember,
+    Workspace,
+    load_lock_members,
+    load_workspace,
+    parse_lock,
+    stale_member,
+)
+
+if TYPE_CHECKING:
+    import uv as uv_package
+
+    from venvkeeper.bundle import signing
+else:
+    signing = lazy("venvkeeper.bundle.signing")  # cryptography: only --sign needs it
+    # The uv package is optional at run time (a uv on PATH serves every other command): only
+    # --with-uv needs it, for the binary it ships.
+    uv_package = lazy("uv")
 
 __all__ = ["PackResult", "pack"]
 
@@ -83,16 +107,37 @@ def _mtime(root: Path) -> int:
     return int(text) if proc.returncode == 0 and text.isdigit() else 0
 
 
-def _uv_binary(target: fetch.Target) -> Path:
+def _uv_binary(target: Target) -> Path:
     """The uv binary of the ``uv`` wheel installed beside venvkeeper: this platform's only."""
-    if target.platforms != fetch.Target.current().platforms:
+    if target.platforms != Target.current().platforms:
         raise ConfigError(
             f"--with-uv for {target.label}: only this machine's uv can be bundled",
             hint="pack on a machine of the target platform, or leave out --with-uv",
         )
-    import uv  # noqa: PLC0415
+    return Path(uv_package.find_uv_bin())
 
-    return Path(uv.find_uv_bin())
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the bundle holds, decided from the lock before anything is fetched or built."""
+
+    workspace: Workspace
+    lock: dict[str, Any]
+    members: tuple[LockedMember, ...]
+    groups: tuple[str, ...]
+    target: Target
+    wheels: list[Artifact]  # the lock's wheels for the target
+    sdists: list[Artifact]  # the lock's sdists of the packages with no such wheel, built here
+
+
+@dataclass
+class _Contents:
+    """The bundle's files (path in the bundle -> bytes or a file) and what they were made of."""
+
+    files: dict[str, bytes | Path]
+    from_sdists: list[tuple[Artifact, Path]]
+    member_wheels: list[Path]
+    mtime: int
 
 
 def pack(
@@ -108,109 +153,30 @@ def pack(
     script: str | None = None,
 ) -> PackResult:
     started = time.monotonic()
-    from venvkeeper.bundle import pylockgen, signing  # noqa: PLC0415
-
-    if executable and sign_key is not None:
-        raise ConfigError(
-            "--executable and --sign: an executable installs with Python's standard library alone, "
-            "which cannot check a signature",
-            hint="sign a plain bundle and install it with venvkeeper install --public-key",
-        )
-    if script is not None and not executable:
-        raise ConfigError("--script is for --executable", hint="add --executable, or leave out --script")
+    _check_options(sign_key, executable=executable, script=script)
     with_uv = with_uv or executable
-
     private = signing.load_key_file(sign_key, "private") if sign_key is not None else None
-    workspace = load_workspace(project_dir)
-    lock = parse_lock(workspace)
-    members = load_lock_members(workspace, lock)
-    wanted = selection.chosen(groups, workspace.config.groups)
-    target = fetch.target_for(python, platforms)
-    pins = fetch.runtime_packages(lock, wanted, target.marker_environment())
-    artifacts, without_wheel = fetch.select_wheels(lock, pins, target, root=workspace.root)
-    sdists, missing = fetch.select_sdists(lock, without_wheel, root=workspace.root)
-    if missing:
-        raise bundle.BundleError(
-            f"no wheel or sdist of {missing[0]} for {target.label}"
-            + (f" (and {len(missing) - 1} more: {', '.join(missing[1:4])})" if len(missing) > 1 else ""),
-            hint="pack for a target the lock has wheels for (--python, --platform), or build on such a host",
-        )
+    plan = _plan(project_dir, platforms, python, groups)
     out = Path(os.path.abspath(output))
     if not out.parent.is_dir():
         raise ConfigError(f"{out.parent}: no such directory", hint="create it, or give another -o path")
     with tempfile.TemporaryDirectory(prefix="venvkeeper-pack-") as scratch:
-        stage = Path(scratch) / "stage"
-        stage.mkdir()
-        git = staging.wants_git(workspace.root, members)
-        stage = staging.populate(
-            workspace.root, gitcmd.list_files(workspace.root), stage, git=git, members=members
-        )
-        builder, native = _build_python(stage, target)
-        engine.check_lock(stage, workspace.lock_path, stale_member(workspace, lock, members), builder)
-        files: dict[str, bytes | Path] = {}
-        fetched = fetch.download(
-            [*artifacts, *sdists], fetch.default_cache_dir(), progress=sys.stderr.isatty()
-        )
-        for artifact in artifacts:
-            files[f"wheels/{artifact.filename}"] = fetched[artifact.filename]
-        mtime = _mtime(workspace.root)
-        from_sdists = sdistbuild.build_sdists(
-            sdists,
-            fetched,
-            stage=stage,
-            scratch=Path(scratch) / "sdists",
-            target=target,
-            python=builder,
-            native=native,
-            mtime=mtime,
-        )
-        for artifact, path in from_sdists:
-            files[f"wheels/{artifact.filename}"] = path
-        member_wheels = _build_members(stage, members, lock, target, Path(scratch) / "built", mtime, builder)
-        for wheel in member_wheels:
-            files[f"wheels/{wheel.name}"] = wheel
-        files["pylock.toml"] = pylockgen.pylock_for(
-            [*artifacts, *(a for a, _ in from_sdists), *(_member_artifact(w) for w in member_wheels)],
-            {name.removeprefix("wheels/"): name for name in files if name.startswith("wheels/")},
-            requires_python=workspace.pyproject.get("project", {}).get("requires-python"),
-        ).encode()
-        if with_uv:
-            files["uv/uv"] = _uv_binary(target)
-        hooks = workspace.config.hooks
-        manifest: dict[str, Any] = {
-            "format": "venvkeeper-bundle",
-            "format_version": bundle.FORMAT_VERSION,
-            "project": {
-                "name": workspace.root_name or workspace.root.name,
-                "version": str(workspace.pyproject.get("project", {}).get("version", "")),
-            },
-            "target": target.to_json(),
-            "groups": list(wanted),
-            "members": sorted(w.name for w in member_wheels),
-            "hooks": {"post-deploy": list(hooks.post_deploy), "timeout": hooks.timeout},
-            "built_from": {
-                "lock_sha256": hashlib.sha256(workspace.lock_bytes).hexdigest(),
-                "git_commit": _commit(workspace.root),
-                "venvkeeper": __version__,
-            },
-            "files": bundle.describe(files),
-        }
-        signature = signing.sign(private, bundle.manifest_bytes(manifest)) if private is not None else None
+        contents = _contents(plan, Path(scratch), with_uv=with_uv)
+        manifest = _manifest(plan, contents)
+        signature = signing.sign(private, manifest_bytes(manifest)) if private is not None else None
         written = Path(scratch) / "bundle.tar.gz" if executable else out
-        _write_atomically(written, files, manifest, mtime, signature)
+        _write_atomically(written, contents.files, manifest, contents.mtime, signature)
         if executable:
-            from venvkeeper.bundle.executable import default_script, make_executable  # noqa: PLC0415
-
             make_executable(written, out, script=script or default_script(written))
     raw = out.read_bytes()
     return PackResult(
         output=str(out),
         sha256=hashlib.sha256(raw).hexdigest(),
         size=len(raw),
-        wheels=sum(1 for name in files if name.startswith("wheels/")),
+        wheels=sum(1 for name in contents.files if name.startswith("wheels/")),
         wheels_size=sum(f["size"] for f in manifest["files"] if f["path"].startswith("wheels/")),
         members=manifest["members"],
-        built_from_sdists=sorted(a.filename for a, _ in from_sdists),
+        built_from_sdists=sorted(a.filename for a, _ in contents.from_sdists),
         target=manifest["target"],
         signed=signature is not None,
         with_uv=with_uv,
@@ -219,17 +185,112 @@ def pack(
     )
 
 
+def _check_options(sign_key: Path | None, *, executable: bool, script: str | None) -> None:
+    if executable and sign_key is not None:
+        raise ConfigError(
+            "--executable and --sign: an executable installs with Python's standard library alone, "
+            "which cannot check a signature",
+            hint="sign a plain bundle and install it with venvkeeper install --public-key",
+        )
+    if script is not None and not executable:
+        raise ConfigError("--script is for --executable", hint="add --executable, or leave out --script")
+
+
+def _plan(
+    project_dir: Path, platforms: tuple[str, ...], python: str | None, groups: tuple[str, ...] | None
+) -> _Plan:
+    """The workspace and its lock read, the target named, and the lock's files for it chosen."""
+    workspace = load_workspace(project_dir)
+    lock = parse_lock(workspace)
+    members = load_lock_members(workspace, lock)
+    wanted = selection.chosen(groups, workspace.config.groups)
+    target = target_for(python, platforms)
+    pins = locked.runtime_packages(lock, wanted, target.marker_environment())
+    wheels, without_wheel = locked.select_wheels(lock, pins, target, root=workspace.root)
+    sdists, missing = locked.select_sdists(lock, without_wheel, root=workspace.root)
+    if missing:
+        raise BundleError(
+            f"no wheel or sdist of {missing[0]} for {target.label}"
+            + (f" (and {len(missing) - 1} more: {', '.join(missing[1:4])})" if len(missing) > 1 else ""),
+            hint="pack for a target the lock has wheels for (--python, --platform), or build on such a host",
+        )
+    return _Plan(workspace, lock, members, wanted, target, wheels, sdists)
+
+
+def _contents(plan: _Plan, scratch: Path, *, with_uv: bool) -> _Contents:
+    """Every file of the bundle but its manifest: fetched, built from sdists, the members built."""
+    workspace, members, target = plan.workspace, plan.members, plan.target
+    stage = scratch / "stage"
+    stage.mkdir()
+    git = staging.wants_git(workspace.root, members)
+    stage = staging.populate(
+        workspace.root, gitcmd.list_files(workspace.root), stage, git=git, members=members
+    )
+    builder, native = _build_python(stage, target)
+    engine.check_lock(stage, workspace.lock_path, stale_member(workspace, plan.lock, members), builder)
+    files: dict[str, bytes | Path] = {}
+    fetched = fetch.download(
+        [*plan.wheels, *plan.sdists], fetch.default_cache_dir(), progress=sys.stderr.isatty()
+    )
+    for artifact in plan.wheels:
+        files[f"wheels/{artifact.filename}"] = fetched[artifact.filename]
+    mtime = _mtime(workspace.root)
+    from_sdists = sdistbuild.build_sdists(
+        plan.sdists,
+        fetched,
+        stage=stage,
+        scratch=scratch / "sdists",
+        target=target,
+        python=builder,
+        native=native,
+        mtime=mtime,
+    )
+    for artifact, path in from_sdists:
+        files[f"wheels/{artifact.filename}"] = path
+    member_wheels = _build_members(stage, members, plan.lock, target, scratch / "built", mtime, builder)
+    for wheel in member_wheels:
+        files[f"wheels/{wheel.name}"] = wheel
+    files["pylock.toml"] = pylockgen.pylock_for(
+        [*plan.wheels, *(a for a, _ in from_sdists), *(_member_artifact(w) for w in member_wheels)],
+        {name.removeprefix("wheels/"): name for name in files if name.startswith("wheels/")},
+        requires_python=workspace.pyproject.get("project", {}).get("requires-python"),
+    ).encode()
+    if with_uv:
+        files["uv/uv"] = _uv_binary(target)
+    return _Contents(files, from_sdists, member_wheels, mtime)
+
+
+def _manifest(plan: _Plan, contents: _Contents) -> dict[str, Any]:
+    workspace, hooks = plan.workspace, plan.workspace.config.hooks
+    return {
+        "format": "venvkeeper-bundle",
+        "format_version": FORMAT_VERSION,
+        "project": {
+            "name": workspace.root_name or workspace.root.name,
+            "version": str(workspace.pyproject.get("project", {}).get("version", "")),
+        },
+        "target": plan.target.to_json(),
+        "groups": list(plan.groups),
+        "members": sorted(w.name for w in contents.member_wheels),
+        "hooks": {"post-deploy": list(hooks.post_deploy), "timeout": hooks.timeout},
+        "built_from": {
+            "lock_sha256": hashlib.sha256(workspace.lock_bytes).hexdigest(),
+            "git_commit": _commit(workspace.root),
+            "venvkeeper": __version__,
+        },
+        "files": describe(contents.files),
+    }
+
+
 def _commit(root: Path) -> str | None:
     proc = gitcmd.run_git(["rev-parse", "HEAD"], cwd=root, check=False)
     return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
 
-def _build_python(stage: Path, target: fetch.Target) -> tuple[Path, bool]:
+def _build_python(stage: Path, target: Target) -> tuple[Path, bool]:
     """The interpreter that builds members and sdists, and whether a compiled wheel it builds runs on
     the target (it is of the target's Python, on a host of the target's platform)."""
-    from venvkeeper.core.errors import InterpreterError  # noqa: PLC0415
-
-    here = fetch.Target.current()
+    here = Target.current()
     try:
         python = engine.find_python(stage, target.python)
         of_target = True
@@ -244,9 +305,9 @@ def _build_python(stage: Path, target: fetch.Target) -> tuple[Path, bool]:
 
 def _build_members(
     stage: Path,
-    members: Any,
+    members: tuple[LockedMember, ...],
     lock: dict[str, Any],
-    target: fetch.Target,
+    target: Target,
     out_dir: Path,
     mtime: int,
     python: Path,
@@ -265,7 +326,7 @@ def _build_members(
         )
         normalize(built, mtime)
         if not set(parse_wheel_filename(built.name)[3]) & accepted:
-            raise bundle.BundleError(
+            raise BundleError(
                 f"member {member.name}: its wheel {built.name} does not run on {target.label}",
                 hint=f"pack on a host with Python {target.python} for that platform (it has compiled code)",
             )
@@ -273,10 +334,10 @@ def _build_members(
     return wheels
 
 
-def _member_artifact(wheel: Path) -> fetch.Artifact:
+def _member_artifact(wheel: Path) -> Artifact:
     name, version, _, _ = parse_wheel_filename(wheel.name)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    return fetch.Artifact(str(name), str(version), wheel.name, "", digest, wheel.stat().st_size, "wheel")
+    return Artifact(str(name), str(version), wheel.name, "", digest, wheel.stat().st_size, "wheel")
 
 
 def _write_atomically(
@@ -285,7 +346,7 @@ def _write_atomically(
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            bundle.write_bundle(fh, files, manifest, mtime=mtime, signature=signature)
+            write_bundle(fh, files, manifest, mtime=mtime, signature=signature)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from venvkeeper.bundle.fetch import Artifact
+from venvkeeper.bundle.locked import Artifact
 
 __all__ = ["pylock_for"]
 

@@ -23,8 +23,9 @@ from pathlib import Path, PurePosixPath
 from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from venvkeeper.bundle import archive as bundle
-from venvkeeper.bundle.fetch import Artifact, Target
+from venvkeeper.bundle.archive import BundleError
+from venvkeeper.bundle.locked import Artifact
+from venvkeeper.bundle.target import Target
 from venvkeeper.core.names import canonicalize_name
 from venvkeeper.generations import engine
 from venvkeeper.generations.wheels import normalize
@@ -50,7 +51,7 @@ def unpack(archive: Path, into: Path, label: str) -> Path:
                 for name in zf.namelist():
                     path = PurePosixPath(name)
                     if path.is_absolute() or ".." in path.parts or "\\" in name:
-                        raise bundle.BundleError(
+                        raise BundleError(
                             f"{label}: the sdist holds {name!r}, a path outside its own tree",
                             hint="this sdist is not safe to build; lock another version",
                         )
@@ -59,14 +60,14 @@ def unpack(archive: Path, into: Path, label: str) -> Path:
             with tarfile.open(archive) as tf:
                 tf.extractall(into, filter="data")
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
-        raise bundle.BundleError(
+        raise BundleError(
             f"{label}: cannot unpack the sdist: {exc}",
             hint="the download cache holds the file uv.lock names; the archive itself is damaged or "
             "not an sdist",
         ) from exc
     tops = [path for path in into.iterdir() if path.is_dir()]
     if len(tops) != 1 or not ((tops[0] / "pyproject.toml").is_file() or (tops[0] / "setup.py").is_file()):
-        raise bundle.BundleError(
+        raise BundleError(
             f"{label}: not an sdist (no single top-level directory with pyproject.toml or setup.py)",
             hint="lock a version of the package that publishes a wheel or a standard sdist",
         )
@@ -82,7 +83,7 @@ def _check_built(sdist: Artifact, wheel: Path, target: Target, *, native: bool) 
     except InvalidVersion:
         same_version = False
     if canonicalize_name(str(name)) != sdist.name or not same_version:
-        raise bundle.BundleError(
+        raise BundleError(
             f"{label}: the sdist built {wheel.name}, not {sdist.name} {sdist.version}",
             hint="the sdist's metadata disagrees with uv.lock; run `uv lock` and check the package",
         )
@@ -92,7 +93,7 @@ def _check_built(sdist: Artifact, wheel: Path, target: Target, *, native: bool) 
         return
     if not pure and native and accepted:
         return  # compiled here, on this platform, by an interpreter of the target's Python
-    raise bundle.BundleError(
+    raise BundleError(
         f"{label}: its sdist builds a compiled wheel ({wheel.name}) here, which does not run on "
         f"{target.label}",
         hint=f"pack on a {target.label} host (it builds the sdist for itself there), or lock a version "

@@ -2,7 +2,10 @@
 
 Keys travel as PEM: the private key PKCS#8 and unencrypted (``keygen`` writes it 0600; a passphrase
 would need a prompt on every unattended ``pack``), the public key SubjectPublicKeyInfo. A signature is
-the raw 64 bytes Ed25519 produces.
+the raw 64 bytes Ed25519 produces (:data:`venvkeeper.bundle.archive.SIGNATURE_SIZE`).
+
+``cryptography`` takes about 30 ms to import, so the modules that a command may load without using
+a key (keys, pack, archive) declare this one with :func:`venvkeeper.core.lazy.lazy`.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from venvkeeper.core.errors import ConfigError
 
-__all__ = ["SIGNATURE_SIZE", "generate_keypair", "load_key_file", "sign", "verify"]
+__all__ = ["generate_keypair", "load_key_file", "sign", "verify"]
 
-SIGNATURE_SIZE = 64
 # A PEM Ed25519 key is about 120 bytes; reading at most this much keeps `--public-key /dev/zero` finite.
 _MAX_KEY_FILE = 64 * 1024
 _HINT = "Make a key pair with `venvkeeper keygen`: sign with the private key, check with the public key."
