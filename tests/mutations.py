@@ -42,11 +42,11 @@ def run(mutation: Mutation) -> tuple[bool, str]:
     original = path.read_text(encoding="utf-8")
     count = original.count(mutation.original)
     if count != 1:
-        raise SystemExit(f"{mutation.name}: the guarded code occurs {count} times in {path}, not once: update it")
+        raise SystemExit(f"{mutation.name}: the guarded code occurs {count} times in {path}, not once")
     try:
         path.write_text(original.replace(mutation.original, mutation.mutated), encoding="utf-8")
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-x", "-n", "0", "-p", "no:cacheprovider", *mutation.tests],
+            [sys.executable, "-m", "pytest", "-q", "-x", "-n0", "-pno:cacheprovider", *mutation.tests],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     for mutation in chosen:
         caught, last = run(mutation)
         missed += not caught
-        print(f"{'caught' if caught else 'MISSED'}  {mutation.name}: {mutation.guard}\n        {last}", flush=True)
+        verdict = "caught" if caught else "MISSED"
+        print(f"{verdict}  {mutation.name}: {mutation.guard}\n        {last}", flush=True)
     return 1 if missed else 0
 
 

@@ -20,7 +20,7 @@ from packaging.markers import default_environment
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from support.process import run
-from venvkeeper.bundle import fetch
+from venvkeeper.bundle import locked
 from venvkeeper.gateways.uv import find_uv
 from venvkeeper.project import selection
 from vk import commit_all, site_packages, vk
@@ -151,7 +151,7 @@ def test_packs_lock_walker_selects_what_uv_exports_for_the_same_groups(
         cwd=project,
     ).stdout
 
-    walked = fetch.runtime_packages(lock, groups, default_environment())
+    walked = locked.runtime_packages(lock, groups, default_environment())
 
     assert walked == sorted(f"{name}=={version}" for name, version in _exported(exported).items())
     assert {p.partition("==")[0] for p in walked} == {*RUNTIME, *(GROUP_PACKAGES[g] for g in groups)}

@@ -7,7 +7,7 @@ a developer's ``uv sync`` and ``uv run`` get; they are a development convenience
 unless named.
 
 deploy, update's candidate, export and ``verify --project`` hand uv :func:`uv_args`; pack walks the
-lock itself (:func:`venvkeeper.bundle.fetch.runtime_packages`, which reads no default-groups) with the same
+lock itself (:func:`venvkeeper.bundle.locked.runtime_packages`, which reads no default-groups) with the same
 groups; install installs what pack bundled. Pure: nothing here runs uv.
 """
 
