@@ -19,16 +19,21 @@ attribute is read. So the whole dependency graph stays visible at the top of eve
 
 Why not :class:`importlib.util.LazyLoader`: it puts a half-made module in ``sys.modules``, and its
 first-use load was not thread-safe before CPython 3.13 (gh-114763); deploy reads modules from a thread
-pool. The stand-in here never enters ``sys.modules``: it asks :func:`importlib.import_module` (which takes
-the import lock) the first time, then keeps that module and reads every attribute from it, so a test that
-patches ``venvkeeper.gateways.uv.run_uv`` by its dotted name is seen through it too.
+pool. The stand-in here never enters ``sys.modules``: the first time, it imports the module with the
+``import`` statement's own machinery (:func:`__import__`, which takes the import lock, and which
+``python -X importtime`` reports, as it does not report :func:`importlib.import_module`), then keeps that
+module and reads every attribute from it, so a test that patches ``venvkeeper.gateways.uv.run_uv`` by its
+dotted name is seen through it too.
 """
 
 from __future__ import annotations
 
-import importlib
+import sys
 from types import ModuleType
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time: this module is on every timed path
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Deferred(ModuleType):
@@ -37,8 +42,9 @@ class _Deferred(ModuleType):
     def _module(self) -> ModuleType:
         module: ModuleType | None = self.__dict__.get("_deferred_module")
         if module is None:
-            # Two threads may both get here: import_module holds the import lock, so both get one module.
-            module = importlib.import_module(self.__name__)
+            # Two threads may both get here: the import holds the module's lock, so both get one module.
+            __import__(self.__name__)
+            module = sys.modules[self.__name__]
             self.__dict__["_deferred_module"] = module
         return module
 
