@@ -89,6 +89,9 @@ class Subject:
 
 
 class Inspection:
+    """What :func:`inspect` read and found: the sealed manifest (if any), the files, the findings and
+    the checks it could or could not make."""
+
     def __init__(self, manifest: Manifest | None, files: int, bytes_hashed: int) -> None:
         self.manifest = manifest
         self.files = files
