@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import csv
+import hashlib
 import json
 import os
 import stat
@@ -18,14 +19,11 @@ from venvkeeper.core.names import canonicalize_name
 
 TYPE_CHECKING = False  # typing itself is not imported: verify's start-up time is measured
 if TYPE_CHECKING:
-    import hashlib
     import threading
     from collections.abc import Iterable, Mapping
     from typing import Any
 else:
-    # Hashing only: ``verify --fast`` compares sizes and never loads them.
-    hashlib = lazy("hashlib")
-    threading = lazy("threading")
+    threading = lazy("threading")  # the hashing helpers: ``verify --fast`` hashes nothing
 
 __all__ = [
     "Distribution",
