@@ -13,30 +13,32 @@ module that needs one of them on a slow path only declares it at the top, next t
     else:
         uv = lazy("venvkeeper.gateways.uv")
 
-mypy reads the real import; at run time ``uv`` is a stand-in that imports the module the first time an
-attribute is read. So the whole dependency graph stays visible at the top of every module
+On the timed paths themselves (the no-op deploy, verify, doctor), where importing :mod:`typing` is
+a cost of its own, write ``TYPE_CHECKING = False`` instead of importing it: mypy treats that constant
+like typing's. mypy reads the real import; at run time ``uv`` is a stand-in that imports the module
+the first time an attribute is read. So the whole dependency graph stays visible at the top of every module
 (``tests/test_architecture.py`` reads both forms and refuses cycles), and no import hides in a function.
 
 Why not :class:`importlib.util.LazyLoader`: it puts a half-made module in ``sys.modules``, and its
-first-use load was not thread-safe before CPython 3.13 (gh-114763); deploy reads modules from a thread
-pool. The stand-in here never enters ``sys.modules``: the first time, it imports the module with the
-``import`` statement's own machinery (:func:`__import__`, which takes the import lock, and which
-``python -X importtime`` reports, as it does not report :func:`importlib.import_module`), then keeps that
-module and reads every attribute from it, so a test that patches ``venvkeeper.gateways.uv.run_uv`` by its
-dotted name is seen through it too.
-
-Each read through the stand-in costs about a microsecond more than a plain module attribute: a module
-read once per file in a loop (``hashlib`` while hashing thousands of files) is imported at the top.
+first-use load was not thread-safe until CPython fixed gh-114763 in 2024 (after 3.11, which venvkeeper
+supports); deploy reads modules from a thread pool. The stand-in here never enters ``sys.modules``: it
+imports with ``__import__`` (which takes the import lock) the first time, then keeps that module and
+reads every attribute from it, so a test that patches ``venvkeeper.gateways.uv.run_uv`` by its dotted
+name is seen through it too.
 """
 
 from __future__ import annotations
 
 import sys
-from types import ModuleType
 
-TYPE_CHECKING = False  # typing is not imported at run time: this module is on every timed path
+# Not ``from typing import ...``: this module is on every timed path, and importing typing costs more
+# than the rest of it (mypy treats a module-level TYPE_CHECKING = False as typing's).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import Any
+else:
+    ModuleType = type(sys)  # types.ModuleType, without importing types
 
 
 class _Deferred(ModuleType):
@@ -45,8 +47,8 @@ class _Deferred(ModuleType):
     def _module(self) -> ModuleType:
         module: ModuleType | None = self.__dict__.get("_deferred_module")
         if module is None:
-            # Two threads may both get here: the import holds the module's lock, so both get one module.
-            __import__(self.__name__)
+            # Two threads may both get here: __import__ holds the import lock, so both get one module.
+            __import__(self.__name__)  # importlib.import_module's work, without importing importlib
             module = sys.modules[self.__name__]
             self.__dict__["_deferred_module"] = module
         return module
