@@ -8,18 +8,28 @@ module can make: at the top, under ``if TYPE_CHECKING``, inside a function, and 
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from venvkeeper.cli.render import RENDERERS
+from venvkeeper.core.lazy import lazy
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "venvkeeper"
 PACKAGE = "venvkeeper"
 
 # Who may import whom. A capability imports the layers below it, never another capability; the command
-# line composes them.
+# line composes them. The package itself (``venvkeeper/__init__.py``: the version) is below everything,
+# and ``python -m venvkeeper`` (``__main__``) above the command line: nothing imports it.
+CAPABILITIES = {"deploy", "verify", "doctor", "update", "bundle"}
 LAYERS: dict[str, set[str]] = {
+    "": set(),
     "core": set(),
     "gateways": {"core"},
     "project": {"core", "gateways"},
@@ -29,7 +39,8 @@ LAYERS: dict[str, set[str]] = {
     "doctor": {"core", "gateways", "project", "generations"},
     "update": {"core", "gateways", "project", "generations"},
     "bundle": {"core", "gateways", "project", "generations"},
-    "cli": {"core", "gateways", "project", "generations", "deploy", "verify", "doctor", "update", "bundle"},
+    "cli": {"core", "gateways", "project", "generations", *CAPABILITIES},
+    "__main__": {"cli"},
 }
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
@@ -48,9 +59,11 @@ class Module:
     nested_imports: list[int] = field(default_factory=list)  # line numbers of imports inside functions
 
     @property
-    def layer(self) -> str | None:
+    def layer(self) -> str:
+        """The package under venvkeeper (``venvkeeper.cli.main``, ``venvkeeper.cli``: "cli"), "__main__",
+        or "" for venvkeeper itself."""
         parts = self.name.split(".")
-        return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS) else None
+        return parts[1] if len(parts) > 1 else ""
 
 
 def _name_of(path: Path) -> str:
@@ -154,18 +167,19 @@ def test_no_import_cycles() -> None:
     assert _cycles() == []
 
 
+def test_every_module_has_a_layer() -> None:
+    assert sorted({m.layer for m in MODULES.values()} - set(LAYERS)) == []
+    assert MODULES[PACKAGE].layer == ""
+    assert MODULES[f"{PACKAGE}.__main__"].layer == "__main__"
+    assert MODULES[f"{PACKAGE}.cli"].layer == "cli"
+
+
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_layers(name: str) -> None:
     module = MODULES[name]
-    if module.layer is None:  # venvkeeper/__init__.py and __main__.py
-        return
     allowed = LAYERS[module.layer] | {module.layer}
-    wrong = sorted(
-        t
-        for t in _internal_edges(module)
-        if (MODULES[t].layer or "cli") not in allowed and t != f"{PACKAGE}.__main__"
-    )
-    assert wrong == [], f"{name} ({module.layer}) may import only {sorted(allowed)}"
+    wrong = sorted(t for t in _internal_edges(module) if MODULES[t].layer not in allowed)
+    assert wrong == [], f"{name} ({module.layer or PACKAGE}) may import only {sorted(allowed)}"
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -206,8 +220,6 @@ def test_the_standalone_program_needs_no_venvkeeper() -> None:
 
 def test_lazy_names_are_real_modules() -> None:
     """A misspelt lazy("...") would fail only on the path that first reads it: refuse it here."""
-    import importlib.util
-
     for module in MODULES.values():
         for node in ast.walk(module.tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "lazy":
@@ -215,3 +227,101 @@ def test_lazy_names_are_real_modules() -> None:
                 assert isinstance(arg, ast.Constant)
                 assert isinstance(arg.value, str)
                 assert importlib.util.find_spec(arg.value) is not None, f"{module.name}: lazy({arg.value!r})"
+
+
+def _calls(tree: ast.AST, names: set[str]) -> list[int]:
+    """Lines calling one of ``names`` (``f(...)`` or ``anything.f(...)``)."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id in names)
+            or (isinstance(node.func, ast.Attribute) and node.func.attr in names)
+        )
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_import_by_name(name: str) -> None:
+    """``__import__`` or ``importlib.import_module`` would hide an edge from the graph: only the lazy
+    mechanism itself imports by name."""
+    if name in STANDALONE or name == f"{PACKAGE}.core.lazy":
+        return
+    assert _calls(MODULES[name].tree, {"__import__", "import_module"}) == []
+
+
+def test_lazy_defers_the_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "vk_lazy_probe.py").write_text("VALUE = 1\n\n\ndef value():\n    return VALUE\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        probe = lazy("vk_lazy_probe")
+        assert "vk_lazy_probe" not in sys.modules  # declared, not imported
+        assert probe.value() == 1
+        real = sys.modules["vk_lazy_probe"]  # imported by the first read, under its own name
+        assert probe.__name__ == "vk_lazy_probe"
+        assert real is not probe
+        # A patch by dotted name (as tests patch venvkeeper's gateways) is seen through the stand-in.
+        monkeypatch.setattr("vk_lazy_probe.VALUE", 2)
+        assert probe.VALUE == 2
+        assert probe.value() == 2
+        # And a write through the stand-in reaches the module.
+        probe.VALUE = 3
+        assert real.VALUE == 3
+    finally:
+        sys.modules.pop("vk_lazy_probe", None)
+
+
+def test_a_patch_of_a_venvkeeper_module_is_seen_through_lazy(monkeypatch: pytest.MonkeyPatch) -> None:
+    uv = lazy("venvkeeper.gateways.uv")
+
+    def fake() -> str:
+        return "/patched/uv"
+
+    monkeypatch.setattr("venvkeeper.gateways.uv.find_uv", fake)
+    assert uv.find_uv is fake
+    assert uv.find_uv() == "/patched/uv"
+
+
+def _result_types() -> set[str]:
+    """Every class in venvkeeper that derives from core.results.Result, by its dotted name."""
+    found: set[str] = set()
+    for module in MODULES.values():
+        for node in module.tree.body:
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(base, ast.Name) and base.id == "Result" for base in node.bases
+            ):
+                found.add(f"{module.name}.{node.name}")
+    return found
+
+
+def test_every_result_type_has_a_renderer() -> None:
+    errors = f"{PACKAGE}.generations.results.ErrorResult"  # printed by cli.render itself
+    assert errors in _result_types()
+    assert sorted(_result_types() - {errors}) == sorted(RENDERERS)
+    for name in RENDERERS:
+        module, _, cls = name.rpartition(".")
+        assert hasattr(importlib.import_module(module), cls), name
+
+
+# What each renderer may load besides core, gateways, project and generations (and the cli itself).
+RENDERER_OWNS = {
+    "render_deploy": set(),
+    "render_verify": {"verify"},
+    "render_doctor": {"doctor"},
+    "render_update": {"update"},
+    "render_bundle": {"bundle"},
+}
+
+
+@pytest.mark.parametrize("renderer", sorted(RENDERER_OWNS))
+def test_a_renderer_loads_only_its_own_capability(renderer: str) -> None:
+    """Printing a deploy, verify or doctor result must not load another command's result types (the
+    bundle's bring cryptography). Run in a fresh interpreter: this one has imported everything."""
+    code = f"import sys, {PACKAGE}.cli.render, {PACKAGE}.cli.{renderer}; print(' '.join(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    capabilities = {m.split(".")[1] for m in loaded if m.startswith(f"{PACKAGE}.")}
+    assert sorted((capabilities & CAPABILITIES) - RENDERER_OWNS[renderer]) == []
+    assert ("cryptography" in loaded) == (renderer == "render_bundle")

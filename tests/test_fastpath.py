@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from vk import generations, run_in_env, vk
 
 FAST = "(file metadata unchanged)"
+CAPABILITIES = {"deploy", "verify", "doctor", "update", "bundle"}
 
 
 def _settle() -> None:
@@ -44,6 +47,38 @@ def test_unchanged_is_answered_from_metadata(
         f"{env} is unchanged (generation 1): nothing changed since the live environment"
     )
     assert FAST in fast.out
+
+
+def test_the_fast_paths_load_only_their_own_command(stamped: tuple[Path, Path], tmp_path: Path) -> None:
+    """A no-op deploy, verify and doctor (timed) load neither click, cryptography nor another command."""
+    project, env = stamped
+    own = {"deploy": set(), "verify": {"verify"}, "doctor": {"doctor"}}
+    args = {
+        "deploy": ["deploy", str(project), "--env", str(env)],
+        "verify": ["verify", "--env", str(env)],
+        "doctor": ["doctor", "--env", str(env)],
+    }
+    program = (
+        "import sys\n"
+        "from venvkeeper.cli.main import main\n"
+        "code = main(sys.argv[2:])\n"
+        "with open(sys.argv[1], 'w') as fh:\n"
+        "    fh.write(' '.join(sys.modules))\n"
+        "raise SystemExit(code)\n"
+    )
+    for command, argv in args.items():
+        modules = tmp_path / f"{command}.modules"
+        proc = subprocess.run(
+            [sys.executable, "-c", program, str(modules), *argv], capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        if command == "deploy":
+            assert FAST in proc.stdout
+        loaded = modules.read_text().split()
+        capabilities = {m.split(".")[1] for m in loaded if m.startswith("venvkeeper.")} & CAPABILITIES
+        assert sorted(capabilities - own[command]) == [], command
+        heavy = [m for m in ("click", "cryptography", "packaging", "dataclasses") if m in loaded]
+        assert heavy == [], command
 
 
 def test_fast_json_has_the_same_shape(stamped: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:

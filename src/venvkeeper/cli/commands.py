@@ -5,11 +5,34 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from venvkeeper import __version__
+from venvkeeper.cli.render import report
+from venvkeeper.core.lazy import lazy
 from venvkeeper.core.results import Result
+
+if TYPE_CHECKING:
+    from venvkeeper.bundle import export as bundle_export
+    from venvkeeper.bundle import install as bundle_install
+    from venvkeeper.bundle import keys as bundle_keys
+    from venvkeeper.bundle import pack as bundle_pack
+    from venvkeeper.deploy import converge
+    from venvkeeper.doctor import examine
+    from venvkeeper.generations import status as generation_status
+    from venvkeeper.verify import check
+else:
+    # A command loads its own capability only (the bundle's would bring cryptography to a deploy).
+    bundle_export = lazy("venvkeeper.bundle.export")
+    bundle_install = lazy("venvkeeper.bundle.install")
+    bundle_keys = lazy("venvkeeper.bundle.keys")
+    bundle_pack = lazy("venvkeeper.bundle.pack")
+    converge = lazy("venvkeeper.deploy.converge")
+    examine = lazy("venvkeeper.doctor.examine")
+    generation_status = lazy("venvkeeper.generations.status")
+    check = lazy("venvkeeper.verify.check")
 
 __all__ = ["cli"]
 
@@ -20,8 +43,6 @@ _env_option = click.option(
 
 
 def _run(command: str, as_json: bool, action: Callable[[], Result]) -> None:
-    from venvkeeper.cli.render import report  # noqa: PLC0415
-
     sys.exit(int(report(command, as_json, action)))
 
 
@@ -59,10 +80,7 @@ def deploy(
     as_json: bool,
 ) -> None:
     """Converge --env on PROJECT_DIR's uv.lock (never writing into PROJECT_DIR)."""
-    from venvkeeper.deploy.converge import DeployRequest  # noqa: PLC0415
-    from venvkeeper.deploy.converge import deploy as run_deploy  # noqa: PLC0415
-
-    request = DeployRequest(
+    request = converge.DeployRequest(
         project_dir=project_dir,
         env=env,
         groups=tuple(groups) if groups else None,
@@ -73,7 +91,7 @@ def deploy(
         rollback_on_hook_failure=not no_rollback,
         repair=repair,
     )
-    _run("deploy", as_json, lambda: run_deploy(request))
+    _run("deploy", as_json, lambda: converge.deploy(request))
 
 
 @cli.command()
@@ -83,9 +101,7 @@ def deploy(
 @_json_option
 def rollback(env: Path, to: int | None, no_wait: bool, as_json: bool) -> None:
     """Switch --env back to a previous generation, atomically."""
-    from venvkeeper.generations.status import rollback as run_rollback  # noqa: PLC0415
-
-    _run("rollback", as_json, lambda: run_rollback(env, to=to, wait=not no_wait))
+    _run("rollback", as_json, lambda: generation_status.rollback(env, to=to, wait=not no_wait))
 
 
 @cli.command()
@@ -93,9 +109,7 @@ def rollback(env: Path, to: int | None, no_wait: bool, as_json: bool) -> None:
 @_json_option
 def status(env: Path, as_json: bool) -> None:
     """List the live and kept generations of --env."""
-    from venvkeeper.generations.status import status as run_status  # noqa: PLC0415
-
-    _run("status", as_json, lambda: run_status(env))
+    _run("status", as_json, lambda: generation_status.status(env))
 
 
 @cli.command()
@@ -110,10 +124,10 @@ def status(env: Path, as_json: bool) -> None:
 @_json_option
 def verify(env: Path, project: Path | None, fast: bool, as_json: bool) -> None:
     """Prove --env is exactly what its lock says, file by file (exit 0 clean, 1 findings, 2 cannot verify)."""
-    from venvkeeper.verify.check import verify as run_verify  # noqa: PLC0415
-
     _run(
-        "verify", as_json, lambda: run_verify(str(env), None if project is None else str(project), fast=fast)
+        "verify",
+        as_json,
+        lambda: check.verify(str(env), None if project is None else str(project), fast=fast),
     )
 
 
@@ -122,9 +136,7 @@ def verify(env: Path, project: Path | None, fast: bool, as_json: bool) -> None:
 @_json_option
 def doctor(env: Path, as_json: bool) -> None:
     """Diagnose a broken environment or package directory (exit 0 healthy, 1 findings, 2 cannot inspect)."""
-    from venvkeeper.doctor.examine import doctor as run_doctor  # noqa: PLC0415
-
-    _run("doctor", as_json, lambda: run_doctor(str(env)))
+    _run("doctor", as_json, lambda: examine.doctor(str(env)))
 
 
 @cli.command()
@@ -219,12 +231,12 @@ def export(
     project_dir: Path, fmt: str, output: Path | None, groups: Sequence[str], python: str | None, as_json: bool
 ) -> None:
     """Export the lock's runtime set (no dev group, no workspace members) for a container build."""
-    from venvkeeper.bundle.export import export as run_export  # noqa: PLC0415
-
     _run(
         "export",
         as_json,
-        lambda: run_export(project_dir, fmt, output, tuple(groups) if groups else None, python=python),
+        lambda: bundle_export.export(
+            project_dir, fmt, output, tuple(groups) if groups else None, python=python
+        ),
     )
 
 
@@ -259,12 +271,10 @@ def install(
     as_json: bool,
 ) -> None:
     """Install a bundle into a new generation of --env, with no network (checked whole first)."""
-    from venvkeeper.bundle.install import install as run_install  # noqa: PLC0415
-
     _run(
         "install",
         as_json,
-        lambda: run_install(
+        lambda: bundle_install.install(
             bundle_path,
             env,
             python=python,
@@ -282,9 +292,7 @@ def install(
 @_json_option
 def keygen(private_key: Path, as_json: bool) -> None:
     """Write an Ed25519 key pair: PRIVATE_KEY (mode 0600) and PRIVATE_KEY.pub."""
-    from venvkeeper.bundle.keys import keygen as run_keygen  # noqa: PLC0415
-
-    _run("keygen", as_json, lambda: run_keygen(private_key))
+    _run("keygen", as_json, lambda: bundle_keys.keygen(private_key))
 
 
 @cli.command()
@@ -313,12 +321,10 @@ def pack(
     as_json: bool,
 ) -> None:
     """Pack the lock's wheels and the built members into one deterministic, offline bundle."""
-    from venvkeeper.bundle.pack import pack as run_pack  # noqa: PLC0415
-
     _run(
         "pack",
         as_json,
-        lambda: run_pack(
+        lambda: bundle_pack.pack(
             project_dir,
             output,
             platforms=tuple(platforms),

@@ -19,17 +19,29 @@ path exists to make cron and config-management runs cost what a ``uv sync`` no-o
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+import time
 
 from venvkeeper.cli import argv
+from venvkeeper.cli.messages import unchanged_line
 from venvkeeper.core import paths
+from venvkeeper.core.lazy import lazy
 
+TYPE_CHECKING = False  # typing is not imported at run time: this path is timed
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
     from pathlib import Path  # not at run time: pathlib alone costs this path a quarter of its time
+    from typing import Any
+
+    from venvkeeper.cli import render
+    from venvkeeper.generations import results
+else:
+    # --json (dataclasses), or a reader gone before the answer was printed.
+    render = lazy("venvkeeper.cli.render")
+    results = lazy("venvkeeper.generations.results")
 
 __all__ = ["STAMP_NAME", "clear_stamp", "request_key", "try_noop", "write_stamp"]
 
@@ -79,8 +91,6 @@ def _stat(path: str) -> list[int] | None:
 
 
 def _lock_is_free(lock_file: str) -> bool:
-    import fcntl  # noqa: PLC0415 - cheap, and only here
-
     try:
         fd = os.open(lock_file, os.O_RDWR)
     except OSError:
@@ -117,8 +127,6 @@ def _matching_stamp(parsed: dict[str, Any], env: str, home: str) -> dict[str, An
 
 def try_noop(args: Sequence[str]) -> int | None:
     """Answer an unchanged ``deploy`` (print and return 0), or None to run the full deploy."""
-    import time  # noqa: PLC0415
-
     started = time.monotonic()
     parsed = _parse(args)
     if parsed is None:
@@ -139,9 +147,7 @@ def try_noop(args: Sequence[str]) -> int | None:
         )
         sys.stdout.flush()
     except BrokenPipeError:  # the answer stands when nobody reads it (`| head -1`)
-        from venvkeeper.cli.render import discard_stdout  # noqa: PLC0415
-
-        discard_stdout()
+        render.discard_stdout()
     return 0
 
 
@@ -150,10 +156,7 @@ def _print_unchanged(
 ) -> None:
     reason = "nothing changed since the live environment was built (file metadata unchanged)"
     if as_json:
-        from venvkeeper.cli.render import render  # noqa: PLC0415
-        from venvkeeper.generations.results import DeployResult  # noqa: PLC0415
-
-        result = DeployResult(
+        result = results.DeployResult(
             "deploy",
             env=env,
             changed=False,
@@ -163,10 +166,8 @@ def _print_unchanged(
             in_place=in_place,
             duration_s=duration_s,
         )
-        render(result, as_json=True)
+        render.render(result, as_json=True)
         return
-    from venvkeeper.cli.messages import unchanged_line  # noqa: PLC0415
-
     sys.stdout.write(unchanged_line(env, generation, reason, duration_s))
 
 

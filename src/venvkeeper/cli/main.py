@@ -1,7 +1,8 @@
 """The command line. ``main(argv)`` returns the exit code, so tests call it in-process.
 
-Kept free of heavy imports: an unchanged ``deploy`` is answered by :mod:`venvkeeper.cli.fastpath`
-before click and the rest of venvkeeper are loaded.
+Kept free of heavy imports: an unchanged ``deploy`` is answered by :mod:`venvkeeper.cli.fastpath`,
+and ``verify`` and ``doctor`` by :mod:`venvkeeper.cli.fastchecks`, before click and the rest of
+venvkeeper are loaded.
 """
 
 from __future__ import annotations
@@ -9,21 +10,26 @@ from __future__ import annotations
 import os
 import sys
 
+from venvkeeper.core.lazy import lazy
+
 TYPE_CHECKING = False  # collections.abc and typing are not imported at run time (timed paths)
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import click
+
+    from venvkeeper.cli import commands, fastchecks, fastpath, render
+    from venvkeeper.core import exitcodes
+else:
+    # Each fast path loads only its own module; the rest is for click's commands.
+    fastpath = lazy("venvkeeper.cli.fastpath")
+    fastchecks = lazy("venvkeeper.cli.fastchecks")
+    render = lazy("venvkeeper.cli.render")
+    click = lazy("click")
+    commands = lazy("venvkeeper.cli.commands")
+    exitcodes = lazy("venvkeeper.core.exitcodes")
+
 __all__ = ["main"]
-
-
-# Commands answered before click is imported, when their arguments are simple: an unchanged
-# `deploy` (the common case under cron) from file metadata, and `verify` and `doctor`, which are
-# timed as whole commands (monitoring runs them often). Each returns None to hand over to click.
-_FAST_PATHS = {
-    "deploy": ("venvkeeper.cli.fastpath", "try_noop"),
-    "verify": ("venvkeeper.verify.check", "main"),
-    "doctor": ("venvkeeper.doctor.examine", "main"),
-}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,32 +45,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        from venvkeeper.cli.render import discard_stdout  # noqa: PLC0415
-
-        discard_stdout()
+        render.discard_stdout()
     return code
 
 
+def _fast(command: str, args: list[str]) -> int | None:
+    """Commands answered before click is imported, when their arguments are simple: an unchanged
+    ``deploy`` (the common case under cron) from file metadata, and ``verify`` and ``doctor``, which
+    are timed as whole commands (monitoring runs them often). None hands over to click."""
+    if command == "deploy":
+        return fastpath.try_noop(args)
+    if command == "verify":
+        return fastchecks.verify(args)
+    if command == "doctor":
+        return fastchecks.doctor(args)
+    return None
+
+
 def _main(args: list[str]) -> int:
-    fast = _FAST_PATHS.get(args[0]) if args else None
-    if fast is not None:
-        module, name = fast
-        code: int | None = getattr(__import__(module, fromlist=[name]), name)(args[1:])
-        if code is not None:
-            return code
-    import click  # noqa: PLC0415
-
-    from venvkeeper.cli.commands import cli  # noqa: PLC0415
-    from venvkeeper.core.exitcodes import ExitCode  # noqa: PLC0415
-
+    code = _fast(args[0], args[1:]) if args else None
+    if code is not None:
+        return code
     try:
-        cli.main(args=args, prog_name="venvkeeper", standalone_mode=False)
+        commands.cli.main(args=args, prog_name="venvkeeper", standalone_mode=False)
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else 1
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
-        return int(ExitCode.FAILED)
+        return int(exitcodes.ExitCode.FAILED)
     except click.ClickException as exc:
         exc.show()
-        return int(ExitCode.BAD_INPUT)
+        return int(exitcodes.ExitCode.BAD_INPUT)
     return 0

@@ -5,9 +5,19 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from venvkeeper.core.exitcodes import ExitCode
+from venvkeeper.core.results import Result
 from venvkeeper.update.result import HistoryResult, TestOutcome, UpdateResult
 
-__all__ = ["history", "update"]
+__all__ = ["render"]
+
+
+def render(result: Result, out: TextIO, err: TextIO) -> None:
+    if isinstance(result, UpdateResult):
+        _update(result, out, err)
+    elif isinstance(result, HistoryResult):
+        _history(result, out)
+    else:
+        raise TypeError(f"not an update or update --history result: {result!r}")
 
 
 def _tests(name: str, outcome: TestOutcome | None) -> str | None:
@@ -40,7 +50,7 @@ def _mail(note: dict[str, Any]) -> str:
     return f"not sent ({note.get('skipped')})"
 
 
-def update(result: UpdateResult, out: TextIO, err: TextIO) -> None:
+def _update(result: UpdateResult, out: TextIO, err: TextIO) -> None:
     out.write(
         f"update {result.project} -> {result.env} ({result.policy} policy, host {result.host}"
         + (f", groups {', '.join(result.groups)}" if result.groups else "")
@@ -83,7 +93,7 @@ def update(result: UpdateResult, out: TextIO, err: TextIO) -> None:
         err.write(f"error: the mail could not be sent: {note.get('error')}\n")
 
 
-def history(result: HistoryResult, out: TextIO) -> None:
+def _history(result: HistoryResult, out: TextIO) -> None:
     if not result.entries:
         out.write(f"no update has run for {result.env} ({result.path} does not exist yet)\n")
         return

@@ -8,14 +8,22 @@ GIL on large buffers, so the cores are used). Files Python writes while running
 from __future__ import annotations
 
 import binascii
+import csv
+import hashlib  # not lazy(): the hashing loop reads it once per file, and each read through lazy costs ~1 µs
 import json
 import os
 import stat
 
+from venvkeeper.core.lazy import lazy
+from venvkeeper.core.names import canonicalize_name
+
 TYPE_CHECKING = False  # typing itself is not imported: verify's start-up time is measured
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Iterable, Mapping
     from typing import Any
+else:
+    threading = lazy("threading")  # the hashing helpers: ``verify --fast`` hashes nothing
 
 __all__ = [
     "Distribution",
@@ -86,8 +94,6 @@ def walk(root: str) -> dict[str, FileStat]:
 
 def sha256_file(path: str, size: int) -> str:
     """sha256 (hex) of a file whose size (from a stat) is ``size``; a size that is off only costs a read."""
-    import hashlib  # noqa: PLC0415 - not imported by the --fast path
-
     # os.open/os.read rather than open(): no buffered file object per file, a third faster on
     # environments of many small files. ``size`` (from the walk) sizes the first read.
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -141,8 +147,6 @@ class Hashing:
         self._parts: list[list[tuple[str, str | None]]] = [[] for _ in range(helpers)]
         self._threads = []
         if helpers:
-            import threading  # noqa: PLC0415
-
             for i in range(helpers):
                 thread = threading.Thread(target=self._work, args=(i, batches[i]), daemon=True)
                 thread.start()
@@ -226,15 +230,7 @@ def site_packages(files: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
-def _canonical(name: str) -> str:
-    from venvkeeper.core.names import canonicalize_name  # noqa: PLC0415
-
-    return canonicalize_name(name)
-
-
 def _read_record(root: str, site: str, dist_info: str, dist: Distribution) -> None:
-    import csv  # noqa: PLC0415
-
     try:
         with open(os.path.join(root, dist_info, "RECORD"), newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
@@ -275,7 +271,7 @@ def distributions_in(root: str, sites: Iterable[str]) -> list[Distribution]:
                 continue
             name, _, version = entry.removesuffix(".dist-info").partition("-")
             dist_info = f"{site}/{entry}"
-            dist = Distribution(_canonical(name), version, dist_info)
+            dist = Distribution(canonicalize_name(name), version, dist_info)
             _read_record(root, site, dist_info, dist)
             try:
                 with open(os.path.join(root, dist_info, "direct_url.json"), encoding="utf-8") as fh:

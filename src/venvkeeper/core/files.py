@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
+import hashlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -35,8 +39,6 @@ def atomic_write_json(path: Path, data: Any, *, compact: bool = False) -> str:
 
     ``compact`` drops the indentation (large files).
     """
-    import hashlib  # noqa: PLC0415
-
     if compact:
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     else:
@@ -48,8 +50,6 @@ def atomic_write_json(path: Path, data: Any, *, compact: bool = False) -> str:
 
 def atomic_write_bytes(path: Path, raw: bytes, *, mode: int = 0o644) -> None:
     """Write to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
-    import tempfile  # noqa: PLC0415
-
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)  # mkstemp makes 0600; state is for monitoring tools too
@@ -94,9 +94,6 @@ def exchange(a: Path, b: Path) -> bool:
     This is how a plain directory at --env becomes a symlink without --env ever missing: rename(2)
     cannot replace a non-empty directory with a symlink.
     """
-    import ctypes  # noqa: PLC0415 - only needed when adopting
-    import ctypes.util  # noqa: PLC0415
-
     libc_name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(libc_name, use_errno=True)

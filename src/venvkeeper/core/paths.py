@@ -6,6 +6,7 @@ directly, because importing pathlib alone costs them a tenth of their time.
 
 from __future__ import annotations
 
+import json
 import os
 
 TYPE_CHECKING = False  # typing is not imported at run time (timed paths)
@@ -61,8 +62,6 @@ def current_number(env: str) -> int | None:
 
 def read_state(path: str) -> dict[str, Any] | None:
     """A generation's record as plain JSON, or None when it is missing, unreadable or another schema."""
-    import json  # noqa: PLC0415
-
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)

@@ -12,11 +12,7 @@ from venvkeeper.doctor.diagnosis import diagnose
 from venvkeeper.doctor.envfacts import gather
 from venvkeeper.doctor.result import DoctorResult
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-__all__ = ["doctor", "main"]
+__all__ = ["doctor"]
 
 
 def doctor(env: str) -> DoctorResult:
@@ -39,15 +35,3 @@ def doctor(env: str) -> DoctorResult:
         findings=findings,
         duration_s=time.monotonic() - started,
     )
-
-
-def main(args: Sequence[str]) -> int | None:
-    """``venvkeeper doctor ARGS`` without click; None when the arguments need click's parser."""
-    from venvkeeper.cli import argv  # noqa: PLC0415
-    from venvkeeper.cli.render import report  # noqa: PLC0415
-
-    parsed = argv.parse(args, values={"--env"}, flags={"--json"})
-    if parsed is None or "--env" not in parsed:
-        return None
-    env = str(parsed["--env"])
-    return int(report("doctor", bool(parsed.get("--json")), lambda: doctor(env)))

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import socket
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +46,6 @@ _SAFE = ("-c", "safe.directory=*", "-c", "core.fsmonitor=false", "-c", "core.quo
 
 
 def _git() -> str:
-    import shutil  # noqa: PLC0415
-
     found = shutil.which("git")
     if not found:
         raise ToolError("git not found on PATH", hint="install git (apt-get install git)")
@@ -107,8 +108,6 @@ def list_files(directory: Path) -> list[str]:
         proc = run_git(["ls-files", "-z", "--cached", "--", "."], cwd=directory)
         names = [n for n in proc.stdout.decode().split("\0") if n]
         return sorted({n for n in names if (directory / n).is_file() or (directory / n).is_symlink()})
-    import tempfile  # noqa: PLC0415 - only outside git
-
     with tempfile.TemporaryDirectory(prefix="venvkeeper-git-") as empty:
         run_git(["init", "-q", "--bare", empty], cwd=Path(empty))
         proc = run_git(
@@ -353,8 +352,6 @@ def _identity(directory: Path) -> list[str]:
     """A committer identity for a host where git has none (a service account under cron)."""
     if run_git(["var", "GIT_COMMITTER_IDENT"], cwd=directory, check=False).returncode == 0:
         return []
-    import socket  # noqa: PLC0415
-
     return ["-c", "user.name=venvkeeper", "-c", f"user.email=venvkeeper@{socket.gethostname()}"]
 
 

@@ -18,13 +18,24 @@ import functools
 import os
 import re
 import shutil
+import stat
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from venvkeeper.core.errors import ToolError
+from venvkeeper.core.lazy import lazy
+
+if TYPE_CHECKING:
+    import uv
+else:
+    # The uv wheel's binary, looked up only when uv is first run. A system uv on PATH also serves
+    # when the module is missing: reading it then raises ImportError, handled where it is read.
+    uv = lazy("uv")
 
 __all__ = [
     "MIN_UV_VERSION",
@@ -129,12 +140,8 @@ def _located() -> tuple[str, tuple[int, ...]]:
 @functools.cache
 def _locate_once() -> tuple[str, tuple[int, ...]]:
     candidates: list[tuple[str, str]] = []
-    try:
-        import uv  # noqa: PLC0415 - optional at run time: a system uv on PATH also serves
-
+    with contextlib.suppress(ImportError, FileNotFoundError):
         candidates.append(("the uv package", uv.find_uv_bin()))
-    except (ImportError, FileNotFoundError):
-        pass
     if os.environ.get("UV"):
         candidates.append(("$UV", os.environ["UV"]))
     on_path = shutil.which("uv")
@@ -306,9 +313,6 @@ def _per_user_cache() -> Path:
 def per_user_dir(prefix: str) -> Path:
     """``$TMPDIR/PREFIX-UID``, only if this user owns it (another user could have made it first, or
     a link there); else a fresh private one. For a user with no usable home."""
-    import stat  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
-
     path = Path(tempfile.gettempdir()) / f"{prefix}-{os.getuid()}"
     with contextlib.suppress(OSError):
         path.mkdir(mode=0o700)

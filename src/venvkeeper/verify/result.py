@@ -9,23 +9,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from venvkeeper.verify.findings import Finding
+    from venvkeeper.generations.findings import Finding
+    from venvkeeper.generations.inspection import Check
 
-__all__ = ["Check", "VerifyResult"]
-
-
-class Check:
-    """One kind of check verify made: "ok", "findings", or "not-possible" (and why)."""
-
-    __slots__ = ("name", "reason", "status")
-
-    def __init__(self, name: str, status: str, reason: str = "") -> None:
-        self.name = name
-        self.status = status
-        self.reason = reason
-
-    def to_json(self) -> dict[str, str]:
-        return {"check": self.name, "status": self.status, "reason": self.reason}
+__all__ = ["VerifyResult"]
 
 
 class VerifyResult(Result):

@@ -1,4 +1,4 @@
-"""What ``venvkeeper verify`` finds, computed from what was read (no I/O here).
+"""What an inspection of an environment finds (:mod:`.inspection`), computed from what was read (no I/O).
 
 Package findings compare the installed distributions with what was expected (the generation's
 manifest, or the project's lock): ``missing``, ``extra``, ``version``, ``source``, ``editable``.
