@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from venvkeeper.core.errors import VenvkeeperError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.doctor import healplan
 from venvkeeper.doctor.diagnosis import Problem, diagnose, requested_minor
 from venvkeeper.doctor.envfacts import gather
 from venvkeeper.doctor.find_interpreter import choose_interpreter, requested
-from venvkeeper.doctor.inplace import edit_in_place
-from venvkeeper.doctor.rebuild import rebuild
 from venvkeeper.doctor.recovery import parent_locked, recover
 from venvkeeper.doctor.redeploy import Redeployer, redeploy, redeploy_check
 from venvkeeper.doctor.result import HealResult, Outcome
+
+if TYPE_CHECKING:
+    from venvkeeper.doctor import inplace, rebuild
+else:  # the repairs themselves: a heal with nothing to repair (the common case) does not load them
+    inplace = lazy("venvkeeper.doctor.inplace")
+    rebuild = lazy("venvkeeper.doctor.rebuild")
 
 __all__ = ["heal"]
 
@@ -86,9 +92,9 @@ def _heal(
         if first.action == "redeploy":  # deploy takes the environment's own lock
             generation, failure = redeploy(redeployer, env, first, facts)
         elif first.action == "rebuild":
-            kept, failure = rebuild(facts, first)
+            kept, failure = rebuild.rebuild(facts, first)
         else:
-            failure = edit_in_place(facts, plan, problems)
+            failure = inplace.edit_in_place(facts, plan, problems)
         after = diagnose(gather(env))
     return HealResult(
         env=env,
