@@ -149,7 +149,25 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
     """Repair what doctor finds, then check again (exit 0 healthy, 1 something left, 2 cannot inspect)."""
     from venvkeeper.doctor.heal import heal as run_heal  # noqa: PLC0415
 
-    _run("heal", as_json, lambda: run_heal(str(env), python=python, dry_run=dry_run, force=force))
+    _run(
+        "heal",
+        as_json,
+        lambda: run_heal(
+            str(env), redeployer=_redeploy_for_heal, python=python, dry_run=dry_run, force=force
+        ),
+    )
+
+
+def _redeploy_for_heal(
+    project: Path, env: Path, *, groups: tuple[str, ...], python: str | None, in_place: bool
+) -> int | None:
+    """heal's :class:`~venvkeeper.doctor.redeploy.Redeployer`: a deploy with ``--repair``."""
+    from venvkeeper.deploy.converge import DeployRequest, deploy  # noqa: PLC0415
+
+    request = DeployRequest(
+        project_dir=project, env=env, groups=groups, python=python, in_place=in_place, repair=True
+    )
+    return deploy(request).generation
 
 
 @cli.command()

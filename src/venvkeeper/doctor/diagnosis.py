@@ -7,6 +7,7 @@ environment) is decided the same way for doctor, for heal's plan and for heal's 
 from __future__ import annotations
 
 import os
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,8 +63,6 @@ def is_failing(problems: list[Problem]) -> bool:
 
 def expects_lib64() -> bool:
     # CPython's venv (and uv, and virtualenv) add lib64 -> lib on 64-bit POSIX other than macOS.
-    import sys  # noqa: PLC0415
-
     return os.name == "posix" and sys.maxsize > 2**32 and sys.platform != "darwin"
 
 

@@ -12,14 +12,20 @@ import os
 import re
 import shlex
 import stat
+import sys
 
 from venvkeeper.core import paths, pyvenvcfg
 from venvkeeper.core.errors import CannotInspectError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.project.interpreters import Interpreter, probe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from venvkeeper.core import envscan
+else:  # read only when an environment holds extensions its interpreter cannot load
+    envscan = lazy("venvkeeper.core.envscan")
 
 __all__ = ["Facts", "Link", "Script", "gather", "is_python_link", "tagged_extension"]
 
@@ -272,8 +278,6 @@ def _read_extensions(facts: Facts, top: str) -> None:
 def _managed_by(facts: Facts) -> str | None:
     active = os.environ.get("VIRTUAL_ENV", "")
     if active:
-        import sys  # noqa: PLC0415
-
         real = os.path.realpath(active)
         # venvkeeper's own environment, activated to run it, says nothing about who manages this one.
         if real not in (facts.root, os.path.realpath(facts.env), os.path.realpath(sys.prefix)):
@@ -335,12 +339,10 @@ def _read_foreign_extensions(facts: Facts) -> None:
     foreign = [p for p in facts.extensions if tagged_extension(os.path.basename(p)) not in loads]
     if not foreign:
         return
-    from venvkeeper.core.envscan import distributions_in  # noqa: PLC0415
-
     owners: dict[str, str] = {}
     minor = facts.packages_python
     if minor is not None:
-        for dist in distributions_in(facts.root, [f"lib/python{minor}/site-packages"]):
+        for dist in envscan.distributions_in(facts.root, [f"lib/python{minor}/site-packages"]):
             for path in dist.record:
                 owners[path] = f"{dist.name} {dist.version}"
     facts.foreign_extensions = {path: owners.get(path, "") for path in foreign}

@@ -1,7 +1,8 @@
 """What heal will do about doctor's findings: a list of actions, and what it must leave alone.
 
 Pure, like :mod:`venvkeeper.doctor.diagnosis`: the interpreter to use and whether a deployed environment
-can be redeployed are found by :mod:`venvkeeper.doctor.heal` and passed in.
+can be redeployed are found by :mod:`venvkeeper.doctor.find_interpreter` and
+:mod:`venvkeeper.doctor.redeploy` and passed in.
 """
 
 from __future__ import annotations
