@@ -14,15 +14,8 @@ import pytest
 
 from support.smtp import SmtpServer, closed_port
 from venvkeeper.core.errors import ConfigError
-from venvkeeper.update.mail import (
-    MailSettings,
-    NotifyConfig,
-    NotifyError,
-    compose,
-    load_settings,
-    parse_notify,
-    send,
-)
+from venvkeeper.gateways.smtp import NotifyError, send
+from venvkeeper.update.mail import MailSettings, NotifyConfig, compose, load_settings, parse_notify
 
 PYPROJECT = Path("/srv/webapp/pyproject.toml")
 PASSWORD = "pa55-W0rd-that-must-never-leak"  # noqa: S105 (a test secret, asserted never to leak)

@@ -212,8 +212,17 @@ def update(
             as_json,
             lambda: HistoryResult(env=str(env), path=str(store.history), entries=store.read()),
         )
-    from venvkeeper.update.run import UpdateRequest  # noqa: PLC0415
+    from venvkeeper.deploy.converge import DeployRequest  # noqa: PLC0415
+    from venvkeeper.deploy.converge import deploy as run_deploy  # noqa: PLC0415
+    from venvkeeper.generations.results import DeployResult  # noqa: PLC0415
     from venvkeeper.update.run import update as run_update  # noqa: PLC0415
+    from venvkeeper.update.session import UpdateRequest  # noqa: PLC0415
+
+    def ship_with_deploy(
+        project: Path, env: Path, *, groups: tuple[str, ...], python: str | None
+    ) -> DeployResult:
+        # update ships the tested lock as a plain deploy of the project, on the live interpreter.
+        return run_deploy(DeployRequest(project, env, groups=groups, python=python, in_place=False))
 
     request = UpdateRequest(
         project_dir=project_dir,
@@ -226,7 +235,7 @@ def update(
         dry_run=dry_run,
         push=not no_push,
     )
-    _run("update", as_json, lambda: run_update(request))
+    _run("update", as_json, lambda: run_update(request, ship_with_deploy))
 
 
 @cli.command()

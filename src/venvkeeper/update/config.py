@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from venvkeeper.core.config import reject_unknown
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.core.names import canonicalize_name
+from venvkeeper.update import mail
 
 __all__ = [
     "DEFAULT_KEEP_BACKUPS",
@@ -80,8 +83,6 @@ def _groups(value: Any, path: Path, key: str) -> tuple[str, ...]:
 
 
 def _package_rule(name: str, rule: Any, path: Path) -> str:
-    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
-
     key = f"packages.{name}"
     if not isinstance(rule, str):
         raise _fail(path, key, '"exclude", "==VERSION", "patch", "minor" or "major"')
@@ -139,8 +140,6 @@ def _optional_str(table: dict[str, Any], key: str, path: Path) -> str | None:
 
 def parse_update_config(pyproject: dict[str, Any], path: Path) -> UpdateConfig:
     """Validate the table; every problem is a :class:`ConfigError` naming the key and the file."""
-    from venvkeeper.update import mail  # noqa: PLC0415
-
     table = pyproject.get("tool", {}).get("venvkeeper", {}).get("update", {})
     if not isinstance(table, dict):
         raise _fail(path, "", "a table")

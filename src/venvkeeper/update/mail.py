@@ -1,17 +1,14 @@
-"""update's mail: the settings (and secrets), the message, and the one place that talks SMTP.
+"""update's mail: the settings (and secrets) and the message; :mod:`venvkeeper.gateways.smtp` sends it.
 
 :func:`load_settings` and :func:`compose` are pure (the environment and the report come in as
-arguments); only :func:`send` opens a connection. The SMTP password lives in the environment or
-the env-file, never in pyproject.toml, and is kept out of every repr, JSON document and error.
+arguments). The SMTP password lives in the environment or the env-file, never in pyproject.toml, and
+is kept out of every repr and JSON document.
 """
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import html
-import smtplib
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -21,20 +18,14 @@ from typing import Any
 from dotenv import dotenv_values
 
 from venvkeeper.core.config import reject_unknown
-from venvkeeper.core.errors import ConfigError, VenvkeeperError
+from venvkeeper.core.errors import ConfigError
 
-__all__ = ["MailSettings", "NotifyConfig", "NotifyError", "compose", "load_settings", "parse_notify", "send"]
+__all__ = ["MailSettings", "NotifyConfig", "compose", "load_settings", "parse_notify"]
 
 _TABLE = "[tool.venvkeeper.update.notify]"
 _KEYS = {"to", "always", "smtp-host", "smtp-port", "smtp-security", "from", "env-file"}
 _SECRET_KEYS = {"user", "password", "smtp-user", "smtp-password"}
 _DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-
-
-class NotifyError(VenvkeeperError):
-    """The mail could not be sent; the update's own outcome stands."""
-
-    code = "notify"
 
 
 @dataclass(frozen=True)
@@ -342,68 +333,3 @@ def compose(
     message.set_content(_render_text(body), cte="quoted-printable")
     message.add_alternative(_render_html(body), subtype="html", cte="quoted-printable")
     return message
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        refused = [f"{to} ({code} {_decode(text)})" for to, (code, text) in error.recipients.items()]
-        return "recipients refused: " + ", ".join(refused)
-    if isinstance(error, smtplib.SMTPResponseException):
-        return f"{error.smtp_code} {_decode(error.smtp_error)}"
-    if isinstance(error, ssl.SSLError):
-        return str(error)
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
-
-
-def _decode(text: bytes | str) -> str:
-    return text.decode(errors="replace") if isinstance(text, bytes) else text
-
-
-def _deliver(client: smtplib.SMTP, message: EmailMessage, settings: MailSettings) -> None:
-    if settings.security == "starttls":
-        client.starttls(context=ssl.create_default_context())
-    if settings.user is not None:
-        if settings.security == "none":
-            # A password is never sent in clear text, even to a server that offers AUTH without TLS.
-            raise NotifyError(
-                f"refusing to log in to {settings.host}:{settings.port} without TLS",
-                hint="set VENVKEEPER_SMTP_SECURITY to starttls or ssl, or drop VENVKEEPER_SMTP_USER",
-            )
-        client.login(settings.user, settings.password or "")
-    refused = client.send_message(message, settings.sender, list(settings.recipients))
-    if refused:  # some accepted, some not: the admins who were refused never hear of it
-        raise smtplib.SMTPRecipientsRefused(refused)
-    with contextlib.suppress(smtplib.SMTPException, OSError):  # accepted: a rude goodbye is no failure
-        client.quit()
-
-
-def send(message: EmailMessage, settings: MailSettings, *, timeout: float = 30.0) -> None:
-    if settings.host is None or not settings.recipients:
-        raise NotifyError("no SMTP host or no recipients", hint="set VENVKEEPER_SMTP_HOST and notify.to")
-    try:
-        # create_default_context() loads the system CAs, and SSL_CERT_FILE / SSL_CERT_DIR when set.
-        client: smtplib.SMTP
-        if settings.security == "ssl":
-            context = ssl.create_default_context()
-            client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=timeout, context=context)
-        else:
-            client = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
-        try:
-            _deliver(client, message, settings)
-        finally:
-            client.close()  # no QUIT after a failure: the server may be the thing that is broken
-    # ValueError: credentials or addresses that cannot be encoded (UnicodeEncodeError).
-    except (smtplib.SMTPException, OSError, ValueError) as error:
-        reason = " ".join(_reason(error).split())
-        if settings.password:
-            reason = reason.replace(settings.password, "***")
-        if isinstance(error, smtplib.SMTPAuthenticationError):
-            hint = "check VENVKEEPER_SMTP_USER and VENVKEEPER_SMTP_PASSWORD"
-        else:
-            hint = "check VENVKEEPER_SMTP_HOST, VENVKEEPER_SMTP_PORT and VENVKEEPER_SMTP_SECURITY"
-        # from None: the original exception may hold the credentials (UnicodeEncodeError.object).
-        raise NotifyError(
-            f"cannot send mail via {settings.host}:{settings.port} ({settings.security}): {reason}", hint=hint
-        ) from None

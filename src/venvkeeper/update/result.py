@@ -85,6 +85,7 @@ class UpdateResult(Result):
     durations: dict[str, float] = field(default_factory=dict)
     recovered: str | None = None  # what this run finished or undid of a killed one
     lock_diff: str = ""  # for the mail; not in the JSON (the lock itself is in git)
+    project_name: str | None = None  # the mail's: the root project's name, once its pyproject is read
 
     @property
     def exit_code(self) -> ExitCode:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +114,6 @@ class UpdateStore:
             self.pending.unlink()
 
     def mark_running(self, command: str) -> None:
-        import socket  # noqa: PLC0415
-
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "command": command}
         with contextlib.suppress(OSError):
             self.running.write_text(json.dumps(info))

@@ -1,0 +1,171 @@
+"""update's third step: the candidate environment beside the live one, and the tests run in it.
+
+The candidate is first built from the current lock (the baseline: the tests must pass on what is live,
+or an update cannot be judged), while the re-lock runs; then it is made exactly the re-locked lock and
+tested again. It is filled by the generation engine's build operations (:mod:`venvkeeper.generations.engine`:
+``sync_dependencies``, ``build_wheel``, ``install_wheels``), the ones a deploy's generation is filled by,
+with the test groups too. Nothing here touches the live environment or the source tree's lock.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from venvkeeper.core import files as fsutil
+from venvkeeper.core.errors import VenvkeeperError
+from venvkeeper.gateways.shell import run_shell, tail
+from venvkeeper.generations import engine
+from venvkeeper.generations.hooks import hook_environment
+from venvkeeper.update import live
+from venvkeeper.update.preflight import Preflight
+from venvkeeper.update.relock import Relocked
+from venvkeeper.update.result import TestOutcome
+from venvkeeper.update.session import Session, Stop, refused
+
+__all__ = ["Baseline", "Candidate", "build_baseline", "judge_candidate"]
+
+_TAIL_LINES = 60
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The candidate as the current lock makes it, and the members' wheels it was given."""
+
+    wheels: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The re-locked lock, which the tests passed with, as they did with the current one."""
+
+    relocked: Relocked
+    baseline: TestOutcome
+    candidate: TestOutcome
+
+
+def _member_wheels(pre: Preflight) -> tuple[Path, ...]:
+    """The members' wheels: the live generation's, from deploy's cache, when the member's content
+    is the one it was built from (an update never changes the members); built afresh otherwise.
+
+    uv would rebuild every member in each new staging copy (it keys a local build by path and
+    mtime), which is most of the candidate's cost.
+    """
+    facts = pre.facts
+    recorded = {m.get("name"): m for m in pre.live.members}
+    in_workspace = "manifest" in pre.lock or len(facts.members) > 1
+    wheels: list[Path] = []
+    for member in facts.members:
+        if not member.package:
+            continue
+        record = recorded.get(member.name, {})
+        wheel = Path(record["wheel"]) if record.get("wheel") else None
+        same = record.get("sha256") == facts.member_hashes.get(member.name)
+        if wheel is not None and same and wheel.is_file():
+            wheels.append(wheel)
+            continue
+        out = pre.stage / ".venvkeeper-wheels" / member.name
+        out.mkdir(parents=True, exist_ok=True)
+        wheels.append(
+            engine.build_wheel(
+                pre.stage, member.name, member.path, out, pre.python, in_workspace=in_workspace
+            )
+        )
+    return tuple(wheels)
+
+
+def _fill(session: Session, pre: Preflight, stage: Path, wheels: tuple[Path, ...]) -> None:
+    """Make the candidate exactly ``stage``'s lock (test groups too), then add the members."""
+    groups = tuple(sorted({*pre.groups, *pre.test_groups}))
+    engine.sync_dependencies(stage, session.candidate, pre.python, groups)
+    if wheels:
+        engine.install_wheels(stage, session.candidate, wheels, reinstall=True)
+
+
+def build_baseline(session: Session, pre: Preflight) -> Baseline:
+    """Fill the candidate from the current lock (run beside the re-lock)."""
+    started = time.monotonic()
+    try:
+        wheels = _member_wheels(pre)
+        _fill(session, pre, pre.stage, wheels)
+    finally:
+        session.timed("candidate", started)
+    return Baseline(wheels)
+
+
+def _run_tests(session: Session, pre: Preflight, what: str) -> TestOutcome:
+    env = hook_environment(session.candidate, None)
+    env.pop("VENVKEEPER_ENV", None)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # the tests run in the source tree: leave no bytecode there
+    env["VENVKEEPER_UPDATE"] = what
+    log = session.store.log_path(session.stamp, what)
+    started = time.monotonic()
+    done = run_shell(
+        pre.test_command, cwd=session.root, env=env, timeout=pre.test_timeout, log=log, kill_leftovers=True
+    )
+    session.timed("tests", started)
+    return TestOutcome(
+        done.ok,
+        done.exit_code,
+        done.exit_code is None,
+        done.duration_s,
+        tail(done.output, _TAIL_LINES),
+        str(log),
+    )
+
+
+def _judge_baseline(
+    session: Session, pre: Preflight, built: Future[Baseline]
+) -> tuple[Baseline, TestOutcome]:
+    """The tests pass on the current lock, in the baseline candidate; else nothing can be judged."""
+    error = built.exception()
+    if error is not None:
+        reason = error.message if isinstance(error, VenvkeeperError) else str(error)
+        raise refused(
+            "baseline-failed",
+            f"the current lock cannot be installed for its tests: {reason}",
+            error.hint if isinstance(error, VenvkeeperError) else "",
+        )
+    session.result.baseline = outcome = _run_tests(session, pre, "baseline")
+    if not outcome.ok:
+        how = "timed out" if outcome.timed_out else f"exited {outcome.exit_code}"
+        raise refused(
+            "baseline-failed",
+            f"the tests fail on the current lock (`{pre.test_command}` {how}), "
+            "so the update found cannot be judged; nothing was changed",
+            f"fix the tests first; the output is in {outcome.log}",
+        )
+    return built.result(), outcome
+
+
+def judge_candidate(
+    session: Session, pre: Preflight, relocked: Relocked, built: Future[Baseline]
+) -> Candidate:
+    """Make the candidate the re-locked lock and test it; a failure leaves everything unchanged."""
+    baseline, baseline_outcome = _judge_baseline(session, pre, built)
+    started = time.monotonic()
+    try:
+        _fill(session, pre, pre.relock_stage, baseline.wheels)
+    except VenvkeeperError as exc:
+        raise Stop(
+            "candidate-failed",
+            f"the updated lock cannot be installed: {exc.message}; the update was NOT applied",
+            hint=exc.hint,
+        ) from None
+    finally:
+        session.timed("candidate", started)
+    session.result.candidate = outcome = _run_tests(session, pre, "candidate")
+    if outcome.ok:
+        return Candidate(relocked, baseline_outcome, outcome)
+    fsutil.remove_tree(session.candidate)
+    session.result.live_verified = live.unchanged(session.env)
+    how = "timed out" if outcome.timed_out else f"exited {outcome.exit_code}"
+    raise Stop(
+        "tests-failed",
+        f"the tests fail with the update (`{pre.test_command}` {how}); the update was NOT applied, "
+        "uv.lock and the live environment are unchanged",
+        hint=f"the output is in {outcome.log}; pin the package that breaks them in "
+        "[tool.venvkeeper.update.packages]",
+    )
