@@ -19,9 +19,15 @@ if TYPE_CHECKING:
     from venvkeeper.bundle import install as bundle_install
     from venvkeeper.bundle import keys as bundle_keys
     from venvkeeper.bundle import pack as bundle_pack
+    from venvkeeper.cli import compose
     from venvkeeper.deploy import converge
     from venvkeeper.doctor import examine
+    from venvkeeper.doctor import heal as doctor_heal
     from venvkeeper.generations import status as generation_status
+    from venvkeeper.update import result as update_result
+    from venvkeeper.update import run as update_run
+    from venvkeeper.update import session as update_session
+    from venvkeeper.update import store as update_store
     from venvkeeper.verify import check
 else:
     # A command loads its own capability only (the bundle's would bring cryptography to a deploy).
@@ -29,9 +35,15 @@ else:
     bundle_install = lazy("venvkeeper.bundle.install")
     bundle_keys = lazy("venvkeeper.bundle.keys")
     bundle_pack = lazy("venvkeeper.bundle.pack")
+    compose = lazy("venvkeeper.cli.compose")
     converge = lazy("venvkeeper.deploy.converge")
     examine = lazy("venvkeeper.doctor.examine")
+    doctor_heal = lazy("venvkeeper.doctor.heal")
     generation_status = lazy("venvkeeper.generations.status")
+    update_result = lazy("venvkeeper.update.result")
+    update_run = lazy("venvkeeper.update.run")
+    update_session = lazy("venvkeeper.update.session")
+    update_store = lazy("venvkeeper.update.store")
     check = lazy("venvkeeper.verify.check")
 
 __all__ = ["cli"]
@@ -147,27 +159,13 @@ def doctor(env: Path, as_json: bool) -> None:
 @_json_option
 def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: bool) -> None:
     """Repair what doctor finds, then check again (exit 0 healthy, 1 something left, 2 cannot inspect)."""
-    from venvkeeper.doctor.heal import heal as run_heal  # noqa: PLC0415
-
     _run(
         "heal",
         as_json,
-        lambda: run_heal(
-            str(env), redeployer=_redeploy_for_heal, python=python, dry_run=dry_run, force=force
+        lambda: doctor_heal.heal(
+            str(env), redeployer=compose.redeploy_for_heal, python=python, dry_run=dry_run, force=force
         ),
     )
-
-
-def _redeploy_for_heal(
-    project: Path, env: Path, *, groups: tuple[str, ...], python: str | None, in_place: bool
-) -> int | None:
-    """heal's :class:`~venvkeeper.doctor.redeploy.Redeployer`: a deploy with ``--repair``."""
-    from venvkeeper.deploy.converge import DeployRequest, deploy  # noqa: PLC0415
-
-    request = DeployRequest(
-        project_dir=project, env=env, groups=groups, python=python, in_place=in_place, repair=True
-    )
-    return deploy(request).generation
 
 
 @cli.command()
@@ -203,28 +201,13 @@ def update(
 ) -> None:
     """Take the updates --policy allows, test them off-line, then commit, push, deploy and mail."""
     if show_history:
-        from venvkeeper.update.result import HistoryResult  # noqa: PLC0415
-        from venvkeeper.update.store import UpdateStore  # noqa: PLC0415
-
-        store = UpdateStore.for_env(env)
+        store = update_store.UpdateStore.for_env(env)
         _run(
             "update-history",
             as_json,
-            lambda: HistoryResult(env=str(env), path=str(store.history), entries=store.read()),
+            lambda: update_result.HistoryResult(env=str(env), path=str(store.history), entries=store.read()),
         )
-    from venvkeeper.deploy.converge import DeployRequest  # noqa: PLC0415
-    from venvkeeper.deploy.converge import deploy as run_deploy  # noqa: PLC0415
-    from venvkeeper.generations.results import DeployResult  # noqa: PLC0415
-    from venvkeeper.update.run import update as run_update  # noqa: PLC0415
-    from venvkeeper.update.session import UpdateRequest  # noqa: PLC0415
-
-    def ship_with_deploy(
-        project: Path, env: Path, *, groups: tuple[str, ...], python: str | None
-    ) -> DeployResult:
-        # update ships the tested lock as a plain deploy of the project, on the live interpreter.
-        return run_deploy(DeployRequest(project, env, groups=groups, python=python, in_place=False))
-
-    request = UpdateRequest(
+    request = update_session.UpdateRequest(
         project_dir=project_dir,
         env=env,
         policy=policy,
@@ -235,7 +218,7 @@ def update(
         dry_run=dry_run,
         push=not no_push,
     )
-    _run("update", as_json, lambda: run_update(request, ship_with_deploy))
+    _run("update", as_json, lambda: update_run.update(request, compose.ship_with_deploy))
 
 
 @cli.command()

@@ -152,7 +152,7 @@ def _plan_repair(layout: Layout, target: Target) -> _Repair | None:
     fetches fresh bytes instead of linking the same damaged ones again.
     """
     from venvkeeper.generations import engine  # noqa: PLC0415
-    from venvkeeper.verify import check as verify  # noqa: PLC0415
+    from venvkeeper.generations import inspection as verify  # noqa: PLC0415
 
     if target.live is None or target.kind not in ("generation", "in-place"):
         return None
