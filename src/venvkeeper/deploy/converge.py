@@ -346,8 +346,7 @@ def _stamp(run: _Run, result: DeployResult) -> None:
         Path(state.interpreter["realpath"]),
     ]
     read += [root / m.path / "pyproject.toml" for m in facts.members]
-    stamps.write_stamp(
-        home=layout.home,
+    record = stamps.stamp_record(
         key=stamps.request_key(
             request.project_dir, request.env, request.groups, request.python, request.in_place
         ),
@@ -356,3 +355,7 @@ def _stamp(run: _Run, result: DeployResult) -> None:
         files=read,
         now=time.time(),
     )
+    if record is None:
+        stamps.clear_stamp(layout.home)
+    else:
+        fsutil.atomic_write_json(layout.home / stamps.STAMP_NAME, record)

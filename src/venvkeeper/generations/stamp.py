@@ -4,7 +4,8 @@ A deploy that found nothing to do (or just built a generation) writes it: the re
 generation --env pointed at, and the stat (mtime, ctime, size, inode) of every file it read. The fast
 argv path (:mod:`venvkeeper.cli.fastpath`) reads it back and compares. As in git, a file modified within
 the clock's granularity of the stamp is "racy", so no stamp is written until the tree has been still for
-a moment. Kept to ``os`` and ``json`` at import: the fast path loads this module.
+a moment. Kept to ``os`` and ``json`` at import: the fast path loads this module (deploy writes the
+record with :func:`venvkeeper.core.files.atomic_write_json`).
 """
 
 from __future__ import annotations
@@ -12,19 +13,13 @@ from __future__ import annotations
 import json
 import os
 
-from venvkeeper.core.lazy import lazy
-
 TYPE_CHECKING = False  # typing is not imported at run time (the no-op fast path)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from pathlib import Path
     from typing import Any
 
-    from venvkeeper.core import files as fsutil
-else:
-    fsutil = lazy("venvkeeper.core.files")
-
-__all__ = ["SCHEMA", "STAMP_NAME", "clear_stamp", "file_stat", "read_stamp", "request_key", "write_stamp"]
+__all__ = ["SCHEMA", "STAMP_NAME", "clear_stamp", "file_stat", "read_stamp", "request_key", "stamp_record"]
 
 STAMP_NAME = "noop-stamp.json"
 # 2: stamps written before the selection rule (plan.Options "selection") must not answer "unchanged".
@@ -69,29 +64,18 @@ def read_stamp(home: str, key: str) -> dict[str, Any] | None:
     return stamp
 
 
-def write_stamp(
-    *,
-    home: Path,
-    key: str,
-    target: str | None,
-    generation: int | None,
-    files: Iterable[Path],
-    now: float,
-) -> bool:
-    """Record the stats the next no-op will compare; False (and no stamp) when the tree is racy."""
-    stamp_path = home / STAMP_NAME
+def stamp_record(
+    *, key: str, target: str | None, generation: int | None, files: Iterable[Path], now: float
+) -> dict[str, Any] | None:
+    """The stamp answering ``key``, with the stats the next no-op will compare; None when the tree is
+    racy (then no stamp may stand: :func:`clear_stamp`). ``target``: where --env's symlink points."""
     stats: dict[str, list[int] | None] = {}
     for path in files:
         stat = file_stat(str(path))
         if stat is not None and max(stat[0], stat[1]) >= (now - _RACY_WINDOW) * 1e9:
-            stamp_path.unlink(missing_ok=True)
-            return False
+            return None
         stats[str(path)] = stat
-    fsutil.atomic_write_json(
-        stamp_path,
-        {"schema": SCHEMA, "key": key, "target": target, "generation": generation, "stats": stats},
-    )
-    return True
+    return {"schema": SCHEMA, "key": key, "target": target, "generation": generation, "stats": stats}
 
 
 def clear_stamp(home: Path) -> None:
