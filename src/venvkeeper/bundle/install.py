@@ -29,20 +29,19 @@ from venvkeeper.core import files as fsutil
 from venvkeeper.core.config import DEFAULT_KEEP
 from venvkeeper.core.errors import ConfigError, InterpreterError
 from venvkeeper.gateways.uv import cache_scope, cache_used, uv_version
-from venvkeeper.generations import engine
-from venvkeeper.generations.build import finish, interpreter_record
+
+# Steps are called through their modules (engine.create_venv, transaction.build_and_switch...): the
+# install benchmark (bench/bundle_bench.py) times them by wrapping the module's function.
+from venvkeeper.generations import build, engine, transaction, wheels
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso, refuse_inside
 from venvkeeper.generations.results import DeployResult
 from venvkeeper.generations.transaction import (
     Target,
-    build_and_switch,
-    build_in_place,
     claim,
     interpreter_identity,
     run_post_deploy,
     target_for,
 )
-from venvkeeper.generations.wheels import inspect_wheel
 from venvkeeper.project import interpreters, plan
 
 __all__ = ["install"]
@@ -151,7 +150,7 @@ def _new_generation(
     hooks = list(fields.post_deploy) if hooks_dir is not None else []
     scratch = _extract(layout, opened)
     try:
-        switched = build_and_switch(
+        switched = transaction.build_and_switch(
             layout,
             target,
             keep,
@@ -187,7 +186,7 @@ def _in_place(layout: Layout, opened: _Bundle, started: float) -> DeployResult:
         return _unchanged(layout, target, "this bundle is already installed here", started)
     scratch = _extract(layout, opened)
     try:
-        done = build_in_place(
+        done = transaction.build_in_place(
             layout,
             target,
             lambda env_dir, number, manifest_path: _populate(opened, scratch, env_dir, number, manifest_path),
@@ -251,8 +250,8 @@ def _populate(
     fields, interpreter = opened.fields, opened.interpreter
     engine.create_venv(env_dir, str(interpreter), allow_existing=env_dir.is_dir())
     engine.install_pylock(scratch, env_dir / "bin" / "python", scratch / "pylock.toml")
-    provided = [inspect_wheel(scratch / "wheels" / name) for name in fields.members]
-    done = finish(env_dir, manifest_path, provided, {})
+    provided = [wheels.inspect_wheel(scratch / "wheels" / name) for name in fields.members]
+    done = build.finish(env_dir, manifest_path, provided, {})
     return GenerationState(
         number=number,
         kind="install",
@@ -261,7 +260,7 @@ def _populate(
         project=None,
         lock_sha256=fields.lock_sha256,
         inputs_sha256=opened.inputs,
-        interpreter=interpreter_record(
+        interpreter=build.interpreter_record(
             interpreter_identity(interpreter) or {"path": str(interpreter)}, done.report
         ),
         options={"bundle": str(opened.path), "groups": list(fields.groups)},

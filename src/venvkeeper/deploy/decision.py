@@ -126,7 +126,9 @@ class Decision:
     adopt: bool = False  # the plain venv at --env becomes a kept generation
     hooks: tuple[str, ...] = ()  # post-deploy hooks that will run, in order
     rollback_on_hook_failure: bool = True  # a failed hook switches back (never in place)
-    previous_packages: Mapping[str, str] = field(default_factory=dict)  # per the live record
+    # What the new environment replaces, per the live record: the package diff against it is known once
+    # uv has installed (DeployResult.packages); what a lock installs is uv's to resolve, not guessed here.
+    previous_packages: Mapping[str, str] = field(default_factory=dict)
 
 
 def settled_by_inputs(project: Project, live: Live) -> bool:

@@ -1,6 +1,7 @@
-"""Populate one environment as a :class:`~venvkeeper.deploy.decision.Decision` says: the lock's packages
-and the members' wheels (reused from the wheel cache or built from the staging copy), then the shared
-finishing step (smoke check, seal) and the record the next deploy decides from.
+"""Populate one environment as a :class:`~venvkeeper.deploy.decision.Decision` says, with the engine's
+steps: the lock's packages and the members' wheels (reused from the wheel cache or built from the staging
+copy, :mod:`venvkeeper.generations.wheelcache`), the shared finish (smoke check, seal), then the record
+the next deploy decides from.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from venvkeeper import __version__
 from venvkeeper.deploy.decision import Decision, Found
 from venvkeeper.gateways.uv import uv_cache, uv_version
 from venvkeeper.generations import engine, wheelcache
-from venvkeeper.generations.build import both, finish, interpreter_record
+from venvkeeper.generations.build import finish, install_locked, interpreter_record
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso
 from venvkeeper.generations.wheels import WheelInfo, inspect_wheel
 from venvkeeper.project import plan
@@ -39,43 +40,33 @@ class Build:
     started: float
 
 
-def _member_wheels(build: Build) -> dict[str, Path]:
-    """Wheels for every package member: the decision's reused ones from the cache, the others built.
-
-    Never uv's own cache for these: uv keys a local directory's build by its pyproject.toml's mtime,
-    so an edited module with no version bump would come back stale (the defect this tool exists for).
-    """
-    hashes, interpreter = build.facts.member_hashes, build.found.interpreter
-    python = Path(build.found.python)
-    wheels = wheelcache.cached(build.layout, {n: hashes[n] for n in build.decision.reuse}, interpreter)
-    by_name = {m.name: m for m in build.facts.members}
-    for name in build.decision.rebuild:
-
-        def one(out: Path, name: str = name) -> Path:
-            return engine.build_wheel(
-                build.stage, name, by_name[name].path, out, python, in_workspace=build.in_workspace
-            )
-
-        wheels[name] = wheelcache.store(build.layout, name, hashes[name], interpreter, one)
-    return wheels
-
-
 def populate(build: Build, env_dir: Path, number: int, manifest_path: Path) -> GenerationState:
     """Install the lock and the members into ``env_dir``, smoke-check it, seal it, and describe it."""
-    decision = build.decision
+    decision, facts = build.decision, build.facts
     python = Path(build.found.python)
     if decision.refresh_venv:
         engine.create_venv(env_dir, str(python), allow_existing=True)
-    _, wheels = both(
-        lambda: engine.sync_dependencies(
-            build.stage, env_dir, python, build.options.groups, reinstall=decision.reinstall
+    members = {
+        m.name: (m.path, facts.member_hashes[m.name]) for m in facts.members if m.name in facts.member_hashes
+    }
+    wheels = install_locked(
+        build.stage,
+        env_dir,
+        python,
+        build.options.groups,
+        lambda: wheelcache.member_wheels(
+            build.layout,
+            build.stage,
+            python,
+            build.found.interpreter,
+            members,
+            decision.rebuild,
+            in_workspace=build.in_workspace,
         ),
-        lambda: _member_wheels(build),
+        reinstall=decision.reinstall,
     )
-    if wheels:  # a project of dependencies only (a virtual root) has no member to install
-        engine.install_wheels(build.stage, env_dir, list(wheels.values()), reinstall=bool(decision.reinstall))
     infos = {name: inspect_wheel(path) for name, path in wheels.items()}
-    done = finish(env_dir, manifest_path, infos.values(), build.facts.member_entries)
+    done = finish(env_dir, manifest_path, infos.values(), facts.member_entries)
     build.gate()
     return _record(build, number, done.packages, wheels, infos, done.report, done.manifest_sha256)
 

@@ -1,23 +1,25 @@
-"""The last step of populating any environment: smoke-check it, seal it, write its manifest.
+"""Populating an environment: a lock's packages with the members' wheels (:func:`install_locked`), and
+the last step of every environment, smoke-check, seal, manifest (:func:`finish`).
 
-deploy (a new generation or in place) and install (a bundle) both install their packages their own way,
-then call :func:`finish`; its result goes into the generation's record (:func:`interpreter_record`).
+deploy (a new generation or in place) installs a lock, install a bundle's pylock.toml; both then call
+:func:`finish`, whose result goes into the generation's record (:func:`interpreter_record`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from venvkeeper.core import files as fsutil
-from venvkeeper.generations.manifest import Manifest, seal
-from venvkeeper.generations.smoke import smoke_check
+from venvkeeper.generations import engine, smoke
+from venvkeeper.generations import manifest as sealing
+from venvkeeper.generations.manifest import Manifest
 from venvkeeper.generations.wheels import WheelInfo
 
-__all__ = ["Finished", "both", "finish", "interpreter_record"]
+__all__ = ["Finished", "both", "finish", "install_locked", "interpreter_record"]
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -28,6 +30,27 @@ def both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
     with ThreadPoolExecutor(max_workers=2) as pool:
         one, two = pool.submit(first), pool.submit(second)
         return one.result(), two.result()
+
+
+def install_locked(
+    stage: Path,
+    env_dir: Path,
+    python: Path,
+    groups: Sequence[str],
+    member_wheels: Callable[[], dict[str, Path]],
+    *,
+    reinstall: Sequence[str] = (),
+) -> dict[str, Path]:
+    """Create ``env_dir`` with the lock's third-party packages for ``groups`` (uv, in the staging copy
+    ``stage``) while ``member_wheels()`` builds or finds the members' wheels, then install those.
+    ``reinstall``: distributions installed afresh. Returns the members' wheels."""
+    _, wheels = both(
+        lambda: engine.sync_dependencies(stage, env_dir, python, groups, reinstall=reinstall),
+        member_wheels,
+    )
+    if wheels:  # a project of dependencies only (a virtual root) has no member to install
+        engine.install_wheels(stage, env_dir, list(wheels.values()), reinstall=bool(reinstall))
+    return wheels
 
 
 @dataclass(frozen=True)
@@ -52,13 +75,14 @@ def finish(
     ``sources``: each member's files with their hashes, sealed with it (empty for a bundle)."""
     infos = list(provided)
     # The smoke check writes nothing (no bytecode), so the manifest can be sealed while it runs.
+    # Looked up on their modules when called, so a profiler (bench/) can wrap them.
     report, manifest = both(
-        lambda: smoke_check(
+        lambda: smoke.smoke_check(
             env_dir,
             sorted({m for i in infos for m in i.top_level}),
             sorted({s for i in infos for s in i.scripts}),
         ),
-        lambda: seal(env_dir, sources),
+        lambda: sealing.seal(env_dir, sources),
     )
     manifest_sha = fsutil.atomic_write_json(manifest_path, manifest.to_json(), compact=True)
     return Finished(report, manifest, manifest_sha)

@@ -11,14 +11,15 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from venvkeeper.core import files as fsutil
+from venvkeeper.generations import engine
 from venvkeeper.generations.layout import Layout
 
-__all__ = ["cached", "prune", "slot", "store"]
+__all__ = ["cached", "member_wheels", "prune", "slot", "store"]
 
 
 def slot(layout: Layout, name: str, digest: str, interpreter: Mapping[str, Any]) -> Path:
@@ -52,6 +53,34 @@ def store(
     finally:
         fsutil.remove_tree(out)
     return target / built.name
+
+
+def member_wheels(
+    layout: Layout,
+    stage: Path,
+    python: Path,
+    interpreter: Mapping[str, Any],
+    members: Mapping[str, tuple[str, str]],
+    rebuild: Collection[str],
+    *,
+    in_workspace: bool,
+) -> dict[str, Path]:
+    """Every member's wheel: those named in ``rebuild`` built from the staging copy ``stage`` into the
+    cache, the others taken from it. ``members``: name -> (its path in the workspace, its content digest).
+
+    Never uv's own cache for these: uv keys a local directory's build by its pyproject.toml's mtime,
+    so an edited module with no version bump would come back stale (the defect this tool exists for).
+    """
+    reused = {name: digest for name, (_, digest) in members.items() if name not in rebuild}
+    wheels = cached(layout, reused, interpreter)
+    for name in sorted(rebuild):
+        path, digest = members[name]
+
+        def build(out: Path, name: str = name, path: str = path) -> Path:
+            return engine.build_wheel(stage, name, path, out, python, in_workspace=in_workspace)
+
+        wheels[name] = store(layout, name, digest, interpreter, build)
+    return wheels
 
 
 def prune(layout: Layout) -> None:
