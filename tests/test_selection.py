@@ -225,7 +225,7 @@ def test_an_environment_deployed_under_the_old_rule_converges_once(
 ) -> None:
     """Before the rule, deploy passed uv `--no-dev`, so uv's other default groups went into
     production and the fingerprint did not name a rule. The next deploy rebuilds it once."""
-    from venvkeeper.cli import fastpath
+    from venvkeeper.generations import stamp as stamps
     from venvkeeper.project import plan
 
     new_to_json = plan.Options.to_json
@@ -239,7 +239,7 @@ def test_an_environment_deployed_under_the_old_rule_converges_once(
             selection, "uv_args", lambda groups: ["--no-dev", *(a for g in groups for a in ("--group", g))]
         )
         old.setattr(plan.Options, "to_json", old_to_json)
-        old.setattr(fastpath, "_STAMP_SCHEMA", 1)
+        old.setattr(stamps, "SCHEMA", 1)
         first = vk(capsys, "deploy", project, "--env", env, "--json")
     assert first.code == 0, first.err
     assert {"tinydocs", "tinytests"} <= set(_installed(env))  # what the old rule deployed

@@ -5,9 +5,9 @@ kind and name, every hash against the manifest, the signature when a key is give
 field install acts on, every file its ``pylock.toml`` names (each must be one of the bundle's
 wheels), and the target tags against this interpreter. Only then is it extracted (a second pass
 that hashes again) into the environment's scratch directory. uv installs the bundle's
-``pylock.toml``, whose entries are the bundled wheels by relative path, offline. The generation
-is smoke-checked, sealed and switched to exactly as ``deploy`` does it
-(:func:`deploy.build_and_switch`).
+``pylock.toml``, whose entries are the bundled wheels by relative path, offline. The environment is
+finished (smoke-checked, sealed) and switched to by the same generation transaction as ``deploy``
+(:mod:`venvkeeper.generations.build`, :mod:`venvkeeper.generations.transaction`).
 """
 
 from __future__ import annotations
@@ -16,19 +16,33 @@ import hashlib
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from packaging import tags
 
 from venvkeeper import __version__
 from venvkeeper.bundle import archive as bundle
+from venvkeeper.bundle import signing
 from venvkeeper.bundle.check import ManifestFields
 from venvkeeper.core import files as fsutil
 from venvkeeper.core.config import DEFAULT_KEEP
 from venvkeeper.core.errors import ConfigError, InterpreterError
-from venvkeeper.gateways.uv import cache_scope, cache_used
-from venvkeeper.generations import engine
+from venvkeeper.gateways.uv import cache_scope, cache_used, uv_version
+
+# Steps are called through their modules (engine.create_venv, transaction.build_and_switch...): the
+# install benchmark (bench/bundle_bench.py) times them by wrapping the module's function.
+from venvkeeper.generations import build, engine, transaction, wheels
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso, refuse_inside
 from venvkeeper.generations.results import DeployResult
-from venvkeeper.project import interpreters
+from venvkeeper.generations.transaction import (
+    Target,
+    claim,
+    interpreter_identity,
+    run_post_deploy,
+    target_for,
+)
+from venvkeeper.project import interpreters, plan
 
 __all__ = ["install"]
 
@@ -47,8 +61,6 @@ def _interpreter(request: str | None, target_python: str) -> Path:
 
 def _check_target(fields: ManifestFields, python: Path) -> None:
     """Refuse a bundle made for another Python minor or platform, naming both sets of tags."""
-    from packaging import tags  # noqa: PLC0415
-
     seen = interpreters.probe(str(python))
     if seen is None:
         raise InterpreterError(f"{python}: does not run", hint="pass --python /path/to/python")
@@ -72,6 +84,30 @@ def _check_target(fields: ManifestFields, python: Path) -> None:
     )
 
 
+@dataclass(frozen=True)
+class _Bundle:
+    """A bundle checked whole, with the interpreter it will be installed on."""
+
+    path: Path
+    checked: bundle.CheckedBundle
+    interpreter: Path
+    inputs: str  # the manifest's sha256: the same bundle installed again changes nothing
+
+    @property
+    def fields(self) -> ManifestFields:
+        return self.checked.fields
+
+
+def _open(bundle_path: Path, python: str | None, public_key: Path | None) -> _Bundle:
+    if not bundle_path.is_file():
+        raise ConfigError(f"{bundle_path}: no such bundle", hint="give the file `venvkeeper pack` wrote")
+    key = signing.load_key_file(public_key, "public") if public_key is not None else None
+    checked = bundle.read_bundle(bundle_path, public_key=key)
+    interpreter = _interpreter(python, checked.fields.python)
+    _check_target(checked.fields, interpreter)
+    return _Bundle(bundle_path, checked, interpreter, hashlib.sha256(checked.manifest_bytes).hexdigest())
+
+
 def install(
     bundle_path: Path,
     env: Path,
@@ -84,84 +120,101 @@ def install(
     hooks_dir: Path | None = None,
 ) -> DeployResult:
     started = time.monotonic()
-    from venvkeeper.bundle import signing  # noqa: PLC0415
-    from venvkeeper.generations.transaction import build_and_switch, claim, live_target, run_post_deploy  # noqa: PLC0415
-
-    if not bundle_path.is_file():
-        raise ConfigError(f"{bundle_path}: no such bundle", hint="give the file `venvkeeper pack` wrote")
-    key = signing.load_key_file(public_key, "public") if public_key is not None else None
-    checked = bundle.read_bundle(bundle_path, public_key=key)
-    fields = checked.fields
-    interpreter = _interpreter(python, fields.python)
-    _check_target(fields, interpreter)
-    inputs = hashlib.sha256(checked.manifest_bytes).hexdigest()
-
+    opened = _open(bundle_path, python, public_key)
     layout = Layout.for_env(env)
     if hooks_dir is not None:
         refuse_inside(layout.env, hooks_dir, "the --hooks-dir checkout")
-
-    def run() -> DeployResult:
-        if in_place:
-            return _in_place(layout, bundle_path, checked, interpreter, inputs, started)
-        target = live_target(layout)
-        if target.live is not None and target.healthy and target.live.inputs_sha256 == inputs:
-            return DeployResult(
-                "install",
-                env=str(layout.env),
-                changed=False,
-                generation=target.live_number,
-                previous=target.live_number,
-                reason="this bundle is already the live generation",
-                duration_s=time.monotonic() - started,
-            )
-        scratch = _extract(layout, bundle_path, checked)
-        try:
-
-            def populate(env_dir: Path, number: int, manifest_path: Path) -> GenerationState:
-                return _populate(
-                    env_dir, number, manifest_path, scratch, fields, interpreter, inputs, bundle_path
-                )
-
-            # The bundle names the project's post-deploy hooks, but carries no project to run them in
-            # (alembic.ini, manage.py): they run only in a checkout the operator names.
-            hooks = list(fields.post_deploy) if hooks_dir is not None else []
-            timeout = fields.hook_timeout
-            switched = build_and_switch(
-                layout,
-                target,
-                DEFAULT_KEEP if keep is None else keep,
-                populate,
-                lambda number, undo: (
-                    run_post_deploy(hooks, hooks_dir, timeout, layout, number, undo)
-                    if hooks and hooks_dir is not None
-                    else []
-                ),
-            )
-        finally:
-            fsutil.remove_tree(scratch)
-        from venvkeeper.project import plan  # noqa: PLC0415
-
-        return DeployResult(
-            "install",
-            env=str(layout.env),
-            changed=True,
-            generation=switched.number,
-            previous=switched.previous,
-            packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
-            hooks=switched.hooks,
-            adopted=switched.adopted,
-            pruned=switched.pruned,
-            reason=f"installed {bundle_path.name}" + _hooks_note(fields, hooks_dir),
-            duration_s=time.monotonic() - started,
-        )
-
     # As deploy: a failed first install leaves nothing behind, and uv's cache goes beside the
     # generations when this user has no usable default (a service user without a home).
     with claim(layout, wait=wait), cache_scope(layout.home / "uv-cache"):
-        result = run()
+        if in_place:
+            result = _in_place(layout, opened, started)
+        else:
+            result = _new_generation(
+                layout, opened, DEFAULT_KEEP if keep is None else keep, hooks_dir, started
+            )
         used = cache_used()
         result.uv_cache = used.to_json() if used is not None else None
         return result
+
+
+def _new_generation(
+    layout: Layout, opened: _Bundle, keep: int, hooks_dir: Path | None, started: float
+) -> DeployResult:
+    target = target_for(layout, plan.Options(), "install")
+    if target.live is not None and target.healthy and target.live.inputs_sha256 == opened.inputs:
+        return _unchanged(layout, target, "this bundle is already the live generation", started)
+    fields = opened.fields
+    # The bundle names the project's post-deploy hooks, but carries no project to run them in
+    # (alembic.ini, manage.py): they run only in a checkout the operator names.
+    hooks = list(fields.post_deploy) if hooks_dir is not None else []
+    scratch = _extract(layout, opened)
+    try:
+        switched = transaction.build_and_switch(
+            layout,
+            target,
+            keep,
+            lambda env_dir, number, manifest_path: _populate(opened, scratch, env_dir, number, manifest_path),
+            lambda number, undo: (
+                run_post_deploy(hooks, hooks_dir, fields.hook_timeout, layout, number, undo)
+                if hooks and hooks_dir is not None
+                else []
+            ),
+        )
+    finally:
+        fsutil.remove_tree(scratch)
+    return DeployResult(
+        "install",
+        env=str(layout.env),
+        changed=True,
+        generation=switched.number,
+        previous=switched.previous,
+        packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
+        hooks=switched.hooks,
+        adopted=switched.adopted,
+        pruned=switched.pruned,
+        reason=f"installed {opened.path.name}" + _hooks_note(fields, hooks_dir),
+        duration_s=time.monotonic() - started,
+    )
+
+
+def _in_place(layout: Layout, opened: _Bundle, started: float) -> DeployResult:
+    """--in-place (a container image's layer): converge --env itself; no generations, no rollback."""
+    target = target_for(layout, plan.Options(in_place=True), "install")
+    live = target.live
+    if live is not None and live.inputs_sha256 == opened.inputs and (layout.env / "bin" / "python").exists():
+        return _unchanged(layout, target, "this bundle is already installed here", started)
+    scratch = _extract(layout, opened)
+    try:
+        done = transaction.build_in_place(
+            layout,
+            target,
+            lambda env_dir, number, manifest_path: _populate(opened, scratch, env_dir, number, manifest_path),
+        )
+    finally:
+        fsutil.remove_tree(scratch)
+    return DeployResult(
+        "install",
+        env=str(layout.env),
+        changed=True,
+        packages=plan.diff_packages(done.previous_packages, done.state.packages),
+        in_place=True,
+        reason=f"converged in place from {opened.path.name}",
+        duration_s=time.monotonic() - started,
+    )
+
+
+def _unchanged(layout: Layout, target: Target, reason: str, started: float) -> DeployResult:
+    return DeployResult(
+        "install",
+        env=str(layout.env),
+        changed=False,
+        generation=target.live_number,
+        previous=target.live_number,
+        reason=reason,
+        in_place=target.kind == "in-place",
+        duration_s=time.monotonic() - started,
+    )
 
 
 def _hooks_note(fields: ManifestFields, hooks_dir: Path | None) -> str:
@@ -173,15 +226,15 @@ def _hooks_note(fields: ManifestFields, hooks_dir: Path | None) -> str:
     )
 
 
-def _extract(layout: Layout, bundle_path: Path, checked: bundle.CheckedBundle) -> Path:
+def _extract(layout: Layout, opened: _Bundle) -> Path:
     """The second pass, into the environment's scratch directory (removed again on any failure)."""
     scratch = Path(tempfile.mkdtemp(prefix="bundle-", dir=layout.tmp))
     try:
-        bundle.extract(bundle_path, checked, scratch)
+        bundle.extract(opened.path, opened.checked, scratch)
     except OSError as exc:
         fsutil.remove_tree(scratch)
         raise bundle.BundleError(
-            f"{bundle_path}: cannot be extracted into {scratch}: {exc.strerror or exc}",
+            f"{opened.path}: cannot be extracted into {scratch}: {exc.strerror or exc}",
             hint=f"check the free space and permissions of {layout.tmp}; --env was not touched",
         ) from exc
     except BaseException:
@@ -190,102 +243,28 @@ def _extract(layout: Layout, bundle_path: Path, checked: bundle.CheckedBundle) -
     return scratch
 
 
-def _in_place(
-    layout: Layout,
-    bundle_path: Path,
-    checked: bundle.CheckedBundle,
-    interpreter: Path,
-    inputs: str,
-    started: float,
-) -> DeployResult:
-    """--in-place (a container image's layer): converge --env itself; no generations, no rollback."""
-    from venvkeeper.generations.layout import read_packages, read_state_file  # noqa: PLC0415
-    from venvkeeper.project import plan  # noqa: PLC0415
-
-    kind = layout.env_kind()
-    if kind == "generation":
-        raise ConfigError(
-            f"{layout.env} is a symlink to a venvkeeper generation; "
-            "--in-place would change a kept generation",
-            hint="install without --in-place (generations switch atomically anyway)",
-        )
-    live = read_state_file(layout.inplace_state) if kind == "venv" else None
-    if live is not None and live.inputs_sha256 == inputs and (layout.env / "bin" / "python").exists():
-        return DeployResult(
-            "install",
-            env=str(layout.env),
-            changed=False,
-            reason="this bundle is already installed here",
-            in_place=True,
-            duration_s=time.monotonic() - started,
-        )
-    before = read_packages(layout.env) if kind == "venv" else {}
-    scratch = _extract(layout, bundle_path, checked)
-    try:
-        # The record goes first: a run killed half-way must not leave a record saying "unchanged".
-        layout.inplace_state.unlink(missing_ok=True)
-        if kind == "empty":
-            layout.env.rmdir()
-        state = _populate(
-            layout.env, 0, layout.inplace_manifest, scratch, checked.fields, interpreter, inputs, bundle_path
-        )
-        state.directory = str(layout.env)  # where it was built: a later move is noticed (paths.moved_from)
-        fsutil.atomic_write_json(layout.inplace_state, state.to_json())
-    finally:
-        fsutil.remove_tree(scratch)
-    return DeployResult(
-        "install",
-        env=str(layout.env),
-        changed=True,
-        packages=plan.diff_packages(before, state.packages),
-        in_place=True,
-        reason=f"converged in place from {bundle_path.name}",
-        duration_s=time.monotonic() - started,
-    )
-
-
 def _populate(
-    env_dir: Path,
-    number: int,
-    manifest_path: Path,
-    scratch: Path,
-    fields: ManifestFields,
-    interpreter: Path,
-    inputs: str,
-    bundle_path: Path,
+    opened: _Bundle, scratch: Path, env_dir: Path, number: int, manifest_path: Path
 ) -> GenerationState:
-    from venvkeeper.gateways.uv import uv_version  # noqa: PLC0415
-    from venvkeeper.generations.manifest import seal  # noqa: PLC0415
-    from venvkeeper.generations.smoke import smoke_check  # noqa: PLC0415
-    from venvkeeper.generations.transaction import interpreter_identity  # noqa: PLC0415
-    from venvkeeper.generations.wheels import inspect_wheel  # noqa: PLC0415
-
+    """A venv on the bundle's interpreter, its pylock.toml installed offline, then finished as deploy's."""
+    fields, interpreter = opened.fields, opened.interpreter
     engine.create_venv(env_dir, str(interpreter), allow_existing=env_dir.is_dir())
     engine.install_pylock(scratch, env_dir / "bin" / "python", scratch / "pylock.toml")
-    infos = [inspect_wheel(scratch / "wheels" / name) for name in fields.members]
-    report = smoke_check(
-        env_dir,
-        sorted({m for i in infos for m in i.top_level}),
-        sorted({s for i in infos for s in i.scripts}),
-    )
-    sealed = seal(env_dir, {})
-    manifest_sha = fsutil.atomic_write_json(manifest_path, sealed.to_json(), compact=True)
+    provided = [wheels.inspect_wheel(scratch / "wheels" / name) for name in fields.members]
+    done = build.finish(env_dir, manifest_path, provided, {})
     return GenerationState(
         number=number,
         kind="install",
         created=now_iso(),
-        packages={name: d["version"] for name, d in sealed.distributions.items()},
+        packages=done.packages,
         project=None,
         lock_sha256=fields.lock_sha256,
-        inputs_sha256=inputs,
-        interpreter={
-            **(interpreter_identity(interpreter) or {"path": str(interpreter)}),
-            "version": report["version"],
-            "implementation": report["implementation"],
-            "markers": report["markers"],
-        },
-        options={"bundle": str(bundle_path), "groups": list(fields.groups)},
+        inputs_sha256=opened.inputs,
+        interpreter=build.interpreter_record(
+            interpreter_identity(interpreter) or {"path": str(interpreter)}, done.report
+        ),
+        options={"bundle": str(opened.path), "groups": list(fields.groups)},
         uv_version=uv_version(),
-        manifest_sha256=manifest_sha,
+        manifest_sha256=done.manifest_sha256,
         venvkeeper_version=__version__,
     )

@@ -1,12 +1,13 @@
 """The no-op deploy without the full machinery: answer "unchanged" from file metadata alone.
 
-A deploy that found nothing to do (or just built a generation) leaves a *stamp*: the request it
-answered, the generation --env pointed at, and the stat (mtime, ctime, size, inode) of every file it
-read: the tracked files, the lock, every pyproject.toml, ``.python-version``, git's index, the
-interpreter and the generation's state file. The next identical request compares those stats and,
-when all are equal, answers at once. This is how git decides a file is unchanged without reading it;
-as in git, a file modified within the clock's granularity of the stamp is "racy", so no stamp is
-written until the tree has been still for a moment, and the full check runs instead.
+A deploy that found nothing to do (or just built a generation) leaves a *stamp*
+(:mod:`venvkeeper.generations.stamp`): the request it answered, the generation --env pointed at, and the
+stat (mtime, ctime, size, inode) of every file it read: the tracked files, the lock, every
+pyproject.toml, ``.python-version``, git's index, the interpreter and the generation's state file. The
+next identical request compares those stats and, when all are equal, answers at once. This is how git
+decides a file is unchanged without reading it; as in git, a file modified within the clock's
+granularity of the stamp is "racy", so no stamp is written until the tree has been still for a moment,
+and the full check runs instead.
 
 A moved environment (``mv`` of the directory holding --env: its scripts name the old path) never
 matches: the stamp's key holds --env's absolute path and its stats the state file's, so at the new
@@ -20,7 +21,6 @@ path exists to make cron and config-management runs cost what a ``uv sync`` no-o
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import sys
 import time
@@ -29,11 +29,11 @@ from venvkeeper.cli import argv
 from venvkeeper.cli.messages import unchanged_line
 from venvkeeper.core import paths
 from venvkeeper.core.lazy import lazy
+from venvkeeper.generations import stamp as stamps
 
 TYPE_CHECKING = False  # typing is not imported at run time: this path is timed
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-    from pathlib import Path  # not at run time: pathlib alone costs this path a quarter of its time
+    from collections.abc import Sequence
     from typing import Any
 
     from venvkeeper.cli import render
@@ -43,30 +43,10 @@ else:
     render = lazy("venvkeeper.cli.render")
     results = lazy("venvkeeper.generations.results")
 
-__all__ = ["STAMP_NAME", "clear_stamp", "request_key", "try_noop", "write_stamp"]
-
-STAMP_NAME = "noop-stamp.json"
-# 2: stamps written before the selection rule (plan.Options "selection") must not answer "unchanged".
-_STAMP_SCHEMA = 2
-# Files younger than this (seconds) when the stamp is written make it untrustworthy (racy).
-_RACY_WINDOW = 2.0
+__all__ = ["try_noop"]
 
 _VALUE_FLAGS = {"--env", "--group", "--python", "--keep"}
 _BOOL_FLAGS = {"--json", "--no-wait", "--no-rollback", "--in-place"}
-
-
-def request_key(
-    project_dir: str | Path, env: str | Path, groups: Sequence[str] | None, python: str | None, in_place: bool
-) -> str:
-    return json.dumps(
-        [
-            os.path.realpath(project_dir),
-            os.path.abspath(env),
-            sorted(groups) if groups else None,
-            python,
-            in_place,
-        ]
-    )
 
 
 def _parse(args: Sequence[str]) -> dict[str, Any] | None:
@@ -80,14 +60,6 @@ def _parse(args: Sequence[str]) -> dict[str, Any] | None:
     found["groups"] = found.pop("--group")
     found["project"] = positional[0] if positional else "."
     return found
-
-
-def _stat(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino]
 
 
 def _lock_is_free(lock_file: str) -> bool:
@@ -105,14 +77,10 @@ def _lock_is_free(lock_file: str) -> bool:
 
 
 def _matching_stamp(parsed: dict[str, Any], env: str, home: str) -> dict[str, Any] | None:
-    try:
-        with open(f"{home}/{STAMP_NAME}", encoding="utf-8") as fh:
-            stamp: dict[str, Any] = json.load(fh)
-    except (OSError, ValueError):
-        return None
     in_place = bool(parsed.get("--in-place"))
-    key = request_key(parsed["project"], env, parsed["groups"], parsed.get("--python"), in_place)
-    if stamp.get("schema") != _STAMP_SCHEMA or stamp.get("key") != key:
+    key = stamps.request_key(parsed["project"], env, parsed["groups"], parsed.get("--python"), in_place)
+    stamp = stamps.read_stamp(home, key)
+    if stamp is None:
         return None
     try:
         target = None if in_place else os.readlink(env)
@@ -120,7 +88,7 @@ def _matching_stamp(parsed: dict[str, Any], env: str, home: str) -> dict[str, An
         return None
     if target != stamp.get("target") or not os.path.exists(f"{env}/bin/python"):
         return None
-    if any(_stat(path) != recorded for path, recorded in stamp["stats"].items()):
+    if any(stamps.file_stat(path) != recorded for path, recorded in stamp["stats"].items()):
         return None
     return stamp
 
@@ -169,34 +137,3 @@ def _print_unchanged(
         render.render(result, as_json=True)
         return
     sys.stdout.write(unchanged_line(env, generation, reason, duration_s))
-
-
-def write_stamp(
-    *,
-    home: Path,
-    key: str,
-    target: str | None,
-    generation: int | None,
-    files: Iterable[Path],
-    now: float,
-) -> bool:
-    """Record the stats the next no-op will compare; False (and no stamp) when the tree is racy."""
-    from venvkeeper.core import files as fsutil  # noqa: PLC0415
-
-    stamp_path = home / STAMP_NAME
-    stats: dict[str, list[int] | None] = {}
-    for path in files:
-        stat = _stat(str(path))
-        if stat is not None and max(stat[0], stat[1]) >= (now - _RACY_WINDOW) * 1e9:
-            stamp_path.unlink(missing_ok=True)
-            return False
-        stats[str(path)] = stat
-    fsutil.atomic_write_json(
-        stamp_path,
-        {"schema": _STAMP_SCHEMA, "key": key, "target": target, "generation": generation, "stats": stats},
-    )
-    return True
-
-
-def clear_stamp(home: Path) -> None:
-    (home / STAMP_NAME).unlink(missing_ok=True)

@@ -1,1 +1,3 @@
-"""Generations beside --env: layout, records, sealed manifests, and the one build-and-switch transaction."""
+"""Generations beside --env: layout, records, sealed manifests, uv's operations (engine), the build steps
+and the member wheel cache, the no-op stamp, and the one transaction (build, smoke, seal, switch, hooks,
+undo, prune) that deploy, install, heal and update share."""

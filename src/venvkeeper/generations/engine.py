@@ -1,4 +1,5 @@
-"""The uv operations a deploy is made of, each turning uv's failure into one clear error.
+"""The uv operations a deploy is made of, each turning uv's failure into one clear error
+(:mod:`venvkeeper.generations.uverrors`).
 
 Everything here runs through :func:`venvkeeper.gateways.uv.run_uv`, in a staging copy of the project
 (never in the source tree), with the lock frozen: uv never re-resolves.
@@ -7,24 +8,14 @@ Everything here runs through :func:`venvkeeper.gateways.uv.run_uv`, in a staging
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
-from venvkeeper.core.errors import (
-    BuildError,
-    InstallError,
-    InterpreterError,
-    LockError,
-    VenvkeeperError,
-    VersionError,
-)
-from venvkeeper.gateways.uv import UvResult, run_uv, uv_cache
+from venvkeeper.core.errors import BuildError, InstallError, InterpreterError, LockError
+from venvkeeper.gateways.uv import run_uv, uv_cache
 from venvkeeper.gateways.uvfailure import (
     BUILD_FAILED,
     INDEX_UNREACHABLE,
-    INTERPRETER_UNSUPPORTED,
     LOCK_OUT_OF_DATE,
     NO_SOLUTION,
     UV_FAILED,
@@ -32,8 +23,8 @@ from venvkeeper.gateways.uvfailure import (
     chain,
     classify,
     needs_network,
-    uv_error,
 )
+from venvkeeper.generations import uverrors
 from venvkeeper.project import selection
 
 __all__ = [
@@ -54,17 +45,6 @@ __all__ = [
     "relock",
     "sync_dependencies",
 ]
-
-
-def _tail(result: UvResult, lines: int = 30) -> str:
-    return "\n".join((result.stdout + result.stderr).strip().splitlines()[-lines:])
-
-
-def _failure(result: UvResult, ctx: UvContext, *, detail: bool = True) -> VenvkeeperError:
-    """uv's failure as venvkeeper's error (:mod:`venvkeeper.gateways.uvfailure`), naming the cache in use."""
-    if ctx.cache_dir is None:
-        ctx = replace(ctx, cache_dir=uv_cache().dir)
-    return uv_error(result.stderr, result.returncode, ctx, detail=_tail(result) if detail else "")
 
 
 def _group_args(groups: Sequence[str]) -> list[str]:
@@ -98,8 +78,8 @@ def check_lock(stage: Path, lock_path: Path, stale: Path | None, python: Path) -
             hint=f"run `uv lock` in {lock_path.parent} and commit uv.lock; venvkeeper never re-resolves",
             cause=LOCK_OUT_OF_DATE,
         )
-    _no_version(result, stage, None)
-    raise _failure(
+    uverrors.no_version(result, stage, None)
+    raise uverrors.failure(
         result,
         UvContext(
             f"{lock_path}: uv cannot check it",
@@ -109,45 +89,6 @@ def check_lock(stage: Path, lock_path: Path, stale: Path | None, python: Path) -
             fallback_hint=f"run `uv lock` in {lock_path.parent}",
             untouched="nothing was changed",
         ),
-    )
-
-
-def _no_version(result: UvResult, stage: Path, members: Sequence[tuple[str, str]] | None) -> None:
-    """Raise VersionError when the output shows a version plugin that found neither git nor PKG-INFO.
-
-    ``members``: (name, path) of the members built; None for every member of the workspace.
-    """
-    from venvkeeper.project import vcsversion  # noqa: PLC0415
-
-    output = result.stdout + "\n" + result.stderr
-    if members is None:
-        members = vcsversion.workspace_members(stage)
-    explained = vcsversion.explain_failure(output, vcsversion.dynamic_versions(stage, members))
-    if explained is not None:
-        raise VersionError(
-            explained[0],
-            hint=explained[1],
-            detail=_tail(result).replace(str(stage), "<project>"),
-            cause=BUILD_FAILED,
-        )
-
-
-_UNSUPPORTED = re.compile(
-    r"resolved to Python (\S+), which is incompatible with the \w+'s Python requirement: `([^`]+)`"
-)
-
-
-def _unsupported(result: UvResult, python: str, project: Path) -> None:
-    """Raise when uv warned that the interpreter is outside the project's requires-python."""
-    match = _UNSUPPORTED.search(result.stderr)
-    if match is None:
-        return
-    version, spec = match.groups()
-    raise InterpreterError(
-        f"{python} is Python {version}, outside the project's requires-python {spec} "
-        f"({project / 'pyproject.toml'})",
-        hint="pass --python (or [tool.venvkeeper] python) with an interpreter that requires-python allows",
-        cause=INTERPRETER_UNSUPPORTED,
     )
 
 
@@ -168,13 +109,13 @@ def find_python(stage: Path, request: str | None, *, project: Path | None = None
             wanted = f"the project's .python-version ({' '.join(pin.read_text().split()[:1])})"
         else:
             wanted = "the project's requires-python"
-        raise _failure(
+        raise uverrors.failure(
             result,
             UvContext(f"no usable Python interpreter for {wanted}", InterpreterError, python=request),
             detail=False,
         )
     given = request if request and "/" in request else None
-    _unsupported(result, given or found[-1], project or stage)
+    uverrors.unsupported(result, given or found[-1], project or stage)
     return Path(given or found[-1])
 
 
@@ -198,7 +139,7 @@ def _export(cwd: Path, groups: Sequence[str], python: Path, *extra: str) -> str:
         cwd=cwd,
     )
     if not result.ok:
-        raise _failure(
+        raise uverrors.failure(
             result,
             UvContext(
                 "uv.lock: cannot be read for export",
@@ -242,7 +183,7 @@ def clean_cache(packages: Sequence[str]) -> None:
         return
     result = run_uv(["cache", "clean", *packages], cwd=Path("/"))
     if not result.ok:
-        raise _failure(
+        raise uverrors.failure(
             result,
             UvContext(
                 f"cannot refresh uv's cache for {', '.join(packages)}",
@@ -252,14 +193,6 @@ def clean_cache(packages: Sequence[str]) -> None:
                 + "` by hand, then deploy --repair again",
             ),
         )
-
-
-_PACKAGE_PATTERNS = (
-    re.compile(r"Because ([A-Za-z0-9][\w.-]*?)(?:==\S+)? was not found"),
-    re.compile(r"Failed to (?:download|fetch|build|prepare distributions for) [`']([^`']+)[`']"),
-    re.compile(r"[`']([^`']+)[`'] (?:was not found|could not be found)"),
-    re.compile(r"(?:distribution|package) [`']([^`']+)[`']", re.IGNORECASE),
-)
 
 
 def sync_dependencies(
@@ -283,27 +216,13 @@ def sync_dependencies(
         env={"UV_PROJECT_ENVIRONMENT": str(env_dir)},
     )
     if not result.ok:
-        raise _install_error(
+        raise uverrors.install_error(
             result,
             "the locked packages",
             "check that the index named in uv.lock is reachable from this host (or that uv's cache holds "
             "the package); the live environment was not touched",
             python,
         )
-
-
-def _install_error(result: UvResult, default: str, hint: str, python: Path | None = None) -> VenvkeeperError:
-    """One line naming the package uv could not install (when uv says which), with uv's reason."""
-    package = next((m.group(1) for p in _PACKAGE_PATTERNS if (m := p.search(result.stderr))), None)
-    return _failure(
-        result,
-        UvContext(
-            f"cannot install {package or default}",
-            InstallError,
-            python=None if python is None else str(python),
-            fallback_hint=hint,
-        ),
-    )
 
 
 def build_wheel(
@@ -326,10 +245,10 @@ def build_wheel(
     result = run_uv(args, cwd=stage, env=env)
     wheels = sorted(out_dir.glob("*.whl"))
     if not result.ok:
-        _no_version(result, stage, [(name, path)])
+        uverrors.no_version(result, stage, [(name, path)])
     if not result.ok or len(wheels) != 1:
         # uv's own summary names the staging copy's path, which means nothing to the operator.
-        detail = _tail(result).replace(str(stage), "<project>")
+        detail = uverrors.tail(result).replace(str(stage), "<project>")
         diagnosed = classify(result.stderr, result.returncode)
         if result.ok or diagnosed.cause in (BUILD_FAILED, UV_FAILED):
             raise BuildError(
@@ -340,7 +259,7 @@ def build_wheel(
                 cause=BUILD_FAILED,
             )
         # Not the backend: the cache, the index (build requirements), the interpreter.
-        error = _failure(
+        error = uverrors.failure(
             result, UvContext(f"member {name} ({path}/) failed to build", BuildError, python=str(python))
         )
         error.detail = detail
@@ -371,7 +290,7 @@ def build_sdist_wheel(
             f"{label}: the locked sdist failed to build into a wheel: {reason}",
             hint="the build backend's output is below; pack on a host that can build it (compilers, "
             "headers), or lock a version that publishes a wheel for the target",
-            detail=_tail(result).replace(str(source), "<sdist>"),
+            detail=uverrors.tail(result).replace(str(source), "<sdist>"),
             cause=BUILD_FAILED,
         )
     return wheels[0]
@@ -395,7 +314,7 @@ def install_wheels(stage: Path, env_dir: Path, wheels: Sequence[Path], *, reinst
         cwd=stage,
     )
     if not result.ok:
-        raise _failure(
+        raise uverrors.failure(
             result,
             UvContext(
                 "cannot install the workspace members",
@@ -424,7 +343,7 @@ def create_venv(env_dir: Path, python: str, *, allow_existing: bool = False) -> 
         args.append("--allow-existing")
     result = run_uv([*args, str(env_dir)], cwd=env_dir.parent)
     if not result.ok:
-        raise _failure(
+        raise uverrors.failure(
             result,
             UvContext(
                 f"{env_dir}: uv cannot create a virtual environment",
@@ -445,7 +364,7 @@ def install_requirements(
     args += [arg for name in reinstall for arg in ("--reinstall-package", name)]
     result = run_uv([*args, *requirements], cwd=python.parent)
     if not result.ok:
-        raise _install_error(
+        raise uverrors.install_error(
             result,
             "the distributions",
             "check that the package index is reachable (or that uv's cache holds the package)",
@@ -488,10 +407,10 @@ def relock(stage: Path, upgrade: Sequence[str], python: Path) -> None:
             hint="the policy's bounds appear in uv's words as requirements of your project; allow the "
             "package a wider policy (or drop its pin) in [tool.venvkeeper.update.packages]; "
             "uv.lock was not changed",
-            detail=_tail(result),
+            detail=uverrors.tail(result),
             cause=NO_SOLUTION,
         )
-    raise _failure(
+    raise uverrors.failure(
         result,
         UvContext("uv could not re-lock", LockError, python=str(python), untouched="uv.lock was not changed"),
     )
@@ -519,7 +438,7 @@ def export_file(stage: Path, fmt: str, groups: Sequence[str], python: Path, *, m
         cwd=stage,
     )
     if not result.ok:
-        raise _failure(
+        raise uverrors.failure(
             result,
             UvContext(
                 f"uv.lock: cannot be exported as {fmt}",
@@ -553,6 +472,6 @@ def install_pylock(cwd: Path, python: Path, pylock: Path) -> None:
         env={"UV_OFFLINE": "1"},
     )
     if not result.ok:
-        raise _install_error(
+        raise uverrors.install_error(
             result, "the bundle's packages", "the live environment was not touched; see the output below"
         )

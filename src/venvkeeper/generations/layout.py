@@ -15,6 +15,7 @@ Layout, for ``--env /var/lib/app/.venv``::
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 from venvkeeper.core import files as fsutil
 from venvkeeper.core import paths
 from venvkeeper.core.errors import EnvironmentPathError
+from venvkeeper.core.names import canonicalize_name
 
 __all__ = [
     "STATE_SCHEMA",
@@ -337,8 +339,6 @@ def refuse_inside(env: Path, source: Path, what: str = "the project") -> None:
 
 def read_state_file(path: Path) -> GenerationState | None:
     """A generation's record (or the --in-place record); None when missing or unreadable."""
-    import json  # noqa: PLC0415 - keep the no-op path's imports small
-
     try:
         return GenerationState.from_json(json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
@@ -347,8 +347,6 @@ def read_state_file(path: Path) -> GenerationState | None:
 
 def read_packages(env_dir: Path) -> dict[str, str]:
     """Distributions installed in a venv, {canonical name: version}, from the dist-info directory names."""
-    from venvkeeper.core.names import canonicalize_name  # noqa: PLC0415
-
     packages: dict[str, str] = {}
     for site in sorted(env_dir.glob("lib/python3*/site-packages")):
         for entry in site.iterdir():

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 
+from venvkeeper.core.envscan import hash_files, read_distributions, walk
+
 TYPE_CHECKING = False  # no typing, dataclasses or pathlib at run time: see envscan.FileStat
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -94,8 +96,6 @@ def _text(value: object, where: str) -> str:
 
 def seal(env_dir: str | os.PathLike[str], sources: Mapping[str, Mapping[str, str]]) -> Manifest:
     """Describe ``env_dir`` as it is now: every file's size, sha256 and mode, every link's target."""
-    from venvkeeper.core.envscan import hash_files, read_distributions, walk  # noqa: PLC0415
-
     root = os.fspath(env_dir)
     files = walk(root)
     hashes = hash_files(root, files)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from venvkeeper.core.errors import SmokeCheckError
+from venvkeeper.gateways.python import DidNotRunError, run_python
 
 __all__ = ["MARKERS_SNIPPET", "marker_environment", "smoke_check"]
 
@@ -97,17 +97,8 @@ def smoke_check(
     # that the sealed manifest is about to describe.
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
-        proc = subprocess.run(
-            [str(python), "-I", "-c", _SCRIPT, payload],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            env=env,
-            cwd=env_dir,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = run_python(python, ["-I"], _SCRIPT, [payload], timeout=timeout, env=env, cwd=env_dir)
+    except DidNotRunError as exc:
         raise SmokeCheckError(
             f"the new environment's interpreter {python} does not start: {exc}",
             hint="check the interpreter given with --python",
@@ -132,15 +123,10 @@ def smoke_check(
 def marker_environment(python: Path) -> dict[str, str] | None:
     """The environment markers of an environment's interpreter, or None if it does not run."""
     try:
-        proc = subprocess.run(
-            [str(python), "-I", "-B", "-c", MARKERS_SNIPPET + "import json; print(json.dumps(markers))"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            stdin=subprocess.DEVNULL,
+        proc = run_python(
+            python, ["-I", "-B"], MARKERS_SNIPPET + "import json; print(json.dumps(markers))", timeout=60
         )
         found: dict[str, str] = json.loads(proc.stdout)
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+    except (DidNotRunError, ValueError):
         return None
     return found

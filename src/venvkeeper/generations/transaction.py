@@ -1,8 +1,9 @@
 """The one generation transaction: claim --env, build a generation beside the live one, switch, run the
-hooks (switching back if one fails), prune.
+hooks (switching back if one fails), prune; or, --in-place, converge --env itself.
 
 deploy, install, heal's redeploy and update's ship all go through :func:`claim` and
-:func:`build_and_switch`; what differs between them is only how a generation is populated.
+:func:`build_and_switch` (or :func:`build_in_place`); what differs between them is only how an
+environment is populated (each then finishes it with :func:`venvkeeper.generations.build.finish`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from venvkeeper.core import files as fsutil
-from venvkeeper.core import locking
+from venvkeeper.core import locking, paths
 from venvkeeper.core.errors import BusyError, ConfigError, HookError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso, read_packages, read_state_file
 from venvkeeper.project import plan
 
+# The hooks (and the shell gateway under them) are loaded when a hook runs: not on the no-op path.
 if TYPE_CHECKING:
+    from venvkeeper.generations import hooks as hookrun
     from venvkeeper.generations.hooks import HookRun
+else:
+    hookrun = lazy("venvkeeper.generations.hooks")
 
 
 def interpreter_identity(path: Path) -> dict[str, Any] | None:
@@ -52,8 +58,6 @@ def _healthy(env_dir: Path, state: GenerationState | None, moved: str | None) ->
 
 def _moved(env_dir: Path, state: GenerationState | None, number: int | None) -> str | None:
     """Where the environment was built, when it no longer lives there (see paths.moved_from)."""
-    from venvkeeper.core import paths  # noqa: PLC0415
-
     return paths.moved_from(state.to_json() if state is not None else None, str(env_dir), number)
 
 
@@ -104,15 +108,19 @@ def live_target(layout: Layout) -> Target:
     return target_for(layout, plan.Options((), None, False))
 
 
-def target_for(layout: Layout, options: plan.Options) -> Target:
+def refuse_in_place_on_generation(env: str | Path, env_kind: str, command: str) -> None:
+    """--in-place never changes a kept generation: refuse it when --env is our symlink."""
+    if env_kind == "generation":
+        raise ConfigError(
+            f"{env} is a symlink to a venvkeeper generation; --in-place would change a kept generation",
+            hint=f"{command} without --in-place (generations switch atomically anyway)",
+        )
+
+
+def target_for(layout: Layout, options: plan.Options, command: str = "deploy") -> Target:
     kind = layout.env_kind()
     if options.in_place:
-        if kind == "generation":
-            raise ConfigError(
-                f"{layout.env} is a symlink to a venvkeeper generation; "
-                "--in-place would change a kept generation",
-                hint="deploy without --in-place (generations switch atomically anyway)",
-            )
+        refuse_in_place_on_generation(layout.env, kind, command)
         live = read_state_file(layout.inplace_state) if kind == "venv" else None
         moved = _moved(layout.env, live, None)
         return Target("in-place", None, live, _healthy(layout.env, live, moved), kind, moved)
@@ -194,10 +202,28 @@ def build_and_switch(
     )
 
 
-def moved_note(target: Target) -> str:
-    if target.moved_from is None:
-        return ""
-    return f"the environment was built at {target.moved_from} and moved since (its scripts name that path); "
+@dataclass(frozen=True)
+class InPlace:
+    """What converging --env in place did."""
+
+    state: GenerationState
+    previous_packages: dict[str, str]
+
+
+def build_in_place(
+    layout: Layout, target: Target, populate: Callable[[Path, int, Path], GenerationState]
+) -> InPlace:
+    """--in-place (a container image's layer): populate --env itself and record it; no generations,
+    no rollback. ``populate(directory, 0, manifest_path)`` returns the record."""
+    before = read_packages(layout.env) if target.env_kind == "venv" else {}
+    # The record goes first: a run killed half-way must not leave a record saying "unchanged".
+    layout.inplace_state.unlink(missing_ok=True)
+    if target.env_kind == "empty":
+        layout.env.rmdir()
+    state = populate(layout.env, 0, layout.inplace_manifest)
+    state.directory = str(layout.env)  # where it was built: a later move is noticed (paths.moved_from)
+    fsutil.atomic_write_json(layout.inplace_state, state.to_json())
+    return InPlace(state, before)
 
 
 def _record_adopted(layout: Layout, number: int, packages: dict[str, str]) -> None:
@@ -225,9 +251,7 @@ def run_post_deploy(
     rollback: bool = True,
 ) -> list[HookRun]:
     """Run the post-deploy hooks; when one fails, switch back (``undo``) and raise HookError."""
-    from venvkeeper.generations.hooks import run_hooks  # noqa: PLC0415
-
-    runs = run_hooks(commands, cwd=cwd, env_path=layout.env, generation=number, timeout=timeout)
+    runs = hookrun.run_hooks(commands, cwd=cwd, env_path=layout.env, generation=number, timeout=timeout)
     failed = runs[-1] if runs and not runs[-1].ok else None
     if failed is None:
         return runs

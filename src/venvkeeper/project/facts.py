@@ -6,16 +6,13 @@ Shared by deploy, heal's redeploy and update's candidate: each decides from thes
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.project import plan, vcsversion
 from venvkeeper.project.hashing import digest_entries, digest_json, member_files, tree_entries
 from venvkeeper.project.workspace import LockedMember, Workspace, load_lock_members, parse_lock
-
-if TYPE_CHECKING:
-    from venvkeeper.generations.layout import GenerationState
 
 
 class ProjectFacts:
@@ -62,11 +59,12 @@ class ProjectFacts:
 
 
 def members_for(
-    workspace: Workspace, current: GenerationState | None, lock_sha: str
+    workspace: Workspace, lock_sha: str, recorded_lock_sha: str | None, recorded: Sequence[Mapping[str, Any]]
 ) -> tuple[tuple[LockedMember, ...], dict[str, Any] | None]:
-    """Members from the live generation's record when the lock is the same bytes (no TOML parse)."""
-    if current is not None and current.lock_sha256 == lock_sha and current.members:
-        return tuple(LockedMember(m["name"], m["path"], m["package"]) for m in current.members), None
+    """Members from the live generation's record (its lock's sha256, its members) when the lock is the
+    same bytes (no TOML parse); else from the lock, returned too."""
+    if recorded_lock_sha == lock_sha and recorded:
+        return tuple(LockedMember(m["name"], m["path"], m["package"]) for m in recorded), None
     lock = parse_lock(workspace)
     return load_lock_members(workspace, lock), lock
 

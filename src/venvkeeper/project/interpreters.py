@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
+
+from venvkeeper.gateways.python import DidNotRunError, run_python
 
 TYPE_CHECKING = False  # doctor is timed: typing is not imported at run time
 if TYPE_CHECKING:
@@ -67,16 +68,14 @@ class Interpreter:
 def probe(path: str, timeout: float = 10) -> Interpreter | None:
     """What ``path`` runs, or None when it does not run (dangling, not executable, broken)."""
     try:
-        proc = subprocess.run(
-            [path, "-I", "-S", "-c", _PROBE],
-            capture_output=True,
-            text=True,
+        proc = run_python(
+            path,
+            ["-I", "-S"],
+            _PROBE,
             timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
             env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except DidNotRunError:
         return None
     lines = proc.stdout.splitlines()
     if proc.returncode != 0 or len(lines) < 8:

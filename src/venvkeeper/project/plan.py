@@ -1,7 +1,8 @@
-"""The pure core of a deploy: what changed, and whether anything must be built.
+"""An environment's fingerprints: the options that shape it, the digests that say whether it changed,
+and the difference between two package sets.
 
-Nothing here touches the filesystem or runs a program; :mod:`venvkeeper.deploy.converge` gathers the facts
-and carries out the decisions.
+Nothing here touches the filesystem or runs a program. :mod:`venvkeeper.project.facts` computes the
+inputs digest; :mod:`venvkeeper.deploy.decision` compares both digests with the live generation's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ __all__ = [
     "effective_digest",
     "inputs_digest",
     "interpreter_unchanged",
-    "members_to_build",
     "undefined_groups",
 ]
 
@@ -101,11 +101,6 @@ def interpreter_unchanged(recorded: Mapping[str, Any], now: Mapping[str, Any] | 
     if now is None:
         return False
     return all(recorded.get(k) == now.get(k) for k in ("realpath", "mtime_ns", "size"))
-
-
-def members_to_build(member_hashes: Mapping[str, str], cached: Mapping[str, bool]) -> list[str]:
-    """Members whose wheel for this exact content is not in the wheel cache yet."""
-    return sorted(name for name in member_hashes if not cached.get(name, False))
 
 
 def undefined_groups(requested: Sequence[str], defined: Sequence[str]) -> list[str]:

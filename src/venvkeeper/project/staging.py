@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from venvkeeper.core import files as fsutil
 from venvkeeper.gateways import git as gitcmd
+from venvkeeper.project import vcsversion
 
 if TYPE_CHECKING:
     from venvkeeper.project.workspace import LockedMember
@@ -36,8 +37,6 @@ __all__ = ["populate", "wants_git"]
 
 def wants_git(root: Path, members: Sequence[LockedMember]) -> bool:
     """The copy needs git metadata: a package member's version is dynamic and the tree is in git."""
-    from venvkeeper.project import vcsversion  # noqa: PLC0415
-
     packages = [(m.name, m.path) for m in members if m.package]
     return bool(vcsversion.dynamic_versions(root, packages)) and gitcmd.is_work_tree(root)
 

@@ -17,9 +17,17 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from venvkeeper.core.lazy import lazy
 from venvkeeper.core.names import canonicalize_name
+from venvkeeper.gateways import git as gitcmd
+
+# A dirty tree's version carries the day: datetime is read only then.
+if TYPE_CHECKING:
+    import datetime
+else:
+    datetime = lazy("datetime")
 
 __all__ = [
     "DynamicVersion",
@@ -129,8 +137,6 @@ def version_inputs(root: Path, dynamic: Sequence[DynamicVersion], *, in_git: boo
     ``+g<id>.d<YYYYMMDD>``). Outside git, each member's PKG-INFO. In both, the plugins' override
     variables.
     """
-    from venvkeeper.gateways import git as gitcmd  # noqa: PLC0415
-
     inputs: dict[str, Any] = {
         "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(_ENV_PREFIXES)},
     }
@@ -140,8 +146,6 @@ def version_inputs(root: Path, dynamic: Sequence[DynamicVersion], *, in_git: boo
     else:
         state = gitcmd.version_state(root)
         if state["dirty"]:
-            import datetime  # noqa: PLC0415
-
             state["day"] = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d")
         inputs["git"] = state
     return inputs

@@ -10,11 +10,18 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from venvkeeper.core.config import Config, parse_config
 from venvkeeper.core.errors import ConfigError, LockError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.core.names import canonicalize_name
+
+# packaging is read only to name a stale member: not on the no-op path.
+if TYPE_CHECKING:
+    from packaging import requirements
+else:
+    requirements = lazy("packaging.requirements")
 
 __all__ = ["LockedMember", "Workspace", "load_lock_members", "load_workspace", "stale_member"]
 
@@ -133,11 +140,9 @@ def _relpath(value: str) -> str:
 
 
 def _requirement_key(text: str) -> tuple[str, str] | None:
-    from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415
-
     try:
-        req = Requirement(text)
-    except InvalidRequirement:
+        req = requirements.Requirement(text)
+    except requirements.InvalidRequirement:
         return None
     return canonicalize_name(req.name), str(req.specifier)
 
@@ -149,8 +154,6 @@ def stale_member(
 
     uv's own check decides whether the lock is current; this only finds which file to name.
     """
-    from packaging.requirements import Requirement  # noqa: PLC0415
-
     by_name = {canonicalize_name(str(p.get("name", ""))): p for p in lock["package"]}
     for member in members:
         path = workspace.root / member.path / "pyproject.toml"
@@ -163,7 +166,10 @@ def stale_member(
         declared = {_requirement_key(d) for d in project.get("dependencies", [])}
         recorded_entries = by_name.get(member.name, {}).get("metadata", {}).get("requires-dist", [])
         recorded = {
-            (canonicalize_name(e["name"]), str(Requirement(f"x{e.get('specifier', '')}").specifier))
+            (
+                canonicalize_name(e["name"]),
+                str(requirements.Requirement(f"x{e.get('specifier', '')}").specifier),
+            )
             for e in recorded_entries
             if "name" in e
         }

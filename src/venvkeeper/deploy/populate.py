@@ -1,0 +1,119 @@
+"""Populate one environment as a :class:`~venvkeeper.deploy.decision.Decision` says, with the engine's
+steps: the lock's packages and the members' wheels (reused from the wheel cache or built from the staging
+copy, :mod:`venvkeeper.generations.wheelcache`), the shared finish (smoke check, seal), then the record
+the next deploy decides from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from venvkeeper import __version__
+from venvkeeper.deploy.decision import Decision, Found
+from venvkeeper.gateways.uv import uv_cache, uv_version
+from venvkeeper.generations import engine, wheelcache
+from venvkeeper.generations.build import finish, install_locked, interpreter_record
+from venvkeeper.generations.layout import GenerationState, Layout, now_iso
+from venvkeeper.generations.wheels import WheelInfo, inspect_wheel
+from venvkeeper.project import plan
+from venvkeeper.project.facts import ProjectFacts
+
+__all__ = ["Build", "populate"]
+
+
+@dataclass(frozen=True)
+class Build:
+    """Everything populating needs, gathered by converge."""
+
+    decision: Decision
+    found: Found
+    facts: ProjectFacts
+    options: plan.Options
+    layout: Layout
+    stage: Path  # the staging copy's workspace root
+    in_workspace: bool  # uv builds a member by --package name (else by path)
+    gate: Callable[[], None]  # raises if uv found the lock out of date
+    started: float
+
+
+def populate(build: Build, env_dir: Path, number: int, manifest_path: Path) -> GenerationState:
+    """Install the lock and the members into ``env_dir``, smoke-check it, seal it, and describe it."""
+    decision, facts = build.decision, build.facts
+    python = Path(build.found.python)
+    if decision.refresh_venv:
+        engine.create_venv(env_dir, str(python), allow_existing=True)
+    members = {
+        m.name: (m.path, facts.member_hashes[m.name]) for m in facts.members if m.name in facts.member_hashes
+    }
+    wheels = install_locked(
+        build.stage,
+        env_dir,
+        python,
+        build.options.groups,
+        lambda: wheelcache.member_wheels(
+            build.layout,
+            build.stage,
+            python,
+            build.found.interpreter,
+            members,
+            decision.rebuild,
+            in_workspace=build.in_workspace,
+        ),
+        reinstall=decision.reinstall,
+    )
+    infos = {name: inspect_wheel(path) for name, path in wheels.items()}
+    done = finish(env_dir, manifest_path, infos.values(), facts.member_entries)
+    build.gate()
+    return _record(build, number, done.packages, wheels, infos, done.report, done.manifest_sha256)
+
+
+def _record(
+    build: Build,
+    number: int,
+    packages: dict[str, str],
+    wheels: dict[str, Path],
+    infos: dict[str, WheelInfo],
+    report: dict[str, Any],
+    manifest_sha: str,
+) -> GenerationState:
+    facts, decision = build.facts, build.decision
+    return GenerationState(
+        number=number,
+        kind="deploy",
+        created=now_iso(),
+        packages=packages,
+        project=str(facts.workspace.root),
+        lock_sha256=facts.lock_sha256,
+        export_sha256=decision.export_sha256,
+        inputs_sha256=facts.inputs,
+        lock_inputs_sha256=facts.lock_inputs,
+        effective_sha256=decision.effective_sha256,
+        members=[
+            {
+                **m.to_json(),
+                "sha256": facts.member_hashes.get(m.name),
+                "files_sha256": facts.file_hashes.get(m.name),
+                "wheel": str(wheels[m.name]) if m.name in wheels else None,
+                "top_level": list(infos[m.name].top_level) if m.name in infos else [],
+                "scripts": list(infos[m.name].scripts) if m.name in infos else [],
+            }
+            for m in facts.members
+        ],
+        interpreter=interpreter_record(
+            build.found.interpreter,
+            report,
+            request=build.options.python,
+            python_version_file=facts.python_version_file,
+        ),
+        options=build.options.to_json(),
+        uv_version=uv_version(),
+        uv_cache_dir=engine.cache_dir(),
+        uv_cache_why=uv_cache().why,
+        manifest_sha256=manifest_sha,
+        venvkeeper_version=__version__,
+        duration_s=round(time.monotonic() - build.started, 3),
+    )

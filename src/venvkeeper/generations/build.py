@@ -1,0 +1,99 @@
+"""Populating an environment: a lock's packages with the members' wheels (:func:`install_locked`), and
+the last step of every environment, smoke-check, seal, manifest (:func:`finish`).
+
+deploy (a new generation or in place) installs a lock, install a bundle's pylock.toml; both then call
+:func:`finish`, whose result goes into the generation's record (:func:`interpreter_record`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from venvkeeper.core import files as fsutil
+from venvkeeper.generations import engine, smoke
+from venvkeeper.generations import manifest as sealing
+from venvkeeper.generations.manifest import Manifest
+from venvkeeper.generations.wheels import WheelInfo
+
+__all__ = ["Finished", "both", "finish", "install_locked", "interpreter_record"]
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """Run two independent steps (separate processes) at once; a failure of either is raised."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        one, two = pool.submit(first), pool.submit(second)
+        return one.result(), two.result()
+
+
+def install_locked(
+    stage: Path,
+    env_dir: Path,
+    python: Path,
+    groups: Sequence[str],
+    member_wheels: Callable[[], dict[str, Path]],
+    *,
+    reinstall: Sequence[str] = (),
+) -> dict[str, Path]:
+    """Create ``env_dir`` with the lock's third-party packages for ``groups`` (uv, in the staging copy
+    ``stage``) while ``member_wheels()`` builds or finds the members' wheels, then install those.
+    ``reinstall``: distributions installed afresh. Returns the members' wheels."""
+    _, wheels = both(
+        lambda: engine.sync_dependencies(stage, env_dir, python, groups, reinstall=reinstall),
+        member_wheels,
+    )
+    if wheels:  # a project of dependencies only (a virtual root) has no member to install
+        engine.install_wheels(stage, env_dir, list(wheels.values()), reinstall=bool(reinstall))
+    return wheels
+
+
+@dataclass(frozen=True)
+class Finished:
+    report: dict[str, Any]  # what the new interpreter said about itself (the smoke check)
+    manifest: Manifest  # every file as built
+    manifest_sha256: str
+
+    @property
+    def packages(self) -> dict[str, str]:
+        return {name: d["version"] for name, d in self.manifest.distributions.items()}
+
+
+def finish(
+    env_dir: Path,
+    manifest_path: Path,
+    provided: Iterable[WheelInfo],
+    sources: Mapping[str, Mapping[str, str]],
+) -> Finished:
+    """Smoke-check ``env_dir`` (the members' modules import, their scripts run this interpreter), seal
+    it and write the manifest to ``manifest_path``. ``provided``: what the members' wheels provide;
+    ``sources``: each member's files with their hashes, sealed with it (empty for a bundle)."""
+    infos = list(provided)
+    # The smoke check writes nothing (no bytecode), so the manifest can be sealed while it runs.
+    # Looked up on their modules when called, so a profiler (bench/) can wrap them.
+    report, manifest = both(
+        lambda: smoke.smoke_check(
+            env_dir,
+            sorted({m for i in infos for m in i.top_level}),
+            sorted({s for i in infos for s in i.scripts}),
+        ),
+        lambda: sealing.seal(env_dir, sources),
+    )
+    manifest_sha = fsutil.atomic_write_json(manifest_path, manifest.to_json(), compact=True)
+    return Finished(report, manifest, manifest_sha)
+
+
+def interpreter_record(identity: Mapping[str, Any], report: Mapping[str, Any], **more: Any) -> dict[str, Any]:
+    """The record's ``interpreter``: its identity, what it said it is, and ``more`` (deploy's request)."""
+    return {
+        **identity,
+        **more,
+        "version": report["version"],
+        "implementation": report["implementation"],
+        "markers": report["markers"],
+    }
