@@ -10,6 +10,7 @@ tests are ``check_deps.py``, which a test makes fail for one version with a refu
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import textwrap
 from collections.abc import Callable
@@ -23,6 +24,8 @@ import pytest
 from support.gitremote import Remote, add_remote, changed_files, commit_message, head, log
 from support.process import run
 from support.smtp import SmtpServer
+from venvkeeper.gateways.uv import find_uv
+from venvkeeper.generations import engine
 from vk import Outcome, commit_all, run_in_env, snapshot, vk
 
 PROJECT = "updatable"
@@ -537,3 +540,54 @@ def test_a_post_deploy_hook_failure_reverts_the_update(
     assert service.remote is not None
     assert service.remote.head() == head(service.project)
     assert service.remote.show("uv.lock") == service.lock
+
+
+def test_the_candidate_takes_the_members_wheels_from_the_generation_engines_cache(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    publish: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The deploy built the member's wheel into the member wheel cache; the candidate (baseline and
+    re-locked) installs that wheel instead of building the member again. The ship's deploy does build
+    it: the root member's tree holds uv.lock, which the update changed."""
+    project = make_project(PROJECT, lock=False)
+    pyproject = project / "pyproject.toml"
+    backend = '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n\n'
+    pyproject.write_text(backend + pyproject.read_text())
+    package = project / "src" / PROJECT
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('"""The service itself: now a package that is built."""\n')
+    run([find_uv(), "lock", "--quiet"], cwd=project)
+    commit_all(project, "the service is a package")
+    remote = add_remote(project, tmp_path)
+    env = tmp_path / "srv" / ".venv"
+    assert vk(capsys, "deploy", project, "--env", env).code == 0
+    service = Service(project, env, remote)
+    cache = service.state / "wheels"
+    assert [p.parent.parent.name for p in cache.rglob("*.whl")] == [PROJECT]
+
+    built: list[str] = []
+    build_wheel = engine.build_wheel
+
+    def counting(stage: Path, name: str, *args: Any, **kwargs: Any) -> Path:
+        built.append(name)
+        return build_wheel(stage, name, *args, **kwargs)
+
+    monkeypatch.setattr("venvkeeper.generations.engine.build_wheel", counting)
+    publish_releases(publish)
+
+    result = update(capsys, service)
+
+    assert result.code == 0, result.out + result.err
+    assert (result.json["outcome"], result.json["tests"]["candidate"]["ok"]) == ("updated", True)
+    assert built == [PROJECT]  # by the deploy only
+    # The patch bites: with the cache emptied, the candidate builds the member too.
+    shutil.rmtree(cache)
+    publish("tinydb", "1.2.2")
+
+    again = update(capsys, service)
+
+    assert (again.code, again.json["outcome"]) == (0, "updated"), again.out + again.err
+    assert built == [PROJECT] * 3  # the candidate's, then the deploy's

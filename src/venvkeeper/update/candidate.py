@@ -2,14 +2,17 @@
 
 The candidate is first built from the current lock (the baseline: the tests must pass on what is live,
 or an update cannot be judged), while the re-lock runs; then it is made exactly the re-locked lock and
-tested again. It is filled by the generation engine's build operations (:mod:`venvkeeper.generations.engine`:
-``sync_dependencies``, ``build_wheel``, ``install_wheels``), the ones a deploy's generation is filled by,
-with the test groups too. Nothing here touches the live environment or the source tree's lock.
+tested again. It is filled by the generation engine, as a deploy's generation is: the lock's packages and
+the members' wheels by :func:`venvkeeper.generations.build.install_locked`, each member's wheel from the
+member wheel cache (:mod:`venvkeeper.generations.wheelcache`) when one was built from this content on
+this interpreter, with the test groups too. Nothing here touches the live environment or the source
+tree's lock.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +20,9 @@ from pathlib import Path
 from venvkeeper.core import files as fsutil
 from venvkeeper.core.errors import VenvkeeperError
 from venvkeeper.gateways.shell import run_shell, tail
-from venvkeeper.generations import engine
+from venvkeeper.generations import build, engine, wheelcache
 from venvkeeper.generations.hooks import hook_environment
+from venvkeeper.generations.layout import Layout
 from venvkeeper.update import live
 from venvkeeper.update.preflight import Preflight
 from venvkeeper.update.relock import Relocked
@@ -32,9 +36,9 @@ _TAIL_LINES = 60
 
 @dataclass(frozen=True)
 class Baseline:
-    """The candidate as the current lock makes it, and the members' wheels it was given."""
+    """The candidate as the current lock makes it, and the members' wheels it was given (by name)."""
 
-    wheels: tuple[Path, ...]
+    wheels: Mapping[str, Path]
 
 
 @dataclass(frozen=True)
@@ -46,50 +50,43 @@ class Candidate:
     candidate: TestOutcome
 
 
-def _member_wheels(pre: Preflight) -> tuple[Path, ...]:
-    """The members' wheels: the live generation's, from deploy's cache, when the member's content
-    is the one it was built from (an update never changes the members); built afresh otherwise.
+def _member_wheels(session: Session, pre: Preflight) -> dict[str, Path]:
+    """The members' wheels: from the member wheel cache when one was built from the member's content on
+    the live interpreter (an update never changes the members); built afresh otherwise.
 
     uv would rebuild every member in each new staging copy (it keys a local build by path and
-    mtime), which is most of the candidate's cost.
+    mtime), which is most of the candidate's cost. A member built here goes into the staging copy, not
+    the cache: update does not hold --env's lock, so a deploy meanwhile may prune the cache.
     """
     facts = pre.facts
-    recorded = {m.get("name"): m for m in pre.live.members}
+    members = {m.name: m for m in facts.members if m.package}
+    layout = Layout.for_env(session.env)
+    digests = {name: facts.member_hashes[name] for name in members}
+    wheels = wheelcache.cached(layout, digests, pre.live.interpreter)
     in_workspace = "manifest" in pre.lock or len(facts.members) > 1
-    wheels: list[Path] = []
-    for member in facts.members:
-        if not member.package:
-            continue
-        record = recorded.get(member.name, {})
-        wheel = Path(record["wheel"]) if record.get("wheel") else None
-        same = record.get("sha256") == facts.member_hashes.get(member.name)
-        if wheel is not None and same and wheel.is_file():
-            wheels.append(wheel)
-            continue
-        out = pre.stage / ".venvkeeper-wheels" / member.name
+    for name in sorted(set(members) - set(wheels)):
+        out = pre.stage / ".venvkeeper-wheels" / name
         out.mkdir(parents=True, exist_ok=True)
-        wheels.append(
-            engine.build_wheel(
-                pre.stage, member.name, member.path, out, pre.python, in_workspace=in_workspace
-            )
+        wheels[name] = engine.build_wheel(
+            pre.stage, name, members[name].path, out, pre.python, in_workspace=in_workspace
         )
-    return tuple(wheels)
+    return wheels
 
 
-def _fill(session: Session, pre: Preflight, stage: Path, wheels: tuple[Path, ...]) -> None:
-    """Make the candidate exactly ``stage``'s lock (test groups too), then add the members."""
+def _fill(
+    session: Session, pre: Preflight, stage: Path, wheels: Callable[[], dict[str, Path]]
+) -> dict[str, Path]:
+    """Make the candidate exactly ``stage``'s lock (test groups too), with the members' ``wheels()``."""
     groups = tuple(sorted({*pre.groups, *pre.test_groups}))
-    engine.sync_dependencies(stage, session.candidate, pre.python, groups)
-    if wheels:
-        engine.install_wheels(stage, session.candidate, wheels, reinstall=True)
+    return build.install_locked(stage, session.candidate, pre.python, groups, wheels)
 
 
 def build_baseline(session: Session, pre: Preflight) -> Baseline:
     """Fill the candidate from the current lock (run beside the re-lock)."""
     started = time.monotonic()
     try:
-        wheels = _member_wheels(pre)
-        _fill(session, pre, pre.stage, wheels)
+        # The members are found or built while uv installs the lock's packages.
+        wheels = _fill(session, pre, pre.stage, lambda: _member_wheels(session, pre))
     finally:
         session.timed("candidate", started)
     return Baseline(wheels)
@@ -147,7 +144,7 @@ def judge_candidate(
     baseline, baseline_outcome = _judge_baseline(session, pre, built)
     started = time.monotonic()
     try:
-        _fill(session, pre, pre.relock_stage, baseline.wheels)
+        _fill(session, pre, pre.relock_stage, lambda: dict(baseline.wheels))
     except VenvkeeperError as exc:
         raise Stop(
             "candidate-failed",
