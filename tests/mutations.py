@@ -28,23 +28,104 @@ class Mutation:
     name: str
     guard: str  # what the guard protects, in a user's words
     path: str  # relative to src/venvkeeper
-    original: str
-    mutated: str
-    tests: tuple[str, ...]  # pytest node ids or -k free arguments
+    edits: tuple[tuple[str, str], ...]  # (original, mutated), each original found exactly once
+    tests: tuple[str, ...]  # pytest node ids
 
 
-MUTATIONS: tuple[Mutation, ...] = ()
+_SETTLED = "live.record is not None and live.intact and live.record.inputs_sha256 == project.inputs"
+
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        "noop-fast-path",
+        "the no-op fast path answers 'unchanged' only while every file it depends on has the same stat",
+        "cli/fastpath.py",
+        (
+            (
+                "stamps.file_stat(path) != recorded for path, recorded in",
+                "False for path, recorded in",
+            ),
+        ),
+        ("tests/test_fastpath.py",),
+    ),
+    Mutation(
+        "noop-decision",
+        "deploy's decision says 'unchanged' at once only when the inputs digest equals the live one's",
+        "deploy/decision.py",
+        ((_SETTLED, "live.record is not None and live.intact"),),
+        ("tests/test_decision.py", "tests/test_deploy.py"),
+    ),
+    Mutation(
+        "noop-shortcuts-off",
+        "with both no-op shortcuts off (the inputs digest, the recorded lock check and export), an "
+        "unchanged deploy runs uv, and the test that a no-op runs no uv notices",
+        "deploy/decision.py",
+        (
+            (_SETTLED, "False"),
+            (
+                "lock_known_good = record is not None and record.lock_inputs_sha256 == project.lock_inputs",
+                "lock_known_good = False",
+            ),
+        ),
+        ("tests/test_deploy.py::test_second_deploy_is_a_no_op_without_running_uv",),
+    ),
+    Mutation(
+        "smoke-check",
+        "a generation whose members do not import is never switched to",
+        "generations/smoke.py",
+        (
+            (
+                '    if report["failures"]:\n        raise SmokeCheckError(',
+                "    if False:\n        raise SmokeCheckError(",
+            ),
+        ),
+        ("tests/test_deploy_errors.py",),
+    ),
+    Mutation(
+        "manifest-check",
+        "verify compares every file's sha256 with the sealed manifest",
+        "generations/findings.py",
+        (
+            (
+                "st.size != sealed.size or (actual is not None and actual != sealed.sha256)",
+                "st.size != sealed.size",
+            ),
+        ),
+        ("tests/test_verify.py",),
+    ),
+    Mutation(
+        "signature-check",
+        "install refuses a bundle whose signature is not the key's",
+        "bundle/signing.py",
+        (("        key.verify(signature, data)\n", "        pass\n"),),
+        ("tests/test_bundle.py", "tests/test_install_hostile.py"),
+    ),
+    Mutation(
+        "update-bound",
+        "update never ships a package moved past its policy's bound",
+        "update/plan.py",
+        (
+            (
+                '        if rule is None or change.kind in ("added", "removed"):\n            continue\n',
+                "        continue\n",
+            ),
+        ),
+        ("tests/test_updateplan.py", "tests/test_update.py"),
+    ),
+)
 
 
 def run(mutation: Mutation) -> tuple[bool, str]:
     """Apply ``mutation``, run its tests, restore the file: (caught, pytest's last line)."""
     path = SRC / mutation.path
     original = path.read_text(encoding="utf-8")
-    count = original.count(mutation.original)
-    if count != 1:
-        raise SystemExit(f"{mutation.name}: the guarded code occurs {count} times in {path}, not once")
+    mutated = original
+    for before, after in mutation.edits:
+        count = mutated.count(before)
+        if count != 1:
+            raise SystemExit(f"{mutation.name}: the guarded code occurs {count} times in {path}, not once")
+        mutated = mutated.replace(before, after)
     try:
-        path.write_text(original.replace(mutation.original, mutation.mutated), encoding="utf-8")
+        path.write_text(mutated, encoding="utf-8")
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-x", "-n0", "-pno:cacheprovider", *mutation.tests],
             cwd=ROOT,
@@ -54,8 +135,10 @@ def run(mutation: Mutation) -> tuple[bool, str]:
         )
     finally:
         path.write_text(original, encoding="utf-8")
-    last = next((line for line in reversed(proc.stdout.splitlines()) if line.strip()), "")
-    return proc.returncode == 1, last
+    lines = proc.stdout.splitlines()
+    failed = next((line for line in lines if line.startswith(("FAILED ", "ERROR "))), "")
+    last = next((line for line in reversed(lines) if line.strip()), "")
+    return proc.returncode == 1, f"{failed} ({last})" if failed else last
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,6 +117,24 @@ def test_member_that_fails_to_build(project: Path, live: Path, capsys: pytest.Ca
     assert not list((project / "packages" / "core").rglob("*.egg-info"))
 
 
+def test_member_that_does_not_import_is_never_switched_to(
+    project: Path, live: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The smoke check: the new generation is built, but a member's module fails on import, so --env
+    stays on the live one (the fixture checks it is byte-identical and still runs) and the new one is
+    removed."""
+    init = project / "packages" / "webapp" / "src" / "webapp" / "__init__.py"
+    init.write_text(init.read_text() + "\nraise RuntimeError('webapp cannot start today')\n")
+    commit_all(project)
+    result = vk(capsys, "deploy", project, "--env", live, "--json")
+    assert result.code == 1
+    error = result.json["error"]
+    assert error["code"] == "smoke-check"
+    assert error["message"].startswith("smoke check failed: "), error
+    assert "webapp" in error["message"]
+    assert "webapp cannot start today" in error["detail"]
+
+
 def test_package_missing_from_the_index(
     project: Path, live: Path, capsys: pytest.CaptureFixture[str], index: LocalIndex, fresh_uv_cache: Path
 ) -> None:
