@@ -103,11 +103,6 @@ class Target:
     moved_from: str | None = None  # the live environment was built there and moved since
 
 
-def live_target(layout: Layout) -> Target:
-    """What stands at --env now, for a generation switch (install's view; never in place)."""
-    return target_for(layout, plan.Options((), None, False))
-
-
 def refuse_in_place_on_generation(env: str | Path, env_kind: str, command: str) -> None:
     """--in-place never changes a kept generation: refuse it when --env is our symlink."""
     if env_kind == "generation":

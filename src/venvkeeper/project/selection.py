@@ -13,7 +13,7 @@ groups; install installs what pack bundled. Pure: nothing here runs uv.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # nothing imported at run time: uvcmd, on every path that runs uv, imports this
+TYPE_CHECKING = False  # nothing imported at run time: the engine, on every path that runs uv, imports this
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
