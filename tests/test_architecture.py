@@ -355,3 +355,17 @@ def test_a_renderer_loads_only_its_own_capability(renderer: str) -> None:
     capabilities = {m.split(".")[1] for m in loaded if m.startswith(f"{PACKAGE}.")}
     assert sorted((capabilities & CAPABILITIES) - RENDERER_OWNS[renderer]) == []
     assert "cryptography" not in loaded
+
+
+def test_heal_loads_deploy_only_when_it_redeploys() -> None:
+    """heal is handed deploy (cli/compose.py) but most heals never call it: naming the redeployer must
+    not load the deploy machinery (it doubled a no-op heal's start-up once). Fresh interpreter."""
+    code = (
+        f"import sys, {PACKAGE}.cli.commands as c; c.compose.redeploy_for_heal; c.doctor_heal.heal; "
+        "print(' '.join(sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert f"{PACKAGE}.doctor.heal" in loaded
+    assert sorted(m for m in loaded if m.startswith(f"{PACKAGE}.deploy")) == []
