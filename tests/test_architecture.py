@@ -48,6 +48,28 @@ MAX_FUNCTION_LINES = 60
 # so it starts its own processes and imports only the standard library.
 STANDALONE = {"venvkeeper.bundle.bootstrap"}
 SPAWNING = {"subprocess", "asyncio.subprocess", "multiprocessing"}
+# ...and the calls that start one without those modules: os.system, os.exec*, os.spawn*, os.posix_spawn*,
+# os.popen, os.fork*, pty.spawn, pty.fork.
+SPAWNING_CALLS = (
+    "os.system",
+    "os.exec",
+    "os.spawn",
+    "os.posix_spawn",
+    "os.popen",
+    "os.fork",
+    "pty.spawn",
+    "pty.fork",
+)
+
+
+def _spawning_calls(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            dotted = f"{node.value.id}.{node.attr}"
+            if dotted.startswith(SPAWNING_CALLS):
+                found.append(f"{dotted} (line {node.lineno})")
+    return found
 
 
 @dataclass
@@ -210,6 +232,14 @@ def test_only_gateways_start_processes(name: str) -> None:
     if module.layer == "gateways" or name in STANDALONE:
         return
     assert sorted(module.imports & SPAWNING) == []
+    assert _spawning_calls(module.tree) == []
+
+
+def test_the_spawn_check_sees_a_call() -> None:
+    """Guards the guard: the call check finds an os.exec* as written in the standalone program."""
+    assert any(
+        call.startswith("os.execv") for call in _spawning_calls(MODULES["venvkeeper.bundle.bootstrap"].tree)
+    )
 
 
 def test_the_standalone_program_needs_no_venvkeeper() -> None:
@@ -325,3 +355,17 @@ def test_a_renderer_loads_only_its_own_capability(renderer: str) -> None:
     capabilities = {m.split(".")[1] for m in loaded if m.startswith(f"{PACKAGE}.")}
     assert sorted((capabilities & CAPABILITIES) - RENDERER_OWNS[renderer]) == []
     assert "cryptography" not in loaded
+
+
+def test_heal_loads_deploy_only_when_it_redeploys() -> None:
+    """heal is handed deploy (cli/compose.py) but most heals never call it: naming the redeployer must
+    not load the deploy machinery (it doubled a no-op heal's start-up once). Fresh interpreter."""
+    code = (
+        f"import sys, {PACKAGE}.cli.commands as c; c.compose.redeploy_for_heal; c.doctor_heal.heal; "
+        "print(' '.join(sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert f"{PACKAGE}.doctor.heal" in loaded
+    assert sorted(m for m in loaded if m.startswith(f"{PACKAGE}.deploy")) == []

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from support.index import LocalIndex
+from venvkeeper.core.errors import LockError
 from vk import Outcome, commit_all, leftovers, run_in_env, snapshot, vk, vk_process
 
 
@@ -96,6 +97,24 @@ def test_lock_out_of_date_names_the_member(
     assert result.code == 2
     assert result.error_line == f"error: {project / 'uv.lock'}: out of date with {member}"
     assert "hint: run `uv lock`" in result.err
+
+
+def test_a_stale_lock_is_named_even_when_the_next_uv_step_fails_first(
+    project: Path, live: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uv's lock check runs beside the export: when the export fails (a symptom of the stale lock,
+    here forced), the check's verdict is still awaited and is what the operator reads."""
+    member = project / "packages" / "webapp" / "pyproject.toml"
+    member.write_text(member.read_text().replace('"tinydb"]', '"tinydb", "tinyextra"]'))
+    commit_all(project)
+
+    def export_fails(*args: object, **kwargs: object) -> str:
+        raise LockError("uv.lock: cannot be read for export", hint="run `uv lock`")
+
+    monkeypatch.setattr("venvkeeper.generations.engine.export_digest", export_fails)
+    result = vk(capsys, "deploy", project, "--env", live)
+    assert result.code == 2
+    assert result.error_line == f"error: {project / 'uv.lock'}: out of date with {member}"
 
 
 def test_unknown_group(project: Path, live: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,11 +23,11 @@ from packaging import tags
 
 from venvkeeper import __version__
 from venvkeeper.bundle import archive as bundle
-from venvkeeper.bundle import signing
 from venvkeeper.bundle.check import ManifestFields
 from venvkeeper.core import files as fsutil
 from venvkeeper.core.config import DEFAULT_KEEP
 from venvkeeper.core.errors import ConfigError, InterpreterError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.gateways.uv import cache_scope, cache_used, uv_version
 
 # Steps are called through their modules (engine.create_venv, transaction.build_and_switch...): the
@@ -43,6 +43,13 @@ from venvkeeper.generations.transaction import (
     target_for,
 )
 from venvkeeper.project import interpreters, plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from venvkeeper.bundle import signing
+else:
+    # cryptography only for a bundle installed with --public-key.
+    signing = lazy("venvkeeper.bundle.signing")
 
 __all__ = ["install"]
 
@@ -160,6 +167,7 @@ def _new_generation(
                 if hooks and hooks_dir is not None
                 else []
             ),
+            adopt=target.kind == "venv",  # a plain venv at --env is kept as a generation, as deploy does
         )
     finally:
         fsutil.remove_tree(scratch)

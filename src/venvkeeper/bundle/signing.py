@@ -5,7 +5,7 @@ would need a prompt on every unattended ``pack``), the public key SubjectPublicK
 the raw 64 bytes Ed25519 produces (:data:`venvkeeper.bundle.archive.SIGNATURE_SIZE`).
 
 ``cryptography`` takes about 30 ms to import, so the modules that a command may load without using
-a key (keys, pack, archive) declare this one with :func:`venvkeeper.core.lazy.lazy`.
+a key (keys, pack, archive, install) declare this one with :func:`venvkeeper.core.lazy.lazy`.
 """
 
 from __future__ import annotations

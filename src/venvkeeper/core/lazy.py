@@ -23,8 +23,8 @@ Why not :class:`importlib.util.LazyLoader`: it puts a half-made module in ``sys.
 first-use load was not thread-safe until CPython fixed gh-114763 in 2024 (after 3.11, which venvkeeper
 supports); deploy reads modules from a thread pool. The stand-in here never enters ``sys.modules``: it
 imports with ``__import__`` (which takes the import lock) the first time, then keeps that module and
-reads every attribute from it, so a test that patches ``venvkeeper.gateways.uv.run_uv`` by its dotted
-name is seen through it too.
+reads every attribute from it, so a test that patches ``venvkeeper.gateways.uv.find_uv`` by its dotted
+name is seen through a stand-in for ``venvkeeper.gateways.uv`` too.
 """
 
 from __future__ import annotations

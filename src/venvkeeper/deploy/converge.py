@@ -185,7 +185,12 @@ def _converge(run: _Run, lock: dict[str, Any]) -> DeployResult:
                 stage = staging.populate(
                     run.workspace.root, run.facts.files, top, git=run.facts.in_git, members=run.facts.members
                 )
-                found, lock_check = _ask(run, lock, asked, stage, pool)
+                python, identity = _interpreter(run, asked, stage)
+                if asked.check_lock:
+                    # Started here, not in a helper: the except below must see it whatever fails next.
+                    stale = stale_member(run.workspace, lock, run.facts.members)
+                    lock_check = pool.submit(engine.check_lock, stage, run.workspace.lock_path, stale, python)
+                found = _found(run, asked, stage, python, identity)
                 decided = decision.decide(
                     run.project, run.live, run.options, found, rollback=run.request.rollback_on_hook_failure
                 )
@@ -220,15 +225,9 @@ def _converge(run: _Run, lock: dict[str, Any]) -> DeployResult:
         fsutil.remove_tree(top)
 
 
-def _ask(
-    run: _Run, lock: dict[str, Any], asked: decision.Questions, stage: Path, pool: futures.ThreadPoolExecutor
-) -> tuple[Found, Future[None] | None]:
-    """Find out what the decision needs: uv runs only where the live record does not already answer.
-
-    The interpreter first: every uv call below uses it (never uv's own discovery), and one outside
-    requires-python is refused before any slow work. uv's lock check then runs beside the rest; its
-    verdict is awaited before any "unchanged" answer and before the switch (the gate), never skipped.
-    """
+def _interpreter(run: _Run, asked: decision.Questions, stage: Path) -> tuple[Path, dict[str, Any]]:
+    """The interpreter first: every uv call after it uses it (never uv's own discovery), and one outside
+    requires-python is refused before any slow work. The live record's, when it still holds."""
     if asked.interpreter is not None:
         python = Path(asked.interpreter)
     else:
@@ -237,13 +236,17 @@ def _ask(
     identity = interpreter_identity(python)
     if identity is None:
         raise InterpreterError(f"{python}: cannot be read", hint="pass --python /path/to/python")
-    lock_check = None
-    if asked.check_lock:
-        stale = stale_member(run.workspace, lock, run.facts.members)
-        lock_check = pool.submit(engine.check_lock, stage, run.workspace.lock_path, stale, python)
+    return python, identity
+
+
+def _found(
+    run: _Run, asked: decision.Questions, stage: Path, python: Path, identity: dict[str, Any]
+) -> Found:
+    """The rest the decision needs (uv's lock check runs beside it, its verdict awaited before any
+    "unchanged" answer and before the switch): uv's export digest unless the live record has it."""
     export = asked.export_sha256 or engine.export_digest(stage, run.options.groups, python)
     cached = wheelcache.cached(run.layout, run.facts.member_hashes, identity)
-    return Found(str(python), identity, export, frozenset(cached)), lock_check
+    return Found(str(python), identity, export, frozenset(cached))
 
 
 def _unchanged(run: _Run, decided: Decision) -> DeployResult:
@@ -286,6 +289,7 @@ def _new_generation(run: _Run, build: populate.Build) -> DeployResult:
         run.keep,
         lambda d, n, m: populate.populate(build, d, n, m),
         lambda number, undo: _run_post_deploy(run, build.decision, number, undo),
+        adopt=build.decision.adopt,
     )
     wheelcache.prune(run.layout)
     return DeployResult(
@@ -317,7 +321,7 @@ def _run_post_deploy(run: _Run, decided: Decision, number: int | None, undo: Und
         run.layout,
         number,
         undo,
-        rollback=run.request.rollback_on_hook_failure,
+        rollback=decided.rollback_on_hook_failure,
     )
 
 

@@ -43,7 +43,7 @@ class Build:
 def populate(build: Build, env_dir: Path, number: int, manifest_path: Path) -> GenerationState:
     """Install the lock and the members into ``env_dir``, smoke-check it, seal it, and describe it."""
     decision, facts = build.decision, build.facts
-    python = Path(build.found.python)
+    python = Path(decision.python or build.found.python)
     if decision.refresh_venv:
         engine.create_venv(env_dir, str(python), allow_existing=True)
     members = {
@@ -53,7 +53,7 @@ def populate(build: Build, env_dir: Path, number: int, manifest_path: Path) -> G
         build.stage,
         env_dir,
         python,
-        build.options.groups,
+        decision.groups,
         lambda: wheelcache.member_wheels(
             build.layout,
             build.stage,

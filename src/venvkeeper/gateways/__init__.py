@@ -1,1 +1,1 @@
-"""The only places that start processes: uv, git, the user's shell commands (and later SMTP)."""
+"""The only places that start processes: uv, git, interpreters, the user's shell commands, and SMTP."""

@@ -40,16 +40,20 @@ def install_locked(
     member_wheels: Callable[[], dict[str, Path]],
     *,
     reinstall: Sequence[str] = (),
+    reinstall_members: bool = False,
 ) -> dict[str, Path]:
     """Create ``env_dir`` with the lock's third-party packages for ``groups`` (uv, in the staging copy
     ``stage``) while ``member_wheels()`` builds or finds the members' wheels, then install those.
-    ``reinstall``: distributions installed afresh. Returns the members' wheels."""
+    ``reinstall``: distributions installed afresh (the members too, when any); ``reinstall_members``:
+    the members installed afresh even so (an environment filled again). Returns the members' wheels."""
     _, wheels = both(
         lambda: engine.sync_dependencies(stage, env_dir, python, groups, reinstall=reinstall),
         member_wheels,
     )
     if wheels:  # a project of dependencies only (a virtual root) has no member to install
-        engine.install_wheels(stage, env_dir, list(wheels.values()), reinstall=bool(reinstall))
+        engine.install_wheels(
+            stage, env_dir, list(wheels.values()), reinstall=bool(reinstall) or reinstall_members
+        )
     return wheels
 
 

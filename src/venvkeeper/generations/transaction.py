@@ -155,15 +155,17 @@ def build_and_switch(
     keep: int,
     populate: Callable[[Path, int, Path], GenerationState],
     hooks: Callable[[int, Undo], list[HookRun]],
+    *,
+    adopt: bool,
 ) -> Switched:
     """The generation transaction deploy and install share: build a new generation beside the live
     one (``populate(directory, number, manifest_path)`` returns its record), write its record, switch
-    --env to it atomically (adopting a plain venv that stood there), run the hooks (which switch back
-    on failure through the undo), then prune old generations.
+    --env to it atomically (``adopt``: the plain venv standing there is kept as a generation first),
+    run the hooks (which switch back on failure through the undo), then prune old generations.
     """
     adopted: int | None = None
     number = layout.next_number()
-    if target.kind == "venv":
+    if adopt:  # the caller's decision: a plain venv stands at --env (target.kind == "venv")
         adopted, number = number, number + 1
     try:
         state = populate(layout.gen_dir(number), number, layout.manifest_file(number))

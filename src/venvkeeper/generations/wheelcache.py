@@ -73,7 +73,9 @@ def member_wheels(
     """
     reused = {name: digest for name, (_, digest) in members.items() if name not in rebuild}
     wheels = cached(layout, reused, interpreter)
-    for name in sorted(rebuild):
+    # A wheel the decision counted on may have gone since (a disk clean-up, a concurrent prune): such a
+    # member is built like the others, never left out of the environment.
+    for name in sorted({*rebuild, *(set(reused) - set(wheels))}):
         path, digest = members[name]
 
         def build(out: Path, name: str = name, path: str = path) -> Path:

@@ -78,7 +78,9 @@ def _fill(
 ) -> dict[str, Path]:
     """Make the candidate exactly ``stage``'s lock (test groups too), with the members' ``wheels()``."""
     groups = tuple(sorted({*pre.groups, *pre.test_groups}))
-    return build.install_locked(stage, session.candidate, pre.python, groups, wheels)
+    # The same wheels go in again when the baseline is re-filled with the re-locked lock: reinstalled,
+    # as the candidate had them before.
+    return build.install_locked(stage, session.candidate, pre.python, groups, wheels, reinstall_members=True)
 
 
 def build_baseline(session: Session, pre: Preflight) -> Baseline:

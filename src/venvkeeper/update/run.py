@@ -33,7 +33,7 @@ from venvkeeper.update.preflight import preflight
 from venvkeeper.update.relock import relock
 from venvkeeper.update.result import UpdateResult
 from venvkeeper.update.session import Session, Stop, UpdateRequest, count, read_config, refused
-from venvkeeper.update.ship import Deploy, Shipped, ship
+from venvkeeper.update.ship import Deploy, ship
 from venvkeeper.update.store import UpdateStore, utc_stamp
 
 __all__ = ["update"]
@@ -110,21 +110,7 @@ def _steps(session: Session, deploy: Deploy, started: float) -> None:
         return
     result.backup = str(store.backup_lock(relocked.old_lock, session.stamp, pre.config.keep_backups))
     tested = candidate.judge_candidate(session, pre, relocked, baseline)
-    _updated(result, ship(session, pre, tested, deploy))
-
-
-def _updated(result: UpdateResult, shipped: Shipped) -> None:
-    done = shipped.deployed
-    result.live_changed = done.changed
-    result.generation, result.previous = done.generation, done.previous
-    where = (
-        f"deployed generation {done.generation}" if done.changed else "the live environment needed no change"
-    )
-    pushed = (
-        f" and pushed to {shipped.remote} {shipped.branch}" if shipped.remote is not None else " (not pushed)"
-    )
-    result.outcome = "updated"
-    result.reason = f"{count(result.changes)} updated, tests passed, committed{pushed}; {where}"
+    ship(session, pre, tested, deploy)  # it reports what it shipped into the run's result
 
 
 def _is_a_directory(root: Path) -> None:

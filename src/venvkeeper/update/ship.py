@@ -21,7 +21,7 @@ from venvkeeper.update import plan as updateplan
 from venvkeeper.update.candidate import Candidate
 from venvkeeper.update.journal import journal, read_or_none, recover, restore, write_like
 from venvkeeper.update.preflight import Preflight
-from venvkeeper.update.session import Session, Stop
+from venvkeeper.update.session import Session, Stop, count
 
 __all__ = ["Deploy", "Shipped", "ship"]
 
@@ -101,7 +101,25 @@ def _commit_push_deploy(
     # From here the commit stands (pushed, or about to be live): a kill is reported, not undone.
     session.store.write_pending({**marker, "commit": commit, "pushed": pushed, "deploying": True})
     deployed = _deploy(session, pre, commit, deploy)
-    return Shipped(commit, pre.remote if pushed else None, pre.branch, deployed)
+    shipped = Shipped(commit, pre.remote if pushed else None, pre.branch, deployed)
+    # Reported before the journal is cleared: from the switch on, what is live is the new generation,
+    # whatever happens to this run next (a SIGTERM, a failed write).
+    _report(session, shipped)
+    return shipped
+
+
+def _report(session: Session, shipped: Shipped) -> None:
+    result, done = session.result, shipped.deployed
+    result.live_changed = done.changed
+    result.generation, result.previous = done.generation, done.previous
+    where = (
+        f"deployed generation {done.generation}" if done.changed else "the live environment needed no change"
+    )
+    pushed = (
+        f" and pushed to {shipped.remote} {shipped.branch}" if shipped.remote is not None else " (not pushed)"
+    )
+    result.outcome = "updated"
+    result.reason = f"{count(result.changes)} updated, tests passed, committed{pushed}; {where}"
 
 
 def _commit(
