@@ -18,6 +18,8 @@ own, then the rounds time, for each copy:
 - ``deploy examples/webapp --env E`` (unchanged: the no-op fast path, text output as under cron);
 - ``verify --env E`` (text);
 - ``doctor --env E`` (text);
+- ``heal --env E`` (text; nothing to repair, but it reads the project to see whether a redeploy would
+  change anything);
 
 and ``$PY -c pass`` as the floor. The report gives medians, the ratio after/before of the medians and the
 median of the per-round ratios. Nothing fails on a target: the script measures and reports.
@@ -40,6 +42,7 @@ STEPS = (
     ("deploy", "no-op deploy", ["deploy", "{project}", "--env", "{env}", "--python", "{python}"]),
     ("verify", "verify", ["verify", "--env", "{env}"]),
     ("doctor", "doctor", ["doctor", "--env", "{env}"]),
+    ("heal", "heal with nothing to repair", ["heal", "--env", "{env}"]),
 )
 
 
