@@ -151,9 +151,7 @@ def _fake_python(tmp_path: Path) -> str:
     return f"{fake}{os.pathsep}{os.environ['PATH']}"
 
 
-def test_a_warm_run_execs_the_script_without_starting_python(
-    app: Path, packed: Path, tmp_path: Path
-) -> None:
+def test_a_warm_run_execs_the_script_without_starting_python(app: Path, packed: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert _run(app, cache).returncode == 0  # installed by this interpreter
     plain = tmp_path / "plain-app"
@@ -193,9 +191,7 @@ def test_a_relative_xdg_cache_home_is_ignored_for_home_s_cache(
 
 
 @pytest.mark.parametrize("home", [None, ""])
-def test_without_home_the_lookup_is_left_to_python(
-    packed: Path, tmp_path: Path, home: str | None
-) -> None:
+def test_without_home_the_lookup_is_left_to_python(packed: Path, tmp_path: Path, home: str | None) -> None:
     """With HOME unset (or empty) the sh prefix cannot name the cache: Python does (from passwd)."""
     plain = tmp_path / "plain-app"
     make_executable(packed, plain, script="single")
