@@ -62,20 +62,25 @@ def packed(
 
 @pytest.fixture
 def app(packed: Path, tmp_path: Path) -> Path:
-    """The executable, its #! line this interpreter (the bundle's Python), so it runs as ./app."""
+    """The executable, its Python this interpreter (the bundle's), so it runs as ./app."""
     exe = tmp_path / "single-app"
     make_executable(packed, exe, script="single", python=sys.executable)
     return exe
 
 
+def _prefix(exe: Path) -> bytes:
+    """The executable's sh program: everything before the zip's first entry."""
+    with zipfile.ZipFile(exe) as zf:
+        return exe.read_bytes()[: min(info.header_offset for info in zf.infolist())]
+
+
 def _rewrite(exe: Path, name: str, data: bytes) -> None:
-    """Replace one entry of the executable, keeping its #! line and the other entries."""
-    raw = exe.read_bytes()
-    shebang = raw[: raw.index(b"\n") + 1]
+    """Replace one entry of the executable, keeping its sh prefix and the other entries."""
+    prefix = _prefix(exe)
     with zipfile.ZipFile(exe) as zf:
         entries = [(info, data if info.filename == name else zf.read(info)) for info in zf.infolist()]
     with exe.open("wb") as fh:
-        fh.write(shebang)
+        fh.write(prefix)
         with zipfile.ZipFile(fh, "w") as zf:
             for info, content in entries:
                 zf.writestr(info, content)
@@ -135,6 +140,71 @@ def test_a_later_run_execs_at_once_without_installing(app: Path, packed: Path, t
     assert second.stdout.strip() == EXPECTED
     assert [(p.stat().st_ino, p.stat().st_mtime_ns) for p in (home, home / "ready", home / "venv")] == before
     assert second_s < first_s, (first_s, second_s)
+
+
+def _fake_python(tmp_path: Path) -> str:
+    """A PATH whose first python3 fails loudly, naming its arguments: it shows who starts Python."""
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "python3").write_text('#!/bin/sh\necho "fake python3 ran: $*" >&2\nexit 99\n')
+    (fake / "python3").chmod(0o755)
+    return f"{fake}{os.pathsep}{os.environ['PATH']}"
+
+
+def test_a_warm_run_execs_the_script_without_starting_python(app: Path, packed: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert _run(app, cache).returncode == 0  # installed by this interpreter
+    plain = tmp_path / "plain-app"
+    make_executable(packed, plain, script="single")  # the default: /usr/bin/env python3
+    path = _fake_python(tmp_path)
+
+    warm = _run(plain, cache, "--flag", PATH=path, VENVKEEPER_APP_REEXEC="1")
+    cold = _run(plain, tmp_path / "empty", "--flag", PATH=path)
+    missing = _run(plain, tmp_path / "empty", PATH=str(tmp_path / "nothing"))
+
+    assert (warm.returncode, warm.stdout.splitlines(), warm.stderr) == (0, [EXPECTED, "['--flag']"], "")
+    assert (cold.returncode, cold.stdout, cold.stderr) == (99, "", f"fake python3 ran: {plain} --flag\n")
+    assert missing.returncode == 127  # as under #!/usr/bin/env python3: env finds no python3
+    assert not (tmp_path / "empty").exists()
+
+
+def test_a_relative_xdg_cache_home_is_ignored_for_home_s_cache(
+    app: Path, packed: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    assert _run(app, home / ".cache").returncode == 0  # installed where HOME's cache is
+    decoy = _home(tmp_path / "relative", packed)  # what XDG_CACHE_HOME=relative would name, from tmp_path
+    (decoy / "venv" / "bin").mkdir(parents=True)
+    (decoy / "ready").write_text("{}\n")
+    (decoy / "venv" / "bin" / "python").symlink_to(sys.executable)
+    (decoy / "venv" / "bin" / "single").write_text("#!/bin/sh\necho decoy\n")
+    (decoy / "venv" / "bin" / "single").chmod(0o755)
+    plain = tmp_path / "plain-app"
+    make_executable(packed, plain, script="single")
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": "relative", "PATH": _fake_python(tmp_path)}
+
+    result = subprocess.run(
+        [str(plain)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, EXPECTED, "")
+
+
+@pytest.mark.parametrize("home", [None, ""])
+def test_without_home_the_lookup_is_left_to_python(packed: Path, tmp_path: Path, home: str | None) -> None:
+    """With HOME unset (or empty) the sh prefix cannot name the cache: Python does (from passwd)."""
+    plain = tmp_path / "plain-app"
+    make_executable(packed, plain, script="single")
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME")}
+    env["PATH"] = _fake_python(tmp_path)
+    if home is not None:
+        env["HOME"] = home
+
+    result = subprocess.run(
+        [str(plain), "x"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert (result.returncode, result.stderr) == (99, f"fake python3 ran: {plain} x\n")
 
 
 def test_two_first_runs_at_once_both_succeed_and_install_once(
@@ -228,7 +298,9 @@ def test_the_same_bundle_makes_the_same_bytes(packed: Path, tmp_path: Path) -> N
 
     raw = (tmp_path / "a").read_bytes()
     assert raw == (tmp_path / "b").read_bytes()
-    assert raw.startswith(b"#!/usr/bin/env python3\n")
+    prefix = _prefix(tmp_path / "a")
+    assert prefix.startswith(b"#!/bin/sh\n")
+    assert prefix.endswith(b'\nexec /usr/bin/env python3 "$0" "$@"\n')  # the default interpreter
     with zipfile.ZipFile(tmp_path / "a") as zf:
         assert zf.namelist() == ["__main__.py", "app.json", "bundle.tar.gz"]
         assert zf.read("bundle.tar.gz") == packed.read_bytes()
@@ -259,6 +331,13 @@ def test_a_bundle_without_uv_or_script_is_refused(packed: Path, tmp_path: Path) 
         executable._check_zipimport_limit(packed, 3 << 30, "3.12")
     executable._check_zipimport_limit(packed, 3 << 30, "3.13")
     assert executable.default_script(packed) == "single"
+    assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("script", ["", "a b", "$(id)", "x'y", "a/b", ".", "..", "-x", "s\u00e9", "a;b"])
+def test_a_script_name_unsafe_in_the_sh_prefix_is_refused(packed: Path, tmp_path: Path, script: str) -> None:
+    with pytest.raises(ConfigError, match="is not a console script name the executable can run"):
+        make_executable(packed, tmp_path / "a", script=script)
     assert not (tmp_path / "a").exists()
 
 

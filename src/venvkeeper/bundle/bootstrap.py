@@ -9,7 +9,10 @@ inside the functions that need them, so that the fast path loads nothing more th
 
 The program runs the console script from ``${XDG_CACHE_HOME:-~/.cache}/venvkeeper/apps/<key[:32]>``.
 When that directory holds ``ready``, it execs ``venv/bin/<script>`` at once: three ``stat`` calls,
-no file read, no hashing. Otherwise (a first run) it takes an exclusive ``flock`` on
+no file read, no hashing. (The executable's ``sh`` prefix, written by
+:mod:`~venvkeeper.bundle.executable`, makes this same check before Python starts, so this fast path
+runs only for ``python3 FILE`` or when the prefix cannot name the cache, with HOME unset.)
+Otherwise (a first run) it takes an exclusive ``flock`` on
 ``<key[:32]>.lock`` beside it, looks again, and installs: it hashes the embedded bundle against the
 key, extracts the bundle's regular files under ``venvkeeper-bundle/`` (no links, no absolute names,
 no ``..``) checking each one's sha256 against the manifest, makes a relocatable venv with the
@@ -96,7 +99,8 @@ def _read_meta(archive: str, key: str) -> dict[str, Any]:
 
 
 def _apps_dir() -> str:
-    """``$XDG_CACHE_HOME/venvkeeper/apps``; a relative XDG_CACHE_HOME is ignored, as the spec says."""
+    """``$XDG_CACHE_HOME/venvkeeper/apps``; a relative XDG_CACHE_HOME is ignored, as the spec says
+    (executable._PREFIX names the same directory in sh)."""
     base = os.environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(base):
         base = os.path.join(os.path.expanduser("~"), ".cache")
@@ -104,7 +108,8 @@ def _apps_dir() -> str:
 
 
 def _ready(home: str, script: str) -> bool:
-    """The fast path's whole check: three stats (the venv's python link still resolves)."""
+    """The fast path's whole check: three stats (the venv's python link still resolves).
+    executable._PREFIX makes the same check in sh: change both together."""
     python = os.path.join(home, "venv", "bin", "python")
     return os.path.isfile(os.path.join(home, "ready")) and os.path.isfile(script) and os.path.exists(python)
 

@@ -1,13 +1,19 @@
 """``venvkeeper pack --executable``: a bundle as one runnable file for a host that has only Python.
 
-The executable is a zipapp: a ``#!`` line, then a zip of three stored (uncompressed) entries,
-sorted, stamped 1980-01-01, so the same bundle always gives the same bytes:
+The executable is a short POSIX ``sh`` program followed by a zip (a zip may carry any prefix: Python
+runs ``python3 FILE`` and zipimport reads it all the same). The zip holds three stored (uncompressed)
+entries, sorted, stamped 1980-01-01, so the same bundle always gives the same bytes:
 
 ```
 __main__.py     the program of :mod:`venvkeeper.bundle.bootstrap`, with the key and the script baked in
 app.json        the key (the bundle's sha256), the console script, the project and the target
 bundle.tar.gz   the bundle, byte for byte (made with --with-uv: the bootstrap installs with its uv)
 ```
+
+The ``sh`` prefix is the warm start: when the app is installed (the bootstrap's ``_ready``), it execs
+the console script without starting Python, which would cost a whole interpreter start-up just to
+look at three paths. Anything else (a first run, another Python, an error) it hands to Python with
+``exec PYTHON "$0" "$@"``, which runs ``__main__.py`` exactly as a ``#!PYTHON`` line would.
 
 This module is the build side, run by ``pack``; what the file does on the target is the bootstrap's.
 """
@@ -19,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import tarfile
 import tempfile
@@ -38,20 +45,45 @@ _MAIN = "__main__.py"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _CHUNK = 1024 * 1024
 _ZIP64_FROM = (1 << 31) - 1 - _CHUNK  # zipfile's ZIP64_LIMIT, less room for __main__.py and app.json
+# A script name goes into a path in the sh prefix: letters, digits and a few marks, no "/" nor a
+# leading "." (it is quoted as well; this keeps the name a plain file name in bin/).
+_SAFE_SCRIPT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+
+# The sh prefix. Its checks are bootstrap._ready's and its cache directory bootstrap._apps_dir's
+# (a relative XDG_CACHE_HOME is ignored); with HOME unset or empty it leaves the lookup to Python,
+# which knows the passwd fallback. It uses sh builtins only, so it works whatever PATH holds, and
+# its last line execs in every case: sh never reads on into the zip.
+_PREFIX = """\
+#!/bin/sh
+# A venvkeeper executable (pack --executable): this sh program, then a zip that Python runs.
+# Installed already: exec the console script at once. Otherwise: Python runs the zip's __main__.py.
+k={key} s={script}
+case $XDG_CACHE_HOME in /*) c=$XDG_CACHE_HOME ;; *) c=${{HOME:+$HOME/.cache}} ;; esac
+h=$c/venvkeeper/apps/$k/
+if [ -n "$c" ] && [ -f "${{h}}ready" ] && [ -f "${{h}}venv/bin/$s" ] && [ -e "${{h}}venv/bin/python" ]; then
+  unset VENVKEEPER_APP_REEXEC; exec "${{h}}venv/bin/$s" "$@"
+fi
+exec {python} "$0" "$@"
+"""
 
 
 def make_executable(bundle_path: Path, output: Path, *, script: str, python: str = DEFAULT_PYTHON) -> None:
     """Write ``output``: an executable (mode 0755) that installs ``bundle_path`` on first run, then
-    runs the members' console script ``script``. ``python`` is the ``#!`` line's interpreter.
+    runs the members' console script ``script``. ``python`` is the interpreter that runs the zip when
+    the app is not installed yet, split as a ``#!`` line would be (a path, then one optional argument).
 
     The bundle is checked whole first (:func:`~venvkeeper.bundle.archive.read_bundle`) and must carry
     uv (``--with-uv``) and be unsigned: the executable has only the standard library, which cannot
     check a signature.
     Raises ConfigError or BundleError; ``output`` is replaced atomically, or not at all.
     """
-    _check_shebang(python)
-    if not script or not script.isprintable() or "/" in script or script in (".", ".."):
-        raise ConfigError(f"{script!r} is not a console script name", hint="pass --script NAME")
+    _check_python(python)
+    if not _SAFE_SCRIPT.fullmatch(script):
+        raise ConfigError(
+            f"{script!r} is not a console script name the executable can run:"
+            " letters, digits, '_', '.', '+' and '-' only, not starting with '.', '+' or '-'",
+            hint="pass --script NAME",
+        )
     out = output.absolute()
     if not out.parent.is_dir():
         raise ConfigError(f"{out.parent}: no such directory", hint="create it, or give another -o path")
@@ -98,13 +130,23 @@ def default_script(bundle_path: Path) -> str:
     return scripts[0]
 
 
-def _check_shebang(python: str) -> None:
-    # Linux reads at most 255 bytes of a #! line (127 before 5.1) and splits off one argument only.
+def _check_python(python: str) -> None:
+    # As a #! line's: Linux reads at most 255 bytes of one (127 before 5.1), so the limit stays.
     if not python.startswith("/") or not python.isprintable() or len(python.encode()) > 120:
         raise ConfigError(
-            f"{python!r} cannot follow #!: an absolute path of printable characters is needed",
+            f"{python!r} cannot follow #! (the executable runs Python with it as a #! line would):"
+            " an absolute path of printable characters is needed",
             hint=f"give an interpreter's absolute path, or {DEFAULT_PYTHON!r}",
         )
+
+
+def _prefix(key: str, script: str, python: str) -> bytes:
+    """The sh program before the zip; every value in it quoted. ``python`` is split as Linux splits
+    a ``#!`` line: the interpreter up to the first space, the rest (if any) one argument."""
+    interpreter, _, argument = python.partition(" ")
+    words = [interpreter, argument.strip(" ")] if argument.strip(" ") else [interpreter]
+    line = " ".join(shlex.quote(word) for word in words)
+    return _PREFIX.format(key=shlex.quote(key[:32]), script=shlex.quote(script), python=line).encode()
 
 
 def _check_zipimport_limit(bundle_path: Path, size: int, python: str) -> None:
@@ -163,7 +205,7 @@ def _write_atomically(out: Path, python: str, meta: dict[str, Any], bundle_path:
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         with os.fdopen(fd, "w+b") as fh:
-            fh.write(f"#!{python}\n".encode())
+            fh.write(_prefix(meta["key"], meta["script"], python))
             _write_zip(fh, meta, bundle_path)
             fh.flush()
             os.fsync(fh.fileno())
@@ -176,7 +218,7 @@ def _write_atomically(out: Path, python: str, meta: dict[str, Any], bundle_path:
 
 
 def _write_zip(fh: IO[bytes], meta: dict[str, Any], bundle_path: Path) -> None:
-    """The zip after the #! line: the bootstrap as __main__.py, app.json, and the bundle as it is hashed."""
+    """The zip after the sh prefix: the bootstrap as __main__.py, app.json, and the bundle as it is hashed."""
 
     def entry(name: str, size: int = 0) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
