@@ -131,19 +131,51 @@ def measure(timings: list[Timing], rounds: int, env: dict[str, str], work: Path)
         benchlib.progress("warm start", i, rounds, last)
 
 
-def report(timings: list[Timing]) -> None:
+SECTION = "## executable warm start (issue 14)"
+
+
+def report(timings: list[Timing]) -> list[str]:
+    """The table and the verdicts, as Markdown lines (printed, and written with --write)."""
     by = {t.key: t for t in timings}
     rows = []
     for t in timings:
         anchor = by.get(f"{t.script}-plain")
         ratio = f"{t.median / anchor.median:.2f}x" if anchor else ""
         rows.append([t.label, ms(t.median), f"{ms(min(t.wall))}-{ms(max(t.wall))}", ratio])
-    print(benchlib.text_table(["command", "median ms", "range ms", "÷ the plain venv's script"], rows))
-    print("\n$APPDIR is $XDG_CACHE_HOME/venvkeeper/apps/<key>, where the apps installed themselves.")
+    lines = [
+        *benchlib.table_lines(["command", "median ms", "range ms", "÷ the plain venv's script"], rows),
+        "",
+    ]
+    lines.append("`$APPDIR` is `$XDG_CACHE_HOME/venvkeeper/apps/<key>`, where the apps installed themselves.")
+    lines.append("")
     for script in SCRIPTS:
         ratio = by[f"{script}-app"].median / by[f"{script}-plain"].median
         met = "met" if ratio <= TARGET else "NOT met"
-        print(f"executable warm start, {script}: {ratio:.2f}x the plain venv's (target <= {TARGET}x: {met})")
+        lines.append(
+            f"- executable warm start, {script}: {ratio:.2f}x the plain venv's (target <= {TARGET}x: {met})"
+        )
+    return lines
+
+
+def markdown(timings: list[Timing], rounds: int, machine: dict[str, str], command: str) -> str:
+    python_note = f"`$PY` = `{machine['python_path']}`, the apps' and the plain venv's"
+    return "\n".join(
+        [
+            *benchlib.section_head(SECTION, command, machine, python_note),
+            "",
+            f"Wall-clock medians over {rounds} interleaved rounds (whole process, start to exit), warm page "
+            "cache. See the docstring of `bench/executable_bench.py` for the setup.",
+            "",
+            *report(timings),
+            "",
+            benchlib.ROUNDS_NOTE,
+            "",
+            "### All rounds (ms)",
+            "",
+            *(f"- `{t.label}`: {', '.join(ms(x) for x in t.wall)}" for t in timings),
+            "",
+        ]
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -152,12 +184,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--python", default=benchlib.default_python(), help="the apps' and the venv's Python")
     parser.add_argument("--work-dir", type=Path, default=benchlib.BENCH_DIR / ".work" / "executable")
     parser.add_argument("--keep-work", action="store_true", help="leave the work dir in place")
+    parser.add_argument("--write", type=Path, metavar="FILE", help="replace this benchmark's section of FILE")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     work, tools = benchlib.start(args, PROG)
+    machine = tools.machine()
     env = {**bench_env(work / "uv-cache"), "XDG_CACHE_HOME": str(work / "xdg")}
     try:
         apps, plain = setup(tools, work, env)
@@ -169,7 +203,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
-    report(timings)
+    machine.setdefault("load", f"load average (1, 5, 15 min) {benchlib.load_average()} after")
+    print("\n".join(report(timings)))
+    benchlib.conclude(
+        [],
+        args.write,
+        "executable_bench.py",
+        argv,
+        SECTION,
+        lambda command: markdown(timings, args.rounds, machine, command),
+    )
     return 0
 
 
