@@ -155,9 +155,16 @@ INSTALL_STEPS: list[tuple[str, str, str, bool]] = [
         False,
     ),
     (
+        "venvkeeper.bundle.store:missing",
+        "store check",
+        "the wheel store's entries for this bundle hashed again (the ones absent or altered are extracted)",
+        False,
+    ),
+    (
         "venvkeeper.bundle.archive:extract",
         "extract",
-        "second pass: gunzip, hash again, write the files into a new scratch directory",
+        "second pass, only for wheels the store lacks: gunzip, hash again, write them, renamed into the "
+        "store",
         False,
     ),
     (
@@ -171,7 +178,7 @@ INSTALL_STEPS: list[tuple[str, str, str, bool]] = [
         "venvkeeper.generations.engine:install_pylock",
         "uv pip sync",
         "`uv pip sync --offline --no-index --preview-features pylock` of the bundle's pylock.toml "
-        "(wheels at the scratch path)",
+        "(wheels at their stable paths in the wheel store)",
         True,
     ),
     (

@@ -26,7 +26,7 @@ import os
 import re
 import tarfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +115,7 @@ class CheckedBundle:
     signed: bool  # True only when a public key was given and the signature verified with it
     files: dict[str, tuple[int, str]]  # manifest.json and manifest.json.sig included
     fields: bundlecheck.ManifestFields  # the manifest's fields install acts on, checked
+    pylock: bytes = b""  # pylock.toml's bytes, checked against the manifest and by check_pylock
 
 
 def read_bundle(path: Path, *, public_key: bytes | None) -> CheckedBundle:
@@ -158,7 +159,9 @@ def read_bundle(path: Path, *, public_key: bytes | None) -> CheckedBundle:
             f"{label}: {TOP}/{PYLOCK}: {exc.message}",
             hint="a bundle installs only its own wheels: pack it again with venvkeeper pack",
         ) from None
-    return CheckedBundle(manifest=manifest, manifest_bytes=raw, signed=signed, files=files, fields=fields)
+    return CheckedBundle(
+        manifest=manifest, manifest_bytes=raw, signed=signed, files=files, fields=fields, pylock=kept[PYLOCK]
+    )
 
 
 def _check_listed(
@@ -179,8 +182,9 @@ def _check_listed(
                 raise _damaged(f"{label}: {TOP}/{rel}: {field} {found} is not the manifest's {expected}")
 
 
-def extract(path: Path, checked: CheckedBundle, dest: Path) -> None:
-    """Install's second pass: write every entry under the existing directory ``dest``, relative to TOP.
+def extract(path: Path, checked: CheckedBundle, dest: Path, only: Collection[str] | None = None) -> None:
+    """Install's second pass: write every entry (or those named in ``only``) under the existing
+    directory ``dest``, relative to TOP.
 
     Each file is hashed as it is written and must be what :func:`read_bundle` found, so a bundle
     replaced in between is refused (BundleError). No link is followed, no file overwritten, and a
@@ -188,10 +192,15 @@ def extract(path: Path, checked: CheckedBundle, dest: Path) -> None:
     caller extracts into a scratch directory and removes it.
     """
     label, seen = str(path), set[str]()
+    wanted = set(checked.files if only is None else only)
     dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         with _open(path) as gz:
             for rel, size, chunks in _members(gz, label):
+                if rel not in wanted:
+                    for _ in chunks:  # read past it: nothing of it is written or used
+                        pass
+                    continue
                 expected = checked.files.get(rel)
                 changed = _damaged(f"{label}: {TOP}/{rel}: changed since the bundle was checked")
                 if expected is None or expected[0] != size:
@@ -206,7 +215,7 @@ def extract(path: Path, checked: CheckedBundle, dest: Path) -> None:
                 seen.add(rel)
     finally:
         os.close(dest_fd)
-    if missing := set(checked.files) - seen:
+    if missing := wanted - seen:
         raise _damaged(f"{label}: {TOP}/{min(missing)}: is no longer in the bundle")
 
 

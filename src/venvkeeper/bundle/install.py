@@ -12,6 +12,7 @@ finished (smoke-checked, sealed) and switched to by the same generation transact
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -23,6 +24,7 @@ from packaging import tags
 
 from venvkeeper import __version__
 from venvkeeper.bundle import archive as bundle
+from venvkeeper.bundle import store
 from venvkeeper.bundle.check import ManifestFields
 from venvkeeper.core import files as fsutil
 from venvkeeper.core.config import DEFAULT_KEEP
@@ -155,13 +157,13 @@ def _new_generation(
     # The bundle names the project's post-deploy hooks, but carries no project to run them in
     # (alembic.ini, manage.py): they run only in a checkout the operator names.
     hooks = list(fields.post_deploy) if hooks_dir is not None else []
-    scratch = _extract(layout, opened)
+    scratch = _stock(layout, opened)
     try:
         switched = transaction.build_and_switch(
             layout,
             target,
             keep,
-            lambda env_dir, number, manifest_path: _populate(opened, scratch, env_dir, number, manifest_path),
+            functools.partial(_populate, layout, opened, scratch),
             lambda number, undo: (
                 run_post_deploy(hooks, hooks_dir, fields.hook_timeout, layout, number, undo)
                 if hooks and hooks_dir is not None
@@ -171,6 +173,7 @@ def _new_generation(
         )
     finally:
         fsutil.remove_tree(scratch)
+    store.prune(layout, {sha for n in layout.numbers() for sha in _installed_from(layout.read_state(n))})
     return DeployResult(
         "install",
         env=str(layout.env),
@@ -192,15 +195,16 @@ def _in_place(layout: Layout, opened: _Bundle, started: float) -> DeployResult:
     live = target.live
     if live is not None and live.inputs_sha256 == opened.inputs and (layout.env / "bin" / "python").exists():
         return _unchanged(layout, target, "this bundle is already installed here", started)
-    scratch = _extract(layout, opened)
+    scratch = _stock(layout, opened)
     try:
         done = transaction.build_in_place(
             layout,
             target,
-            lambda env_dir, number, manifest_path: _populate(opened, scratch, env_dir, number, manifest_path),
+            functools.partial(_populate, layout, opened, scratch),
         )
     finally:
         fsutil.remove_tree(scratch)
+    store.prune(layout, _installed_from(done.state))
     return DeployResult(
         "install",
         env=str(layout.env),
@@ -234,16 +238,38 @@ def _hooks_note(fields: ManifestFields, hooks_dir: Path | None) -> str:
     )
 
 
-def _extract(layout: Layout, opened: _Bundle) -> Path:
-    """The second pass, into the environment's scratch directory (removed again on any failure)."""
+def _installed_from(state: GenerationState | None) -> list[str]:
+    """The store entries (sha256) a generation was installed from; none for one deploy built."""
+    wheels = state.options.get("wheels") if state is not None and state.kind == "install" else None
+    return [sha for sha in wheels if isinstance(sha, str)] if isinstance(wheels, list) else []
+
+
+def _stock(layout: Layout, opened: _Bundle) -> Path:
+    """A scratch directory holding the pylock.toml uv installs, whose paths are the wheel store's
+    entries; the wheels the store lacks (or holds altered) are extracted into it first.
+
+    When the store holds every wheel, the bundle is not read a second time: the first pass hashed
+    every file against the manifest and kept pylock.toml's bytes.
+    """
     scratch = Path(tempfile.mkdtemp(prefix="bundle-", dir=layout.tmp))
+    wheels = store.wheels_of(opened.checked.files)
     try:
-        bundle.extract(opened.path, opened.checked, scratch)
+        if wanted := store.missing(layout, wheels):
+            bundle.extract(opened.path, opened.checked, scratch, only=wanted)
+            store.put(layout, scratch, wanted, wheels)
+        try:
+            pylock = store.pointed_pylock(opened.checked.pylock, layout, wheels)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise bundle.BundleError(
+                f"{opened.path}: {bundle.TOP}/{bundle.PYLOCK}: {exc}",
+                hint="a bundle installs only its own wheels: pack it again with venvkeeper pack",
+            ) from None
+        (scratch / bundle.PYLOCK).write_text(pylock, encoding="utf-8")
     except OSError as exc:
         fsutil.remove_tree(scratch)
         raise bundle.BundleError(
             f"{opened.path}: cannot be extracted into {scratch}: {exc.strerror or exc}",
-            hint=f"check the free space and permissions of {layout.tmp}; --env was not touched",
+            hint=f"check the free space and permissions of {layout.home}; --env was not touched",
         ) from exc
     except BaseException:
         fsutil.remove_tree(scratch)
@@ -252,13 +278,16 @@ def _extract(layout: Layout, opened: _Bundle) -> Path:
 
 
 def _populate(
-    opened: _Bundle, scratch: Path, env_dir: Path, number: int, manifest_path: Path
+    layout: Layout, opened: _Bundle, scratch: Path, env_dir: Path, number: int, manifest_path: Path
 ) -> GenerationState:
     """A venv on the bundle's interpreter, its pylock.toml installed offline, then finished as deploy's."""
     fields, interpreter = opened.fields, opened.interpreter
     engine.create_venv(env_dir, str(interpreter), allow_existing=env_dir.is_dir())
     engine.install_pylock(scratch, env_dir / "bin" / "python", scratch / "pylock.toml")
-    provided = [wheels.inspect_wheel(scratch / "wheels" / name) for name in fields.members]
+    found = opened.checked.files
+    provided = [
+        wheels.inspect_wheel(store.entry(layout, found[f"wheels/{name}"][1], name)) for name in fields.members
+    ]
     done = build.finish(env_dir, manifest_path, provided, {})
     return GenerationState(
         number=number,
@@ -271,7 +300,12 @@ def _populate(
         interpreter=build.interpreter_record(
             interpreter_identity(interpreter) or {"path": str(interpreter)}, done.report
         ),
-        options={"bundle": str(opened.path), "groups": list(fields.groups)},
+        options={
+            "bundle": str(opened.path),
+            "groups": list(fields.groups),
+            # the wheel store's entries (sha256) it came from: kept while this generation is
+            "wheels": sorted({sha for _, sha in store.wheels_of(opened.checked.files).values()}),
+        },
         uv_version=uv_version(),
         manifest_sha256=done.manifest_sha256,
         venvkeeper_version=__version__,
