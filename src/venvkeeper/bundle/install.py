@@ -3,9 +3,9 @@
 The bundle is checked whole before anything is written (:func:`bundle.read_bundle`): every entry's
 kind and name, every hash against the manifest, the signature when a key is given, every manifest
 field install acts on, every file its ``pylock.toml`` names (each must be one of the bundle's
-wheels), and the target tags against this interpreter. Only then is it extracted (a second pass
-that hashes again) into the environment's scratch directory. uv installs the bundle's
-``pylock.toml``, whose entries are the bundled wheels by relative path, offline. The environment is
+wheels), and the target tags against this interpreter. Only then are the wheels the wheel store
+lacks extracted into it (:mod:`venvkeeper.bundle.store`; a second pass that hashes again), and uv
+installs, offline, the bundle's ``pylock.toml`` pointed at the store's stable paths. The environment is
 finished (smoke-checked, sealed) and switched to by the same generation transaction as ``deploy``
 (:mod:`venvkeeper.generations.build`, :mod:`venvkeeper.generations.transaction`).
 """
