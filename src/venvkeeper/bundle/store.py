@@ -123,7 +123,7 @@ def pointed_pylock(raw: bytes, layout: Layout, wheels: Mapping[str, tuple[int, s
         value = match.group(2)
         return f"path = {_toml_string(paths[value])}" if value in paths else match.group(0)
 
-    text = re.sub(r"""path\s*=\s*(["'])(wheels/[^"'\n]*)\1""", swap, raw.decode("utf-8"))
+    text = re.sub(r"""(?<![\w-])path\s*=\s*(["'])(wheels/[^"'\n]*)\1""", swap, raw.decode("utf-8"))
     for artifact in _artifacts(tomllib.loads(text)):
         if artifact.get("path") not in paths.values():
             raise ValueError(f"{artifact.get('path')!r} could not be pointed at the wheel store")
