@@ -9,6 +9,7 @@ Layout, for ``--env /var/lib/app/.venv``::
         generations/0003.manifest.json  every file as built (size, sha256), sealed before the switch
         generations/0003.json       what it was built from; written last, so no JSON = incomplete
         wheels/<member>/<digest>/   built workspace members, by content
+        wheels-store/<sha256>/      bundle wheels install unpacked, by content (bundle/store.py)
         tmp/                        staging copies, removed when done (or by the next run)
 """
 
