@@ -32,8 +32,6 @@ from venvkeeper.generations.layout import Layout
 
 __all__ = ["entry", "intact", "missing", "pointed_pylock", "prune", "put", "root", "wheels_of"]
 
-_CHUNK = 1024 * 1024
-
 
 def root(layout: Layout) -> Path:
     return layout.home / "wheels-store"
@@ -62,10 +60,7 @@ def intact(path: Path, size: int, sha256: str) -> bool:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode) or info.st_size != size:
             return False
-        digest = hashlib.sha256()
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest() == sha256
+        return hashlib.file_digest(fh, "sha256").hexdigest() == sha256
 
 
 def missing(layout: Layout, wheels: Mapping[str, tuple[int, str]]) -> set[str]:

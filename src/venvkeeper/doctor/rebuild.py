@@ -21,7 +21,7 @@ from venvkeeper.doctor.diagnosis import diagnose
 from venvkeeper.doctor.envfacts import Facts, gather
 from venvkeeper.doctor.result import Action
 from venvkeeper.doctor.rewrite import rewrite_paths, update_records
-from venvkeeper.generations.inspection import is_venv_scaffolding
+from venvkeeper.generations.findings import is_venv_scaffolding
 
 if TYPE_CHECKING:
     from venvkeeper.generations import engine

@@ -26,7 +26,6 @@ from venvkeeper.generations.findings import (
     compare_files,
     compare_packages,
     fold,
-    is_venv_scaffolding,
 )
 from venvkeeper.generations.manifest import Manifest, read_manifest
 
@@ -41,12 +40,9 @@ else:
 
 __all__ = [
     "Check",
-    "Expected",
-    "Finding",
     "Inspection",
     "Subject",
     "inspect",
-    "is_venv_scaffolding",
     "resolve",
     "verify",
 ]
