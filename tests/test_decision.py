@@ -69,6 +69,7 @@ def record(options: plan.Options = RUNTIME, **changes: Any) -> GenerationState:
         effective_sha256=effective(options=options),
         interpreter={**INTERPRETER, "request": options.python, "python_version_file": None},
         options=options.to_json(),
+        members=[{"name": name, "sha256": digest} for name, digest in PROJECT.member_hashes.items()],
     )
     return replace(state, **changes)
 
@@ -166,6 +167,8 @@ CASES = [
             effective_sha256=effective(export="export-2"),
             rebuild=(),
             reuse=("core", "webapp"),
+            clone_from=1,  # the live generation is cloned; uv syncs the lock's changes into it
+            sync_lock=True,
         ),
         project=RELOCKED,
         found=replace(FOUND, export_sha256="export-2", cached=frozenset({"core", "webapp"})),
@@ -173,7 +176,14 @@ CASES = [
     Case(
         "one member edited: it is rebuilt, the other reused from the wheel cache",
         LIVE,
-        built(effective_sha256=effective(project=EDITED), rebuild=("webapp",), reuse=("core",)),
+        built(
+            effective_sha256=effective(project=EDITED),
+            rebuild=("webapp",),
+            reuse=("core",),
+            clone_from=1,  # cloned, and only webapp installed into it: the lock installs the same
+            delta_members=("webapp",),
+            sync_lock=False,
+        ),
         project=EDITED,
         found=replace(FOUND, cached=frozenset({"core"})),
     ),
@@ -227,6 +237,8 @@ CASES = [
             export_sha256="export-docs",
             effective_sha256=effective(options=plan.Options(("docs",)), export="export-docs"),
             groups=("docs",),
+            clone_from=1,
+            sync_lock=True,  # uv adds the group's packages to the clone
         ),
         project=replace(PROJECT, inputs="inputs-docs"),
         options=plan.Options(("docs",)),
@@ -301,14 +313,29 @@ CASES = [
     Case(
         "hooks listed: they run after the switch, rolled back on failure",
         LIVE,
-        built(effective_sha256=effective(project=EDITED), rebuild=("webapp",), reuse=("core",), hooks=HOOKS),
+        built(
+            effective_sha256=effective(project=EDITED),
+            rebuild=("webapp",),
+            reuse=("core",),
+            hooks=HOOKS,
+            clone_from=1,
+            delta_members=("webapp",),
+            sync_lock=False,
+        ),
         project=replace(EDITED, hooks=HOOKS),
         found=replace(FOUND, cached=frozenset({"core"})),
     ),
     Case(
         "hooks with --no-rollback: a failure leaves the new generation live",
         LIVE,
-        built(effective_sha256=effective(project=EDITED), hooks=HOOKS, rollback_on_hook_failure=False),
+        built(
+            effective_sha256=effective(project=EDITED),
+            hooks=HOOKS,
+            rollback_on_hook_failure=False,
+            clone_from=1,
+            delta_members=("webapp",),
+            sync_lock=False,
+        ),
         project=replace(EDITED, hooks=HOOKS),
         rollback=False,
     ),

@@ -157,12 +157,16 @@ def test_member_that_does_not_import_is_never_switched_to(
 def test_package_missing_from_the_index(
     project: Path, live: Path, capsys: pytest.CaptureFixture[str], index: LocalIndex, fresh_uv_cache: Path
 ) -> None:
+    """A member edit deploys as a clone of the live generation and needs nothing from the index; a
+    new environment needs every package, and one the index no longer has is named."""
     index.unpublish("tinydb", "1.2.0")
     _edit_member(project)
-    result = vk(capsys, "deploy", project, "--env", live)
+    elsewhere = live.parent.parent / "elsewhere" / ".venv"
+    result = vk(capsys, "deploy", project, "--env", elsewhere)
     assert result.code == 1
     assert result.error_line.startswith("error: cannot install tinydb")
     assert "index named in uv.lock is reachable" in result.err
+    assert not elsewhere.exists()
 
 
 def test_index_unreachable(

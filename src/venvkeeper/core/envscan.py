@@ -49,22 +49,37 @@ class FileStat:
     100 ms verify may take on a 900-file environment.
     """
 
-    __slots__ = ("dev", "executable", "ino", "link", "nlink", "size")
+    __slots__ = ("ctime_ns", "dev", "executable", "ino", "link", "mtime_ns", "nlink", "size")
 
-    def __init__(self, link: str | None, size: int, executable: bool, dev: int, ino: int, nlink: int) -> None:
+    def __init__(
+        self,
+        link: str | None,
+        size: int,
+        executable: bool,
+        dev: int,
+        ino: int,
+        nlink: int,
+        mtime_ns: int = 0,
+        ctime_ns: int = 0,
+    ) -> None:
         self.link = link  # the symlink's target, or None for a regular file
         self.size = size
         self.executable = executable
         self.dev = dev
         self.ino = ino
         self.nlink = nlink
+        # The identity a later clone compares (generations.clone): a write changes mtime, and a
+        # write that puts the mtime back (os.utime) still changes ctime.
+        self.mtime_ns = mtime_ns
+        self.ctime_ns = ctime_ns
 
 
-def walk(root: str) -> dict[str, FileStat]:
+def walk(root: str, *, bytecode: bool = False) -> dict[str, FileStat]:
     """Every regular file and symlink under ``root`` by relative path ('/'-separated).
 
     ``__pycache__`` directories are skipped: CPython writes them at run time, and a bytecode file
-    is only used for a source file that is itself checked.
+    is only used for a source file that is itself checked. ``bytecode``: only the files inside them
+    (the bytecode a deploy compiled and seals, :func:`venvkeeper.generations.manifest.seal_bytecode`).
     """
     found: dict[str, FileStat] = {}
     stack = [""]
@@ -78,8 +93,10 @@ def walk(root: str) -> dict[str, FileStat]:
             for entry in entries:
                 path = f"{rel}/{entry.name}" if rel else entry.name
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.name != "__pycache__":
+                    if entry.name != "__pycache__" or bytecode:
                         stack.append(path)
+                    continue
+                if bytecode and rel.rpartition("/")[2] != "__pycache__":
                     continue
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
@@ -88,7 +105,16 @@ def walk(root: str) -> dict[str, FileStat]:
                     )
                 elif stat.S_ISREG(st.st_mode):
                     executable = bool(st.st_mode & 0o111)
-                    found[path] = FileStat(None, st.st_size, executable, st.st_dev, st.st_ino, st.st_nlink)
+                    found[path] = FileStat(
+                        None,
+                        st.st_size,
+                        executable,
+                        st.st_dev,
+                        st.st_ino,
+                        st.st_nlink,
+                        st.st_mtime_ns,
+                        st.st_ctime_ns,
+                    )
     return found
 
 

@@ -124,6 +124,10 @@ class Decision:
     reinstall: tuple[str, ...] = ()  # distributions installed afresh (--repair --in-place, moved in place)
     refresh_venv: bool = False  # the venv's own files written afresh (moved in place)
     adopt: bool = False  # the plain venv at --env becomes a kept generation
+    # A new generation cloned from the live one (generations.clone), then only the delta installed:
+    clone_from: int | None = None  # the live generation, when it can be the clone's source
+    delta_members: tuple[str, ...] = ()  # members whose content differs from the live generation's
+    sync_lock: bool = True  # what the lock installs differs from the live generation (uv sync runs)
     hooks: tuple[str, ...] = ()  # post-deploy hooks that will run, in order
     rollback_on_hook_failure: bool = True  # a failed hook switches back (never in place)
     # What the new environment replaces, per the live record: the package diff against it is known once
@@ -226,10 +230,39 @@ def decide(
         reinstall=_reinstall(live, options),
         refresh_venv=options.in_place and live.moved_from is not None and record is not None,
         adopt=not options.in_place and live.kind == "venv",
+        **_clone(project, live, options, found),
         hooks=project.hooks,
         rollback_on_hook_failure=rollback and not options.in_place,
         previous_packages=dict(record.packages) if record is not None else {},
     )
+
+
+def _clone(project: Project, live: Live, options: plan.Options, found: Found) -> dict[str, Any]:
+    """Whether the new generation starts as a clone of the live one, and the delta it then needs.
+
+    Only a healthy generation built here, on this very interpreter (the venv's own files and
+    site-packages' path depend on it) and with nothing found to repair: anything else is built from
+    nothing, as before.
+    """
+    record = live.record
+    identity = ("realpath", "mtime_ns", "size")
+    if (
+        options.in_place
+        or record is None
+        or live.kind != "generation"
+        or not live.intact
+        or live.moved_from is not None
+        or any(record.interpreter.get(k) != found.interpreter.get(k) for k in identity)
+    ):
+        return {}
+    before = {m.get("name"): m.get("sha256") for m in record.members}
+    return {
+        "clone_from": live.number,
+        "delta_members": tuple(sorted(n for n, h in project.member_hashes.items() if before.get(n) != h)),
+        # The export digest may be the record's own (questions() reuses it while the lock and groups
+        # stand), so options that change how uv installs (the selection rule) also mean a sync.
+        "sync_lock": record.export_sha256 != found.export_sha256 or record.options != options.to_json(),
+    }
 
 
 def members_to_build(member_hashes: Mapping[str, str], cached: frozenset[str]) -> list[str]:

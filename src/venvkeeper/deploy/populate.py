@@ -2,6 +2,11 @@
 steps: the lock's packages and the members' wheels (reused from the wheel cache or built from the staging
 copy, :mod:`venvkeeper.generations.wheelcache`), the shared finish (smoke check, seal), then the record
 the next deploy decides from.
+
+A new generation starts as a hard-link clone of the live one when the decision allows it
+(:mod:`venvkeeper.generations.clone`); only the delta is then installed: the members whose content
+changed, the lock's changes (``uv sync --inexact``, then what the lock dropped is removed), and the
+distributions of any file the clone refused. A refused clone is built from nothing, as before.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from typing import Any
 from venvkeeper import __version__
 from venvkeeper.deploy.decision import Decision, Found
 from venvkeeper.gateways.uv import uv_cache, uv_version
-from venvkeeper.generations import engine, wheelcache
-from venvkeeper.generations.build import finish, install_locked, interpreter_record
+from venvkeeper.generations import delta, engine, wheelcache
+from venvkeeper.generations.build import both, finish, install_locked, interpreter_record
+from venvkeeper.generations.clone import Clone, CloneRefusedError
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso
 from venvkeeper.generations.wheels import WheelInfo, inspect_wheel
 from venvkeeper.project import plan
@@ -44,31 +50,95 @@ def populate(build: Build, env_dir: Path, number: int, manifest_path: Path) -> G
     """Install the lock and the members into ``env_dir``, smoke-check it, seal it, and describe it."""
     decision, facts = build.decision, build.facts
     python = Path(decision.python or build.found.python)
+    why = "the live generation cannot be its source (none, in place, moved, damaged or another interpreter)"
+    if decision.clone_from is not None:
+        try:
+            return _populate_clone(build, decision.clone_from, (env_dir, number, manifest_path), python)
+        except CloneRefusedError as exc:
+            why = f"the clone of generation {decision.clone_from} was refused: {exc}"
     if decision.refresh_venv:
         engine.create_venv(env_dir, str(python), allow_existing=True)
-    members = {
-        m.name: (m.path, facts.member_hashes[m.name]) for m in facts.members if m.name in facts.member_hashes
-    }
     wheels = install_locked(
         build.stage,
         env_dir,
         python,
         decision.groups,
-        lambda: wheelcache.member_wheels(
-            build.layout,
-            build.stage,
-            python,
-            build.found.interpreter,
-            members,
-            decision.rebuild,
-            in_workspace=build.in_workspace,
-        ),
+        lambda: _member_wheels(build, python),
         reinstall=decision.reinstall,
     )
     infos = {name: inspect_wheel(path) for name, path in wheels.items()}
     done = finish(env_dir, manifest_path, infos.values(), facts.member_entries)
     build.gate()
-    return _record(build, number, done.packages, wheels, infos, done.report, done.manifest_sha256)
+    state = _record(build, number, done.packages, wheels, infos, done.report, done.manifest_sha256)
+    state.built = {"from": "nothing", "why": why}
+    return state
+
+
+def _member_wheels(build: Build, python: Path) -> dict[str, Path]:
+    facts = build.facts
+    members = {
+        m.name: (m.path, facts.member_hashes[m.name]) for m in facts.members if m.name in facts.member_hashes
+    }
+    return wheelcache.member_wheels(
+        build.layout,
+        build.stage,
+        python,
+        build.found.interpreter,
+        members,
+        build.decision.rebuild,
+        in_workspace=build.in_workspace,
+    )
+
+
+def _populate_clone(
+    build: Build, source: int, where: tuple[Path, int, Path], python: Path
+) -> GenerationState:
+    """The clone of generation ``source``, then the delta: see the module's docstring."""
+    decision, (env_dir, number, manifest_path) = build.decision, where
+    members = set(build.facts.member_hashes)
+
+    def clone_and_sync() -> Clone:
+        cloned = delta.start(build.layout, source, env_dir)
+        third = sorted(cloned.reinstall - members)
+        engine.clean_cache(sorted(cloned.poisoned - members))
+        if decision.sync_lock or third:
+            engine.sync_dependencies(build.stage, env_dir, python, decision.groups, third, inexact=True)
+        if decision.sync_lock:
+            record = build.layout.read_state(source)
+            markers = record.interpreter.get("markers", {}) if record is not None else {}
+            requirements = engine.export_requirements(build.stage, decision.groups, python)
+            dropped = delta.extraneous(env_dir, requirements, markers, members)
+            if dropped:
+                engine.uninstall(build.stage, env_dir, dropped)
+        return cloned
+
+    cloned, wheels = both(clone_and_sync, lambda: _member_wheels(build, python))
+    changed = sorted((set(decision.delta_members) | cloned.reinstall) & set(wheels))
+    if changed:
+        engine.install_wheels(build.stage, env_dir, [wheels[n] for n in changed], reinstall=True)
+    delta.drop_stale_bytecode(env_dir, cloned)
+    infos = {name: inspect_wheel(path) for name, path in wheels.items()}
+    done = finish(
+        env_dir,
+        manifest_path,
+        infos.values(),
+        build.facts.member_entries,
+        compile_files=delta.delta_sources(env_dir, cloned),
+        reuse=cloned.reused,
+    )
+    build.gate()
+    state = _record(build, number, done.packages, wheels, infos, done.report, done.manifest_sha256)
+    state.built = {
+        "from": "clone",
+        "source": source,
+        "linked": len(cloned.linked) + len(cloned.bytecode),
+        "hashed": cloned.hashed,
+        "rewritten": len(cloned.rewritten),
+        "refused": dict(sorted(cloned.refused.items())),
+        "installed": sorted({*changed, *cloned.reinstall}),
+        "lock_synced": decision.sync_lock,
+    }
+    return state
 
 
 def _record(

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from venvkeeper.core import files as fsutil
 from venvkeeper.generations import engine, smoke
 from venvkeeper.generations import manifest as sealing
-from venvkeeper.generations.manifest import Manifest
+from venvkeeper.generations.manifest import Manifest, SealedFile
 from venvkeeper.generations.wheels import WheelInfo
 
 __all__ = ["Finished", "both", "finish", "install_locked", "interpreter_record"]
@@ -73,21 +73,29 @@ def finish(
     manifest_path: Path,
     provided: Iterable[WheelInfo],
     sources: Mapping[str, Mapping[str, str]],
+    *,
+    compile_files: Sequence[str] | None = None,
+    reuse: Mapping[str, SealedFile] | None = None,
 ) -> Finished:
     """Smoke-check ``env_dir`` (the members' modules import, their scripts run this interpreter), seal
     it and write the manifest to ``manifest_path``. ``provided``: what the members' wheels provide;
-    ``sources``: each member's files with their hashes, sealed with it (empty for a bundle)."""
+    ``sources``: each member's files with their hashes, sealed with it (empty for a bundle).
+    ``compile_files`` and ``reuse``: a clone's delta to compile, and what it linked (see
+    :mod:`venvkeeper.generations.clone`); None for an environment built from nothing."""
     infos = list(provided)
-    # The smoke check writes nothing (no bytecode), so the manifest can be sealed while it runs.
-    # Looked up on their modules when called, so a profiler (bench/) can wrap them.
+    # The smoke check writes only bytecode, which the seal's walk skips, so the files can be sealed
+    # while it runs; the bytecode is sealed once it has finished. Looked up on their modules when
+    # called, so a profiler (bench/) can wrap them.
     report, manifest = both(
         lambda: smoke.smoke_check(
             env_dir,
             sorted({m for i in infos for m in i.top_level}),
             sorted({s for i in infos for s in i.scripts}),
+            compile_files=compile_files,
         ),
-        lambda: sealing.seal(env_dir, sources),
+        lambda: sealing.seal(env_dir, sources, reuse),
     )
+    sealing.seal_bytecode(env_dir, manifest, reuse)
     manifest_sha = fsutil.atomic_write_json(manifest_path, manifest.to_json(), compact=True)
     return Finished(report, manifest, manifest_sha)
 

@@ -44,6 +44,7 @@ __all__ = [
     "python_install_dir",
     "relock",
     "sync_dependencies",
+    "uninstall",
 ]
 
 
@@ -196,9 +197,17 @@ def clean_cache(packages: Sequence[str]) -> None:
 
 
 def sync_dependencies(
-    stage: Path, env_dir: Path, python: Path, groups: Sequence[str], reinstall: Sequence[str] = ()
+    stage: Path,
+    env_dir: Path,
+    python: Path,
+    groups: Sequence[str],
+    reinstall: Sequence[str] = (),
+    *,
+    inexact: bool = False,
 ) -> None:
-    """Create ``env_dir`` and install the lock's third-party packages into it (not the members)."""
+    """Create ``env_dir`` and install the lock's third-party packages into it (not the members).
+    ``inexact``: into a clone, whose installed members an exact sync would remove (the caller then
+    removes what the lock dropped, :func:`uninstall`)."""
     result = run_uv(
         [
             "sync",
@@ -206,6 +215,7 @@ def sync_dependencies(
             "--all-packages",
             "--no-install-workspace",
             "--no-editable",
+            *(["--inexact"] if inexact else []),
             *_group_args(groups),
             "--python",
             str(python),
@@ -322,6 +332,17 @@ def install_wheels(stage: Path, env_dir: Path, wheels: Sequence[Path], *, reinst
                 fallback_hint="the live environment was not touched; see the output below",
             ),
         )
+
+
+def uninstall(stage: Path, env_dir: Path, names: Sequence[str]) -> None:
+    """Remove these distributions from ``env_dir`` (what the lock no longer installs, from a clone)."""
+    result = run_uv(
+        ["pip", "uninstall", "--python", str(env_dir / "bin" / "python"), "--quiet", *names], cwd=stage
+    )
+    if not result.ok:
+        fallback = "the live environment was not touched; see the output below"
+        what = f"cannot remove {', '.join(names)} from the new generation"
+        raise uverrors.failure(result, UvContext(what, InstallError, fallback_hint=fallback))
 
 
 def python_install_dir() -> str | None:

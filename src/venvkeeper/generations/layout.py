@@ -67,6 +67,8 @@ class GenerationState:
     manifest_sha256: str | None = None
     venvkeeper_version: str | None = None
     duration_s: float | None = None
+    # How it was built: {"from": "clone", "source": N, "linked": …} or {"from": "nothing", "why": …}.
+    built: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)

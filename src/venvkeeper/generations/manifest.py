@@ -1,9 +1,12 @@
 """The sealed manifest: every file of a generation as deploy built it, kept outside the environment.
 
 Written by deploy after the smoke check and before the switch (``generations/NNNN.manifest.json``),
-so it describes the environment before anything ran in it. ``venvkeeper verify`` compares the
-environment with it; a distribution's RECORD lives inside the environment and can be rewritten along
-with the file it describes, the manifest cannot be reached that way.
+so it describes the environment before anything ran in it. Schema 2 adds each file's identity (inode,
+mtime, ctime) and the bytecode the deploy compiled: the next generation is a hard-link clone of this one
+(:mod:`venvkeeper.generations.clone`), and a file is linked only while its identity is the sealed one.
+``venvkeeper verify`` compares the environment with it; a distribution's RECORD lives inside the
+environment and can be rewritten along with the file it describes, the manifest cannot be reached that
+way.
 """
 
 from __future__ import annotations
@@ -15,22 +18,55 @@ from venvkeeper.core.envscan import hash_files, read_distributions, walk
 
 TYPE_CHECKING = False  # no typing, dataclasses or pathlib at run time: see envscan.FileStat
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
-__all__ = ["MANIFEST_SCHEMA", "Manifest", "SealedFile", "read_manifest", "seal"]
+    from venvkeeper.core.envscan import FileStat
 
-MANIFEST_SCHEMA = 1
+__all__ = ["MANIFEST_SCHEMA", "Manifest", "SealedFile", "read_manifest", "seal", "seal_bytecode", "source_of"]
+
+MANIFEST_SCHEMA = 2
+_READABLE = (1, 2)  # schema 1 (no identities, no bytecode): read, verified, never cloned from
 
 
 class SealedFile:
-    __slots__ = ("executable", "owner", "sha256", "size")
+    __slots__ = ("ctime_ns", "executable", "ino", "mtime_ns", "owner", "sha256", "size")
 
-    def __init__(self, size: int, sha256: str, executable: bool, owner: str) -> None:
+    def __init__(
+        self,
+        size: int,
+        sha256: str,
+        executable: bool,
+        owner: str,
+        ino: int = 0,
+        mtime_ns: int = 0,
+        ctime_ns: int = 0,
+    ) -> None:
         self.size = size
         self.sha256 = sha256
         self.executable = executable
         self.owner = owner  # the distribution whose RECORD lists it, or "" (the venv's own files)
+        # Its identity when sealed (0: unknown, schema 1): see clone.identical.
+        self.ino = ino
+        self.mtime_ns = mtime_ns
+        self.ctime_ns = ctime_ns
+
+    def row(self) -> list[Any]:
+        return [
+            self.size,
+            self.sha256,
+            "x" if self.executable else "-",
+            self.owner,
+            self.ino,
+            self.mtime_ns,
+            self.ctime_ns,
+        ]
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> SealedFile:
+        size, sha, flag, owner, *identity = row
+        ino, mtime, ctime = (int(v) for v in identity) if identity else (0, 0, 0)
+        return cls(int(size), str(sha), flag == "x", str(owner), ino, mtime, ctime)
 
 
 class Manifest:
@@ -40,8 +76,16 @@ class Manifest:
         links: dict[str, str] | None = None,
         distributions: dict[str, dict[str, Any]] | None = None,
         sources: dict[str, dict[str, str]] | None = None,
+        bytecode: dict[str, SealedFile] | None = None,
+        dev: int = 0,
+        schema: int = MANIFEST_SCHEMA,
     ) -> None:
         self.files = files or {}
+        # __pycache__/*.pyc that the deploy compiled before the seal (never what ran later): cloned
+        # forward like any sealed file, so a generation's first start is warm.
+        self.bytecode = bytecode or {}
+        self.dev = dev  # the filesystem every identity is on
+        self.schema = schema
         self.links = links or {}
         # {name: {"version", "source", "url", "editable"}} as installed when sealed.
         self.distributions = distributions or {}
@@ -51,11 +95,10 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": MANIFEST_SCHEMA,
-            "files": {
-                p: [f.size, f.sha256, "x" if f.executable else "-", f.owner]
-                for p, f in sorted(self.files.items())
-            },
+            "dev": self.dev,
+            "files": {p: f.row() for p, f in sorted(self.files.items())},
             "links": dict(sorted(self.links.items())),
+            "bytecode": {p: f.row() for p, f in sorted(self.bytecode.items())},
             "distributions": self.distributions,
             "sources": self.sources,
         }
@@ -63,13 +106,11 @@ class Manifest:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Manifest:
         """Parse and check the shape of every entry; ValueError for anything else."""
-        if not isinstance(data, dict) or data.get("schema") != MANIFEST_SCHEMA:
-            raise ValueError(f"not a manifest of schema {MANIFEST_SCHEMA}")
+        if not isinstance(data, dict) or data.get("schema") not in _READABLE:
+            raise ValueError(f"not a manifest of schema {' or '.join(map(str, _READABLE))}")
         try:
-            files = {
-                str(p): SealedFile(int(size), str(sha), flag == "x", str(owner))
-                for p, (size, sha, flag, owner) in data["files"].items()
-            }
+            files = {str(p): SealedFile.from_row(row) for p, row in data["files"].items()}
+            bytecode = {str(p): SealedFile.from_row(row) for p, row in data.get("bytecode", {}).items()}
             links = {str(p): str(t) for p, t in data["links"].items()}
             dists: dict[str, dict[str, Any]] = {}
             for name, d in data["distributions"].items():
@@ -85,7 +126,7 @@ class Manifest:
             }
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"damaged manifest ({type(exc).__name__}: {exc})") from None
-        return cls(files, links, dists, sources)
+        return cls(files, links, dists, sources, bytecode, int(data.get("dev", 0)), int(data["schema"]))
 
 
 def _text(value: object, where: str) -> str:
@@ -94,22 +135,57 @@ def _text(value: object, where: str) -> str:
     return value
 
 
-def seal(env_dir: str | os.PathLike[str], sources: Mapping[str, Mapping[str, str]]) -> Manifest:
-    """Describe ``env_dir`` as it is now: every file's size, sha256 and mode, every link's target."""
+def _known(reuse: Mapping[str, SealedFile] | None, path: str, st: FileStat) -> str | None:
+    """The sha256 a clone already knows for ``path``: only while the file is still the very inode it
+    linked, unwritten since (same size, mtime and ctime as right after the link)."""
+    known = reuse.get(path) if reuse else None
+    if known is None or (known.ino, known.size, known.mtime_ns, known.ctime_ns) != (
+        st.ino,
+        st.size,
+        st.mtime_ns,
+        st.ctime_ns,
+    ):
+        return None
+    return known.sha256
+
+
+def _hashed(
+    root: str, files: Mapping[str, FileStat], reuse: Mapping[str, SealedFile] | None
+) -> dict[str, str]:
+    todo = {p: st for p, st in files.items() if st.link is None and _known(reuse, p, st) is None}
+    hashes = hash_files(root, todo)
+    out: dict[str, str] = {}
+    for path, st in files.items():
+        if st.link is not None:
+            continue
+        digest = hashes.get(path) if path in todo else _known(reuse, path, st)
+        if digest is None:
+            raise OSError(f"{root}/{path}: vanished while the manifest was sealed")
+        out[path] = digest
+    return out
+
+
+def seal(
+    env_dir: str | os.PathLike[str],
+    sources: Mapping[str, Mapping[str, str]],
+    reuse: Mapping[str, SealedFile] | None = None,
+) -> Manifest:
+    """Describe ``env_dir`` as it is now: every file's size, sha256, mode and identity, every link's
+    target. ``reuse``: the files a clone linked, whose sha256 is not computed again while each is still
+    the inode linked (see :func:`_known`)."""
     root = os.fspath(env_dir)
     files = walk(root)
-    hashes = hash_files(root, files)
+    hashes = _hashed(root, files, reuse)
     dists = read_distributions(root, files)
     owners = {path: d.name for d in dists for path in d.record}
-    manifest = Manifest(sources={k: dict(v) for k, v in sources.items()})
+    manifest = Manifest(sources={k: dict(v) for k, v in sources.items()}, dev=os.lstat(root).st_dev)
     for path, st in files.items():
         if st.link is not None:
             manifest.links[path] = st.link
             continue
-        digest = hashes.get(path)
-        if digest is None:
-            raise OSError(f"{root}/{path}: vanished while the manifest was sealed")
-        manifest.files[path] = SealedFile(st.size, digest, st.executable, owners.get(path, ""))
+        manifest.files[path] = SealedFile(
+            st.size, hashes[path], st.executable, owners.get(path, ""), st.ino, st.mtime_ns, st.ctime_ns
+        )
     for d in dists:
         manifest.distributions[d.name] = {
             "version": d.version,
@@ -118,6 +194,31 @@ def seal(env_dir: str | os.PathLike[str], sources: Mapping[str, Mapping[str, str
             "editable": d.editable,
         }
     return manifest
+
+
+def seal_bytecode(
+    env_dir: str | os.PathLike[str], manifest: Manifest, reuse: Mapping[str, SealedFile] | None = None
+) -> None:
+    """Add to ``manifest`` every ``__pycache__`` file now in ``env_dir`` whose source file is sealed in
+    it: what the deploy compiled (a clone's delta, the smoke check's imports). Called before the switch,
+    so nothing the application wrote at run time can be among them."""
+    root = os.fspath(env_dir)
+    found = {
+        p: st
+        for p, st in walk(root, bytecode=True).items()
+        if st.link is None and source_of(p) in manifest.files
+    }
+    for path, digest in _hashed(root, found, reuse).items():
+        st = found[path]
+        manifest.bytecode[path] = SealedFile(st.size, digest, False, "", st.ino, st.mtime_ns, st.ctime_ns)
+
+
+def source_of(pyc: str) -> str:
+    """``a/__pycache__/m.cpython-311.opt-1.pyc`` -> ``a/m.py`` (module names hold no dot)."""
+    folder, _, name = pyc.rpartition("/")
+    parent = folder.rpartition("/")[0]
+    module = name.partition(".")[0]
+    return f"{parent}/{module}.py" if parent else f"{module}.py"
 
 
 def read_manifest(raw: bytes) -> Manifest:

@@ -1,7 +1,14 @@
 """Smoke-check a freshly built environment before anything points at it.
 
-One run of the new interpreter: it starts, every member's top-level packages import, and every
-console script the members declare exists, is executable and names this interpreter.
+One run of the new interpreter: it compiles the bytecode it is given (what a clone's delta installed),
+then checks that it starts, every member's top-level packages import, and every console script the
+members declare exists, is executable and names this interpreter.
+
+Bytecode: the environment's own interpreter compiles (venvkeeper's may be another minor). A generation
+built from nothing lets the imports write the bytecode of what they load (compiling all of site-packages
+would cost seconds); a clone already carries its predecessor's sealed bytecode, so it compiles the delta
+explicitly and imports with ``-B``. Either way the seal that follows records what is there
+(:func:`venvkeeper.generations.manifest.seal_bytecode`), before the switch: the first start is warm.
 """
 
 from __future__ import annotations
@@ -43,8 +50,21 @@ _SCRIPT = (
     MARKERS_SNIPPET
     + r"""
 import importlib, json, os, shlex, sys
-modules, scripts, bindir = json.loads(sys.argv[1])
+modules, scripts, bindir, compile_files = json.loads(sys.argv[1])
 failures = []
+if compile_files:
+    # py_compile writes even under -B; one that does not compile (py_compile reports it on stderr)
+    # fails its import below if it is imported at all, as with uv's --compile-bytecode.
+    import py_compile
+    if len(compile_files) > 400 and (os.cpu_count() or 1) > 1:
+        # Many files (a large package bumped): in parallel, as uv's --compile-bytecode does. The
+        # function is a module's, so it pickles under spawn and forkserver too.
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor() as pool:
+            list(pool.map(py_compile.compile, compile_files, chunksize=64))
+    else:
+        for path in compile_files:
+            py_compile.compile(path)
 for name in modules:
     try:
         importlib.import_module(name)
@@ -87,17 +107,25 @@ print(json.dumps({
 
 
 def smoke_check(
-    env_dir: Path, modules: Sequence[str], scripts: Sequence[str], *, timeout: float = 300
+    env_dir: Path,
+    modules: Sequence[str],
+    scripts: Sequence[str],
+    *,
+    compile_files: Sequence[str] | None = None,
+    timeout: float = 300,
 ) -> dict[str, Any]:
-    """Run the checks; return what the interpreter said about itself, or raise SmokeCheckError."""
+    """Run the checks; return what the interpreter said about itself, or raise SmokeCheckError.
+
+    ``compile_files``: compile these (absolute paths) first and import with ``-B``; None: let the
+    imports write their bytecode (a generation built from nothing)."""
     python = env_dir / "bin" / "python"
-    payload = json.dumps([list(modules), list(scripts), str(env_dir / "bin")])
+    payload = json.dumps([list(modules), list(scripts), str(env_dir / "bin"), list(compile_files or ())])
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
-    # The check must not litter: imports here would otherwise write __pycache__ into the generation
-    # that the sealed manifest is about to describe.
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # -I implies -E: PYTHONDONTWRITEBYTECODE would be ignored, so -B says it (a clone's imports must
+    # not write bytecode beside what was compiled and will be sealed).
+    flags = ["-I"] if compile_files is None else ["-I", "-B"]
     try:
-        proc = run_python(python, ["-I"], _SCRIPT, [payload], timeout=timeout, env=env, cwd=env_dir)
+        proc = run_python(python, flags, _SCRIPT, [payload], timeout=timeout, env=env, cwd=env_dir)
     except DidNotRunError as exc:
         raise SmokeCheckError(
             f"the new environment's interpreter {python} does not start: {exc}",

@@ -1,0 +1,109 @@
+"""The steps around a clone (:mod:`venvkeeper.generations.clone`): start it from a checked manifest, and
+after the delta's install, drop the bytecode it made stale, list what to compile, and find what the lock
+no longer installs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from packaging.markers import InvalidMarker, UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+
+from venvkeeper.core.envscan import read_distributions, walk
+from venvkeeper.core.names import canonicalize_name
+from venvkeeper.generations import clone as cloning
+from venvkeeper.generations.layout import Layout
+from venvkeeper.generations.manifest import Manifest, read_manifest, source_of
+
+__all__ = ["delta_sources", "drop_stale_bytecode", "extraneous", "start"]
+
+
+def _source_manifest(layout: Layout, number: int) -> Manifest:
+    """Generation ``number``'s manifest, as sealed: its sha256 must be the one its record holds."""
+    state = layout.read_state(number)
+    path = layout.manifest_file(number)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise cloning.CloneRefusedError(f"{path}: cannot be read ({exc.strerror})") from None
+    if state is None or hashlib.sha256(raw).hexdigest() != state.manifest_sha256:
+        raise cloning.CloneRefusedError(f"{path}: does not match the sha256 in its generation record")
+    try:
+        return read_manifest(raw)
+    except ValueError as exc:
+        raise cloning.CloneRefusedError(f"{path}: {exc}") from None
+
+
+def start(layout: Layout, number: int, env_dir: Path) -> cloning.Clone:
+    """Clone generation ``number`` into ``env_dir`` (raises CloneRefusedError, ``env_dir`` then empty)."""
+    manifest = _source_manifest(layout, number)
+    try:
+        return cloning.clone(layout.gen_dir(number), manifest, env_dir)
+    except cloning.CloneRefusedError:
+        _empty(env_dir)
+        raise
+
+
+def _empty(env_dir: Path) -> None:
+    """Remove what a refused clone left, keeping the directory (the caller builds into it)."""
+    for root, dirs, files in os.walk(env_dir, topdown=False):
+        for name in files:
+            os.unlink(os.path.join(root, name))
+        for name in dirs:
+            full = os.path.join(root, name)
+            if os.path.islink(full):
+                os.unlink(full)
+            else:
+                os.rmdir(full)
+
+
+def drop_stale_bytecode(env_dir: Path, cloned: cloning.Clone) -> None:
+    """Unlink each linked ``.pyc`` whose source the delta replaced or removed: it no longer describes
+    what would run. (CPython would check the source's mtime and size, but a rebuilt wheel may carry
+    both unchanged: SOURCE_DATE_EPOCH.)"""
+    for path in list(cloned.bytecode):
+        source = cloned.linked.get(source_of(path))
+        try:
+            same = source is not None and os.lstat(env_dir / source_of(path)).st_ino == source.ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            (env_dir / path).unlink(missing_ok=True)
+            del cloned.bytecode[path]
+
+
+def delta_sources(env_dir: Path, cloned: cloning.Clone) -> list[str]:
+    """The ``.py`` files the delta installed (not a linked inode): what the smoke check compiles."""
+    linked = {f.ino for f in cloned.linked.values()}
+    root = str(env_dir)
+    return sorted(
+        f"{root}/{path}"
+        for path, st in walk(root).items()
+        if path.endswith(".py") and st.link is None and st.ino not in linked and "/site-packages/" in path
+    )
+
+
+def extraneous(
+    env_dir: Path, requirements: str, markers: Mapping[str, str], members: Iterable[str]
+) -> list[str]:
+    """The distributions installed in ``env_dir`` that neither the lock's export (``requirements``, lines
+    with markers, evaluated for ``markers``) nor the members account for: what a clone must remove.
+    A line that cannot be read keeps its package (nothing is removed on a guess)."""
+    wanted = {canonicalize_name(m) for m in members}
+    for line in requirements.splitlines():
+        text = line.strip()
+        if not text or text.startswith(("#", "-")):
+            continue
+        try:
+            req = Requirement(text)
+            applies = req.marker is None or req.marker.evaluate(dict(markers))
+        except (InvalidRequirement, InvalidMarker, UndefinedEnvironmentName):
+            return []
+        if applies:
+            wanted.add(canonicalize_name(req.name))
+    installed = read_distributions(str(env_dir), walk(str(env_dir)))
+    return sorted(d.name for d in installed if d.name not in wanted)
