@@ -53,7 +53,7 @@ class Clone:
         return {**self.linked, **self.bytecode}
 
 
-def _why_not(st: os.stat_result | None, sealed: SealedFile, dev: int) -> str | None:
+def _why_not(st: os.stat_result | None, sealed: SealedFile, dev: int, ctime_ns: int) -> str | None:
     """None when the live file is still what was sealed by identity alone; else why it is not."""
     if st is None:
         return "missing"
@@ -61,9 +61,10 @@ def _why_not(st: os.stat_result | None, sealed: SealedFile, dev: int) -> str | N
         return "no longer a regular file"
     if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != (dev, sealed.ino, sealed.size, sealed.mtime_ns):
         return "changed since it was sealed"
-    if st.st_ctime_ns != sealed.ctime_ns:
+    if st.st_ctime_ns != ctime_ns:
         # Any link or unlink of the inode moves its ctime: uv links its cache into every environment,
-        # and pruning a generation unlinks shared inodes. So a moved ctime costs one hash, never trust.
+        # and removing a generation unlinks shared inodes (those venvkeeper's own removal moved are
+        # explained: generations.identity). So a moved ctime costs one hash, never trust.
         return "ctime"
     return None
 
@@ -76,8 +77,9 @@ def _lstat(path: str) -> os.stat_result | None:
 
 
 class _Cloner:
-    def __init__(self, src: Path, manifest: Manifest, dst: Path) -> None:
+    def __init__(self, src: Path, manifest: Manifest, dst: Path, explained: Mapping[str, int]) -> None:
         self.src, self.dst, self.manifest = str(src), str(dst), manifest
+        self.explained = explained
         self.old, self.new = self.src.encode(), self.dst.encode()
         self.result = Clone()
         self._dirs: set[str] = set()
@@ -94,7 +96,7 @@ class _Cloner:
         """Whether the live file is still what was sealed; when not, ``self.why`` says why."""
         full = os.path.join(self.src, path)
         self.st = _lstat(full)
-        self.why = _why_not(self.st, sealed, self.manifest.dev)
+        self.why = _why_not(self.st, sealed, self.manifest.dev, self.explained.get(path, sealed.ctime_ns))
         if self.why == "ctime" and self.st is not None:
             if sha256_file(full, self.st.st_size) == sealed.sha256:
                 self.result.hashed += 1
@@ -163,9 +165,10 @@ def _record_rows(record: bytes, site: str, changed: Mapping[str, bytes]) -> byte
     return "".join(out).encode()
 
 
-def clone(src: Path, manifest: Manifest, dst: Path) -> Clone:
+def clone(src: Path, manifest: Manifest, dst: Path, explained: Mapping[str, int] | None = None) -> Clone:
     """Clone the sealed generation ``src`` (``manifest``: its manifest, already checked against its
-    record) into the new directory ``dst``. Raises CloneRefusedError when the live generation cannot be
+    record; ``explained``: the ctimes venvkeeper's own unlinks moved since, generations.identity) into
+    the new directory ``dst``. Raises CloneRefusedError when the live generation cannot be
     cloned at all; ``dst`` is then left for the caller to remove."""
     if manifest.schema < 2 or not manifest.dev:
         raise CloneRefusedError("its manifest predates recorded identities (schema 1)")
@@ -173,7 +176,7 @@ def clone(src: Path, manifest: Manifest, dst: Path) -> Clone:
         # Scripts name the directory inside shell quoting (uv's /bin/sh trampoline for long paths):
         # a same-length, plain path is replaced byte for byte and keeps whatever form uv chose.
         raise CloneRefusedError(f"{dst}: its path cannot replace {src} in the scripts byte for byte")
-    cloner = _Cloner(src, manifest, dst)
+    cloner = _Cloner(src, manifest, dst, explained or {})
     os.makedirs(dst, exist_ok=True)
     rewrite: dict[str, bytes] = {}
     for path, sealed in manifest.files.items():

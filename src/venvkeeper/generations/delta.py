@@ -16,6 +16,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from venvkeeper.core.envscan import read_distributions, walk
 from venvkeeper.core.names import canonicalize_name
 from venvkeeper.generations import clone as cloning
+from venvkeeper.generations import identity
 from venvkeeper.generations.layout import Layout
 from venvkeeper.generations.manifest import Manifest, read_manifest, source_of
 
@@ -42,7 +43,9 @@ def start(layout: Layout, number: int, env_dir: Path) -> cloning.Clone:
     """Clone generation ``number`` into ``env_dir`` (raises CloneRefusedError, ``env_dir`` then empty)."""
     manifest = _source_manifest(layout, number)
     try:
-        return cloning.clone(layout.gen_dir(number), manifest, env_dir)
+        return cloning.clone(
+            layout.gen_dir(number), manifest, env_dir, identity.explained_ctimes(layout, number)
+        )
     except cloning.CloneRefusedError:
         _empty(env_dir)
         raise

@@ -137,6 +137,10 @@ class Layout:
     def manifest_file(self, number: int) -> Path:
         return Path(paths.manifest_file(str(self.home), number))
 
+    def ctimes_file(self, number: int) -> Path:
+        """The ctimes venvkeeper's own unlinks moved in generation ``number`` (generations.identity)."""
+        return self.home / "ctimes" / f"{number:04d}.json"
+
     def link_target(self, number: int) -> str:
         # Relative, so the link stays right when the parent directory is bind-mounted elsewhere.
         return f"{self.home.name}/generations/{number:04d}"
@@ -308,12 +312,18 @@ class Layout:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         fsutil.remove_tree(self.gen_dir(number))
+        with contextlib.suppress(FileNotFoundError):
+            self.ctimes_file(number).unlink()
+
+    def doomed(self, keep: int) -> list[int]:
+        """What a prune removes: all but the current generation and the ``keep`` newest others."""
+        current = self.current_number()
+        others = [n for n in self.numbers() if n != current]
+        return others[: max(0, len(others) - keep)]
 
     def prune(self, keep: int) -> list[int]:
         """Keep the current generation and the ``keep`` newest others; remove the rest."""
-        current = self.current_number()
-        others = [n for n in self.numbers() if n != current]
-        doomed = others[: max(0, len(others) - keep)]
+        doomed = self.doomed(keep)
         for number in doomed:
             self.remove_generation(number)
         return doomed

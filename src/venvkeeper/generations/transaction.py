@@ -19,6 +19,7 @@ from venvkeeper.core import files as fsutil
 from venvkeeper.core import locking, paths
 from venvkeeper.core.errors import BusyError, ConfigError, HookError
 from venvkeeper.core.lazy import lazy
+from venvkeeper.generations import identity
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso, read_packages, read_state_file
 from venvkeeper.project import plan
 
@@ -172,7 +173,7 @@ def build_and_switch(
         state.directory = str(layout.gen_dir(number))
         fsutil.atomic_write_json(layout.state_file(number), state.to_json())
     except BaseException:
-        layout.remove_generation(number)
+        identity.remove(layout, [number], target.live_number)
         raise
 
     previous_packages = target.live.packages if target.live is not None else {}
@@ -187,7 +188,7 @@ def build_and_switch(
 
     undo = Undo(target.live_number, adopted, remove_link=target.kind in ("missing", "empty"), failed=number)
     hook_runs = hooks(number, undo)
-    pruned = layout.prune(keep)
+    pruned = identity.prune(layout, keep)
     return Switched(
         number,
         state,
@@ -272,7 +273,7 @@ def run_post_deploy(
     else:
         os.unlink(layout.env)
         back = f"{layout.env} removed again (nothing stood there before)"
-    layout.remove_generation(number)
+    identity.remove(layout, [number], undo.previous)
     raise HookError(
         f"post-deploy hook `{failed.command}` {what}; {back}",
         hint="fix the hook's cause (its output is below) and deploy again",
