@@ -268,7 +268,7 @@ class MemberChange:
     keep: int
     pinned: Any = None  # the corpus entry (support.corpus.CorpusProject)
     rebuilt: list[str] = field(default_factory=list)
-    generations: list[int] = field(default_factory=list)
+    generations: list[str] = field(default_factory=list)
 
     def group_args(self) -> list[str]:
         return [arg for g in self.groups for arg in ("--group", g)]
@@ -296,7 +296,7 @@ class MemberChange:
         if not payload.get("changed") or not has_marker(self.vk_env, self.member_file, marker):
             raise BenchError(f"the deploy did not install the changed {self.member_file}:\n{result.stdout}")
         self.rebuilt.append(",".join(payload.get("rebuilt") or []) or "-")
-        self.generations.append(int(payload.get("generation") or 0))
+        self.generations.append(str(payload.get("generation")))
         return result, payload
 
     def run_uv(self, marker: str) -> Run:
