@@ -139,7 +139,14 @@ class BumpBench:
             self.check(new_env, version, "uv sync (new env)")
             series["new"].wall.append(result.wall_s)
 
-        for step in benchlib.rotated(order, [do_vk, do_uv, do_new]):
+        def do_check() -> None:
+            argv = [self.tools.uv, "lock", "--check", "--offline", "--quiet", "--python", self.tools.python]
+            result = benchlib.run([*argv, "--project", str(self.project)], self.env, self.work)
+            if result.returncode != 0:
+                raise benchlib.failure("uv lock --check --offline", result)
+            series["check"].wall.append(result.wall_s)
+
+        for step in benchlib.rotated(order, [do_vk, do_uv, do_new, do_check]):
             step()
         shutil.rmtree(new_env.parent, ignore_errors=True)
 
@@ -149,6 +156,7 @@ class BumpBench:
             "vk": Series("venvkeeper deploy --keep 1 (existing --env)"),
             "uv": Series("uv sync, existing env"),
             "new": Series("uv sync, new env (warm cache)"),
+            "check": Series("uv lock --check --offline"),
         }
         self.one_round(1, 0, series)  # untimed: page cache, uv's download of the other version
         for s in series.values():
@@ -158,7 +166,7 @@ class BumpBench:
             self.one_round(i % 2, i, series)
             changelib.round_done("bump", i, comparison.rounds, series)
         comparison.venvkeeper = series["vk"]
-        comparison.anchors = [series["uv"], series["new"]]
+        comparison.anchors = [series["uv"], series["new"], series["check"]]
         comparison.notes.append(f"venvkeeper `rebuilt` per round: {' / '.join(sorted(self.rebuilt))}")
         comparison.notes.append(
             f"after every run the installed {self.package} was the lock's version (both tools, every round)"
@@ -180,17 +188,20 @@ def markdown(comparison: Comparison, machine: Mapping[str, str], command: str, b
         f"new git repository). Setup makes a second lock with `uv lock --upgrade-package {bump}` and "
         "checks that it differs from the example's in that package only. Each round writes the other "
         f"lock into `$W/uv.lock` and commits it ({comparison.rounds} rounds, after one untimed round), "
-        "then runs, first command rotating: ",
+        "then runs, first command rotating:",
         "",
         "```sh",
         "venvkeeper deploy $W --env $E --python $PY --json --keep 1          # $E: deployed before",
         f"UV_PROJECT_ENVIRONMENT=$UVENV uv {' '.join(UV_SYNC)} --project $W --python $PY   # synced before",
         f"UV_PROJECT_ENVIRONMENT=$NEW uv {' '.join(UV_SYNC)} --project $W --python $PY     # a new path",
+        "uv lock --check --offline --quiet --python $PY --project $W",
         "```",
         "",
         "Every command runs with one bench-owned `UV_CACHE_DIR` and `UV_PYTHON_DOWNLOADS=never`. The "
         "issue's anchor is the sync into the existing environment (uv swaps the one package); the sync "
-        "into a new environment shows what a whole environment costs uv with a warm cache.",
+        "into a new environment shows what a whole environment costs uv with a warm cache, and `uv lock "
+        "--check --offline` is the check venvkeeper runs when the lock changed (its own argv, in its "
+        "staging copy).",
         "",
         benchlib.ROUNDS_NOTE,
         "",

@@ -18,6 +18,7 @@ never fails on a ratio or a percentage.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -106,6 +107,8 @@ def measure_disk(change: MemberChange, state_before: Disk) -> DiskReport:
     report.notes += [
         "each extra generation, in order (allocated bytes it adds, % of one generation): "
         + ", ".join(f"{p:.1f} %" for p in report.per_generation),
+        f"what the live generation `{live.name}` does not share with the earlier ones (allocated): "
+        + own_files(gens),
         f"cross-check: `du -s -B1 generations/` = {du_bytes(live.parent)} bytes; counted here: "
         f"{everything.allocated} bytes allocated",
     ]
@@ -114,6 +117,49 @@ def measure_disk(change: MemberChange, state_before: Disk) -> DiskReport:
             f"{deploys + 1} deploys left {len(gens)} generations (--keep {change.keep}): some were pruned"
         )
     return report
+
+
+def inode_keys(paths: Sequence[Path]) -> set[tuple[int, int]]:
+    """Every (st_dev, st_ino) under ``paths``."""
+    keys: set[tuple[int, int]] = set()
+    for root in paths:
+        for here, dirs, names in os.walk(root):
+            for name in dirs + names:
+                st = os.lstat(os.path.join(here, name))
+                keys.add((st.st_dev, st.st_ino))
+        if root.exists():
+            st = os.lstat(root)
+            keys.add((st.st_dev, st.st_ino))
+    return keys
+
+
+def own_files(gens: Sequence[Path]) -> str:
+    """What the last generation holds that no earlier one shares (its own inodes): allocated bytes
+    by kind (bytecode; a top-level name in site-packages; another top-level directory; the record files
+    beside it), largest first."""
+    seen = inode_keys([p for g in gens[:-1] for p in with_sidecars(g)])
+    live = gens[-1]
+    kinds: dict[str, int] = {}
+    for here, dirs, names in os.walk(live):
+        for name in dirs + names:
+            path = Path(here, name)
+            st = os.lstat(path)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            parts = path.relative_to(live).parts
+            if "__pycache__" in parts:
+                kind = "bytecode (`__pycache__/`)"
+            elif "site-packages" in parts[:-1]:
+                kind = f"site-packages/{parts[parts.index('site-packages') + 1]}"
+            else:
+                kind = f"{parts[0]}/"
+            kinds[kind] = kinds.get(kind, 0) + st.st_blocks * 512
+    for sidecar in with_sidecars(live)[1:]:
+        kinds[f"`{sidecar.name}`"] = disk_usage([sidecar]).allocated
+    ranked = sorted(kinds.items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{kind} {mib(n)} MiB" for kind, n in ranked[:8])
+    rest = sum(n for _, n in ranked[8:])
+    return shown + (f", the rest {mib(rest)} MiB" if rest else "")
 
 
 def per_deploy(disk: Disk, deploys: int) -> Disk:
