@@ -174,6 +174,37 @@ CASES = [
         found=replace(FOUND, export_sha256="export-2", cached=frozenset({"core", "webapp"})),
     ),
     Case(
+        "a package bumped, requires-python as recorded: the live interpreter reused, uv checks the lock",
+        replace(LIVE, record=record(interpreter={**INTERPRETER, "request": None, "requires_python": ">=3.11"})),
+        built(
+            check_lock=True,
+            export_sha256="export-2",
+            effective_sha256=effective(export="export-2"),
+            rebuild=(),
+            reuse=("core", "webapp"),
+            clone_from=1,
+            sync_lock=True,
+        ),
+        project=replace(RELOCKED, requires_python=">=3.11"),
+        found=replace(FOUND, export_sha256="export-2", cached=frozenset({"core", "webapp"})),
+    ),
+    Case(
+        "a package bumped and requires-python moved: uv picks the interpreter again",
+        replace(LIVE, record=record(interpreter={**INTERPRETER, "request": None, "requires_python": ">=3.11"})),
+        built(
+            check_lock=True,
+            interpreter_reused=False,
+            export_sha256="export-2",
+            effective_sha256=effective(export="export-2"),
+            rebuild=(),
+            reuse=("core", "webapp"),
+            clone_from=1,
+            sync_lock=True,
+        ),
+        project=replace(RELOCKED, requires_python=">=3.12"),
+        found=replace(FOUND, export_sha256="export-2", cached=frozenset({"core", "webapp"})),
+    ),
+    Case(
         "one member edited: it is rebuilt, the other reused from the wheel cache",
         LIVE,
         built(

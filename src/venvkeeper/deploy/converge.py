@@ -132,7 +132,15 @@ def _gather(
     members, lock = members_for(
         workspace, lock_sha, recorded.lock_sha256 if recorded else None, recorded.members if recorded else []
     )
-    facts = ProjectFacts(workspace, members, options, lock_sha)
+    # The lock's requires-python: the same bytes as the record's lock carry the record's value.
+    requires_python = (
+        lock.get("requires-python")
+        if lock is not None
+        else recorded.interpreter.get("requires_python")
+        if recorded
+        else None
+    )
+    facts = ProjectFacts(workspace, members, options, lock_sha, requires_python)
     found = repair.plan_repair(layout, target) if request.repair else None
     live = Live(
         env=str(layout.env),
@@ -152,6 +160,7 @@ def _gather(
         lock_inputs=facts.lock_inputs,
         python_version_file=facts.python_version_file,
         member_hashes=facts.member_hashes,
+        requires_python=facts.requires_python,
         hooks=tuple(workspace.config.hooks.post_deploy),
     )
     return _Run(request, workspace, options, keep, layout, started, target, facts, project, live, lock)

@@ -185,6 +185,7 @@ def _record(
             report,
             request=build.options.python,
             python_version_file=facts.python_version_file,
+            requires_python=facts.requires_python,
         ),
         options=build.options.to_json(),
         uv_version=uv_version(),
