@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from venvkeeper.core.envscan import walk
@@ -74,12 +75,23 @@ def drop_stale_bytecode(env_dir: Path, cloned: cloning.Clone) -> None:
             del cloned.bytecode[path]
 
 
-def delta_sources(env_dir: Path, cloned: cloning.Clone) -> list[str]:
-    """The ``.py`` files the delta installed (not a linked inode): what the smoke check compiles."""
+def delta_sources(env_dir: Path, cloned: cloning.Clone, packages: Iterable[str]) -> list[str]:
+    """The ``.py`` files of these top-level ``packages`` (the changed members') that the delta installed
+    (not a linked inode): what the smoke check compiles, so even the modules it does not import start
+    warm. The rest of the delta is compiled by the smoke check's imports, as far as they reach."""
     linked = {f.ino for f in cloned.linked.values()}
+    wanted = set(packages)
     root = str(env_dir)
-    return sorted(
-        f"{root}/{path}"
-        for path, st in walk(root).items()
-        if path.endswith(".py") and st.link is None and st.ino not in linked and "/site-packages/" in path
-    )
+    found = []
+    for path, st in walk(root).items():
+        parts = path.split("/", 4)
+        if (
+            path.endswith(".py")
+            and len(parts) > 3
+            and parts[2] == "site-packages"
+            and parts[3].removesuffix(".py") in wanted
+            and st.link is None
+            and st.ino not in linked
+        ):
+            found.append(f"{root}/{path}")
+    return sorted(found)
