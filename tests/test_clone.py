@@ -8,6 +8,7 @@ own uv cache (``fresh_uv_cache``): uv hard-links installed files to its cache.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -236,3 +237,22 @@ def test_a_bumped_package_is_synced_into_the_clone(
     assert run_in_env(env, "webapp").returncode == 0
     _verify_clean(capsys, env)
     assert vk(capsys, "deploy", project, "--env", env, "--json").json["changed"] is False
+
+
+def test_a_refused_hard_link_builds_from_nothing(
+    project: Path, env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another filesystem, fs.protected_hardlinks, a link limit: the deploy still works, from nothing."""
+
+    def cross_device(src: str, dst: str, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), src)
+
+    monkeypatch.setattr(os, "link", cross_device)
+    _edit_member(project)
+
+    state = _deploy(capsys, project, env)
+
+    assert state["built"]["from"] == "nothing"
+    assert "Invalid cross-device link" in state["built"]["why"]
+    assert run_in_env(env, "webapp").returncode == 0
+    _verify_clean(capsys, env)

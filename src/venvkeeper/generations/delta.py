@@ -45,6 +45,11 @@ def start(layout: Layout, number: int, env_dir: Path) -> cloning.Clone:
     except cloning.CloneRefusedError:
         _empty(env_dir)
         raise
+    except OSError as exc:
+        # A hard link refused (another filesystem, fs.protected_hardlinks, an inode's link limit), or
+        # a file unreadable: building from nothing still works.
+        _empty(env_dir)
+        raise cloning.CloneRefusedError(f"{exc.filename or env_dir}: {exc.strerror or exc}") from None
 
 
 def _empty(env_dir: Path) -> None:
