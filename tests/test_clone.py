@@ -256,3 +256,32 @@ def test_a_refused_hard_link_builds_from_nothing(
     assert "Invalid cross-device link" in state["built"]["why"]
     assert run_in_env(env, "webapp").returncode == 0
     _verify_clean(capsys, env)
+
+
+def test_a_generation_sealed_before_identities_is_verified_and_not_cloned(
+    project: Path, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A generation from before schema 2 (no inode, mtime, ctime, bytecode): verify still reads its
+    manifest, and the next deploy builds from nothing, saying why."""
+    manifest = _manifest(env, 1)
+    old = {
+        "schema": 1,
+        "files": {p: row[:4] for p, row in manifest["files"].items()},
+        "links": manifest["links"],
+        "distributions": manifest["distributions"],
+        "sources": manifest["sources"],
+    }
+    raw = json.dumps(old).encode()
+    (_home(env) / "0001.manifest.json").write_bytes(raw)
+    state_path = _home(env) / "0001.json"
+    state = json.loads(state_path.read_text())
+    state["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
+    state_path.write_text(json.dumps(state))
+    _verify_clean(capsys, env)
+    _edit_member(project)
+
+    built = _deploy(capsys, project, env)["built"]
+
+    assert built["from"] == "nothing"
+    assert "schema 1" in built["why"]
+    _verify_clean(capsys, env)
