@@ -359,7 +359,7 @@ def _stamp(run: _Run, result: DeployResult) -> None:
         files=read,
         now=time.time(),
     )
-    if record is None:
-        stamps.clear_stamp(layout.home)
-    else:
-        fsutil.atomic_write_json(layout.home / stamps.STAMP_NAME, record)
+    # Cleared first either way: an older venvkeeper's stamp (another file name) must not linger.
+    stamps.clear_stamp(layout.home)
+    if record is not None:
+        fsutil.atomic_write_bytes(layout.home / stamps.STAMP_NAME, stamps.encode(record))
