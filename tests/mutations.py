@@ -128,7 +128,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "clone-ctime",
         "a file written in place with its mtime put back is hashed before it is linked",
         "generations/clone.py",
-        (("    if st.st_ctime_ns != sealed.ctime_ns:\n", "    if False:\n"),),
+        (("    if st.st_ctime_ns != ctime_ns:\n", "    if False:\n"),),
         ("tests/test_clone.py",),
     ),
 )
