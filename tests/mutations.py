@@ -131,6 +131,19 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("    if st.st_ctime_ns != ctime_ns:\n", "    if False:\n"),),
         ("tests/test_clone.py",),
     ),
+    Mutation(
+        "ctime-explained",
+        "removing a generation explains only the ctimes its own unlinks moved, never an edit before them",
+        "generations/identity.py",
+        (
+            (
+                "        ours = (st.st_size, st.st_mtime_ns, st.st_ctime_ns) == "
+                "(sealed.size, sealed.mtime_ns, expected)\n",
+                "        ours = True\n",
+            ),
+        ),
+        ("tests/test_clone.py",),
+    ),
 )
 
 

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -284,4 +285,164 @@ def test_a_generation_sealed_before_identities_is_verified_and_not_cloned(
 
     assert built["from"] == "nothing"
     assert "schema 1" in built["why"]
+    _verify_clean(capsys, env)
+
+
+def test_env_spelled_through_another_symlink_still_gets_its_own_scripts(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Generation 1 built through ``L/.venv`` (L -> real): its scripts name ``L/...``. A deploy through
+    ``real/.venv`` must not leave a script that runs generation 1 (which the prune then removes)."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "L").symlink_to(real)
+    assert vk(capsys, "deploy", project, "--env", tmp_path / "L" / ".venv", "--keep", "5").code == 0
+    env = real / ".venv"
+    _edit_member(project)
+
+    result = vk(capsys, "deploy", project, "--env", env, "--keep", "0", "--json")
+
+    assert result.code == 0, result.err
+    assert result.json["pruned"] == [1]
+    assert "/generations/0002/bin/python" in (env / "bin" / "webapp").read_text().splitlines()[0]
+    assert run_in_env(env, "python", "-c", "import webapp; print(webapp.EDITED)").stdout == "edited\n"
+    assert run_in_env(env, "webapp").returncode == 0
+    _verify_clean(capsys, env)
+
+
+def test_a_member_removed_from_the_workspace_is_uninstalled(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], uv_bin: Path
+) -> None:
+    extra = project / "packages" / "extra"
+    (extra / "src" / "extra").mkdir(parents=True)
+    (extra / "src" / "extra" / "__init__.py").write_text("X = 1\n")
+    (extra / "pyproject.toml").write_text(
+        (project / "packages" / "core" / "pyproject.toml")
+        .read_text()
+        .replace('name = "core"', 'name = "extra"')
+    )
+    run([uv_bin, "lock"], cwd=project)
+    commit_all(project, "extra")
+    env = tmp_path / "srv" / ".venv"
+    assert vk(capsys, "deploy", project, "--env", env, "--keep", "5").code == 0
+    assert "extra" in _record(env, 1)["packages"]
+    shutil.rmtree(extra)
+    run([uv_bin, "lock"], cwd=project)
+    commit_all(project, "no extra")
+
+    state = _deploy(capsys, project, env)
+
+    assert state["built"]["from"] == "clone" and state["built"]["lock_synced"] is True
+    assert "extra" not in state["packages"]
+    assert not list(site_packages(env).glob("extra*"))
+    _verify_clean(capsys, env)
+
+
+def test_a_member_file_changed_in_place_is_not_reinstalled_from_the_poisoned_cache(
+    fresh_uv_cache: Path, project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "srv" / ".venv"
+    assert vk(capsys, "deploy", project, "--env", env, "--keep", "5").code == 0
+    target = site_packages(env) / "core" / "__init__.py"
+    data, st = target.read_bytes(), target.stat()
+    assert st.st_nlink > 1  # linked from uv's cache: the edit below reaches it
+    with open(target, "r+b") as fh:
+        fh.write(b"#" if data[:1] != b"#" else b"!")
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    _edit_member(project)  # webapp changes, core does not
+
+    built = _deploy(capsys, project, env)["built"]
+
+    assert "core" in built["installed"]
+    assert (_home(env) / "0002" / target.relative_to(env)).read_bytes() == data
+    _verify_clean(capsys, env)
+
+
+def test_a_hook_writing_a_live_file_before_the_prune_is_not_explained(
+    fresh_uv_cache: Path, project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The prune explains only the ctimes its own unlinks moved: a hook that wrote tinydb in place (mtime
+    put back) before it is not, so the next clone hashes that file and refuses it."""
+    env = tmp_path / "srv" / ".venv"
+    assert vk(capsys, "deploy", project, "--env", env, "--keep", "5").code == 0
+    (project / "tamper.py").write_text(
+        "import glob, os, sys\n"
+        "p = glob.glob(os.path.join(sys.prefix, 'lib/python3*/site-packages/tinydb/__init__.py'))[0]\n"
+        "st = os.stat(p)\n"
+        "data = open(p, 'rb').read()\n"
+        "open(p, 'r+b').write(b'#' if data[:1] != b'#' else b'!')\n"
+        "os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))\n"
+    )
+    pyproject = project / "pyproject.toml"
+    plain = pyproject.read_text()
+    pyproject.write_text(plain + '\n[tool.venvkeeper.hooks]\npost-deploy = ["python tamper.py"]\n')
+    _edit_member(project, "hooked")
+    hooked = vk(capsys, "deploy", project, "--env", env, "--keep", "0", "--json")
+    assert hooked.code == 0, hooked.err
+    assert hooked.json["pruned"] == [1]
+    pyproject.write_text(plain)
+    _edit_member(project)
+
+    built = _deploy(capsys, project, env)["built"]
+
+    assert any("tinydb/__init__.py" in path for path in built["refused"]), built
+    assert "tinydb" in built["installed"]
+    _verify_clean(capsys, env)
+
+
+def test_after_a_hook_rolls_back_the_next_clone_hashes_only_the_member_uv_replaced(
+    project: Path, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The failed generation was a clone: cloning it moved the live generation's ctimes, and so did
+    removing it; both were venvkeeper's own doing and are explained. Only the files of the member uv
+    reinstalled there (uv unlinked those, not venvkeeper) are hashed by the next clone."""
+    pyproject = project / "pyproject.toml"
+    plain = pyproject.read_text()
+    pyproject.write_text(plain + '\n[tool.venvkeeper.hooks]\npost-deploy = ["false"]\n')
+    _edit_member(project, "failing hook")
+    assert vk(capsys, "deploy", project, "--env", env, "--keep", "5").code != 0
+    assert env.readlink().name == "0001"
+    pyproject.write_text(plain)
+    _edit_member(project)
+
+    built = _deploy(capsys, project, env)["built"]
+
+    webapp_files = [p for p, row in _manifest(env, 1)["files"].items() if row[3] == "webapp"]
+    assert (built["from"], built["refused"]) == ("clone", {})
+    assert 0 < built["hashed"] <= len(webapp_files), (built, len(webapp_files))
+
+
+def test_a_path_dependency_makes_a_lock_change_build_from_nothing(
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    uv_bin: Path,
+    publish: Callable[..., Path],
+) -> None:
+    """uv's export names an editable path dependency by its path (``-e ./libs/foo``): the clone cannot
+    tell what it installs, so it removes nothing on a guess and the generation is built from nothing."""
+    lib = project / "libs" / "foo"
+    (lib / "src" / "foo").mkdir(parents=True)
+    (lib / "src" / "foo" / "__init__.py").write_text("X = 1\n")
+    (lib / "pyproject.toml").write_text(
+        (project / "packages" / "core" / "pyproject.toml")
+        .read_text()
+        .replace('name = "core"', 'name = "foo"')
+    )
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text().replace('dependencies = ["webapp"]', 'dependencies = ["webapp", "foo"]')
+    pyproject.write_text(text + '\n[tool.uv.sources.foo]\npath = "libs/foo"\neditable = true\n')
+    run([uv_bin, "lock"], cwd=project)
+    commit_all(project, "foo")
+    env = tmp_path / "srv" / ".venv"
+    assert vk(capsys, "deploy", project, "--env", env, "--keep", "5").code == 0
+    publish("tinydb", "1.2.1")
+    run([uv_bin, "lock", "--upgrade-package", "tinydb"], cwd=project)
+    commit_all(project, "tinydb 1.2.1")
+
+    state = _deploy(capsys, project, env)
+
+    assert state["built"]["from"] == "nothing"
+    assert "names a dependency by path" in state["built"]["why"]
+    assert state["packages"]["foo"] == "0.1.0" and state["packages"]["tinydb"] == "1.2.1"
     _verify_clean(capsys, env)

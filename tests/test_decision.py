@@ -208,6 +208,18 @@ CASES = [
         found=replace(FOUND, export_sha256="export-2", cached=frozenset({"core", "webapp"})),
     ),
     Case(
+        "a member removed from the workspace: the clone's sync removes it (the export never names members)",
+        replace(LIVE, record=record(members=[*record().members, {"name": "gone", "sha256": "gone-1"}])),
+        built(
+            effective_sha256=effective(),
+            rebuild=(),
+            reuse=("core", "webapp"),
+            clone_from=1,
+            sync_lock=True,
+        ),
+        found=replace(FOUND, cached=frozenset({"core", "webapp"})),
+    ),
+    Case(
         "one member edited: it is rebuilt, the other reused from the wheel cache",
         LIVE,
         built(

@@ -126,10 +126,12 @@ def remove_tree(path: Path) -> None:
 
 
 def _make_writable_and_retry(func: Any, path: str, _exc: object) -> None:
-    # A read-only file inside a generation (some wheels ship 0444 files) must not stop the cleanup.
+    # A read-only directory inside a generation (some wheels ship 0555 trees) must not stop the
+    # cleanup: removing an entry needs write access to its directory, never to the file itself. A
+    # file's mode is not touched: generations share inodes, so it is the live generation's mode too.
     parent = os.path.dirname(path)
     os.chmod(parent, 0o700)
-    if os.path.exists(path) and not os.path.islink(path):
+    if os.path.isdir(path) and not os.path.islink(path):
         os.chmod(path, 0o700)
     func(path)
 

@@ -160,7 +160,9 @@ def _gather(
         lock_inputs=facts.lock_inputs,
         python_version_file=facts.python_version_file,
         member_hashes=facts.member_hashes,
-        requires_python=facts.requires_python,
+        # Only a lock read now says it: the record's value, carried over for unchanged lock bytes, would
+        # compare equal with itself whatever else moved (a pyproject's [tool.uv] python-preference).
+        requires_python=facts.requires_python if lock is not None else None,
         hooks=tuple(workspace.config.hooks.post_deploy),
     )
     return _Run(request, workspace, options, keep, layout, started, target, facts, project, live, lock)

@@ -264,13 +264,17 @@ def _clone(project: Project, live: Live, options: plan.Options, found: Found) ->
         or any(record.interpreter.get(k) != found.interpreter.get(k) for k in identity)
     ):
         return {}
-    before = {m.get("name"): m.get("sha256") for m in record.members}
+    before = {m.get("name"): m.get("sha256") for m in record.members if m.get("package", True)}
     return {
         "clone_from": live.number,
         "delta_members": tuple(sorted(n for n, h in project.member_hashes.items() if before.get(n) != h)),
         # The export digest may be the record's own (questions() reuses it while the lock and groups
-        # stand), so options that change how uv installs (the selection rule) also mean a sync.
-        "sync_lock": record.export_sha256 != found.export_sha256 or record.options != options.to_json(),
+        # stand), so options that change how uv installs (the selection rule) also mean a sync; and
+        # a member gone from the workspace is not in the export at all (--no-emit-workspace): the
+        # sync's clean-up removes what neither the export nor the members name.
+        "sync_lock": record.export_sha256 != found.export_sha256
+        or record.options != options.to_json()
+        or bool(set(before) - set(project.member_hashes)),
     }
 
 

@@ -63,6 +63,7 @@ def populate(build: Build, env_dir: Path, number: int, manifest_path: Path) -> G
             return _populate_clone(build, decision.clone_from, (env_dir, number, manifest_path), python)
         except CloneRefusedError as exc:
             why = f"the clone of generation {decision.clone_from} was refused: {exc}"
+            delta.empty(env_dir)  # what the clone and its delta left: built from nothing instead
     if decision.refresh_venv:
         engine.create_venv(env_dir, str(python), allow_existing=True)
     wheels = install_locked(
@@ -107,7 +108,9 @@ def _populate_clone(
     def clone_and_sync() -> Clone:
         cloned = delta.start(build.layout, source, env_dir)
         third = sorted(cloned.reinstall - members)
-        engine.clean_cache(sorted(cloned.poisoned - members))
+        # Members too: uv installs a wheel by linking what it unpacked into its cache, so an in-place
+        # edit of a member's file reached that entry, and the same wheel would bring it back.
+        engine.clean_cache(sorted(cloned.poisoned))
         if decision.sync_lock or third:
             engine.sync_dependencies(build.stage, env_dir, python, decision.groups, third, inexact=True)
         if decision.sync_lock:
@@ -117,6 +120,8 @@ def _populate_clone(
                 build.stage, decision.groups, python
             )
             dropped = lockdrop.extraneous(env_dir, requirements, markers, members)
+            if dropped is None:
+                raise CloneRefusedError("uv's export names a dependency by path, not by name")
             if dropped:
                 engine.uninstall(build.stage, env_dir, dropped)
         return cloned

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import io
 import os
 import stat
 from collections.abc import Mapping
@@ -46,6 +47,8 @@ class Clone:
     refused: dict[str, str] = field(default_factory=dict)  # path -> why it was not linked
     reinstall: set[str] = field(default_factory=set)  # distributions owning a refused file
     poisoned: set[str] = field(default_factory=set)  # of those, changed in place (uv's cache may share it)
+    # The live generation's ctimes that these links moved (generations.identity explains them).
+    source_ctimes: dict[str, int] = field(default_factory=dict)
 
     @property
     def reused(self) -> dict[str, SealedFile]:
@@ -77,10 +80,14 @@ def _lstat(path: str) -> os.stat_result | None:
 
 
 class _Cloner:
-    def __init__(self, src: Path, manifest: Manifest, dst: Path, explained: Mapping[str, int]) -> None:
+    def __init__(
+        self, src: Path, manifest: Manifest, dst: Path, explained: Mapping[str, int], named: str
+    ) -> None:
         self.src, self.dst, self.manifest = str(src), str(dst), manifest
         self.explained = explained
-        self.old, self.new = self.src.encode(), self.dst.encode()
+        self.old, self.new = named.encode(), self.dst.encode()
+        # Any spelling of the live generation's directory ends so: ".venv.venvkeeper/generations/0007".
+        self.tail = os.path.join(*Path(named).parts[-3:]).encode()
         self.result = Clone()
         self._dirs: set[str] = set()
         self.st: os.stat_result | None = None
@@ -122,6 +129,7 @@ class _Cloner:
         target = os.path.join(self.dst, path)
         os.link(os.path.join(self.src, path), target)
         after = os.lstat(target)  # the link itself moved the ctime: the seal compares with this one
+        self.result.source_ctimes[path] = after.st_ctime_ns  # the live file's too: the same inode
         into[path] = SealedFile(
             sealed.size,
             sealed.sha256,
@@ -131,6 +139,36 @@ class _Cloner:
             after.st_mtime_ns,
             after.st_ctime_ns,
         )
+
+    def files(self) -> dict[str, bytes]:
+        """Link every sealed file that still is what was sealed; write afresh those that name the live
+        directory. Returns the rewritten ones' content (their RECORD rows change too)."""
+        rewrite: dict[str, bytes] = {}
+        for path, sealed in self.manifest.files.items():
+            st = self.check(path, sealed)
+            if st is None:
+                continue
+            if _names_directory(path) and self.rewritten(path, sealed, st, rewrite):
+                continue
+            if not path.endswith("/RECORD"):  # RECORDs last: those listing a rewritten script change too
+                self.link(path, sealed, self.result.linked)
+        return rewrite
+
+    def rewritten(self, path: str, sealed: SealedFile, st: os.stat_result, rewrite: dict[str, bytes]) -> bool:
+        """Whether ``path`` was handled here (written afresh with the new directory, or refused)."""
+        content = self.read(path, sealed)
+        if content is None:
+            return True
+        if self.old in content:
+            content = rewrite[path] = content.replace(self.old, self.new)
+        if self.tail in content:
+            # The live generation's directory spelled another way (--env given through another
+            # symlink than the record says): a script left naming it would run the old generation.
+            raise CloneRefusedError(f"{path}: names {self.src} in a form the clone cannot rewrite")
+        if path not in rewrite:
+            return False
+        self.write(path, rewrite[path], stat.S_IMODE(st.st_mode))
+        return True
 
     def read(self, path: str, sealed: SealedFile) -> bytes | None:
         """The content of a file about to be written afresh: it must still hash as sealed (its identity
@@ -171,40 +209,37 @@ def _record_rows(record: bytes, site: str, changed: Mapping[str, bytes]) -> byte
         if path in changed:
             digest = base64.urlsafe_b64encode(hashlib.sha256(changed[path]).digest()).rstrip(b"=").decode()
             ending = line[len(line.rstrip("\r\n")) :]
-            out.append(f"{row[0]},sha256={digest},{len(changed[path])}{ending}")
+            written = io.StringIO()  # csv quotes a path with a comma, as installers write it
+            csv.writer(written, lineterminator="").writerow([row[0], f"sha256={digest}", len(changed[path])])
+            out.append(written.getvalue() + ending)
         else:
             out.append(line)
     return "".join(out).encode()
 
 
-def clone(src: Path, manifest: Manifest, dst: Path, explained: Mapping[str, int] | None = None) -> Clone:
+def clone(
+    src: Path,
+    manifest: Manifest,
+    dst: Path,
+    explained: Mapping[str, int] | None = None,
+    named: str | None = None,
+) -> Clone:
     """Clone the sealed generation ``src`` (``manifest``: its manifest, already checked against its
-    record; ``explained``: the ctimes venvkeeper's own unlinks moved since, generations.identity) into
-    the new directory ``dst``. Raises CloneRefusedError when the live generation cannot be
-    cloned at all; ``dst`` is then left for the caller to remove."""
+    record; ``explained``: the ctimes venvkeeper's own unlinks moved since, generations.identity;
+    ``named``: the directory its scripts name, as its record says it was built, which is ``src`` spelled
+    another way when --env was given through another symlink) into the new directory ``dst``. Raises
+    CloneRefusedError when the live generation cannot be cloned at all; ``dst`` is then left for the
+    caller to remove."""
+    named = named or str(src)
     if manifest.schema < 2 or not manifest.dev:
         raise CloneRefusedError("its manifest predates recorded identities (schema 1)")
-    if len(str(src)) != len(str(dst)) or any(c in str(dst) for c in "'\"\\\n"):
+    if len(named) != len(str(dst)) or any(c in str(dst) + named for c in "'\"\\\n"):
         # Scripts name the directory inside shell quoting (uv's /bin/sh trampoline for long paths):
         # a same-length, plain path is replaced byte for byte and keeps whatever form uv chose.
-        raise CloneRefusedError(f"{dst}: its path cannot replace {src} in the scripts byte for byte")
-    cloner = _Cloner(src, manifest, dst, explained or {})
+        raise CloneRefusedError(f"{dst}: its path cannot replace {named} in the scripts byte for byte")
+    cloner = _Cloner(src, manifest, dst, explained or {}, named)
     os.makedirs(dst, exist_ok=True)
-    rewrite: dict[str, bytes] = {}
-    for path, sealed in manifest.files.items():
-        st = cloner.check(path, sealed)
-        if st is None:
-            continue
-        if _names_directory(path):
-            content = cloner.read(path, sealed)
-            if content is None:
-                continue
-            if cloner.old in content:
-                rewrite[path] = content.replace(cloner.old, cloner.new)
-                cloner.write(path, rewrite[path], stat.S_IMODE(st.st_mode))
-                continue
-        if not path.endswith("/RECORD"):  # RECORDs last: those listing a rewritten script change too
-            cloner.link(path, sealed, cloner.result.linked)
+    rewrite = cloner.files()
     # The venv's own files come from no distribution uv could install again, and without its RECORD
     # uv cannot remove a distribution to reinstall it: either refuses the clone.
     own = [p for p in cloner.result.refused if not manifest.files[p].owner or p.endswith("/RECORD")]
@@ -213,7 +248,7 @@ def clone(src: Path, manifest: Manifest, dst: Path, explained: Mapping[str, int]
     _records(cloner, rewrite)
     for path, target in manifest.links.items():
         cloner.parent(path)
-        os.symlink(target.replace(cloner.src, cloner.dst), os.path.join(cloner.dst, path))
+        os.symlink(target.replace(cloner.old.decode(), cloner.dst), os.path.join(cloner.dst, path))
     for path, sealed in manifest.bytecode.items():
         # Only beside its own source, linked unchanged: bytecode is what runs instead of that source.
         # A refused one is simply not carried (CPython compiles the source again); no reinstall.

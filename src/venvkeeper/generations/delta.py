@@ -16,11 +16,12 @@ from venvkeeper.generations import identity
 from venvkeeper.generations.layout import Layout
 from venvkeeper.generations.manifest import Manifest, read_manifest, source_of
 
-__all__ = ["delta_sources", "drop_stale_bytecode", "start"]
+__all__ = ["delta_sources", "drop_stale_bytecode", "empty", "start"]
 
 
-def _source_manifest(layout: Layout, number: int) -> Manifest:
-    """Generation ``number``'s manifest, as sealed: its sha256 must be the one its record holds."""
+def _source_manifest(layout: Layout, number: int) -> tuple[Manifest, str | None]:
+    """Generation ``number``'s manifest, as sealed (its sha256 must be the one its record holds), and
+    the directory its record says it was built at (what its scripts name)."""
     state = layout.read_state(number)
     path = layout.manifest_file(number)
     try:
@@ -30,29 +31,33 @@ def _source_manifest(layout: Layout, number: int) -> Manifest:
     if state is None or hashlib.sha256(raw).hexdigest() != state.manifest_sha256:
         raise cloning.CloneRefusedError(f"{path}: does not match the sha256 in its generation record")
     try:
-        return read_manifest(raw)
+        return read_manifest(raw), state.directory
     except ValueError as exc:
         raise cloning.CloneRefusedError(f"{path}: {exc}") from None
 
 
 def start(layout: Layout, number: int, env_dir: Path) -> cloning.Clone:
     """Clone generation ``number`` into ``env_dir`` (raises CloneRefusedError, ``env_dir`` then empty)."""
-    manifest = _source_manifest(layout, number)
+    manifest, named = _source_manifest(layout, number)
     try:
-        return cloning.clone(
-            layout.gen_dir(number), manifest, env_dir, identity.explained_ctimes(layout, number)
+        cloned = cloning.clone(
+            layout.gen_dir(number), manifest, env_dir, identity.explained_ctimes(layout, number), named
         )
     except cloning.CloneRefusedError:
-        _empty(env_dir)
+        empty(env_dir)
         raise
     except OSError as exc:
         # A hard link refused (another filesystem, fs.protected_hardlinks, an inode's link limit), or
         # a file unreadable: building from nothing still works.
-        _empty(env_dir)
+        empty(env_dir)
         raise cloning.CloneRefusedError(f"{exc.filename or env_dir}: {exc.strerror or exc}") from None
+    # Our own links moved the live generation's ctimes: explained, so that removing this generation
+    # again (a failed build, a hook's roll-back) or the next prune does not cost a hash of each.
+    identity.explain(layout, number, cloned.source_ctimes)
+    return cloned
 
 
-def _empty(env_dir: Path) -> None:
+def empty(env_dir: Path) -> None:
     """Remove what a refused clone left, keeping the directory (the caller builds into it)."""
     for root, dirs, files in os.walk(env_dir, topdown=False):
         for name in files:

@@ -20,7 +20,7 @@ __all__ = ["extraneous", "requirement_lines"]
 
 def requirement_lines(export: str) -> list[str]:
     """The requirements of a ``uv export`` (requirements.txt format): continuation lines joined, hash
-    options, comments and options dropped."""
+    options and comments dropped. Other lines are kept as they are, ``-e PATH`` included."""
     lines: list[str] = []
     pending = ""
     for raw in export.splitlines():
@@ -30,24 +30,25 @@ def requirement_lines(export: str) -> list[str]:
             continue
         text, pending = (pending + text).strip(), ""
         text = text.split(" --hash", 1)[0].strip()
-        if text and not text.startswith(("#", "-")):
+        if text and not text.startswith("#"):
             lines.append(text)
     return lines
 
 
 def extraneous(
     env_dir: Path, requirements: str, markers: Mapping[str, str], members: Iterable[str]
-) -> list[str]:
+) -> list[str] | None:
     """The distributions installed in ``env_dir`` that neither the lock's export (``requirements``, lines
     with markers, evaluated for ``markers``) nor the members account for: what a clone must remove.
-    A line that cannot be read keeps its package (nothing is removed on a guess)."""
+    None when a line names no package (a path dependency: ``-e ../lib``, ``./lib``): nothing is
+    removed on a guess, the caller builds from nothing instead."""
     wanted = {canonicalize_name(m) for m in members}
     for text in requirement_lines(requirements):
         try:
             req = Requirement(text)
             applies = req.marker is None or req.marker.evaluate(dict(markers))
         except (InvalidRequirement, InvalidMarker, UndefinedEnvironmentName):
-            return []
+            return None
         if applies:
             wanted.add(canonicalize_name(req.name))
     installed = read_distributions(str(env_dir), walk(str(env_dir)))

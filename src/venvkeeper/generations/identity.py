@@ -21,7 +21,7 @@ from venvkeeper.core import files as fsutil
 from venvkeeper.generations.layout import Layout
 from venvkeeper.generations.manifest import Manifest, SealedFile, read_manifest
 
-__all__ = ["explained_ctimes", "prune", "remove"]
+__all__ = ["explain", "explained_ctimes", "prune", "remove"]
 
 
 def explained_ctimes(layout: Layout, number: int) -> dict[str, int]:
@@ -32,6 +32,21 @@ def explained_ctimes(layout: Layout, number: int) -> dict[str, int]:
     except (OSError, ValueError):
         return {}
     return {str(p): int(c) for p, c in data.items()} if isinstance(data, dict) else {}
+
+
+def explain(layout: Layout, number: int, ctimes: dict[str, int]) -> None:
+    """Record ``ctimes`` (path -> ctime right after venvkeeper linked that file elsewhere, having checked
+    its identity just before) as explained for generation ``number``."""
+    _write(layout, number, {**explained_ctimes(layout, number), **ctimes})
+
+
+def _write(layout: Layout, number: int, explained: dict[str, int]) -> None:
+    path = layout.ctimes_file(number)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        fsutil.atomic_write_json(path, dict(sorted(explained.items())), compact=True)
+    except OSError:
+        pass  # only a saving: without it the next clone hashes these files
 
 
 def _live_manifest(layout: Layout, live: int) -> Manifest | None:
@@ -89,7 +104,10 @@ def _unlink_files(directory: str, witness: _Witness) -> None:
                 except FileNotFoundError:
                     continue
                 if st.st_nlink > 1 and stat.S_ISREG(st.st_mode):
-                    witness.unlink(entry.path, st)
+                    try:
+                        witness.unlink(entry.path, st)
+                    except OSError:
+                        continue  # a read-only directory: remove_tree makes it writable and goes on
 
 
 def remove(layout: Layout, numbers: Iterable[int], live: int | None) -> None:
@@ -104,12 +122,7 @@ def remove(layout: Layout, numbers: Iterable[int], live: int | None) -> None:
             _unlink_files(str(layout.gen_dir(number)), witness)
         layout.remove_generation(number)
     if witness is not None and witness.changed and live is not None:
-        path = layout.ctimes_file(live)
-        try:
-            path.parent.mkdir(exist_ok=True)
-            fsutil.atomic_write_json(path, dict(sorted(witness.explained.items())), compact=True)
-        except OSError:
-            pass  # only a saving: without it the next clone hashes these files
+        _write(layout, live, witness.explained)
 
 
 def prune(layout: Layout, keep: int) -> list[int]:

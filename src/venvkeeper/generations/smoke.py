@@ -94,7 +94,13 @@ for script in scripts:
         interp = words[1] if len(words) > 1 and words[0] == "exec" else None
     elif head and head[0].startswith("#!"):
         interp = head[0][2:].strip().split()[0]
-    if interp is None or os.path.realpath(interp) != me:
+    # Its directory too: every environment's bin/python resolves to the same base interpreter, so a
+    # script naming another generation's python would pass the first test and run that generation.
+    if (
+        interp is None
+        or os.path.realpath(interp) != me
+        or os.path.realpath(os.path.dirname(interp)) != os.path.realpath(bindir)
+    ):
         failures.append(f"console script {script}: runs {interp!r}, not this environment's python")
 print(json.dumps({
     "failures": failures,
