@@ -209,14 +209,15 @@ CASES = [
     ),
     Case(
         "a member removed from the workspace: the clone's sync removes it (the export never names members)",
-        replace(LIVE, record=record(members=[*record().members, {"name": "gone", "sha256": "gone-1"}])),
-        built(
-            effective_sha256=effective(),
-            rebuild=(),
-            reuse=("core", "webapp"),
-            clone_from=1,
-            sync_lock=True,
+        replace(
+            LIVE,
+            record=record(
+                members=[*record().members, {"name": "gone", "sha256": "gone-1"}],
+                effective_sha256="effective with gone",
+            ),
         ),
+        built(rebuild=(), reuse=("core", "webapp"), clone_from=1, sync_lock=True),
+        project=replace(PROJECT, inputs="inputs-2"),
         found=replace(FOUND, cached=frozenset({"core", "webapp"})),
     ),
     Case(
