@@ -355,12 +355,17 @@ def _pax_path(data: bytes, where: str) -> str:
         records[key] = value
         data = data[int(length) :]
     if set(records) != {b"path"}:
-        keys = ", ".join(sorted(k.decode(errors="replace") for k in records))
+        # A damaged key may hold a newline or other control characters: the error is one line.
+        keys = ", ".join(sorted(_shown(k.decode(errors="replace")) for k in records))
         raise _damaged(f"{where}: a pax header with {keys}: only a long path is allowed")
     try:
         return records[b"path"].decode("utf-8")
     except UnicodeDecodeError:
         raise _damaged(f"{where}: a pax path that is not UTF-8") from None
+
+
+def _shown(text: str) -> str:
+    return text if text.isprintable() else repr(text)
 
 
 def _chunks(gz: Gunzip, size: int, where: str) -> Iterator[bytes]:
