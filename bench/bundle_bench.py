@@ -567,7 +567,10 @@ class Bench:
         return path, self.run("uv venv", argv)
 
     def uv_sync(self, python: Path, wheels: Path) -> Run:
-        argv = [
+        return self.run("uv pip sync", self.uv_sync_argv(python, wheels))
+
+    def uv_sync_argv(self, python: Path, wheels: Path) -> list[str]:
+        return [
             self.tools.uv,
             "pip",
             "sync",
@@ -581,7 +584,6 @@ class Bench:
             "--quiet",
             str(self.requirements_all),
         ]
-        return self.run("uv pip sync", argv)
 
     def unit_uv(self, timed: bool) -> None:
         path, venv = self.new_venv("uv")
