@@ -41,7 +41,7 @@ from venvkeeper.gateways.uv import cache_scope, cache_used, find_uv, uv_version
 # Steps are called through their modules (engine.create_venv, transaction.build_and_switch...): the
 # install benchmark (bench/bundle_bench.py) times them by wrapping the module's function.
 from venvkeeper.generations import build, engine, transaction, wheels
-from venvkeeper.generations.layout import GenerationState, Layout, now_iso, refuse_inside
+from venvkeeper.generations.layout import GenerationState, Layout, now_iso, read_packages, refuse_inside
 from venvkeeper.generations.results import DeployResult
 from venvkeeper.generations.transaction import (
     Target,
@@ -222,7 +222,7 @@ def _new_generation(
         layout,
         target,
         keep,
-        functools.partial(_populate, layout, opened),
+        functools.partial(_populate, layout, opened, None),
         lambda number, undo: (
             run_post_deploy(hooks, hooks_dir, fields.hook_timeout, layout, number, undo)
             if hooks and hooks_dir is not None
@@ -252,7 +252,7 @@ def _in_place(layout: Layout, target: Target, opened: _Bundle, started: float) -
     if live is not None and live.inputs_sha256 == opened.inputs and (layout.env / "bin" / "python").exists():
         return _unchanged(layout, target, "this bundle is already installed here", started)
     _stock(layout, opened)
-    done = transaction.build_in_place(layout, target, functools.partial(_populate, layout, opened))
+    done = transaction.build_in_place(layout, target, functools.partial(_populate, layout, opened, live))
     store.prune(layout, _installed_from(done.state))
     return DeployResult(
         "install",
@@ -325,12 +325,30 @@ def _stock(layout: Layout, opened: _Bundle) -> None:
 
 
 def _populate(
-    layout: Layout, opened: _Bundle, env_dir: Path, number: int, manifest_path: Path
+    layout: Layout,
+    opened: _Bundle,
+    previous: GenerationState | None,
+    env_dir: Path,
+    number: int,
+    manifest_path: Path,
 ) -> GenerationState:
-    """A venv on the bundle's interpreter, its pylock.toml installed offline, then finished as deploy's."""
+    """A venv on the bundle's interpreter, its pylock.toml installed offline, then finished as deploy's.
+    ``previous``: the record of what ``env_dir`` holds already (--in-place), else None."""
     fields, interpreter, scratch = opened.fields, opened.interpreter, opened.scratch
+    python = env_dir / "bin" / "python"
+    try:  # before anything is written into env_dir
+        stale = store.kept_by_uv(
+            opened.checked.pylock, layout, read_packages(env_dir), _installed_from(previous)
+        )
+    except ValueError as exc:
+        raise bundle.BundleError(
+            f"{opened.path}: {exc}: --in-place cannot replace it",
+            hint="install it without --in-place: a new generation installs every package afresh",
+        ) from None
     engine.create_venv(env_dir, str(interpreter), allow_existing=env_dir.is_dir())
-    engine.install_pylock(scratch, env_dir / "bin" / "python", scratch / "pylock.toml")
+    engine.install_pylock(scratch, python, scratch / "pylock.toml")
+    if stale:  # kept by the sync although their wheel changed (astral-sh/uv#4412): replaced by name
+        engine.install_requirements(python, [str(path) for path in stale.values()], reinstall=sorted(stale))
     found = opened.checked.files
     provided = [
         wheels.inspect_wheel(store.entry(layout, found[f"wheels/{name}"][1], name)) for name in fields.members
