@@ -188,22 +188,23 @@ def install(
     layout = Layout.for_env(env)
     if hooks_dir is not None:
         refuse_inside(layout.env, hooks_dir, "the --hooks-dir checkout")
-    # As deploy: a failed first install leaves nothing behind, and uv's cache goes beside the
-    # generations when this user has no usable default (a service user without a home). The
-    # bundle is read inside the claim: the wheels the store lacks are written as they are checked.
-    with claim(layout, wait=wait), cache_scope(layout.home / "uv-cache"):
+    # As deploy: a failed first install leaves nothing behind. The bundle is read inside the claim:
+    # the wheels the store lacks are written (beside the store) as they are checked.
+    with claim(layout, wait=wait):
         target = target_for(layout, plan.Options(in_place=in_place), "install")
         opened = _open(layout, target, bundle_path, python, key)
+        # uv's cache goes beside the generations when this user has no usable default (a service
+        # user without a home); what the result reports is the cache of the install's own uv runs.
         try:
-            if in_place:
-                result = _in_place(layout, target, opened, started)
-            else:
-                result = _new_generation(
-                    layout, target, opened, DEFAULT_KEEP if keep is None else keep, hooks_dir, started
-                )
+            with cache_scope(layout.home / "uv-cache"):
+                if in_place:
+                    result = _in_place(layout, target, opened, started)
+                else:
+                    keep = DEFAULT_KEEP if keep is None else keep
+                    result = _new_generation(layout, target, opened, keep, hooks_dir, started)
+                used = cache_used()
         finally:
             fsutil.remove_tree(opened.scratch)
-        used = cache_used()
         result.uv_cache = used.to_json() if used is not None else None
         return result
 
