@@ -1075,7 +1075,9 @@ def observations(results: Results) -> list[str]:
             )
         out.append(
             f"pip writes bytecode by default; with `--no-compile` its install takes {ms(no_compile.median)} "
-            f"ms instead of {ms(pip.median)} ms. uv and venvkeeper write none"
+            f"ms instead of {ms(pip.median)} ms. uv writes none; venvkeeper's smoke check writes the "
+            "bytecode of the modules it imports (its `-I` ignores PYTHONDONTWRITEBYTECODE: "
+            "docs/incremental-generations.md, section 2), which the manifest does not seal"
         )
         outside = vk.median - (vk.internal_median or 0.0)
         out.append(
