@@ -141,30 +141,43 @@ sys.exit(code)
 # (function, step, what it does); "nested" steps run inside the step above them that is not nested.
 INSTALL_STEPS: list[tuple[str, str, str, bool]] = [
     (
-        "venvkeeper.bundle.archive:read_bundle",
-        "check",
-        "first pass over the bundle: gunzip, every entry's kind and name, sizes and sha256 against the "
-        "manifest",
+        "venvkeeper.bundle.install:_open",
+        "open",
+        "the bundle read once and checked, the interpreter found and checked (the rows below are inside it)",
         False,
     ),
-    ("venvkeeper.bundle.install:_interpreter", "interpreter", "the interpreter for `--python`", False),
+    (
+        "venvkeeper.bundle.archive:read_bundle",
+        "check",
+        "the one pass over the bundle: gunzip, every entry's kind and name, sizes and sha256 against the "
+        "manifest; the wheels the wheel store lacks written into a scratch directory as they are hashed",
+        True,
+    ),
     (
         "venvkeeper.bundle.install:_check_target",
         "target",
-        "the interpreter asked for its version and platform (a subprocess), the tags compared",
-        False,
+        "the interpreter's version and platform (probed beside the pass, in a thread, as uv is located) "
+        "compared with the bundle's tags",
+        True,
     ),
     (
         "venvkeeper.bundle.store:missing",
         "store check",
-        "the wheel store's entries for this bundle hashed again (the ones absent or altered are extracted)",
+        "the store's entries for wheels the pass read before the manifest, hashed (none for a bundle as "
+        "pack writes it)",
         False,
     ),
     (
         "venvkeeper.bundle.archive:extract",
         "extract",
-        "second pass, only for wheels the store lacks: gunzip, hash again, write them, renamed into the "
-        "store",
+        "a second pass, only for wheels read before the manifest that the store lacks (none for a bundle "
+        "as pack writes it)",
+        False,
+    ),
+    (
+        "venvkeeper.bundle.store:put",
+        "store put",
+        "the wheels the pass wrote renamed into the store",
         False,
     ),
     (
@@ -201,6 +214,13 @@ INSTALL_STEPS: list[tuple[str, str, str, bool]] = [
         True,
     ),
 ]
+# What a parent step's "rest" row is, where it is not pack's members step.
+REST = {
+    "venvkeeper.bundle.install:_open": "the rest of the step above: the scratch directory made, the wait "
+    "for the thread (uv located, `--python` probed) past the pass",
+    "venvkeeper.generations.transaction:build_and_switch": "the rest of the step above: records written, "
+    "the switch, locks",
+}
 PACK_STEPS: list[tuple[str, str, str, bool]] = [
     ("venvkeeper.gateways.git:list_files", "git ls-files", "the project's tracked files", False),
     (
@@ -547,7 +567,10 @@ class Bench:
         return path, self.run("uv venv", argv)
 
     def uv_sync(self, python: Path, wheels: Path) -> Run:
-        argv = [
+        return self.run("uv pip sync", self.uv_sync_argv(python, wheels))
+
+    def uv_sync_argv(self, python: Path, wheels: Path) -> list[str]:
+        return [
             self.tools.uv,
             "pip",
             "sync",
@@ -561,7 +584,6 @@ class Bench:
             "--quiet",
             str(self.requirements_all),
         ]
-        return self.run("uv pip sync", argv)
 
     def unit_uv(self, timed: bool) -> None:
         path, venv = self.new_venv("uv")
@@ -693,7 +715,7 @@ class Bench:
 
     def gzip_levels(self) -> None:
         """What the bundle's compression level buys: the bundle's tar stream compressed at levels 1, 6
-        and 9 (the fastest of three runs each, in this process), and gunzipped (install does it twice)."""
+        and 9 (the fastest of three runs each, in this process), and gunzipped (install does it once)."""
         raw = self.bundle.read_bytes()
         started = time.perf_counter()
         tar = gzip.decompress(raw)
@@ -909,9 +931,7 @@ def breakdown_rows(
                 [
                     "· rest",
                     med(lambda r, p=parent, k=kids: r.get(p, 0.0) - sum(r.get(n, 0.0) for n in k)),
-                    "the rest of the step above: records written, the switch, locks"
-                    if part == "install"
-                    else "the rest of the step above: finding the interpreter, output dirs",
+                    REST.get(parent, "the rest of the step above: finding the interpreter, output dirs"),
                 ]
             )
 
@@ -1043,17 +1063,21 @@ def observations(results: Results) -> list[str]:
             f"from a copy at a new path {ms(new.median)} ms; of the bundle's pylock.toml (venvkeeper's "
             f"command) from a fixed extraction {ms(pylock.median)} ms, from a copy at a new path "
             f"{ms(pylock_new.median)} ms, inside `venvkeeper install` {ms(inside)} ms: uv's cache of local "
-            "wheels is keyed by their path, and venvkeeper installs from a new scratch directory every time"
+            "wheels is keyed by their path, and venvkeeper installs from the wheel store of its --env, a "
+            "new path for every new --env"
         )
         growth = median_of(f.get("uv_cache_growth", []))
         if growth is not None:
             out.append(
-                f"each `venvkeeper install` grew the uv cache by {mib(growth)} (median): the wheels "
-                "unpacked again under their new scratch paths, never to be reused"
+                f"each `venvkeeper install` into a new --env grew the uv cache by {mib(growth)} (median): "
+                "the wheels unpacked again under the new --env's wheel-store paths (a later install into "
+                "the same --env reuses them)"
             )
         out.append(
             f"pip writes bytecode by default; with `--no-compile` its install takes {ms(no_compile.median)} "
-            f"ms instead of {ms(pip.median)} ms. uv and venvkeeper write none"
+            f"ms instead of {ms(pip.median)} ms. uv writes none; venvkeeper's smoke check writes the "
+            "bytecode of the modules it imports (its `-I` ignores PYTHONDONTWRITEBYTECODE: "
+            "docs/incremental-generations.md, section 2), which the manifest does not seal"
         )
         outside = vk.median - (vk.internal_median or 0.0)
         out.append(
@@ -1065,7 +1089,7 @@ def observations(results: Results) -> list[str]:
         if g:
             out.append(
                 f"the bundle's tar stream ({mib(g['tar'])}) gunzips in {ms(g['gunzip_s'])} ms (install "
-                f"reads the bundle twice); gzip level 9 takes {ms(g['9'][1])} ms where level 6 takes "
+                f"reads the bundle once); gzip level 9 takes {ms(g['9'][1])} ms where level 6 takes "
                 f"{ms(g['6'][1])} ms and level 1 {ms(g['1'][1])} ms, for {g['6'][0] - g['9'][0]} and "
                 f"{g['1'][0] - g['9'][0]} bytes more (in this process, the fastest of three runs each)"
             )
@@ -1121,7 +1145,7 @@ def install_markdown(results: Results) -> list[str]:
         "",
         "Medians over one run per round of the same command under a timing driver (each function's time "
         "in-process; not among the timed runs above). venvkeeper install does more than the anchors: it "
-        "checks the whole bundle (hashes) before writing anything, extracts it, smoke-checks the new "
+        "checks the whole bundle (hashes) before installing anything, extracts it, smoke-checks the new "
         "environment, seals it and switches to it as a new generation.",
         "",
         *benchlib.table_lines(BREAKDOWN_HEADERS, breakdown_rows(results, "install", INSTALL_STEPS)),

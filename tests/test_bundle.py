@@ -424,6 +424,17 @@ def test_a_pax_header_with_more_than_a_path_is_refused(tmp_path: Path) -> None:
     assert message.endswith("a pax header with linkpath: only a long path is allowed")
 
 
+def test_a_pax_key_with_a_newline_is_shown_on_one_line(tmp_path: Path) -> None:
+    info, data = regular(f"{TOP}/wheels/x.whl", b"x")
+    info.pax_headers = {"a\nb": "1"}  # a damaged key (test_bundle_fuzz found one by flipping a byte)
+    bundle = hand_tar(tmp_path / "b.tar.gz", [*good_members(), (info, data)], pax=True)
+
+    message = refused(bundle, tmp_path)
+
+    assert message.endswith("a pax header with 'a\\nb': only a long path is allowed")
+    assert "\n" not in message
+
+
 # --- refused: signatures -------------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """``venvkeeper install`` unpacks each wheel once, into ``<env>.venvkeeper/wheels-store/<sha256>/``:
 a second install of the same bundle neither extracts it again nor grows uv's cache, an altered
-store entry is replaced (never installed), and pruning generations prunes the store."""
+store entry is replaced (never installed), and pruning generations prunes the store. A newer bundle
+whose wheel changed but not its version is what runs afterwards, in place too."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 
 from support import bundles
 from support.wheels import make_wheel
+from venvkeeper.bundle import store
+from venvkeeper.generations.layout import Layout
 from vk import vk_process
 
 
@@ -119,3 +122,68 @@ def test_pruned_generations_take_their_store_entries_with_them(tmp_path: Path) -
 
     assert [p.name for p in _entries(env)] == [other.name]
     assert not first.parent.exists()
+
+
+def _bundle_of(tmp: Path, code: str) -> Path:
+    """goodpkg 1.0 whose module says ``code``: the same name and version, other bytes, per ``code``."""
+    wheel = make_wheel(tmp / code, "goodpkg", "1.0", files={"goodpkg/__init__.py": f"CODE = {code!r}\n"})
+    data = wheel.read_bytes()
+    files = {f"wheels/{wheel.name}": data}
+    good = bundles.package("goodpkg", "1.0", wheels=f"[{bundles.wheel_entry(wheel.name, data)}]")
+    files["pylock.toml"] = bundles.pylock([good])
+    manifest = bundles.manifest_for(files, project={"name": "site", "version": code})
+    out = tmp / f"site-{code}.tar.gz"
+    out.write_bytes(bundles.bundle_bytes(files, manifest))
+    return out
+
+
+@pytest.mark.parametrize("mode", [(), ("--in-place",)], ids=["generation", "in-place"])
+def test_a_newer_bundle_whose_wheel_changed_but_not_its_version_is_what_runs(
+    mode: tuple[str, ...], tmp_path: Path
+) -> None:
+    # uv keeps an installed distribution of the same name and version (astral-sh/uv#4412): in place,
+    # the sync alone left "old" running and sealed it as the newer bundle's.
+    env = tmp_path / "srv" / ".venv"
+    _install(_bundle_of(tmp_path, "old"), env, *mode)
+
+    _install(_bundle_of(tmp_path, "new"), env, *mode)
+
+    ran = subprocess.run(
+        [str(env / "bin" / "python"), "-c", "import goodpkg; print(goodpkg.CODE)"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert ran.stdout.strip() == "new", ran.stderr
+    verified = vk_process("verify", "--env", env)
+    assert verified.code == 0, verified.out + verified.err
+
+
+def test_kept_by_uv_names_only_same_version_packages_from_another_wheel(tmp_path: Path) -> None:
+    layout = Layout.for_env(tmp_path / ".venv")
+    one, two = b"PK one", b"PK two"
+    pkg = bundles.package(
+        "Good.Pkg", "1.0", wheels=f"[{bundles.wheel_entry('good_pkg-1.0-py3-none-any.whl', one)}]"
+    )
+    both = bundles.package(
+        "other",
+        "2.0",
+        wheels="["
+        + ", ".join(
+            bundles.wheel_entry(f"other-2.0-{tag}.whl", data)
+            for tag, data in (("py2-none-any", one), ("py3-none-any", two))
+        )
+        + "]",
+    )
+    lock = bundles.pylock([pkg])
+    sha = hashlib.sha256(one).hexdigest()
+
+    assert store.kept_by_uv(lock, layout, {"good-pkg": "1.0"}, []) == {
+        "good-pkg": store.entry(layout, sha, "good_pkg-1.0-py3-none-any.whl")
+    }
+    assert store.kept_by_uv(lock, layout, {"good-pkg": "1.0"}, [sha]) == {}  # installed from this wheel
+    assert store.kept_by_uv(lock, layout, {"good-pkg": "0.9"}, []) == {}  # the sync replaces another version
+    assert store.kept_by_uv(lock, layout, {}, []) == {}  # the sync installs it
+    with pytest.raises(ValueError, match=r"other 2\.0 is installed from another wheel, and the bundle has 2"):
+        store.kept_by_uv(bundles.pylock([both]), layout, {"other": "2.0"}, [])

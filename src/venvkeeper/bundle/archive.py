@@ -1,9 +1,10 @@
 """The bundle format of docs/bundle.md: its names, limits and error; a bundle checked, then extracted.
 
 Format code only, on paths and file objects: no uv, no network. :func:`read_bundle` is install's
-first pass (checks everything, writes nothing); :func:`extract` is the second, and checks each file
-again as it writes it, because the bundle may have been replaced in between. :mod:`writer` writes
-bundles to the same rules (:func:`name_problem`, :func:`clash`, :func:`manifest_files`).
+first pass (checks everything; writes only what a :class:`Sink` asks for, see :mod:`unpack`);
+:func:`extract` is the second, and checks each file again as it writes it, because the bundle may
+have been replaced in between. :mod:`writer` writes bundles to the same rules (:func:`name_problem`,
+:func:`clash`, :func:`manifest_files`).
 
 The archive is read by our own ustar loop over :meth:`tarfile.TarInfo.frombuf`, not ``tarfile.open``:
 tarfile takes a bad header after the first for the end of the archive, applies pax and GNU extension
@@ -29,7 +30,7 @@ import zlib
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from venvkeeper.bundle import check as bundlecheck
 from venvkeeper.bundle.gunzip import Gunzip, StreamError
@@ -56,7 +57,9 @@ __all__ = [
     "TOP",
     "BundleError",
     "CheckedBundle",
+    "Sink",
     "clash",
+    "create_under",
     "extract",
     "manifest_files",
     "name_problem",
@@ -118,20 +121,37 @@ class CheckedBundle:
     pylock: bytes = b""  # pylock.toml's bytes, checked against the manifest and by check_pylock
 
 
-def read_bundle(path: Path, *, public_key: bytes | None) -> CheckedBundle:
-    """Install's first pass: check the whole bundle, extracting nothing. Raises BundleError."""
+class Sink(Protocol):
+    """Where the first pass writes an entry as it reads it, when asked: ``start`` gets the entry's
+    name and size and the kept entries read so far (manifest.json, its signature, pylock.toml), and
+    returns a file to write its bytes to, or None; ``done`` then gets what the entry hashed to."""
+
+    def start(self, rel: str, size: int, kept: Mapping[str, bytes]) -> BinaryIO | None: ...
+
+    def done(self, rel: str, found: tuple[int, str]) -> None: ...
+
+
+def read_bundle(path: Path, *, public_key: bytes | None, sink: Sink | None = None) -> CheckedBundle:
+    """Install's first pass: check the whole bundle, writing nothing but what ``sink`` asks for.
+    Raises BundleError (an OSError only from the sink's files)."""
     label = str(path)
     files: dict[str, tuple[int, str]] = {}
     kept: dict[str, bytes] = {}
     with _open(path) as gz:
         for rel, size, chunks in _members(gz, label):
+            out = sink.start(rel, size, kept) if sink is not None else None
             sha, parts = hashlib.sha256(), []
-            for chunk in chunks:
-                sha.update(chunk)
-                if rel in _KEPT:  # each checked at its header to be small
-                    parts.append(chunk)
+            with out if out is not None else contextlib.nullcontext():
+                for chunk in chunks:
+                    sha.update(chunk)
+                    if rel in _KEPT:  # each checked at its header to be small
+                        parts.append(chunk)
+                    elif out is not None:
+                        out.write(chunk)
             files[rel] = (size, sha.hexdigest())
             kept[rel] = b"".join(parts)
+            if out is not None and sink is not None:
+                sink.done(rel, files[rel])
     if both := clash(files):
         raise _damaged(f"{label}: {TOP}/{both}")
     if MANIFEST not in files:
@@ -206,7 +226,7 @@ def extract(path: Path, checked: CheckedBundle, dest: Path, only: Collection[str
                 if expected is None or expected[0] != size:
                     raise changed
                 sha = hashlib.sha256()
-                with os.fdopen(_create(dest_fd, rel), "wb") as out:
+                with os.fdopen(create_under(dest_fd, rel), "wb") as out:
                     for chunk in chunks:
                         sha.update(chunk)
                         out.write(chunk)
@@ -219,7 +239,7 @@ def extract(path: Path, checked: CheckedBundle, dest: Path, only: Collection[str
         raise _damaged(f"{label}: {TOP}/{min(missing)}: is no longer in the bundle")
 
 
-def _create(dest_fd: int, rel: str) -> int:
+def create_under(dest_fd: int, rel: str) -> int:
     """A new file ``rel`` under ``dest_fd``, making directories as needed, never following a link."""
     *dirs, name = rel.split("/")
     opened: list[int] = []
@@ -355,12 +375,17 @@ def _pax_path(data: bytes, where: str) -> str:
         records[key] = value
         data = data[int(length) :]
     if set(records) != {b"path"}:
-        keys = ", ".join(sorted(k.decode(errors="replace") for k in records))
+        # A damaged key may hold a newline or other control characters: the error is one line.
+        keys = ", ".join(sorted(_shown(k.decode(errors="replace")) for k in records))
         raise _damaged(f"{where}: a pax header with {keys}: only a long path is allowed")
     try:
         return records[b"path"].decode("utf-8")
     except UnicodeDecodeError:
         raise _damaged(f"{where}: a pax path that is not UTF-8") from None
+
+
+def _shown(text: str) -> str:
+    return text if text.isprintable() else repr(text)
 
 
 def _chunks(gz: Gunzip, size: int, where: str) -> Iterator[bytes]:

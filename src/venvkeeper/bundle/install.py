@@ -1,13 +1,18 @@
 """``venvkeeper install BUNDLE --env PATH``: a bundle into a new generation, with no network at all.
 
-The bundle is checked whole before anything is written (:func:`bundle.read_bundle`): every entry's
+The bundle is checked whole before anything is installed (:func:`bundle.read_bundle`): every entry's
 kind and name, every hash against the manifest, the signature when a key is given, every manifest
 field install acts on, every file its ``pylock.toml`` names (each must be one of the bundle's
-wheels), and the target tags against this interpreter. Only then are the wheels the wheel store
-lacks extracted into it (:mod:`venvkeeper.bundle.store`; a second pass that hashes again), and uv
-installs, offline, the bundle's ``pylock.toml`` pointed at the store's stable paths. The environment is
-finished (smoke-checked, sealed) and switched to by the same generation transaction as ``deploy``
-(:mod:`venvkeeper.generations.build`, :mod:`venvkeeper.generations.transaction`).
+wheels), and the target tags against this interpreter. That one pass also writes the wheels the
+wheel store lacks into a scratch directory as it hashes them (once the manifest, and with a key its
+signature, has been read and verified); only when the whole pass succeeds are they renamed into the
+store (:mod:`venvkeeper.bundle.store`). uv then installs, offline, the bundle's ``pylock.toml``
+pointed at the store's stable paths. The environment is finished (smoke-checked, sealed) and switched
+to by the same generation transaction as ``deploy`` (:mod:`venvkeeper.generations.build`,
+:mod:`venvkeeper.generations.transaction`).
+
+What does not depend on the bundle runs beside that pass, in a thread: uv located (a ``uv
+--version``) and the ``--python`` interpreter asked what it is.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import hashlib
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,18 +30,18 @@ from packaging import tags
 
 from venvkeeper import __version__
 from venvkeeper.bundle import archive as bundle
-from venvkeeper.bundle import store
+from venvkeeper.bundle import store, unpack
 from venvkeeper.bundle.check import ManifestFields
 from venvkeeper.core import files as fsutil
 from venvkeeper.core.config import DEFAULT_KEEP
 from venvkeeper.core.errors import ConfigError, InterpreterError
 from venvkeeper.core.lazy import lazy
-from venvkeeper.gateways.uv import cache_scope, cache_used, uv_version
+from venvkeeper.gateways.uv import cache_scope, cache_used, find_uv, uv_version
 
 # Steps are called through their modules (engine.create_venv, transaction.build_and_switch...): the
 # install benchmark (bench/bundle_bench.py) times them by wrapping the module's function.
 from venvkeeper.generations import build, engine, transaction, wheels
-from venvkeeper.generations.layout import GenerationState, Layout, now_iso, refuse_inside
+from venvkeeper.generations.layout import GenerationState, Layout, now_iso, read_packages, refuse_inside
 from venvkeeper.generations.results import DeployResult
 from venvkeeper.generations.transaction import (
     Target,
@@ -45,6 +51,7 @@ from venvkeeper.generations.transaction import (
     target_for,
 )
 from venvkeeper.project import interpreters, plan
+from venvkeeper.project.interpreters import Interpreter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -68,9 +75,9 @@ def _interpreter(request: str | None, target_python: str) -> Path:
     return engine.find_python(Path("/"), request or target_python)
 
 
-def _check_target(fields: ManifestFields, python: Path) -> None:
-    """Refuse a bundle made for another Python minor or platform, naming both sets of tags."""
-    seen = interpreters.probe(str(python))
+def _check_target(fields: ManifestFields, python: Path, seen: Interpreter | None) -> None:
+    """Refuse a bundle made for another Python minor or platform, naming both sets of tags.
+    ``seen``: what ``python`` said it is (:func:`interpreters.probe`), None when it did not run."""
     if seen is None:
         raise InterpreterError(f"{python}: does not run", hint="pass --python /path/to/python")
     minor = ".".join(seen.version.split(".")[:2])
@@ -101,20 +108,66 @@ class _Bundle:
     checked: bundle.CheckedBundle
     interpreter: Path
     inputs: str  # the manifest's sha256: the same bundle installed again changes nothing
+    scratch: Path  # the wheels the first pass wrote; pylock.toml pointed at the store goes here
+    unpacked: frozenset[str]  # the wheels (``wheels/<file>``) the first pass wrote there, checked
+    declined: frozenset[str]  # and those it found intact in the store
 
     @property
     def fields(self) -> ManifestFields:
         return self.checked.fields
 
 
-def _open(bundle_path: Path, python: str | None, public_key: Path | None) -> _Bundle:
-    if not bundle_path.is_file():
-        raise ConfigError(f"{bundle_path}: no such bundle", hint="give the file `venvkeeper pack` wrote")
-    key = signing.load_key_file(public_key, "public") if public_key is not None else None
-    checked = bundle.read_bundle(bundle_path, public_key=key)
-    interpreter = _interpreter(python, checked.fields.python)
-    _check_target(checked.fields, interpreter)
-    return _Bundle(bundle_path, checked, interpreter, hashlib.sha256(checked.manifest_bytes).hexdigest())
+def _ready(python: str | None) -> tuple[Path, Interpreter | None] | None:
+    """What the first pass need not wait for: uv located (its first use probes it), and the
+    interpreter ``--python`` names, asked what it is. None without ``--python`` (the bundle says)."""
+    find_uv()
+    if python is None:
+        return None
+    interpreter = _interpreter(python, "")
+    return interpreter, interpreters.probe(str(interpreter))
+
+
+def _open(
+    layout: Layout, target: Target, bundle_path: Path, python: str | None, key: bytes | None
+) -> _Bundle:
+    """The bundle checked whole, the wheels the store lacks written into a new scratch directory on
+    the way (``_Bundle.scratch``; the caller removes it), and its interpreter found and checked."""
+    live = target.live.inputs_sha256 if target.live is not None else None
+    scratch = Path(tempfile.mkdtemp(prefix="bundle-", dir=layout.tmp))
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ready = pool.submit(_ready, python)
+            sink = unpack.Unpack(
+                scratch,
+                functools.partial(_store_lacks, layout),
+                public_key=key,
+                # An install of the live bundle changes nothing: no store entry is hashed for it.
+                skip=lambda raw: hashlib.sha256(raw).hexdigest() == live,
+            )
+            try:
+                with sink:
+                    checked = bundle.read_bundle(bundle_path, public_key=key, sink=sink)
+            except OSError as exc:  # writing into scratch (read_bundle's own reading errors are BundleError)
+                raise bundle.BundleError(
+                    f"{bundle_path}: cannot be extracted into {scratch}: {exc.strerror or exc}",
+                    hint=f"check the free space and permissions of {layout.home}; --env was not touched",
+                ) from exc
+            probed = ready.result()  # after the bundle's own errors, which come first
+        if probed is None:
+            interpreter = _interpreter(None, checked.fields.python)
+            probed = interpreter, interpreters.probe(str(interpreter))
+        _check_target(checked.fields, *probed)
+    except BaseException:
+        fsutil.remove_tree(scratch)
+        raise
+    inputs = hashlib.sha256(checked.manifest_bytes).hexdigest()
+    return _Bundle(
+        bundle_path, checked, probed[0], inputs, scratch, frozenset(sink.unpacked), frozenset(sink.declined)
+    )
+
+
+def _store_lacks(layout: Layout, rel: str, size: int, sha256: str) -> bool:
+    return not store.intact(store.entry(layout, sha256, rel.rpartition("/")[2]), size, sha256)
 
 
 def install(
@@ -129,50 +182,55 @@ def install(
     hooks_dir: Path | None = None,
 ) -> DeployResult:
     started = time.monotonic()
-    opened = _open(bundle_path, python, public_key)
+    if not bundle_path.is_file():
+        raise ConfigError(f"{bundle_path}: no such bundle", hint="give the file `venvkeeper pack` wrote")
+    key = signing.load_key_file(public_key, "public") if public_key is not None else None
     layout = Layout.for_env(env)
     if hooks_dir is not None:
         refuse_inside(layout.env, hooks_dir, "the --hooks-dir checkout")
-    # As deploy: a failed first install leaves nothing behind, and uv's cache goes beside the
-    # generations when this user has no usable default (a service user without a home).
-    with claim(layout, wait=wait), cache_scope(layout.home / "uv-cache"):
-        if in_place:
-            result = _in_place(layout, opened, started)
-        else:
-            result = _new_generation(
-                layout, opened, DEFAULT_KEEP if keep is None else keep, hooks_dir, started
-            )
-        used = cache_used()
+    # As deploy: a failed first install leaves nothing behind. The bundle is read inside the claim:
+    # the wheels the store lacks are written (beside the store) as they are checked.
+    with claim(layout, wait=wait):
+        target = target_for(layout, plan.Options(in_place=in_place), "install")
+        opened = _open(layout, target, bundle_path, python, key)
+        # uv's cache goes beside the generations when this user has no usable default (a service
+        # user without a home); what the result reports is the cache of the install's own uv runs.
+        try:
+            with cache_scope(layout.home / "uv-cache"):
+                if in_place:
+                    result = _in_place(layout, target, opened, started)
+                else:
+                    keep = DEFAULT_KEEP if keep is None else keep
+                    result = _new_generation(layout, target, opened, keep, hooks_dir, started)
+                used = cache_used()
+        finally:
+            fsutil.remove_tree(opened.scratch)
         result.uv_cache = used.to_json() if used is not None else None
         return result
 
 
 def _new_generation(
-    layout: Layout, opened: _Bundle, keep: int, hooks_dir: Path | None, started: float
+    layout: Layout, target: Target, opened: _Bundle, keep: int, hooks_dir: Path | None, started: float
 ) -> DeployResult:
-    target = target_for(layout, plan.Options(), "install")
     if target.live is not None and target.healthy and target.live.inputs_sha256 == opened.inputs:
         return _unchanged(layout, target, "this bundle is already the live generation", started)
     fields = opened.fields
     # The bundle names the project's post-deploy hooks, but carries no project to run them in
     # (alembic.ini, manage.py): they run only in a checkout the operator names.
     hooks = list(fields.post_deploy) if hooks_dir is not None else []
-    scratch = _stock(layout, opened)
-    try:
-        switched = transaction.build_and_switch(
-            layout,
-            target,
-            keep,
-            functools.partial(_populate, layout, opened, scratch),
-            lambda number, undo: (
-                run_post_deploy(hooks, hooks_dir, fields.hook_timeout, layout, number, undo)
-                if hooks and hooks_dir is not None
-                else []
-            ),
-            adopt=target.kind == "venv",  # a plain venv at --env is kept as a generation, as deploy does
-        )
-    finally:
-        fsutil.remove_tree(scratch)
+    _stock(layout, opened)
+    switched = transaction.build_and_switch(
+        layout,
+        target,
+        keep,
+        functools.partial(_populate, layout, opened, None),
+        lambda number, undo: (
+            run_post_deploy(hooks, hooks_dir, fields.hook_timeout, layout, number, undo)
+            if hooks and hooks_dir is not None
+            else []
+        ),
+        adopt=target.kind == "venv",  # a plain venv at --env is kept as a generation, as deploy does
+    )
     store.prune(layout, {sha for n in layout.numbers() for sha in _installed_from(layout.read_state(n))})
     return DeployResult(
         "install",
@@ -189,21 +247,13 @@ def _new_generation(
     )
 
 
-def _in_place(layout: Layout, opened: _Bundle, started: float) -> DeployResult:
+def _in_place(layout: Layout, target: Target, opened: _Bundle, started: float) -> DeployResult:
     """--in-place (a container image's layer): converge --env itself; no generations, no rollback."""
-    target = target_for(layout, plan.Options(in_place=True), "install")
     live = target.live
     if live is not None and live.inputs_sha256 == opened.inputs and (layout.env / "bin" / "python").exists():
         return _unchanged(layout, target, "this bundle is already installed here", started)
-    scratch = _stock(layout, opened)
-    try:
-        done = transaction.build_in_place(
-            layout,
-            target,
-            functools.partial(_populate, layout, opened, scratch),
-        )
-    finally:
-        fsutil.remove_tree(scratch)
+    _stock(layout, opened)
+    done = transaction.build_in_place(layout, target, functools.partial(_populate, layout, opened, live))
     store.prune(layout, _installed_from(done.state))
     return DeployResult(
         "install",
@@ -244,21 +294,24 @@ def _installed_from(state: GenerationState | None) -> list[str]:
     return [sha for sha in wheels if isinstance(sha, str)] if isinstance(wheels, list) else []
 
 
-def _stock(layout: Layout, opened: _Bundle) -> Path:
-    """A scratch directory holding the pylock.toml uv installs, whose paths are the wheel store's
-    entries; the wheels the store lacks (or holds altered) are extracted into it first.
+def _stock(layout: Layout, opened: _Bundle) -> None:
+    """The wheel store made to hold every wheel of the bundle, and the pylock.toml uv installs (its
+    paths the store's entries) written into the scratch directory.
 
-    When the store holds every wheel, the bundle is not read a second time: the first pass hashed
-    every file against the manifest and kept pylock.toml's bytes.
+    The first pass wrote the wheels the store lacked; a wheel it could not write (read before the
+    manifest: a bundle repacked in another order) is extracted now if the store lacks it or holds
+    it altered, by a second pass that hashes it again.
     """
-    scratch = Path(tempfile.mkdtemp(prefix="bundle-", dir=layout.tmp))
-    wheels = store.wheels_of(opened.checked.files)
+    checked, scratch = opened.checked, opened.scratch
+    wheels = store.wheels_of(checked.files)
     try:
-        if wanted := store.missing(layout, wheels):
-            bundle.extract(opened.path, opened.checked, scratch, only=wanted)
-            store.put(layout, scratch, wanted, wheels)
+        unseen = {rel: found for rel, found in wheels.items() if rel not in opened.unpacked | opened.declined}
+        if rest := store.missing(layout, unseen):
+            bundle.extract(opened.path, checked, scratch, only=rest)
+        if written := opened.unpacked | rest:
+            store.put(layout, scratch, written, wheels)
         try:
-            pylock = store.pointed_pylock(opened.checked.pylock, layout, wheels)
+            pylock = store.pointed_pylock(checked.pylock, layout, wheels)
         except (ValueError, UnicodeDecodeError) as exc:
             raise bundle.BundleError(
                 f"{opened.path}: {bundle.TOP}/{bundle.PYLOCK}: {exc}",
@@ -266,24 +319,37 @@ def _stock(layout: Layout, opened: _Bundle) -> Path:
             ) from None
         (scratch / bundle.PYLOCK).write_text(pylock, encoding="utf-8")
     except OSError as exc:
-        fsutil.remove_tree(scratch)
         raise bundle.BundleError(
             f"{opened.path}: cannot be extracted into {scratch}: {exc.strerror or exc}",
             hint=f"check the free space and permissions of {layout.home}; --env was not touched",
         ) from exc
-    except BaseException:
-        fsutil.remove_tree(scratch)
-        raise
-    return scratch
 
 
 def _populate(
-    layout: Layout, opened: _Bundle, scratch: Path, env_dir: Path, number: int, manifest_path: Path
+    layout: Layout,
+    opened: _Bundle,
+    previous: GenerationState | None,
+    env_dir: Path,
+    number: int,
+    manifest_path: Path,
 ) -> GenerationState:
-    """A venv on the bundle's interpreter, its pylock.toml installed offline, then finished as deploy's."""
-    fields, interpreter = opened.fields, opened.interpreter
+    """A venv on the bundle's interpreter, its pylock.toml installed offline, then finished as deploy's.
+    ``previous``: the record of what ``env_dir`` holds already (--in-place), else None."""
+    fields, interpreter, scratch = opened.fields, opened.interpreter, opened.scratch
+    python = env_dir / "bin" / "python"
+    try:  # before anything is written into env_dir
+        stale = store.kept_by_uv(
+            opened.checked.pylock, layout, read_packages(env_dir), _installed_from(previous)
+        )
+    except ValueError as exc:
+        raise bundle.BundleError(
+            f"{opened.path}: {exc}: --in-place cannot replace it",
+            hint="install it without --in-place: a new generation installs every package afresh",
+        ) from None
     engine.create_venv(env_dir, str(interpreter), allow_existing=env_dir.is_dir())
-    engine.install_pylock(scratch, env_dir / "bin" / "python", scratch / "pylock.toml")
+    engine.install_pylock(scratch, python, scratch / "pylock.toml")
+    if stale:  # kept by the sync although their wheel changed (astral-sh/uv#4412): replaced by name
+        engine.install_requirements(python, [str(path) for path in stale.values()], reinstall=sorted(stale))
     found = opened.checked.files
     provided = [
         wheels.inspect_wheel(store.entry(layout, found[f"wheels/{name}"][1], name)) for name in fields.members

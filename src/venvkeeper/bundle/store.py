@@ -27,10 +27,13 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from venvkeeper.core import files as fsutil
 from venvkeeper.generations.layout import Layout
 
-__all__ = ["entry", "intact", "missing", "pointed_pylock", "prune", "put", "root", "wheels_of"]
+__all__ = ["entry", "intact", "kept_by_uv", "missing", "pointed_pylock", "prune", "put", "root", "wheels_of"]
 
 
 def root(layout: Layout) -> Path:
@@ -142,3 +145,45 @@ def prune(layout: Layout, keep: Collection[str]) -> None:
     for path in directory.iterdir() if directory.is_dir() else []:
         if path.name not in keep:
             fsutil.remove_tree(path)
+
+
+def kept_by_uv(
+    pylock: bytes, layout: Layout, installed: Mapping[str, str], before: Collection[str]
+) -> dict[str, Path]:
+    """The distributions a sync of the bundle's ``pylock.toml`` into an existing environment would
+    leave as they are although the bundle's wheel for them is another: {name: the store entry to
+    reinstall it from}.
+
+    uv keeps an installed distribution of the same name and version whatever wheel it came from
+    (astral-sh/uv#4412), so a newer bundle whose member changed without a version bump would keep
+    the old files, sealed as the new bundle's. Those are the packages ``installed`` ({canonical name:
+    version}, before the sync) at the bundle's version from none of the bundle's wheels for them, by
+    ``before``: the store entries (sha256) the environment was installed from, empty when unknown
+    (then every such package is reinstalled). Such a package with several wheels is a ValueError:
+    which one uv would pick is not known here.
+    """
+    out: dict[str, Path] = {}
+    for package in tomllib.loads(pylock.decode("utf-8")).get("packages", []):
+        name, version = canonicalize_name(str(package.get("name"))), str(package.get("version"))
+        files = [w for w in package.get("wheels", []) if isinstance(w, dict)]
+        if not files or not _same_version(installed.get(name), version):
+            continue
+        shas = {str(w.get("hashes", {}).get("sha256")) for w in files}
+        if shas & set(before):
+            continue
+        if len(files) > 1:
+            raise ValueError(
+                f"{name} {version} is installed from another wheel, and the bundle has {len(files)} for it"
+            )
+        wheel = files[0]
+        out[name] = entry(layout, str(wheel["hashes"]["sha256"]), str(wheel["path"]).rpartition("/")[2])
+    return out
+
+
+def _same_version(installed: str | None, locked: str) -> bool:
+    if installed is None:
+        return False
+    try:
+        return Version(installed) == Version(locked)
+    except InvalidVersion:
+        return installed == locked
