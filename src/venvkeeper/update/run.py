@@ -27,7 +27,7 @@ from venvkeeper.core.errors import ConfigError, VenvkeeperError
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.gateways.uv import cache_scope
 from venvkeeper.generations.layout import Layout, refuse_inside
-from venvkeeper.update import candidate, notify
+from venvkeeper.update import candidate, nextgen, notify
 from venvkeeper.update.journal import recover
 from venvkeeper.update.preflight import preflight
 from venvkeeper.update.relock import relock
@@ -110,7 +110,10 @@ def _steps(session: Session, deploy: Deploy, started: float) -> None:
         return
     result.backup = str(store.backup_lock(relocked.old_lock, session.stamp, pre.config.keep_backups))
     tested = candidate.judge_candidate(session, pre, relocked, baseline)
-    ship(session, pre, tested, deploy)  # it reports what it shipped into the run's result
+    try:
+        ship(session, pre, tested, deploy)  # it reports what it shipped into the run's result
+    finally:
+        nextgen.discard(session, tested.prepared)  # unless it went live (then it is recorded)
 
 
 def _is_a_directory(root: Path) -> None:
@@ -141,7 +144,7 @@ def _attempt(
                 session = replace(session, ours=_is_ours(session))
                 _steps(session, deploy, started)
             finally:
-                for leftover in (store.stage(), store.stage("-new"), store.candidate()):
+                for leftover in (store.stage(), store.stage("-new"), store.candidate(), *store.test_envs()):
                     fsutil.remove_tree(leftover)
                 if session is not None and session.ours:  # another project's run marker is not ours
                     store.clear_running()
