@@ -71,15 +71,19 @@ IDENTITY = ("-c", "user.name=bench", "-c", "user.email=bench@localhost")
 # A candidate synced by uv alone, members built by uv (what venvkeeper's candidate did before it took
 # the members' wheels from deploy's cache), with the example's groups: none to deploy, dev to test
 CANDIDATE_SYNC = ("sync", "--frozen", "--all-packages", "--no-editable", "--group", "dev", "--quiet")
-STEPS = ("preflight", "candidate", "tests", "relock", "commit", "push", "deploy", "notify")
+STEPS = ("preflight", "candidate", "generation", "tests", "relock", "commit", "push", "deploy", "notify")
 STEP_WHAT = {
     "preflight": "git checks, lock parse, staging copy, `uv lock --check --offline`, `verify` of the env",
-    "candidate": "`uv sync` into a new candidate env on the current lock (baseline), then on the new lock",
+    "candidate": "the test environments: a hard-link clone of the live generation (baseline), then of the "
+    "next one, each with the test groups added (`uv sync --inexact`)",
+    "generation": "the next generation from the new lock, as a deploy builds it (clone of the live one, "
+    "`uv sync --inexact`, smoke check with the delta's bytecode compiled, seal), beside the baseline's tests",
     "tests": "the test command (`true`), baseline and candidate",
     "relock": "`uv lock --upgrade-package NAME<BOUND` for every registry package, in the staging copy",
     "commit": "uv.lock written, `git add` + `git commit`",
     "push": "`git push origin HEAD:main` (a local bare remote)",
-    "deploy": "`venvkeeper deploy` in-process: a new generation, the switch",
+    "deploy": "the switch to the tested generation: its record, the symlink, the prune (a deploy only as "
+    "a fallback)",
     "notify": "mail (none configured)",
 }
 
@@ -261,11 +265,19 @@ class Bench:
         for key, outcome in (("update", "updated"), ("noop", "no-updates")):
             result, payload = self.update(outcome)
             self.results.payloads[outcome] = payload
+            if outcome == "updated":
+                self.results.facts.setdefault("tested_live", []).append(self.tested_live())
             if timed:
                 s = self.results.get(key)
                 s.wall.append(result.wall_s)
                 s.internal.append(float(payload["durations"]["total"]))
                 self.results.durations.setdefault(outcome, []).append(payload["durations"])
+
+    def tested_live(self) -> bool:
+        """The live generation's record names the environment the tests ran in (no second build)."""
+        live = self.env_path.resolve()
+        record = json.loads((live.parent / f"{live.name}.json").read_text())
+        return bool((record.get("built") or {}).get("tested_in"))
 
     def unit_anchor(self, timed: bool) -> None:
         self.reset_anchor()
@@ -500,6 +512,11 @@ def observations(results: Results) -> list[str]:
         f"`uv lock --upgrade`'s changes are {same}; the bounded `uv lock --upgrade-package` "
         f"({len(f.get('requests', []))} requests) made {bounded_same}"
     )
+    tested = f.get("tested_live", [])
+    out.append(
+        f"in {sum(tested)} of {len(tested)} updated runs the live generation's record names the "
+        "environment the tests ran in (`built.tested_in`): it was switched to, not built again"
+    )
     note = (results.payloads.get("updated", {}).get("notification") or {}).get("skipped")
     out.append(f"mail: {note}")
     med = {k: step_median(results, "updated", k) or 0.0 for k in (*STEPS, "total")}
@@ -509,11 +526,13 @@ def observations(results: Results) -> list[str]:
         f"bounded `uv lock --upgrade-package` ({ms(results.get('bounded-lock').median)} ms)"
     )
     out.append(
-        f"venvkeeper installs three times where uv installs once: candidate ({ms(med['candidate'])} ms: a "
-        f"new environment synced on the old lock, then on the new one) and deploy ({ms(med['deploy'])} ms: a "
-        f"new generation) against one incremental `uv sync` ({ms(sync)} ms). A sync into a new environment "
-        f"from a new copy (as the candidate's baseline) takes {ms(results.get('fresh-sync-new').median)} ms, "
-        f"from a fixed path {ms(results.get('fresh-sync-fixed').median)} ms"
+        f"venvkeeper builds one generation (generation {ms(med['generation'])} ms, of which most is the "
+        f"smoke check compiling the bytecode of the packages the lock changed, as every deploy of that "
+        f"change does) and two test environments as hard-link clones (candidate {ms(med['candidate'])} ms), "
+        f"then switches to the generation the tests ran on (deploy {ms(med['deploy'])} ms), against one "
+        f"incremental `uv sync` ({ms(sync)} ms) that compiles nothing. For comparison, a sync into a new "
+        f"environment from a new copy takes {ms(results.get('fresh-sync-new').median)} ms, from a fixed "
+        f"path {ms(results.get('fresh-sync-fixed').median)} ms"
     )
     out.append(
         f"preflight ({ms(med['preflight'])} ms) includes `venvkeeper verify --env` (whole command "
@@ -522,8 +541,8 @@ def observations(results: Results) -> list[str]:
     )
     noop = {k: step_median(results, "no-updates", k) or 0.0 for k in ("candidate", "relock", "total")}
     out.append(
-        f"the no-update run still builds the baseline candidate ({ms(noop['candidate'])} ms of its "
-        f"{ms(noop['total'])} ms) before its relock ({ms(noop['relock'])} ms) finds nothing to do"
+        f"the no-update run still clones the baseline's environment ({ms(noop['candidate'])} ms of its "
+        f"{ms(noop['total'])} ms) beside its relock ({ms(noop['relock'])} ms), which finds nothing to do"
     )
     return out
 
