@@ -75,6 +75,9 @@ def test_the_generation_the_tests_ran_on_goes_live_without_a_second_build(
     # The record says how it was built: a clone of generation 1, tested in that environment.
     built = _record(service, 2)["built"]
     assert (built["from"], built["source"]) == ("clone", 1)
+    # The baseline's clone of generation 1 moved its files' ctimes; its links explain them, so the
+    # next generation's clone linked every file without hashing it again.
+    assert (built["hashed"], built["refused"]) == (0, {})
     assert built["tested_in"] == str(service.state / "update" / "test-0002")
     assert not Path(built["tested_in"]).exists()  # removed after the run
     # The test groups were where the tests ran, not in what went live.

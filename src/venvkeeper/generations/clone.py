@@ -48,6 +48,12 @@ class Clone:
     poisoned: set[str] = field(default_factory=set)  # of those, changed in place (uv's cache may share it)
 
     @property
+    def link_ctimes(self) -> dict[str, int]:
+        """The source's ctimes right after this clone linked them (path -> ctime): each moved by the
+        link itself, checked just before it (update clones one generation twice, :func:`delta.start`)."""
+        return {path: f.ctime_ns for path, f in {**self.linked, **self.bytecode}.items()}
+
+    @property
     def reused(self) -> dict[str, SealedFile]:
         """Every linked file and bytecode file, for the seal (:func:`manifest.seal`'s ``reuse``)."""
         return {**self.linked, **self.bytecode}

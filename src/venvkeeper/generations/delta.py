@@ -39,13 +39,16 @@ def _source_manifest(layout: Layout, number: int) -> Manifest:
         raise cloning.CloneRefusedError(f"{path}: {exc}") from None
 
 
-def start(layout: Layout, number: int, env_dir: Path) -> cloning.Clone:
-    """Clone generation ``number`` into ``env_dir`` (raises CloneRefusedError, ``env_dir`` then empty)."""
+def start(
+    layout: Layout, number: int, env_dir: Path, linked: Mapping[str, int] | None = None
+) -> cloning.Clone:
+    """Clone generation ``number`` into ``env_dir`` (raises CloneRefusedError, ``env_dir`` then empty).
+    ``linked``: the ctimes a clone of the same generation just left (path -> ctime right after its own
+    link, :attr:`Clone.link_ctimes`), explained like those of venvkeeper's own unlinks."""
     manifest = _source_manifest(layout, number)
+    explained = {**identity.explained_ctimes(layout, number), **(linked or {})}
     try:
-        return cloning.clone(
-            layout.gen_dir(number), manifest, env_dir, identity.explained_ctimes(layout, number)
-        )
+        return cloning.clone(layout.gen_dir(number), manifest, env_dir, explained)
     except cloning.CloneRefusedError:
         _empty(env_dir)
         raise

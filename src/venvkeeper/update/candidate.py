@@ -15,6 +15,7 @@ rewrites the scripts that name the generation's directory byte for byte
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,10 @@ class Baseline:
     """The environment the tests run in on the current lock: the live generation and the test groups."""
 
     env: Path
-    cloned: bool  # a hard-link clone of the live generation (else built from nothing)
+    source: int | None  # the live generation it is a hard-link clone of (None: built from nothing)
+    # The source's ctimes right after the clone's own links: the next generation's clone of the same
+    # source need not hash those files again (delta.start's ``linked``).
+    link_ctimes: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -128,10 +132,10 @@ def build_baseline(session: Session, pre: Preflight) -> Baseline:
                 pass
             else:
                 _add_to_clone(session, pre, env, cloned)
-                return Baseline(env, cloned=True)
+                return Baseline(env, number, cloned.link_ctimes)
         env = session.candidate
         _from_nothing(session, pre, env)
-        return Baseline(env, cloned=False)
+        return Baseline(env, None, {})
     finally:
         session.timed("candidate", started)
 
@@ -218,9 +222,12 @@ def _test_env(session: Session, pre: Preflight, prepared: Prepared) -> Path:
 def _prepare_beside_baseline(
     session: Session, pre: Preflight, relocked: Relocked, built: Future[Baseline]
 ) -> tuple[TestOutcome, Prepared]:
-    """The baseline's tests, while the next generation is built from the re-locked lock."""
+    """The baseline's tests, while the next generation is built from the re-locked lock (the baseline's
+    environment is ready by now: it was built beside the re-lock)."""
+    ready = built.result() if built.exception() is None else None
+    linked = (ready.source, ready.link_ctimes) if ready is not None and ready.source is not None else None
     with ThreadPoolExecutor(max_workers=1) as pool:
-        preparing = pool.submit(nextgen.prepare, session, pre, relocked.new_lock)
+        preparing = pool.submit(nextgen.prepare, session, pre, relocked.new_lock, linked)
         try:
             baseline = _judge_baseline(session, pre, built)
         except BaseException:

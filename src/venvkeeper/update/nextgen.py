@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,11 @@ def _stage_facts(pre: Preflight, new_lock: bytes) -> ProjectFacts:
     )
 
 
-def prepare(session: Session, pre: Preflight, new_lock: bytes) -> Prepared:
-    """Build the next generation from the re-locked lock beside the live one, under --env's lock."""
+def prepare(
+    session: Session, pre: Preflight, new_lock: bytes, linked: tuple[int, Mapping[str, int]] | None = None
+) -> Prepared:
+    """Build the next generation from the re-locked lock beside the live one, under --env's lock.
+    ``linked``: a generation the baseline cloned and the ctimes its links left (delta.start's)."""
     started = time.monotonic()
     layout = Layout.for_env(session.env)
     for export in pre.config.exports:  # the staging copy as the commit will make the project
@@ -106,7 +110,8 @@ def prepare(session: Session, pre: Preflight, new_lock: bytes) -> Prepared:
                 raise BusyError(f"{session.env}: no longer a generation", hint="run the update again")
             number = layout.next_number()
             try:
-                return _build(pre, facts, (layout, source, number), started)
+                explained = linked[1] if linked is not None and linked[0] == source else None
+                return _build(pre, facts, (layout, source, number), started, explained)
             except BaseException:
                 _remove(layout, number)
                 raise
@@ -114,7 +119,13 @@ def prepare(session: Session, pre: Preflight, new_lock: bytes) -> Prepared:
         session.timed("generation", started)
 
 
-def _build(pre: Preflight, facts: ProjectFacts, where: tuple[Layout, int, int], started: float) -> Prepared:
+def _build(
+    pre: Preflight,
+    facts: ProjectFacts,
+    where: tuple[Layout, int, int],
+    started: float,
+    linked: Mapping[str, int] | None,
+) -> Prepared:
     layout, source, number = where
     env_dir, stage, python = layout.gen_dir(number), pre.relock_stage, pre.python
     interpreter = identity_of(python) or {}
@@ -125,7 +136,7 @@ def _build(pre: Preflight, facts: ProjectFacts, where: tuple[Layout, int, int], 
 
     def clone_and_sync() -> Clone | None:
         try:
-            cloned = delta.start(layout, source, env_dir)
+            cloned = delta.start(layout, source, env_dir, linked)
         except CloneRefusedError as exc:
             refused.append(f"the clone of generation {source} was refused: {exc}")
             return None
@@ -152,23 +163,35 @@ def _build(pre: Preflight, facts: ProjectFacts, where: tuple[Layout, int, int], 
         done = finish(env_dir, layout.manifest_file(number), infos.values(), facts.member_entries)
         built: dict[str, Any] = {"from": "nothing", "why": refused[0]}
     else:
-        before = {m.get("name"): m.get("sha256") for m in pre.live.members}
-        changed = sorted(
-            ({n for n, h in hashes.items() if before.get(n) != h} | cloned.reinstall) & set(wheels)
-        )
-        if changed:
-            engine.install_wheels(stage, env_dir, [wheels[n] for n in changed], reinstall=True)
-        delta.drop_stale_bytecode(env_dir, cloned)
-        done = finish(
-            env_dir,
-            layout.manifest_file(number),
-            infos.values(),
-            facts.member_entries,
-            compile_files=delta.delta_sources(env_dir, cloned),
-            reuse=cloned.reused,
-        )
-        built = _built(source, cloned, changed)
+        done, built = _finish_clone(pre, facts, (layout, source, number), cloned, (wheels, infos))
     return Prepared(number, source, env_dir, done, wheels, infos, hashes, export, interpreter, built, started)
+
+
+def _finish_clone(
+    pre: Preflight,
+    facts: ProjectFacts,
+    where: tuple[Layout, int, int],
+    cloned: Clone,
+    members: tuple[dict[str, Path], dict[str, WheelInfo]],
+) -> tuple[Finished, dict[str, Any]]:
+    """The members whose content moved since the live generation, then the smoke check and the seal."""
+    (layout, source, number), (wheels, infos) = where, members
+    env_dir = layout.gen_dir(number)
+    before = {m.get("name"): m.get("sha256") for m in pre.live.members}
+    moved = {n for n, h in facts.member_hashes.items() if before.get(n) != h}
+    changed = sorted((moved | cloned.reinstall) & set(wheels))
+    if changed:
+        engine.install_wheels(pre.relock_stage, env_dir, [wheels[n] for n in changed], reinstall=True)
+    delta.drop_stale_bytecode(env_dir, cloned)
+    done = finish(
+        env_dir,
+        layout.manifest_file(number),
+        infos.values(),
+        facts.member_entries,
+        compile_files=delta.delta_sources(env_dir, cloned),
+        reuse=cloned.reused,
+    )
+    return done, _built(source, cloned, changed)
 
 
 def _built(source: int, cloned: Clone, installed: list[str]) -> dict[str, Any]:
