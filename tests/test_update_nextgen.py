@@ -122,3 +122,22 @@ def test_a_deploy_while_the_tests_run_makes_update_build_the_committed_lock(
         "0001",
         f"{report['live']['generation']:04d}",
     ]
+
+
+def test_the_next_deploy_clones_the_updated_generation_without_hashing_it(
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The test environments were hard links to the generation that went live; making and removing
+    them moved its files' ctimes. Update explains those moves (generations.identity), so the next
+    deploy's clone links every file without hashing it."""
+    publish_releases(publish)
+    assert update(capsys, service).json["outcome"] == "updated"
+
+    deployed = vk(capsys, "deploy", service.project, "--env", service.env, "--group", "dev", "--json")
+
+    assert (deployed.code, deployed.json["changed"]) == (0, True), deployed.out + deployed.err
+    built = _record(service, deployed.json["generation"])["built"]
+    assert (built["from"], built["source"], built["refused"]) == ("clone", 2, {})
+    assert built["hashed"] == 0
+    verify = vk(capsys, "verify", "--env", service.env, "--json")
+    assert verify.json["clean"] is True, verify.out

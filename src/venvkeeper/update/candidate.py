@@ -60,6 +60,8 @@ class Candidate:
     candidate: TestOutcome
     prepared: Prepared
     tested_in: Path
+    tested_links: Mapping[str, int]  # the generation's ctimes right after the test environment's links
+    baseline_env: Path
 
 
 def _member_wheels(session: Session, pre: Preflight) -> dict[str, Path]:
@@ -191,7 +193,7 @@ def _not_installable(exc: VenvkeeperError) -> Stop:
     )
 
 
-def _test_env(session: Session, pre: Preflight, prepared: Prepared) -> Path:
+def _test_env(session: Session, pre: Preflight, prepared: Prepared) -> tuple[Path, Mapping[str, int]]:
     """A hard-link clone of the prepared generation, with the test groups added: every file the
     generation has is the very inode the tests import (the scripts and RECORDs naming its directory
     aside, rewritten for this one)."""
@@ -216,7 +218,7 @@ def _test_env(session: Session, pre: Preflight, prepared: Prepared) -> Path:
         raise _not_installable(exc) from None
     finally:
         session.timed("candidate", started)
-    return env
+    return env, cloned.link_ctimes
 
 
 def _prepare_beside_baseline(
@@ -246,13 +248,13 @@ def judge_candidate(
     """Build the next generation, test it; a failure leaves everything unchanged."""
     baseline, prepared = _prepare_beside_baseline(session, pre, relocked, built)
     try:
-        tested_in = _test_env(session, pre, prepared)
+        tested_in, links = _test_env(session, pre, prepared)
         session.result.candidate = outcome = _run_tests(session, pre, "candidate", tested_in)
     except BaseException:
         nextgen.discard(session, prepared)
         raise
     if outcome.ok:
-        return Candidate(relocked, baseline, outcome, prepared, tested_in)
+        return Candidate(relocked, baseline, outcome, prepared, tested_in, links, built.result().env)
     nextgen.discard(session, prepared)
     fsutil.remove_tree(tested_in)
     session.result.live_verified = live.unchanged(session.env)

@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from venvkeeper.core import locking
 from venvkeeper.core.config import DEFAULT_KEEP
 from venvkeeper.core.errors import BusyError
 from venvkeeper.gateways.uv import uv_cache, uv_version
-from venvkeeper.generations import delta, engine, wheelcache
+from venvkeeper.generations import delta, engine, identity, wheelcache
 from venvkeeper.generations import stamp as stamps
 from venvkeeper.generations.build import Finished, both, finish, install_locked, interpreter_record
 from venvkeeper.generations.clone import Clone, CloneRefusedError
@@ -52,7 +52,7 @@ from venvkeeper.project.workspace import Workspace, load_lock_members, load_work
 from venvkeeper.update.preflight import Preflight
 from venvkeeper.update.session import Session
 
-__all__ = ["Prepared", "discard", "intact", "prepare", "switch"]
+__all__ = ["Prepared", "discard", "intact", "prepare", "remove_test_envs", "switch"]
 
 
 @dataclass(frozen=True)
@@ -220,6 +220,20 @@ def discard(session: Session, prepared: Prepared) -> None:
     layout = Layout.for_env(session.env)
     with contextlib.suppress(BusyError), claim(layout, wait=False):
         _remove(layout, prepared.number)
+
+
+def remove_test_envs(
+    session: Session, prepared: Prepared, envs: Sequence[Path], linked: Mapping[str, int]
+) -> None:
+    """Once ``prepared`` is live: remove the test environments (hard links to its files), explaining the
+    ctimes that their links (``linked``) and unlinks moved in it, so that the next deploy's clone of it
+    links without hashing (generations.identity). Skipped (the files are then hashed, nothing else)
+    when another generation is live or --env's lock is held."""
+    layout = Layout.for_env(session.env)
+    lock = locking.hold(layout.lock_file, wait=False, what=f"environment {layout.env}")
+    with contextlib.suppress(BusyError, OSError), lock:
+        if layout.current_number() == prepared.number:
+            identity.remove_clones(layout, envs, prepared.number, linked)
 
 
 def intact(prepared: Prepared) -> str | None:

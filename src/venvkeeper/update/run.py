@@ -114,6 +114,8 @@ def _steps(session: Session, deploy: Deploy, started: float) -> None:
         ship(session, pre, tested, deploy)  # it reports what it shipped into the run's result
     finally:
         nextgen.discard(session, tested.prepared)  # unless it went live (then it is recorded)
+    envs = (tested.tested_in, tested.baseline_env)
+    nextgen.remove_test_envs(session, tested.prepared, envs, tested.tested_links)
 
 
 def _is_a_directory(root: Path) -> None:
