@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from test_update import Service, deploy_service, publish_releases, update
+from venvkeeper.generations.clone import CloneRefusedError
 from vk import vk
 
 # The project's tests, then the inode of the tinydb module they imported.
@@ -139,5 +140,37 @@ def test_the_next_deploy_clones_the_updated_generation_without_hashing_it(
     built = _record(service, deployed.json["generation"])["built"]
     assert (built["from"], built["source"], built["refused"]) == ("clone", 2, {})
     assert built["hashed"] == 0
+    verify = vk(capsys, "verify", "--env", service.env, "--json")
+    assert verify.json["clean"] is True, verify.out
+
+
+def test_a_live_generation_that_cannot_be_cloned_is_built_from_nothing_and_still_tested(
+    service: Service,
+    publish: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A live generation the clone refuses (a manifest from before schema 2): the baseline's
+    environment and the next generation are built from nothing, and the tests still run on a clone of
+    the generation that goes live."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise CloneRefusedError("its manifest predates recorded identities (schema 1)")
+
+    monkeypatch.setattr("venvkeeper.generations.delta.start", refuse)
+    publish_releases(publish)
+
+    result = update(capsys, service, "--test-command", INODE_TESTS)
+
+    report = result.json
+    assert (result.code, report["outcome"]) == (0, "updated"), result.out + result.err
+    built = _record(service, 2)["built"]
+    assert built["from"] == "nothing"
+    assert "schema 1" in built["why"]
+    assert built["tested_in"] == str(service.state / "update" / "test-0002")
+    ino, tested_path = _tested_module(report)
+    live_path = service.env.resolve() / tested_path.split("/update/test-0002/", 1)[1]
+    assert os.stat(live_path).st_ino == ino
+    assert service.imported_version("tinydb") == "1.2.1"
     verify = vk(capsys, "verify", "--env", service.env, "--json")
     assert verify.json["clean"] is True, verify.out

@@ -28,7 +28,7 @@ from typing import Any
 from venvkeeper import __version__
 from venvkeeper.core import locking
 from venvkeeper.core.config import DEFAULT_KEEP
-from venvkeeper.core.errors import BusyError
+from venvkeeper.core.errors import BusyError, InterpreterError
 from venvkeeper.gateways.uv import uv_cache, uv_version
 from venvkeeper.generations import delta, engine, identity, wheelcache
 from venvkeeper.generations import stamp as stamps
@@ -69,7 +69,7 @@ class Prepared:
     export_sha256: str
     interpreter: dict[str, Any]
     built: dict[str, Any]  # the record's ``built``
-    started: float
+    duration_s: float  # how long building it took (the record's, as a deploy's)
 
 
 def options(pre: Preflight, workspace: Workspace) -> plan.Options:
@@ -128,7 +128,11 @@ def _build(
 ) -> Prepared:
     layout, source, number = where
     env_dir, stage, python = layout.gen_dir(number), pre.relock_stage, pre.python
-    interpreter = identity_of(python) or {}
+    interpreter = identity_of(python)
+    if interpreter is None:
+        raise InterpreterError(
+            f"{python}: the live environment's interpreter cannot be read", hint="deploy the project again"
+        )
     hashes = dict(facts.member_hashes)
     members = {m.name: (m.path, hashes[m.name]) for m in facts.members if m.name in hashes}
     in_workspace = "manifest" in pre.lock or len(facts.members) > 1
@@ -164,7 +168,8 @@ def _build(
         built: dict[str, Any] = {"from": "nothing", "why": refused[0]}
     else:
         done, built = _finish_clone(pre, facts, (layout, source, number), cloned, (wheels, infos))
-    return Prepared(number, source, env_dir, done, wheels, infos, hashes, export, interpreter, built, started)
+    took = round(time.monotonic() - started, 3)
+    return Prepared(number, source, env_dir, done, wheels, infos, hashes, export, interpreter, built, took)
 
 
 def _finish_clone(
@@ -294,7 +299,7 @@ def _record(prepared: Prepared, facts: ProjectFacts, opts: plan.Options, tested_
         uv_cache_why=uv_cache().why,
         manifest_sha256=finished.manifest_sha256,
         venvkeeper_version=__version__,
-        duration_s=round(time.monotonic() - prepared.started, 3),
+        duration_s=prepared.duration_s,
         built={**prepared.built, "tested_in": str(tested_in)},
     )
 
