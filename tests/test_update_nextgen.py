@@ -86,6 +86,24 @@ def test_the_generation_the_tests_ran_on_goes_live_without_a_second_build(
     assert not list(service.env.resolve().glob("lib/python3*/site-packages/tinyextra*"))
     monkeypatch.undo()
 
+    # The record is the one a deploy of the committed project writes (here: into another --env).
+    other = service.env.parent / "other" / ".venv"
+    fresh = vk(capsys, "deploy", service.project, "--env", other, "--json")
+    assert fresh.code == 0, fresh.err
+    ours = _record(service, 2)
+    theirs = json.loads((other.parent / ".venv.venvkeeper" / "generations" / "0001.json").read_text())
+    assert sorted(ours) == sorted(theirs)
+    same = ("lock_sha256", "export_sha256", "inputs_sha256", "lock_inputs_sha256", "effective_sha256")
+    assert {k: ours[k] for k in same} == {k: theirs[k] for k in same}
+    assert (ours["packages"], ours["options"], ours["members"]) == (
+        theirs["packages"],
+        theirs["options"],
+        theirs["members"],
+    )
+    # The same interpreter (its identity); the path it was named by is the live record's here, where
+    # a deploy into a new --env has uv find one.
+    assert {**ours["interpreter"], "path": None} == {**theirs["interpreter"], "path": None}
+
     # A deploy of the committed project finds nothing to do, verify is clean, rollback works.
     again = vk(capsys, "deploy", service.project, "--env", service.env, "--json")
     assert again.code == 0, again.err
