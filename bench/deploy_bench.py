@@ -17,11 +17,22 @@ Nothing fails on a ratio: the script measures and reports.
 The measured project is a copy of examples/webapp (under bench/.work/, never the example itself) with
 the ``[tool.venvkeeper.hooks]`` table removed: uv runs no hooks, so they are not part of what is
 compared. The copy is a git repository, because venvkeeper hashes the git-tracked files.
+
+venvkeeper runs as users run it (``--venvkeeper-from wheel``, the default): a wheel built from this
+tree with ``uv build``, installed with the lock's runtime dependencies into a venv of its own under the
+work dir, bytecode compiled as pip compiles on install. The development install next to the running
+interpreter (``--venvkeeper-from tree``) is editable (a ``.pth`` pointing into src/) and, when
+``PYTHONDONTWRITEBYTECODE`` is set, recompiles venvkeeper's modules on every start: a cost no user
+pays (about 6 ms of a 22 ms no-op here).
+
+``--write`` replaces this script's section; a run of only some scenarios (``--only``) keeps the other
+scenarios' rows, observations and rounds from the section it replaces, marked with that run's date.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -29,20 +40,27 @@ import sys
 import time
 import tomllib
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import benchlib
-from benchlib import EXAMPLE, BenchError, Run, Tools, bench_env, ms, run
+from benchlib import EXAMPLE, REPO, BenchError, Run, Tools, bench_env, ms, run
 
 PROG = "deploy_bench"
 SECTION = "## deploy (issue 2)"
 CHANGED_FILE = "packages/webapp/src/webapp/__init__.py"
 UV_SYNC = ("sync", "--frozen", "--no-dev", "--no-editable")
 
-TARGETS = {"noop": 1.5, "changed": 1.5, "cold": 1.1}
+# Issue 14's targets (the no-op with text output and with --json alike).
+TARGETS = {"noop": 1.2, "noop-json": 1.2, "changed": 1.5, "cold": 1.1}
+NOOP_JSON_TITLE = "no-op, --json"
+TITLES = {
+    "noop": "no-op (text output, as under cron)",
+    "changed": "one member's code changed",
+    "cold": "cold cache, new environment",
+}
 
 
 # --------------------------------------------------------------------------- running and timing
@@ -137,7 +155,7 @@ class Bench:
         self.uv_sync(throwaway, bench_env(self.cache_reinstall))
         shutil.rmtree(throwaway)
 
-    def noop(self, rounds: int, vk_env: Path, uv_env: Path) -> Scenario:
+    def noop(self, rounds: int, vk_env: Path, uv_env: Path) -> list[Scenario]:
         env = bench_env(self.cache)
         vk, uv = Series("venvkeeper deploy --json (unchanged)"), Series("uv sync (already synced)")
         text = Series("venvkeeper deploy (unchanged)")
@@ -165,12 +183,10 @@ class Bench:
         for i in range(rounds):
             interleave(i, [do_vk, do_text, do_uv])
             round_done("no-op", i, rounds, [vk, text, uv])
-        scenario = Scenario("noop", "no-op (text output, as under cron)", rounds, text, [uv])
-        scenario.notes.append(
-            f"with --json the no-op takes {ms(vk.median)} ms ({vk.median / uv.median:.2f}x uv; in-process "
-            f"{ms(vk.internal_median)} ms): the JSON renderer's imports (dataclasses) cost the difference"
-        )
-        return scenario
+        return [
+            Scenario("noop", TITLES["noop"], rounds, text, [uv]),
+            Scenario("noop-json", NOOP_JSON_TITLE, rounds, vk, [uv]),
+        ]
 
     def changed(self, rounds: int, vk_env: Path) -> Scenario:
         env, env_reinstall = bench_env(self.cache), bench_env(self.cache_reinstall)
@@ -210,7 +226,7 @@ class Bench:
                 shutil.rmtree(path, ignore_errors=True)
             round_done("changed", i, rounds, [vk, uv, uv_re])
 
-        scenario = Scenario("changed", "one member's code changed", rounds, vk, [uv, uv_re])
+        scenario = Scenario("changed", TITLES["changed"], rounds, vk, [uv, uv_re])
         scenario.notes.append(
             "installed the changed code (the round's marker comment is in the installed "
             "webapp/__init__.py): " + ", ".join(f"{label}: {n}/{rounds}" for label, n in fresh_code.items())
@@ -243,7 +259,7 @@ class Bench:
         for i in range(rounds):
             interleave(i, [do_vk, do_uv])
             round_done("cold", i, rounds, [vk, uv])
-        return Scenario("cold", "cold cache, new environment", rounds, vk, [uv])
+        return Scenario("cold", TITLES["cold"], rounds, vk, [uv])
 
 
 def interleave(i: int, steps: Sequence[Callable[[], None]]) -> None:
@@ -324,13 +340,22 @@ HEADERS = [
 ]
 
 
-def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command: str) -> str:
+def markdown(
+    scenarios: Sequence[Scenario], machine: Mapping[str, str], command: str, carried: Carried | None = None
+) -> str:
     project, env_vk = "$W", "$E"
     uv_cmd = f"UV_PROJECT_ENVIRONMENT=$UVENV uv {' '.join(UV_SYNC)} --project {project} --python $PY"
     vk_cmd = f"venvkeeper deploy {project} --env {env_vk} --python $PY --json"
     python_note = f"`$PY` = `{machine['python_path']}`, given to both tools"
+
+    def rounds(key: str) -> str:
+        n = benchlib.rounds_of(scenarios, key)
+        earlier = carried is not None and TITLES[key] in carried.titles
+        return "not run; its rows are from an earlier run" if n == "not run" and earlier else n
+
     out = [
         *benchlib.section_head(SECTION, command, machine, python_note, f", {machine['git']}"),
+        f"- {machine['installed']}",
         "",
         "Wall-clock medians in milliseconds (whole process, start to exit). The ratio is "
         "venvkeeper's median over uv's median; the per-round ratio is the median of the ratios of the "
@@ -338,7 +363,9 @@ def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command:
         "reports in its JSON; the rest of its wall time is Python start-up, imports and output.",
         "",
         *benchlib.table_lines(HEADERS, rows(scenarios)),
+        *(carried.rows if carried else []),
         "",
+        *([carried.note(), ""] if carried and carried.rows else []),
     ]
     for s in scenarios:
         if s.error:
@@ -362,10 +389,11 @@ def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command:
         "",
         "### Scenarios",
         "",
-        f"- **no-op** ({benchlib.rounds_of(scenarios, 'noop')}): after one warm-up deploy and one "
+        f"- **no-op** ({rounds('noop')}): after one warm-up deploy and one "
         "warm-up sync, the deploy (it reports `unchanged`) against `uv sync` into the environment it "
-        "has already synced.",
-        f"- **one member's code changed** ({benchlib.rounds_of(scenarios, 'changed')}): each round "
+        "has already synced; the deploy runs twice a round, with text output (as under cron) and with "
+        "`--json`.",
+        f"- **one member's code changed** ({rounds('changed')}): each round "
         f"appends a comment line to `{CHANGED_FILE}` and commits it, then times the deploy with "
         "`--keep 1` (it builds a new generation, rebuilding only `webapp`) against `uv sync` into a "
         "new, empty `UV_PROJECT_ENVIRONMENT` with the warm cache. Plain `uv sync` installs uv's "
@@ -374,7 +402,7 @@ def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command:
         "row adds `--reinstall-package webapp`, the uv command that installs the changed code. That "
         "row has a warm cache of its own: its rebuild of `webapp` would otherwise refresh the cache "
         "the plain sync reads.",
-        f"- **cold** ({benchlib.rounds_of(scenarios, 'cold')}): every run gets its own new, "
+        f"- **cold** ({rounds('cold')}): every run gets its own new, "
         "empty `UV_CACHE_DIR` and a new environment path (for venvkeeper a new `--env`, so its own "
         "member-wheel cache is empty too). Packages come from PyPI, so network time is included.",
         "",
@@ -383,14 +411,135 @@ def markdown(scenarios: Sequence[Scenario], machine: Mapping[str, str], command:
         "noise on this machine is large; compare ratios from the same run, not across runs.",
         "",
     ]
-    out += benchlib.observation_lines([f"{s.title}: {n}" for s in scenarios for n in s.notes])
+    notes = [f"{s.title}: {n}" for s in scenarios for n in s.notes]
+    out += benchlib.observation_lines([*notes, *(carried.observations if carried else [])])
     out += benchlib.all_rounds_lines(
         (f"{s.title} / {series.label}", series)
         for s in scenarios
         if not s.error
         for series in [s.venvkeeper, *s.anchors]
     )
+    if carried and carried.rounds:
+        out = [*out[:-1], *carried.rounds, ""]
     return "\n".join(out)
+
+
+@dataclass
+class Carried:
+    """What a run of only some scenarios keeps of the section it replaces: the other scenarios' table
+    rows (their scenario cell marked with that run's date), observations and rounds."""
+
+    rows: list[str]
+    titles: list[str]
+    observations: list[str]
+    rounds: list[str]
+    date: str
+    command: str
+
+    def note(self) -> str:
+        return (
+            "Rows marked *(earlier run, DATE)* were not measured by this run (`--only`): they are kept, "
+            "with their observations and rounds, from the section this one replaced (measured "
+            f"{self.date} with `{self.command}`) or one before it. Compare ratios within one run."
+        )
+
+
+_EARLIER = re.compile(r" \*\(earlier run, [^)]*\)\*$")
+
+
+def carried_over(path: Path | None, measured: Collection[str]) -> Carried | None:
+    """The lines of ``path``'s section for the scenarios whose titles are not in ``measured``."""
+    if path is None or not path.exists():
+        return None
+    lines = path.read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    if start is None:
+        return None
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    section = lines[start + 1 : end]
+    head = next((m for line in section if (m := re.match(r"Measured (\S+) with `(.*)`\.$", line))), None)
+    date, command = (head.group(1), head.group(2)) if head else ("an earlier run", "?")
+    rows: list[str] = []
+    kept: list[str] = []
+    keep = False
+    for line in section:
+        if not line.startswith("| ") or line.startswith("| scenario |"):
+            continue
+        first = line[2:].split(" | ", 1)[0]
+        if first:
+            title = _EARLIER.sub("", first)
+            keep = title not in measured
+            if keep:
+                kept.append(title)
+        if keep:
+            marked = first and _EARLIER.sub("", first) == first
+            rows.append(
+                f"| {first} *(earlier run, {date})* | {line[2:].split(' | ', 1)[1]}" if marked else line
+            )
+    observations = [line[2:] for line in section if any(line.startswith(f"- {t}: ") for t in kept)]
+    rounds = [line for line in section if any(line.startswith(f"- {t} / ") for t in kept)]
+    return Carried(rows, kept, observations, rounds, date, command)
+
+
+# --------------------------------------------------------------------------- venvkeeper as users have it
+
+
+INSTALLED = {
+    "wheel": "venvkeeper is a wheel of this tree (`uv build --wheel`) installed with the lock's runtime "
+    "dependencies into a venv of its own, bytecode compiled (`uv pip install --compile-bytecode`, as "
+    "pip compiles on install): what a user runs",
+    "tree": "venvkeeper is the development install (editable: a `.pth` into src/; with "
+    "`PYTHONDONTWRITEBYTECODE` set its modules are compiled on every start)",
+}
+
+
+def install_wheel(tools: Tools, work: Path) -> str:
+    """A wheel of this tree installed into ``work/venvkeeper`` with the lock's runtime dependencies
+    (so venvkeeper runs the uv version the lock pins): the console script's path.
+
+    Runs with the caller's environment, so uv uses its default cache (the development install's
+    dependencies are in it already) rather than the scenarios' bench-owned caches.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    dist, venv, requirements = work / "dist", work / "venvkeeper", work / "venvkeeper-requirements.txt"
+    print("installing venvkeeper from a wheel of this tree (not timed)", file=sys.stderr)
+    steps = [
+        [tools.uv, "build", "--wheel", "--quiet", "--out-dir", str(dist), str(REPO)],
+        [
+            tools.uv,
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-emit-project",
+            "--no-hashes",
+            "--quiet",
+            "--project",
+            str(REPO),
+            "--output-file",
+            str(requirements),
+        ],
+        [tools.uv, "venv", "--quiet", "--python", benchlib.default_python(), str(venv)],
+    ]
+    for argv in steps:
+        checked(argv, env, work)
+    wheels = sorted(dist.glob("venvkeeper-*.whl"))
+    install = [
+        tools.uv,
+        "pip",
+        "install",
+        "--quiet",
+        "--compile-bytecode",
+        "--python",
+        str(venv / "bin" / "python"),
+    ]
+    checked([*install, "-r", str(requirements), str(wheels[-1])], env, work)
+    return str(venv / "bin" / "venvkeeper")
+
+
+def checked(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> None:
+    result = run(argv, env, cwd)
+    if result.returncode != 0:
+        raise SystemExit(str(benchlib.failed(argv[1] if len(argv) > 1 else argv[0], result)))
 
 
 # --------------------------------------------------------------------------- main
@@ -403,6 +552,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     benchlib.add_common_options(parser, "deploy", python_help="interpreter given to both tools")
     parser.add_argument(
         "--only", choices=["noop", "changed", "cold"], action="append", help="run only these scenarios"
+    )
+    parser.add_argument(
+        "--venvkeeper-from",
+        choices=["wheel", "tree"],
+        default="wheel",
+        help="wheel (default): a wheel of this tree installed into its own venv, as users run it; "
+        "tree: the development install next to this interpreter (editable)",
     )
     return parser.parse_args(argv)
 
@@ -419,7 +575,7 @@ def run_scenarios(bench: Bench, args: argparse.Namespace) -> list[Scenario]:
             bench.warm_up(vk_env, uv_env)
         except BenchError as exc:
             warm_up_error = f"in the warm-up: {exc}"
-    plan: list[tuple[str, str, int, Callable[[], Scenario]]] = [
+    plan: list[tuple[str, str, int, Callable[[], Scenario | list[Scenario]]]] = [
         ("noop", "no-op", args.rounds, lambda: bench.noop(args.rounds, vk_env, uv_env)),
         ("changed", "one member's code changed", args.rounds, lambda: bench.changed(args.rounds, vk_env)),
         ("cold", "cold cache, new environment", args.cold_rounds, lambda: bench.cold(args.cold_rounds)),
@@ -432,7 +588,8 @@ def run_scenarios(bench: Bench, args: argparse.Namespace) -> list[Scenario]:
         error = warm_up_error if key != "cold" else ""
         if not error:
             try:
-                scenarios.append(step())
+                done = step()
+                scenarios.extend(done if isinstance(done, list) else [done])
             except BenchError as exc:
                 error = str(exc)
         if error:
@@ -444,7 +601,10 @@ def run_scenarios(bench: Bench, args: argparse.Namespace) -> list[Scenario]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     work, tools = benchlib.start(args, PROG, vk_python=False)
+    if args.venvkeeper_from == "wheel":
+        tools.venvkeeper = install_wheel(tools, work)
     machine = {**tools.machine(), "git": benchlib.capture(["git", "--version"])}
+    machine["installed"] = INSTALLED[args.venvkeeper_from]
     scenarios = benchlib.measure(
         lambda: run_scenarios(Bench(tools, work), args), tools, machine, work, keep_work=args.keep_work
     )
@@ -454,13 +614,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"note: {s.title}: {note}")
         if s.error:
             print(f"\n{s.title} FAILED:\n{s.error}")
+    # A run of only some scenarios keeps the others' rows of the section it replaces.
+    carried = carried_over(args.write, {s.title for s in scenarios}) if args.only else None
     benchlib.conclude(
         [],
         args.write,
         "deploy_bench.py",
         argv,
         SECTION,
-        lambda command: markdown(scenarios, machine, command),
+        lambda command: markdown(scenarios, machine, command, carried),
     )
     return 0
 

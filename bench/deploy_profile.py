@@ -72,33 +72,52 @@ STEPS: list[tuple[str, str]] = [
     ("venvkeeper.deploy.converge:_converge", "1|converge|stage, ask uv, decide, build the generation"),
     ("venvkeeper.project.staging:populate", "2|staging copy|the git-tracked files copied outside the tree"),
     ("venvkeeper.generations.engine:find_python", "2|uv python find|skipped when the record answers"),
+    ("venvkeeper.deploy.converge:stale_member", "2|stale member check|the lock's member requirements read"),
     ("venvkeeper.generations.engine:check_lock", "2|*uv lock --check|skipped when the record answers"),
     ("venvkeeper.generations.engine:export_digest", "2|uv export|skipped when the record answers"),
     ("venvkeeper.deploy.converge:build_and_switch", "2|generation|build, record, switch, prune"),
     ("venvkeeper.deploy.populate:populate", "3|populate|everything inside the new directory"),
-    ("venvkeeper.deploy.populate:install_locked", "4|install|the sync beside the member build, then members"),
-    ("venvkeeper.generations.engine:sync_dependencies", "5|*uv sync|the lock's packages, all unchanged"),
-    ("venvkeeper.generations.wheelcache:member_wheels", "5|*member wheels|cache lookups and builds"),
-    ("venvkeeper.generations.engine:build_wheel", "6|*uv build|the changed member's wheel"),
-    ("venvkeeper.generations.engine:install_wheels", "5|uv pip install|the members' wheels"),
+    ("venvkeeper.deploy.populate:install_locked", "4|install|from nothing: the sync beside the member build"),
+    ("venvkeeper.generations.delta:start", "4|*clone|the live generation linked (beside the member build)"),
+    (
+        "venvkeeper.generations.engine:sync_dependencies",
+        "5|*uv sync|the lock's packages (a clone: only if it changed)",
+    ),
+    (
+        "venvkeeper.generations.engine:export_requirements",
+        "5|*uv export|what the lock installs now (lock changed)",
+    ),
+    ("venvkeeper.generations.dropped:extraneous", "5|*dropped|what the lock no longer installs"),
+    ("venvkeeper.generations.wheelcache:member_wheels", "4|*member wheels|cache lookups and builds"),
+    ("venvkeeper.generations.engine:build_wheel", "5|*uv build|the changed member's wheel"),
+    ("venvkeeper.generations.engine:install_wheels", "4|uv pip install|the changed members' wheels"),
+    ("venvkeeper.generations.delta:drop_stale_bytecode", "4|stale bytecode|dropped beside replaced sources"),
+    ("venvkeeper.generations.delta:delta_sources", "4|delta sources|the .py files to compile"),
     ("venvkeeper.deploy.populate:inspect_wheel", "4|inspect wheels|modules and scripts read"),
     ("venvkeeper.deploy.populate:finish", "4|finish|smoke check beside the seal, manifest written"),
-    ("venvkeeper.generations.smoke:smoke_check", "5|*smoke check|imports with no bytecode"),
-    ("venvkeeper.generations.manifest:seal", "5|*seal|every file hashed"),
+    ("venvkeeper.generations.smoke:smoke_check", "5|*smoke check|compile the delta, import the members"),
+    ("venvkeeper.generations.manifest:seal", "5|*seal|files hashed (a clone's linked ones reused)"),
+    ("venvkeeper.generations.manifest:seal_bytecode", "5|seal bytecode|the compiled bytecode sealed"),
     ("venvkeeper.generations.layout:Layout.switch_to", "3|switch|the symlink replaced"),
-    ("venvkeeper.generations.layout:Layout.prune", "3|prune|old generations removed (--keep 1)"),
+    ("venvkeeper.generations.identity:prune", "3|prune|old generations removed (--keep 1)"),
     ("venvkeeper.generations.wheelcache:prune", "1|wheel prune|unused member wheels"),
     ("venvkeeper.deploy.converge:_stamp", "1|stamp|the no-op stamp"),
 ]
 FUNCTIONS = [target for target, _ in STEPS if ":" in target]
 
 
-def profile_round(bench: Bench, tools: Tools, env_path: Path, i: int) -> tuple[float, dict[str, float]]:
-    """Change the member, commit, deploy under the driver; the process wall time and the step times."""
-    changed = bench.project / CHANGED_FILE
+def profile_round(
+    bench: Bench, tools: Tools, env_path: Path, i: int, locks: Sequence[bytes] = ()
+) -> tuple[float, dict[str, float]]:
+    """Change the member (or flip the lock), commit, deploy under the driver; the process wall time and
+    the step times."""
     marker = f"profile round {i} {uuid.uuid4().hex}"
-    changed.write_text(changed.read_text() + f"# {marker}\n")
-    git(bench.project, "commit", "-q", "-am", marker)
+    if locks:  # the bump scenario: the lock flips between two versions of one package
+        (bench.project / "uv.lock").write_bytes(locks[i % 2])
+    else:
+        changed = bench.project / CHANGED_FILE
+        changed.write_text(changed.read_text() + f"# {marker}\n")
+    git(bench.project, "commit", "-q", "--allow-empty", "-am", marker)
     out = bench.work / f"times-{i}.json"
     argv = [
         tools.vk_python,
@@ -147,6 +166,11 @@ def table(walls: Sequence[float], rounds: Sequence[dict[str, float]]) -> str:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--bump",
+        metavar="NAME==VERSION",
+        help="profile a locked package bumped (the lock flips to this version and back), not a member change",
+    )
     benchlib.add_common_options(parser, "deploy_profile", python_help="interpreter given to venvkeeper")
     return parser.parse_args(argv)
 
@@ -160,13 +184,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> tuple[list[float], list[dict[str, float]]]:
         bench.prepare_project()
+        locks: list[bytes] = []
+        if args.bump:
+            locks.append((bench.project / "uv.lock").read_bytes())
+            run = benchlib.run(
+                [tools.uv, "lock", "--quiet", f"--upgrade-package={args.bump}"],
+                bench_env(bench.cache),
+                bench.project,
+            )
+            if run.returncode != 0:
+                raise benchlib.failure("uv lock --upgrade-package", run)
+            locks.insert(0, (bench.project / "uv.lock").read_bytes())
+            (bench.project / "uv.lock").write_bytes(locks[1])
         benchlib.deploy(
             tools, bench.project, env_path, bench_env(bench.cache), cwd=work, fail=benchlib.failure
         )
         walls: list[float] = []
         rounds: list[dict[str, float]] = []
         for i in range(args.rounds + 1):  # round 0 warms the member-change path and is not counted
-            wall, times = profile_round(bench, tools, env_path, i)
+            wall, times = profile_round(bench, tools, env_path, i, locks)
             if i:
                 walls.append(wall)
                 rounds.append(times)

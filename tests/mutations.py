@@ -69,6 +69,19 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/test_deploy.py::test_second_deploy_is_a_no_op_without_running_uv",),
     ),
     Mutation(
+        "python-checked-first",
+        "a --python path that uv refuses (outside requires-python, no interpreter) is refused before "
+        "anything is built or installed, though uv checks it beside the export",
+        "deploy/converge.py",
+        (
+            (
+                "                verdicts.interpreter_checked()\n                decided",
+                "                decided",
+            ),
+        ),
+        ("tests/test_converge_checks.py",),
+    ),
+    Mutation(
         "smoke-check",
         "a generation whose members do not import is never switched to",
         "generations/smoke.py",
@@ -115,7 +128,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "clone-ctime",
         "a file written in place with its mtime put back is hashed before it is linked",
         "generations/clone.py",
-        (("    if st.st_ctime_ns != sealed.ctime_ns:\n", "    if False:\n"),),
+        (("    if st.st_ctime_ns != ctime_ns:\n", "    if False:\n"),),
         ("tests/test_clone.py",),
     ),
 )

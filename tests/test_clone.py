@@ -8,6 +8,8 @@ own uv cache (``fresh_uv_cache``): uv hard-links installed files to its cache.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -180,8 +182,11 @@ def test_tampered_and_unsealed_bytecode_is_not_carried_forward(
     second = _home(env) / "0002"
     assert built["from"] == "clone"
     assert not (second / planted).exists()
-    assert not (second / tinydb_pyc).exists() or (second / tinydb_pyc).read_bytes() != b"planted bytecode"
-    assert tinydb_pyc not in _manifest(env, 2)["bytecode"]
+    # The smoke check's import compiled tinydb again, from its sealed source, and that is sealed.
+    fresh = (second / tinydb_pyc).read_bytes()
+    assert fresh != b"planted bytecode"
+    assert _manifest(env, 2)["bytecode"][tinydb_pyc][1] == hashlib.sha256(fresh).hexdigest()
+    assert (second / tinydb_pyc).stat().st_ino != (first / tinydb_pyc).stat().st_ino
     assert run_in_env(env, "webapp").returncode == 0
 
 
@@ -232,3 +237,51 @@ def test_a_bumped_package_is_synced_into_the_clone(
     assert run_in_env(env, "webapp").returncode == 0
     _verify_clean(capsys, env)
     assert vk(capsys, "deploy", project, "--env", env, "--json").json["changed"] is False
+
+
+def test_a_refused_hard_link_builds_from_nothing(
+    project: Path, env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another filesystem, fs.protected_hardlinks, a link limit: the deploy still works, from nothing."""
+
+    def cross_device(src: str, dst: str, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), src)
+
+    monkeypatch.setattr(os, "link", cross_device)
+    _edit_member(project)
+
+    state = _deploy(capsys, project, env)
+
+    assert state["built"]["from"] == "nothing"
+    assert "Invalid cross-device link" in state["built"]["why"]
+    assert run_in_env(env, "webapp").returncode == 0
+    _verify_clean(capsys, env)
+
+
+def test_a_generation_sealed_before_identities_is_verified_and_not_cloned(
+    project: Path, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A generation from before schema 2 (no inode, mtime, ctime, bytecode): verify still reads its
+    manifest, and the next deploy builds from nothing, saying why."""
+    manifest = _manifest(env, 1)
+    old = {
+        "schema": 1,
+        "files": {p: row[:4] for p, row in manifest["files"].items()},
+        "links": manifest["links"],
+        "distributions": manifest["distributions"],
+        "sources": manifest["sources"],
+    }
+    raw = json.dumps(old).encode()
+    (_home(env) / "0001.manifest.json").write_bytes(raw)
+    state_path = _home(env) / "0001.json"
+    state = json.loads(state_path.read_text())
+    state["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
+    state_path.write_text(json.dumps(state))
+    _verify_clean(capsys, env)
+    _edit_member(project)
+
+    built = _deploy(capsys, project, env)["built"]
+
+    assert built["from"] == "nothing"
+    assert "schema 1" in built["why"]
+    _verify_clean(capsys, env)

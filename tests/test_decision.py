@@ -124,6 +124,9 @@ UPGRADED = {**INTERPRETER, "mtime_ns": 1800000000}  # the same path, a new file 
 ELSEWHERE = {"path": "/opt/py/bin/python3.12", "realpath": "/opt/py/bin/python3.12", "mtime_ns": 9, "size": 1}
 EDITED = replace(PROJECT, inputs="inputs-2", member_hashes={"core": "core-1", "webapp": "webapp-2"})
 RELOCKED = replace(PROJECT, inputs="inputs-2", lock_inputs="lock-inputs-2")
+LIVE_311 = replace(
+    LIVE, record=record(interpreter={**INTERPRETER, "request": None, "requires_python": ">=3.11"})
+)
 MOVED_NOTE = "the environment was built at /old/app/.venv and moved since (its scripts name that path); "
 
 
@@ -171,6 +174,37 @@ CASES = [
             sync_lock=True,
         ),
         project=RELOCKED,
+        found=replace(FOUND, export_sha256="export-2", cached=frozenset({"core", "webapp"})),
+    ),
+    Case(
+        "a package bumped, requires-python as recorded: the live interpreter reused, uv checks the lock",
+        LIVE_311,
+        built(
+            check_lock=True,
+            export_sha256="export-2",
+            effective_sha256=effective(export="export-2"),
+            rebuild=(),
+            reuse=("core", "webapp"),
+            clone_from=1,
+            sync_lock=True,
+        ),
+        project=replace(RELOCKED, requires_python=">=3.11"),
+        found=replace(FOUND, export_sha256="export-2", cached=frozenset({"core", "webapp"})),
+    ),
+    Case(
+        "a package bumped and requires-python moved: uv picks the interpreter again",
+        LIVE_311,
+        built(
+            check_lock=True,
+            interpreter_reused=False,
+            export_sha256="export-2",
+            effective_sha256=effective(export="export-2"),
+            rebuild=(),
+            reuse=("core", "webapp"),
+            clone_from=1,
+            sync_lock=True,
+        ),
+        project=replace(RELOCKED, requires_python=">=3.12"),
         found=replace(FOUND, export_sha256="export-2", cached=frozenset({"core", "webapp"})),
     ),
     Case(

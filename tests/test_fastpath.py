@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import marshal
 import os
 import subprocess
 import sys
@@ -11,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from venvkeeper.cli.render_noop import dumps
+from venvkeeper.generations import stamp as stamps
 from vk import generations, run_in_env, vk
 
 FAST = "(file metadata unchanged)"
@@ -33,7 +37,7 @@ def stamped(
     slow = vk(capsys, "deploy", project, "--env", env)
     assert "is unchanged" in slow.out
     assert FAST not in slow.out
-    assert (tmp_path / ".venv.venvkeeper" / "noop-stamp.json").is_file()
+    assert (tmp_path / ".venv.venvkeeper" / "noop-stamp.marshal").is_file()
     return project, env
 
 
@@ -79,18 +83,101 @@ def test_the_fast_paths_load_only_their_own_command(stamped: tuple[Path, Path], 
         assert sorted(capabilities - own[command]) == [], command
         heavy = [m for m in ("click", "cryptography", "packaging", "dataclasses") if m in loaded]
         assert heavy == [], command
+        if command == "deploy":
+            # json alone loads re, enum and functools: more than the rest of the no-op's own work.
+            assert [m for m in ("json", "re", "enum", "typing", "pathlib") if m in loaded] == []
 
 
-def test_fast_json_has_the_same_shape(stamped: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("in_place", [False, True], ids=["generation", "in-place"])
+def test_fast_json_is_the_full_paths_json(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], in_place: bool
+) -> None:
+    """--json from the fast path (a plain dict, no dataclasses) is the full path's answer to the same
+    no-op, key for key and in the same order; only the time and how "unchanged" was found differ."""
+    project = make_project("workspace")
+    env = tmp_path / ".venv"
+    args = ["deploy", project, "--env", env, *(["--in-place"] if in_place else [])]
+    assert vk(capsys, *args).code == 0
+    _settle()
+    slow = vk(capsys, *args, "--json")
+    stamp = tmp_path / ".venv.venvkeeper" / "noop-stamp.marshal"
+    assert stamp.is_file()
+    fast = vk(capsys, *args, "--json")
+    assert FAST not in slow.json["reason"]
+    assert fast.json["reason"] == f"{slow.json['reason']} {FAST}"
+    assert list(fast.json) == list(slow.json)
+    for key in slow.json.keys() - {"duration_s", "reason"}:
+        assert fast.json[key] == slow.json[key], key
+    assert fast.json["in_place"] is in_place
+    assert fast.json["generation"] == (None if in_place else 1)
+    assert isinstance(fast.json["duration_s"], float)
+    # Printed as the full path prints JSON (indent 2), not merely the same object.
+    assert fast.out == json.dumps(fast.json, indent=2) + "\n"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {},
+        [],
+        {"a": [], "b": {}, "c": [{}], "d": [[1, [2, {"e": None}]]]},
+        {"s": 'quote " backslash \\ tab \t nl \n nul \x00 \x1f é ✓ 😀 \u2028', "": ""},
+        {"ints": [0, -1, 2**70, True, False], "floats": [0.0, -0.5, 1e-7, 1e22, 0.1 + 0.2, 1.5]},
+        {"nan": float("nan"), "inf": [float("inf"), float("-inf")]},
+        ["tuple", (1, 2)],
+    ],
+)
+def test_the_fast_json_writer_writes_what_json_dumps_writes(value: object) -> None:
+    assert dumps(value) == json.dumps(value, indent=2)
+
+
+def test_the_fast_json_writer_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError):
+        dumps({"a": {1, 2}})
+    with pytest.raises(TypeError):
+        dumps({1: "int key"})  # json would turn it into "1": never given one here
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not marshal at all", b'{"schema": 2}', None],
+    ids=["empty", "garbage", "old-json", "truncated"],
+)
+def test_an_unreadable_stamp_hands_over_to_the_full_deploy(
+    stamped: tuple[Path, Path], capsys: pytest.CaptureFixture[str], content: bytes | None
+) -> None:
     project, env = stamped
-    fast = vk(capsys, "deploy", project, "--env", env, "--json").json
-    os.unlink(env.parent / ".venv.venvkeeper" / "noop-stamp.json")
-    slow = vk(capsys, "deploy", project, "--env", env, "--json").json
-    assert FAST in fast["reason"]
-    assert FAST not in slow["reason"]
-    assert fast.keys() == slow.keys()
-    for key in ("changed", "generation", "env", "added", "removed", "packages"):
-        assert fast[key] == slow[key], key
+    stamp = env.parent / ".venv.venvkeeper" / "noop-stamp.marshal"
+    good = stamp.read_bytes()
+    stamp.write_bytes(good[: len(good) // 2] if content is None else content)
+    slow = vk(capsys, "deploy", project, "--env", env)
+    assert slow.code == 0
+    assert "is unchanged" in slow.out
+    assert FAST not in slow.out
+    # The full deploy wrote a good stamp again.
+    assert marshal.loads(stamp.read_bytes())["schema"] == stamps.SCHEMA  # noqa: S302 - the test's own file
+    assert FAST in vk(capsys, "deploy", project, "--env", env).out
+
+
+def test_a_stamp_for_another_schema_is_not_trusted(
+    stamped: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, env = stamped
+    stamp = env.parent / ".venv.venvkeeper" / "noop-stamp.marshal"
+    record = marshal.loads(stamp.read_bytes())  # noqa: S302 - the test's own file
+    stamp.write_bytes(marshal.dumps({**record, "schema": stamps.SCHEMA - 1}))
+    assert FAST not in vk(capsys, "deploy", project, "--env", env).out
+
+
+def test_an_older_versions_json_stamp_is_removed(
+    stamped: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, env = stamped
+    old = env.parent / ".venv.venvkeeper" / "noop-stamp.json"
+    old.write_text("{}")
+    (env.parent / ".venv.venvkeeper" / "noop-stamp.marshal").unlink()
+    assert FAST not in vk(capsys, "deploy", project, "--env", env).out
+    assert not old.exists()
 
 
 def test_a_same_size_edit_with_the_old_mtime_is_still_seen(
@@ -144,4 +231,4 @@ def test_no_stamp_outside_git(
     assert vk(capsys, "deploy", project, "--env", env).code == 0
     _settle()
     assert "is unchanged" in vk(capsys, "deploy", project, "--env", env).out
-    assert not (tmp_path / ".venv.venvkeeper" / "noop-stamp.json").exists()
+    assert not (tmp_path / ".venv.venvkeeper" / "noop-stamp.marshal").exists()

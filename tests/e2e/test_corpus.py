@@ -572,3 +572,33 @@ def test_heal_after_environment_moved(deployment: Deployment) -> None:
     deployment.assert_verify_clean(env)
     again = deployment.vk("deploy", deployment.source, "--env", env, "--python", deployment.python, "--json")
     assert again.code == 0, explain(again)
+
+
+def test_member_change_deploys_as_a_clone(deployment: Deployment) -> None:
+    """Issue 14: a member's code changed (in a git clone: the source is read-only) deploys as a hard-link
+    clone of the live generation with only the changed members installed; it runs and verifies clean."""
+    deployment.require_deployed()
+    home = deployment.env.parent / f"{deployment.env.name}.venvkeeper" / "generations"
+    live = int(deployment.env.readlink().name)
+    state = json.loads((home / f"{live:04d}.json").read_text())
+    member = next(m for m in state["members"] if m["package"])
+    changed = deployment.work / "changed" / deployment.project.key
+    run(["git", "clone", "-q", deployment.source, changed], env=deployment.environ)
+    listed = run(["git", "ls-files", "--", member["path"]], cwd=changed, env=deployment.environ).stdout
+    target = changed / next(p for p in listed.splitlines() if p.endswith(".py"))
+    target.write_text(target.read_text() + "\n# changed by venvkeeper's e2e suite\n")
+    run(["git", "commit", "-q", "-am", "a member changed"], cwd=changed, env=deployment.environ)
+
+    outcome = deployment.vk(
+        "deploy", changed, "--env", deployment.env, "--python", deployment.python, "--json"
+    )
+
+    assert outcome.code == 0, explain(outcome)
+    assert outcome.json["changed"] is True, outcome.out
+    built = json.loads((home / f"{outcome.json['generation']:04d}.json").read_text())["built"]
+    assert (built["from"], built["source"], built["refused"]) == ("clone", live, {}), built
+    assert member["name"] in built["installed"], built
+    # Runs (a version from git tags is now a dev version of the new commit, so not the tag's).
+    smoke = deployment.smoke(deployment.env)
+    assert smoke.returncode == 0, smoke.stderr[-2000:]
+    deployment.assert_verify_clean(deployment.env)

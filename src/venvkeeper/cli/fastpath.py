@@ -27,6 +27,7 @@ import time
 
 from venvkeeper.cli import argv
 from venvkeeper.cli.messages import unchanged_line
+from venvkeeper.cli.render_noop import dumps, unchanged_json
 from venvkeeper.core import paths
 from venvkeeper.core.lazy import lazy
 from venvkeeper.generations import stamp as stamps
@@ -37,11 +38,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from venvkeeper.cli import render
-    from venvkeeper.generations import results
 else:
-    # --json (dataclasses), or a reader gone before the answer was printed.
-    render = lazy("venvkeeper.cli.render")
-    results = lazy("venvkeeper.generations.results")
+    render = lazy("venvkeeper.cli.render")  # only when the reader has gone before the answer was printed
 
 __all__ = ["try_noop"]
 
@@ -124,16 +122,7 @@ def _print_unchanged(
 ) -> None:
     reason = "nothing changed since the live environment was built (file metadata unchanged)"
     if as_json:
-        result = results.DeployResult(
-            "deploy",
-            env=env,
-            changed=False,
-            generation=generation,
-            previous=generation,
-            reason=reason,
-            in_place=in_place,
-            duration_s=duration_s,
-        )
-        render.render(result, as_json=True)
+        answer = unchanged_json(env, generation, reason, in_place=in_place, duration_s=duration_s)
+        sys.stdout.write(dumps(answer) + "\n")
         return
     sys.stdout.write(unchanged_line(env, generation, reason, duration_s))

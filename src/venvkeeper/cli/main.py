@@ -18,11 +18,12 @@ if TYPE_CHECKING:
 
     import click
 
-    from venvkeeper.cli import commands, fastchecks, fastpath, render
+    from venvkeeper.cli import commands, fastchecks, fastdeploy, fastpath, render
     from venvkeeper.core import exitcodes
 else:
     # Each fast path loads only its own module; the rest is for click's commands.
     fastpath = lazy("venvkeeper.cli.fastpath")
+    fastdeploy = lazy("venvkeeper.cli.fastdeploy")
     fastchecks = lazy("venvkeeper.cli.fastchecks")
     render = lazy("venvkeeper.cli.render")
     click = lazy("click")
@@ -51,10 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fast(command: str, args: list[str]) -> int | None:
     """Commands answered before click is imported, when their arguments are simple: an unchanged
-    ``deploy`` (the common case under cron) from file metadata, and ``verify`` and ``doctor``, which
-    are timed as whole commands (monitoring runs them often). None hands over to click."""
+    ``deploy`` (the common case under cron) from file metadata, any other ``deploy`` without click,
+    and ``verify`` and ``doctor``, which are timed as whole commands (monitoring runs them often).
+    None hands over to click."""
     if command == "deploy":
-        return fastpath.try_noop(args)
+        code = fastpath.try_noop(args)
+        return code if code is not None else fastdeploy.deploy(args)
     if command == "verify":
         return fastchecks.verify(args)
     if command == "doctor":

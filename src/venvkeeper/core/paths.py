@@ -6,12 +6,17 @@ directly, because importing pathlib alone costs them a tenth of their time.
 
 from __future__ import annotations
 
-import json
 import os
+
+from venvkeeper.core.lazy import lazy
 
 TYPE_CHECKING = False  # typing is not imported at run time (timed paths)
 if TYPE_CHECKING:
+    import json
     from typing import Any
+else:
+    # Only read_state needs it; the no-op deploy needs only home(), and json loads re and enum.
+    json = lazy("json")
 
 __all__ = [
     "STATE_SCHEMA",

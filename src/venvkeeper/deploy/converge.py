@@ -132,7 +132,15 @@ def _gather(
     members, lock = members_for(
         workspace, lock_sha, recorded.lock_sha256 if recorded else None, recorded.members if recorded else []
     )
-    facts = ProjectFacts(workspace, members, options, lock_sha)
+    # The lock's requires-python: the same bytes as the record's lock carry the record's value.
+    requires_python = (
+        lock.get("requires-python")
+        if lock is not None
+        else recorded.interpreter.get("requires_python")
+        if recorded
+        else None
+    )
+    facts = ProjectFacts(workspace, members, options, lock_sha, requires_python)
     found = repair.plan_repair(layout, target) if request.repair else None
     live = Live(
         env=str(layout.env),
@@ -152,6 +160,7 @@ def _gather(
         lock_inputs=facts.lock_inputs,
         python_version_file=facts.python_version_file,
         member_hashes=facts.member_hashes,
+        requires_python=facts.requires_python,
         hooks=tuple(workspace.config.hooks.post_deploy),
     )
     return _Run(request, workspace, options, keep, layout, started, target, facts, project, live, lock)
@@ -173,34 +182,32 @@ def _deploy(run: _Run) -> DeployResult:
 
 
 def _converge(run: _Run, lock: dict[str, Any]) -> DeployResult:
-    """Stage the project, ask uv what the decision needs (the lock check beside), decide, carry it out."""
+    """Stage the project, ask uv what the decision needs (its checks beside), decide, carry it out."""
     # An unknown group is refused here, before any slow work.
     asked = decision.questions(run.project, run.live, run.options)
     top = Path(tempfile.mkdtemp(prefix="stage-", dir=run.layout.tmp))
-    lock_check: Future[None] | None = None
-    # The copy is removed only once the pool has shut down: the lock check may still be running in it.
+    verdicts = _Verdicts()
+    # The copy is removed only once the pool has shut down: a check may still be running in it.
     try:
-        with futures.ThreadPoolExecutor(max_workers=1) as pool:
+        with futures.ThreadPoolExecutor(max_workers=2) as pool:
             try:
                 stage = staging.populate(
                     run.workspace.root, run.facts.files, top, git=run.facts.in_git, members=run.facts.members
                 )
-                python, identity = _interpreter(run, asked, stage)
+                python, identity = _interpreter(run, asked, stage, pool, verdicts)
                 if asked.check_lock:
-                    # Started here, not in a helper: the except below must see it whatever fails next.
                     stale = stale_member(run.workspace, lock, run.facts.members)
-                    lock_check = pool.submit(engine.check_lock, stage, run.workspace.lock_path, stale, python)
+                    verdicts.lock = pool.submit(
+                        engine.check_lock, stage, run.workspace.lock_path, stale, python
+                    )
                 found = _found(run, asked, stage, python, identity)
+                # One outside requires-python is refused before any slow work (checked beside the export).
+                verdicts.interpreter_checked()
                 decided = decision.decide(
                     run.project, run.live, run.options, found, rollback=run.request.rollback_on_hook_failure
                 )
-
-                def gate() -> None:
-                    if lock_check is not None:
-                        lock_check.result()
-
                 if not decided.changed:
-                    gate()
+                    verdicts.gate()
                     return _unchanged(run, decided)
                 build = populate.Build(
                     decided,
@@ -210,14 +217,14 @@ def _converge(run: _Run, lock: dict[str, Any]) -> DeployResult:
                     run.layout,
                     stage,
                     in_workspace="manifest" in lock or len(run.facts.members) > 1,
-                    gate=gate,
+                    gate=verdicts.gate,
                     started=run.started,
                 )
                 return _in_place(run, build) if decided.in_place else _new_generation(run, build)
             except BaseException:
-                # A stale lock explains whatever failed after it: say that, not the symptom (its
-                # verdict is awaited: the install may fail before the check has finished).
-                failed = lock_check.exception() if lock_check is not None else None
+                # A stale lock or an unusable interpreter explains whatever failed after it: say that,
+                # not the symptom (awaited: the install may fail before the check has finished).
+                failed = verdicts.first_failure()
                 if failed is not None:
                     raise failed from None
                 raise
@@ -225,16 +232,49 @@ def _converge(run: _Run, lock: dict[str, Any]) -> DeployResult:
         fsutil.remove_tree(top)
 
 
-def _interpreter(run: _Run, asked: decision.Questions, stage: Path) -> tuple[Path, dict[str, Any]]:
-    """The interpreter first: every uv call after it uses it (never uv's own discovery), and one outside
-    requires-python is refused before any slow work. The live record's, when it still holds."""
+@dataclass
+class _Verdicts:
+    """uv's checks that run beside the deploy's own work: their verdicts gate it (an "unchanged" answer,
+    the switch) and explain whatever failed after them."""
+
+    interpreter: Future[Path] | None = None  # ``uv python find`` of a --python path
+    lock: Future[None] | None = None  # ``uv lock --check``
+
+    def interpreter_checked(self) -> None:
+        if self.interpreter is not None:
+            self.interpreter.result()
+
+    def gate(self) -> None:
+        for check in (self.interpreter, self.lock):
+            if check is not None:
+                check.result()
+
+    def first_failure(self) -> BaseException | None:
+        for check in (self.interpreter, self.lock):
+            failed = check.exception() if check is not None else None
+            if failed is not None:
+                return failed
+        return None
+
+
+def _interpreter(
+    run: _Run, asked: decision.Questions, stage: Path, pool: futures.Executor, verdicts: _Verdicts
+) -> tuple[Path, dict[str, Any]]:
+    """The interpreter first: every uv call after it uses it (never uv's own discovery). The live
+    record's, when it still holds; a --python path as given (made absolute when the options were
+    read), with uv's check of it (it runs, it is inside requires-python) beside the export: a cold
+    ``uv python find`` runs the interpreter to ask it, 0.1-0.2 s; else the one uv finds."""
+    request = run.options.python
     if asked.interpreter is not None:
         python = Path(asked.interpreter)
+    elif request and "/" in request:
+        python = Path(request)  # what find_python answers for a path, once uv has checked it
+        verdicts.interpreter = pool.submit(engine.find_python, stage, request, project=run.workspace.root)
     else:
-        # A path too (made absolute when the options were read): uv checks it against requires-python.
-        python = engine.find_python(stage, run.options.python, project=run.workspace.root)
+        python = engine.find_python(stage, request, project=run.workspace.root)
     identity = interpreter_identity(python)
     if identity is None:
+        verdicts.interpreter_checked()  # uv's own words for a path that is no interpreter, if it has them
         raise InterpreterError(f"{python}: cannot be read", hint="pass --python /path/to/python")
     return python, identity
 
@@ -359,7 +399,7 @@ def _stamp(run: _Run, result: DeployResult) -> None:
         files=read,
         now=time.time(),
     )
-    if record is None:
-        stamps.clear_stamp(layout.home)
-    else:
-        fsutil.atomic_write_json(layout.home / stamps.STAMP_NAME, record)
+    # Cleared first either way: an older venvkeeper's stamp (another file name) must not linger.
+    stamps.clear_stamp(layout.home)
+    if record is not None:
+        fsutil.atomic_write_bytes(layout.home / stamps.STAMP_NAME, stamps.encode(record))

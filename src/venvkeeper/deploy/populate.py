@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from venvkeeper import __version__
+from venvkeeper.core.lazy import lazy
 from venvkeeper.deploy.decision import Decision, Found
 from venvkeeper.gateways.uv import uv_cache, uv_version
 from venvkeeper.generations import delta, engine, wheelcache
@@ -27,6 +28,12 @@ from venvkeeper.generations.layout import GenerationState, Layout, now_iso
 from venvkeeper.generations.wheels import WheelInfo, inspect_wheel
 from venvkeeper.project import plan
 from venvkeeper.project.facts import ProjectFacts
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from venvkeeper.generations import dropped as lockdrop
+else:
+    lockdrop = lazy("venvkeeper.generations.dropped")  # packaging's markers: only when the lock changed
 
 __all__ = ["Build", "populate"]
 
@@ -107,7 +114,7 @@ def _populate_clone(
             record = build.layout.read_state(source)
             markers = record.interpreter.get("markers", {}) if record is not None else {}
             requirements = engine.export_requirements(build.stage, decision.groups, python)
-            dropped = delta.extraneous(env_dir, requirements, markers, members)
+            dropped = lockdrop.extraneous(env_dir, requirements, markers, members)
             if dropped:
                 engine.uninstall(build.stage, env_dir, dropped)
         return cloned
@@ -123,7 +130,7 @@ def _populate_clone(
         manifest_path,
         infos.values(),
         build.facts.member_entries,
-        compile_files=delta.delta_sources(env_dir, cloned),
+        compile_files=delta.delta_sources(env_dir, cloned, {m for n in changed for m in infos[n].top_level}),
         reuse=cloned.reused,
     )
     build.gate()
@@ -178,6 +185,7 @@ def _record(
             report,
             request=build.options.python,
             python_version_file=facts.python_version_file,
+            requires_python=facts.requires_python,
         ),
         options=build.options.to_json(),
         uv_version=uv_version(),

@@ -138,6 +138,18 @@ class _Cloner:
             after.st_ctime_ns,
         )
 
+    def read(self, path: str, sealed: SealedFile) -> bytes | None:
+        """The content of a file about to be written afresh: it must still hash as sealed (its identity
+        was checked, but its bytes are copied, not linked)."""
+        with open(os.path.join(self.src, path), "rb") as fh:
+            content = fh.read()
+        if hashlib.sha256(content).hexdigest() == sealed.sha256:
+            return content
+        self.result.refused[path] = "changed since it was sealed (its content)"
+        if sealed.owner:
+            self.result.reinstall.add(sealed.owner)
+        return None
+
     def write(self, path: str, content: bytes, mode: int) -> None:
         self.parent(path)
         target = os.path.join(self.dst, path)
@@ -190,17 +202,20 @@ def clone(src: Path, manifest: Manifest, dst: Path, explained: Mapping[str, int]
         if st is None:
             continue
         if _names_directory(path):
-            with open(os.path.join(cloner.src, path), "rb") as fh:
-                content = fh.read()
+            content = cloner.read(path, sealed)
+            if content is None:
+                continue
             if cloner.old in content:
                 rewrite[path] = content.replace(cloner.old, cloner.new)
                 cloner.write(path, rewrite[path], stat.S_IMODE(st.st_mode))
                 continue
         if not path.endswith("/RECORD"):  # RECORDs last: those listing a rewritten script change too
             cloner.link(path, sealed, cloner.result.linked)
-    own = [p for p in cloner.result.refused if not manifest.files[p].owner]
+    # The venv's own files come from no distribution uv could install again, and without its RECORD
+    # uv cannot remove a distribution to reinstall it: either refuses the clone.
+    own = [p for p in cloner.result.refused if not manifest.files[p].owner or p.endswith("/RECORD")]
     if own:
-        raise CloneRefusedError(f"{own[0]}: {cloner.result.refused[own[0]]} (one of the venv's own files)")
+        raise CloneRefusedError(f"{own[0]}: {cloner.result.refused[own[0]]}")
     _records(cloner, rewrite)
     for path, target in manifest.links.items():
         cloner.parent(path)
@@ -224,6 +239,8 @@ def _records(cloner: _Cloner, rewrite: Mapping[str, bytes]) -> None:
         if not listed or not sealed.owner or not dist_info.endswith(".dist-info"):
             cloner.link(path, sealed, cloner.result.linked)
             continue
-        with open(os.path.join(cloner.src, path), "rb") as fh:
-            content = _record_rows(fh.read(), site, listed)
+        record = cloner.read(path, sealed)
+        if record is None:
+            raise CloneRefusedError(f"{path}: {cloner.result.refused[path]}")
+        content = _record_rows(record, site, listed)
         cloner.write(path, content, stat.S_IMODE(os.lstat(os.path.join(cloner.src, path)).st_mode))

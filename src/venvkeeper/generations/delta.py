@@ -1,6 +1,6 @@
 """The steps around a clone (:mod:`venvkeeper.generations.clone`): start it from a checked manifest, and
-after the delta's install, drop the bytecode it made stale, list what to compile, and find what the lock
-no longer installs.
+after the delta's install, drop the bytecode it made stale and list what to compile. (What the lock no
+longer installs: :mod:`venvkeeper.generations.dropped`, which needs packaging's markers.)
 """
 
 from __future__ import annotations
@@ -10,17 +10,13 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from packaging.markers import InvalidMarker, UndefinedEnvironmentName
-from packaging.requirements import InvalidRequirement, Requirement
-
-from venvkeeper.core.envscan import read_distributions, walk
-from venvkeeper.core.names import canonicalize_name
+from venvkeeper.core.envscan import walk
 from venvkeeper.generations import clone as cloning
 from venvkeeper.generations import identity
 from venvkeeper.generations.layout import Layout
 from venvkeeper.generations.manifest import Manifest, read_manifest, source_of
 
-__all__ = ["delta_sources", "drop_stale_bytecode", "extraneous", "start"]
+__all__ = ["delta_sources", "drop_stale_bytecode", "start"]
 
 
 def _source_manifest(layout: Layout, number: int) -> Manifest:
@@ -52,6 +48,11 @@ def start(
     except cloning.CloneRefusedError:
         _empty(env_dir)
         raise
+    except OSError as exc:
+        # A hard link refused (another filesystem, fs.protected_hardlinks, an inode's link limit), or
+        # a file unreadable: building from nothing still works.
+        _empty(env_dir)
+        raise cloning.CloneRefusedError(f"{exc.filename or env_dir}: {exc.strerror or exc}") from None
 
 
 def _empty(env_dir: Path) -> None:
@@ -82,34 +83,23 @@ def drop_stale_bytecode(env_dir: Path, cloned: cloning.Clone) -> None:
             del cloned.bytecode[path]
 
 
-def delta_sources(env_dir: Path, cloned: cloning.Clone) -> list[str]:
-    """The ``.py`` files the delta installed (not a linked inode): what the smoke check compiles."""
+def delta_sources(env_dir: Path, cloned: cloning.Clone, packages: Iterable[str]) -> list[str]:
+    """The ``.py`` files of these top-level ``packages`` (the changed members') that the delta installed
+    (not a linked inode): what the smoke check compiles, so even the modules it does not import start
+    warm. The rest of the delta is compiled by the smoke check's imports, as far as they reach."""
     linked = {f.ino for f in cloned.linked.values()}
+    wanted = set(packages)
     root = str(env_dir)
-    return sorted(
-        f"{root}/{path}"
-        for path, st in walk(root).items()
-        if path.endswith(".py") and st.link is None and st.ino not in linked and "/site-packages/" in path
-    )
-
-
-def extraneous(
-    env_dir: Path, requirements: str, markers: Mapping[str, str], members: Iterable[str]
-) -> list[str]:
-    """The distributions installed in ``env_dir`` that neither the lock's export (``requirements``, lines
-    with markers, evaluated for ``markers``) nor the members account for: what a clone must remove.
-    A line that cannot be read keeps its package (nothing is removed on a guess)."""
-    wanted = {canonicalize_name(m) for m in members}
-    for line in requirements.splitlines():
-        text = line.strip()
-        if not text or text.startswith(("#", "-")):
-            continue
-        try:
-            req = Requirement(text)
-            applies = req.marker is None or req.marker.evaluate(dict(markers))
-        except (InvalidRequirement, InvalidMarker, UndefinedEnvironmentName):
-            return []
-        if applies:
-            wanted.add(canonicalize_name(req.name))
-    installed = read_distributions(str(env_dir), walk(str(env_dir)))
-    return sorted(d.name for d in installed if d.name not in wanted)
+    found = []
+    for path, st in walk(root).items():
+        parts = path.split("/", 4)
+        if (
+            path.endswith(".py")
+            and len(parts) > 3
+            and parts[2] == "site-packages"
+            and parts[3].removesuffix(".py") in wanted
+            and st.link is None
+            and st.ino not in linked
+        ):
+            found.append(f"{root}/{path}")
+    return sorted(found)

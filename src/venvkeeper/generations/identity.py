@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -72,15 +73,24 @@ class _Witness:
 
 
 def _unlink_files(directory: str, witness: _Witness) -> None:
-    for root, _dirs, names in os.walk(directory):
-        for name in names:
-            path = os.path.join(root, name)
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                continue
-            if st.st_nlink > 1 and not os.path.islink(path):
-                witness.unlink(path, st)
+    """Unlink the files of ``directory`` that share an inode (the rest goes with the tree)."""
+    stack = [directory]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if st.st_nlink > 1 and stat.S_ISREG(st.st_mode):
+                    witness.unlink(entry.path, st)
 
 
 def remove(layout: Layout, numbers: Iterable[int], live: int | None) -> None:

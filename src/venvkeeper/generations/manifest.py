@@ -64,9 +64,13 @@ class SealedFile:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> SealedFile:
-        size, sha, flag, owner, *identity = row
-        ino, mtime, ctime = (int(v) for v in identity) if identity else (0, 0, 0)
-        return cls(int(size), str(sha), flag == "x", str(owner), ino, mtime, ctime)
+        # Indexed, not unpacked: verify parses a row per file on its timed path.
+        if len(row) == 7:
+            return cls(
+                int(row[0]), str(row[1]), row[2] == "x", str(row[3]), int(row[4]), int(row[5]), int(row[6])
+            )
+        size, sha, flag, owner = row  # schema 1
+        return cls(int(size), str(sha), flag == "x", str(owner))
 
 
 class Manifest:

@@ -1,14 +1,16 @@
 """Smoke-check a freshly built environment before anything points at it.
 
-One run of the new interpreter: it compiles the bytecode it is given (what a clone's delta installed),
+One run of the new interpreter: it compiles the bytecode it is given (the changed members' modules),
 then checks that it starts, every member's top-level packages import, and every console script the
 members declare exists, is executable and names this interpreter.
 
-Bytecode: the environment's own interpreter compiles (venvkeeper's may be another minor). A generation
-built from nothing lets the imports write the bytecode of what they load (compiling all of site-packages
-would cost seconds); a clone already carries its predecessor's sealed bytecode, so it compiles the delta
-explicitly and imports with ``-B``. Either way the seal that follows records what is there
-(:func:`venvkeeper.generations.manifest.seal_bytecode`), before the switch: the first start is warm.
+Bytecode: the environment's own interpreter compiles (venvkeeper's may be another minor), and the
+imports write the bytecode of what they load and does not have it yet. A clone carries its
+predecessor's sealed bytecode, so that is the delta's; a generation built from nothing gets it for what
+the application imports (compiling all of site-packages would cost seconds, and a bumped package's
+modules that nothing imports, such as idna's 200 kB table, cost more to compile than uv takes to sync).
+The seal that follows records what is there (:func:`venvkeeper.generations.manifest.seal_bytecode`),
+before the switch: the application's first start is warm.
 """
 
 from __future__ import annotations
@@ -116,16 +118,13 @@ def smoke_check(
 ) -> dict[str, Any]:
     """Run the checks; return what the interpreter said about itself, or raise SmokeCheckError.
 
-    ``compile_files``: compile these (absolute paths) first and import with ``-B``; None: let the
-    imports write their bytecode (a generation built from nothing)."""
+    ``compile_files``: compile these (absolute paths) first."""
     python = env_dir / "bin" / "python"
     payload = json.dumps([list(modules), list(scripts), str(env_dir / "bin"), list(compile_files or ())])
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
-    # -I implies -E: PYTHONDONTWRITEBYTECODE would be ignored, so -B says it (a clone's imports must
-    # not write bytecode beside what was compiled and will be sealed).
-    flags = ["-I"] if compile_files is None else ["-I", "-B"]
+    # -I (isolated; it implies -E) and no -B: the bytecode written is sealed with the generation.
     try:
-        proc = run_python(python, flags, _SCRIPT, [payload], timeout=timeout, env=env, cwd=env_dir)
+        proc = run_python(python, ["-I"], _SCRIPT, [payload], timeout=timeout, env=env, cwd=env_dir)
     except DidNotRunError as exc:
         raise SmokeCheckError(
             f"the new environment's interpreter {python} does not start: {exc}",

@@ -19,10 +19,16 @@ class ProjectFacts:
     """What a deploy reads from the source tree, gathered once."""
 
     def __init__(
-        self, workspace: Workspace, members: tuple[LockedMember, ...], options: plan.Options, lock_sha256: str
+        self,
+        workspace: Workspace,
+        members: tuple[LockedMember, ...],
+        options: plan.Options,
+        lock_sha256: str,
+        requires_python: str | None = None,
     ) -> None:
         self.workspace = workspace
         self.members = members
+        self.requires_python = requires_python  # the lock's (uv resolved for it), when known
         root = workspace.root
         self.files = gitcmd.list_files(root)
         paths = [m.path for m in members]

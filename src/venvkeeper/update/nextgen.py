@@ -31,6 +31,7 @@ from venvkeeper.core.config import DEFAULT_KEEP
 from venvkeeper.core.errors import BusyError, InterpreterError
 from venvkeeper.gateways.uv import uv_cache, uv_version
 from venvkeeper.generations import delta, engine, identity, wheelcache
+from venvkeeper.generations import dropped as lockdrop
 from venvkeeper.generations import stamp as stamps
 from venvkeeper.generations.build import Finished, both, finish, install_locked, interpreter_record
 from venvkeeper.generations.clone import Clone, CloneRefusedError
@@ -149,7 +150,7 @@ def _build(
         engine.sync_dependencies(stage, env_dir, python, pre.groups, third, inexact=True)
         markers = pre.live.interpreter.get("markers", {})
         requirements = engine.export_requirements(stage, pre.groups, python)
-        dropped = delta.extraneous(env_dir, requirements, markers, members)
+        dropped = lockdrop.extraneous(env_dir, requirements, markers, members)
         if dropped:
             engine.uninstall(stage, env_dir, dropped)
         return cloned
@@ -193,7 +194,7 @@ def _finish_clone(
         layout.manifest_file(number),
         infos.values(),
         facts.member_entries,
-        compile_files=delta.delta_sources(env_dir, cloned),
+        compile_files=delta.delta_sources(env_dir, cloned, {m for n in changed for m in infos[n].top_level}),
         reuse=cloned.reused,
     )
     return done, _built(source, cloned, changed)
@@ -292,6 +293,7 @@ def _record(prepared: Prepared, facts: ProjectFacts, opts: plan.Options, tested_
             finished.report,
             request=opts.python,
             python_version_file=facts.python_version_file,
+            requires_python=facts.requires_python,
         ),
         options=opts.to_json(),
         uv_version=uv_version(),
@@ -307,8 +309,10 @@ def _record(prepared: Prepared, facts: ProjectFacts, opts: plan.Options, tested_
 def _committed_facts(session: Session, pre: Preflight) -> tuple[ProjectFacts, plan.Options]:
     workspace = load_workspace(session.root)
     opts = options(pre, workspace)
-    members = load_lock_members(workspace, parse_lock(workspace))
-    return ProjectFacts(workspace, members, opts, hashlib.sha256(workspace.lock_bytes).hexdigest()), opts
+    lock = parse_lock(workspace)
+    members = load_lock_members(workspace, lock)
+    lock_sha = hashlib.sha256(workspace.lock_bytes).hexdigest()
+    return ProjectFacts(workspace, members, opts, lock_sha, lock.get("requires-python")), opts
 
 
 def _usable(layout: Layout, target: Target, prepared: Prepared) -> bool:
