@@ -18,9 +18,12 @@ from typing import Any
 
 import pytest
 
-from test_update import Service, deploy_service, publish_releases, update
+from support.gitremote import add_remote
+from support.process import run
+from test_update import PROJECT, Service, deploy_service, publish_releases, update
+from venvkeeper.gateways.uv import find_uv
 from venvkeeper.generations.clone import CloneRefusedError
-from vk import vk
+from vk import commit_all, vk
 
 # The project's tests, then the inode of the tinydb module they imported.
 INODE_TESTS = (
@@ -40,6 +43,10 @@ def _tested_module(report: dict[str, Any]) -> tuple[int, str]:
 @pytest.fixture
 def service(make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Service:
     return deploy_service(make_project, tmp_path, capsys)
+
+
+def _no_deploy(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("update deployed (built) the tested lock again")
 
 
 def _record(service: Service, number: int) -> dict[str, Any]:
@@ -191,4 +198,46 @@ def test_a_live_generation_that_cannot_be_cloned_is_built_from_nothing_and_still
     assert os.stat(live_path).st_ino == ino
     assert service.imported_version("tinydb") == "1.2.1"
     verify = vk(capsys, "verify", "--env", service.env, "--json")
+    assert verify.json["clean"] is True, verify.out
+
+
+def test_a_packaged_member_in_an_env_inside_another_work_tree_goes_live_as_tested(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    publish: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The service is a built package (its tree holds uv.lock, so the update changes its hash), and
+    --env lies inside another git work tree (as /srv in a configuration repository): the next
+    generation hashes the member as the committed project will, and goes live without a deploy."""
+    project = make_project(PROJECT, lock=False)
+    pyproject = project / "pyproject.toml"
+    backend = '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n\n'
+    pyproject.write_text(backend + pyproject.read_text())
+    package = project / "src" / PROJECT
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('"""The service itself: now a package that is built."""\n')
+    run([find_uv(), "lock", "--quiet"], cwd=project)
+    commit_all(project, "the service is a package")
+    remote = add_remote(project, tmp_path)
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    run(["git", "init", "-q"], cwd=srv)
+    env = srv / ".venv"
+    assert vk(capsys, "deploy", project, "--env", env).code == 0
+    service = Service(project, env, remote)
+    publish_releases(publish)
+    monkeypatch.setattr("venvkeeper.deploy.converge.deploy", _no_deploy)
+
+    result = update(capsys, service)
+
+    assert (result.code, result.json["outcome"]) == (0, "updated"), result.out + result.err
+    record = _record(service, 2)
+    assert record["built"]["tested_in"] == str(service.state / "update" / "test-0002")
+    assert [m["name"] for m in record["members"]] == [PROJECT]
+    monkeypatch.undo()
+    again = vk(capsys, "deploy", service.project, "--env", service.env, "--json")
+    assert (again.code, again.json["changed"]) == (0, False), again.out + again.err
+    verify = vk(capsys, "verify", "--env", service.env, "--project", service.project, "--json")
     assert verify.json["clean"] is True, verify.out

@@ -229,7 +229,7 @@ def _prepare_beside_baseline(
     ready = built.result() if built.exception() is None else None
     linked = (ready.source, ready.link_ctimes) if ready is not None and ready.source is not None else None
     with ThreadPoolExecutor(max_workers=1) as pool:
-        preparing = pool.submit(nextgen.prepare, session, pre, relocked.new_lock, linked)
+        preparing = pool.submit(nextgen.prepare, session, pre, linked)
         try:
             baseline = _judge_baseline(session, pre, built)
         except BaseException:

@@ -49,7 +49,14 @@ from venvkeeper.generations.transaction import interpreter_identity as identity_
 from venvkeeper.generations.wheels import WheelInfo, inspect_wheel
 from venvkeeper.project import plan, selection
 from venvkeeper.project.facts import ProjectFacts
-from venvkeeper.project.workspace import Workspace, load_lock_members, load_workspace, parse_lock
+from venvkeeper.project.hashing import digest_entries, member_files, tree_entries
+from venvkeeper.project.workspace import (
+    LockedMember,
+    Workspace,
+    load_lock_members,
+    load_workspace,
+    parse_lock,
+)
 from venvkeeper.update.preflight import Preflight
 from venvkeeper.update.session import Session
 
@@ -83,17 +90,30 @@ def options(pre: Preflight, workspace: Workspace) -> plan.Options:
     return plan.Options(selection.chosen(pre.groups, workspace.config.groups), python, False)
 
 
-def _stage_facts(pre: Preflight, new_lock: bytes) -> ProjectFacts:
-    """The project as it will be once the re-locked lock is committed: the re-lock's staging copy."""
+@dataclass(frozen=True)
+class _Staged:
+    """The members as the committed project will hash them: their tracked files (and the exports the
+    commit adds), read from the re-lock's staging copy, which holds exactly those with the new lock."""
+
+    members: tuple[LockedMember, ...]
+    member_entries: dict[str, dict[str, str]]
+    member_hashes: dict[str, str]
+
+
+def _stage_facts(pre: Preflight) -> _Staged:
+    # The file list is the project's (git's), not the staging copy's own: that may lie inside some
+    # other work tree, whose git would list nothing there. A member whose version comes from git hashes
+    # the new commit too, so it differs after the commit and ship deploys (nextgen.switch).
+    files = sorted({*pre.facts.files, *(e.path for e in pre.config.exports)})
+    members = pre.facts.members
+    paths = [m.path for m in members]
     stage = pre.relock_stage
-    workspace = Workspace(stage, pre.workspace.pyproject, pre.workspace.config, stage / "uv.lock", new_lock)
-    return ProjectFacts(
-        workspace, pre.facts.members, options(pre, pre.workspace), hashlib.sha256(new_lock).hexdigest()
-    )
+    entries = {m.name: tree_entries(stage, member_files(files, m.path, paths)) for m in members if m.package}
+    return _Staged(members, entries, {name: digest_entries(e) for name, e in entries.items()})
 
 
 def prepare(
-    session: Session, pre: Preflight, new_lock: bytes, linked: tuple[int, Mapping[str, int]] | None = None
+    session: Session, pre: Preflight, linked: tuple[int, Mapping[str, int]] | None = None
 ) -> Prepared:
     """Build the next generation from the re-locked lock beside the live one, under --env's lock.
     ``linked``: a generation the baseline cloned and the ctimes its links left (delta.start's)."""
@@ -103,7 +123,7 @@ def prepare(
         content = engine.export_file(pre.relock_stage, export.format, pre.groups, pre.python)
         (pre.relock_stage / export.path).parent.mkdir(parents=True, exist_ok=True)
         (pre.relock_stage / export.path).write_bytes(content)
-    facts = _stage_facts(pre, new_lock)
+    facts = _stage_facts(pre)
     try:
         with claim(layout, wait=True):
             source = layout.current_number()
@@ -122,7 +142,7 @@ def prepare(
 
 def _build(
     pre: Preflight,
-    facts: ProjectFacts,
+    facts: _Staged,
     where: tuple[Layout, int, int],
     started: float,
     linked: Mapping[str, int] | None,
@@ -175,7 +195,7 @@ def _build(
 
 def _finish_clone(
     pre: Preflight,
-    facts: ProjectFacts,
+    facts: _Staged,
     where: tuple[Layout, int, int],
     cloned: Clone,
     members: tuple[dict[str, Path], dict[str, WheelInfo]],
