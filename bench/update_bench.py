@@ -33,8 +33,8 @@ Every round (after one untimed round that warms uv's cache), with the units rota
   of the tracked files at a new path, as venvkeeper's staging copy is; and from a fixed path).
 - informational, with a test run: the same reset, then ``venvkeeper update ... --test-command
   'sleep 2'``, its wall time less the test runs it reports. The next generation is built while the
-  baseline's tests run, so with any real suite its build (mostly the bytecode of the packages the
-  lock changed, compiled by the smoke check) is not on the critical path; with ``true`` it is.
+  baseline's tests run, so with any real suite its build is not on the critical path; with ``true``
+  it is.
 
 Every command runs with a bench-owned ``UV_CACHE_DIR`` and ``UV_PYTHON_DOWNLOADS=never``; no mail is
 configured. The registry is public PyPI, so uv's revalidation of index pages is part of the times of
@@ -82,7 +82,8 @@ STEP_WHAT = {
     "candidate": "the test environments: a hard-link clone of the live generation (baseline), then of the "
     "next one, each with the test groups added (`uv sync --inexact`)",
     "generation": "the next generation from the new lock, as a deploy builds it (clone of the live one, "
-    "`uv sync --inexact`, smoke check with the delta's bytecode compiled, seal), beside the baseline's tests",
+    "`uv sync --inexact`, the smoke check, whose imports write the bytecode they load, seal), beside the "
+    "baseline's tests",
     "tests": "the test command (`true`), baseline and candidate",
     "relock": "`uv lock --upgrade-package NAME<BOUND` for every registry package, in the staging copy",
     "commit": "uv.lock written, `git add` + `git commit`",
@@ -546,8 +547,8 @@ def observations(results: Results) -> list[str]:
         f"bounded `uv lock --upgrade-package` ({ms(results.get('bounded-lock').median)} ms)"
     )
     out.append(
-        f"venvkeeper builds one generation (generation {ms(med['generation'])} ms, of which most is the "
-        f"smoke check compiling the bytecode of the packages the lock changed, as every deploy of that "
+        f"venvkeeper builds one generation (generation {ms(med['generation'])} ms: `uv sync --inexact` into "
+        f"a clone of the live one, then the smoke check importing the application, as every deploy of that "
         f"change does) and two test environments as hard-link clones (candidate {ms(med['candidate'])} ms), "
         f"then switches to the generation the tests ran on (deploy {ms(med['deploy'])} ms), against one "
         f"incremental `uv sync` ({ms(sync)} ms) that compiles nothing. For comparison, a sync into a new "
