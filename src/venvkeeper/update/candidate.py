@@ -19,20 +19,29 @@ from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from venvkeeper.core import files as fsutil
 from venvkeeper.core.errors import VenvkeeperError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.gateways.shell import run_shell, tail
 from venvkeeper.generations import build, delta, engine, wheelcache
 from venvkeeper.generations import clone as cloning
 from venvkeeper.generations.hooks import hook_environment
 from venvkeeper.generations.layout import Layout
-from venvkeeper.update import live, nextgen
-from venvkeeper.update.nextgen import Prepared
+from venvkeeper.update import live
 from venvkeeper.update.preflight import Preflight
 from venvkeeper.update.relock import Relocked
 from venvkeeper.update.result import TestOutcome
 from venvkeeper.update.session import Session, Stop, refused
+
+# The next generation's machinery (the transaction, the seal, packaging's markers) loads only once the
+# re-lock has found an update: a night with no updates does not pay for it.
+if TYPE_CHECKING:
+    from venvkeeper.update import nextgen
+    from venvkeeper.update.nextgen import Prepared
+else:
+    nextgen = lazy("venvkeeper.update.nextgen")
 
 __all__ = ["Baseline", "Candidate", "build_baseline", "judge_candidate"]
 

@@ -21,13 +21,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from venvkeeper.core import files as fsutil
 from venvkeeper.core.errors import ConfigError, VenvkeeperError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.gateways.uv import cache_scope
 from venvkeeper.generations.layout import Layout, refuse_inside
-from venvkeeper.update import candidate, nextgen, notify
+from venvkeeper.update import candidate, notify
 from venvkeeper.update.journal import recover
 from venvkeeper.update.preflight import preflight
 from venvkeeper.update.relock import relock
@@ -35,6 +37,13 @@ from venvkeeper.update.result import UpdateResult
 from venvkeeper.update.session import Session, Stop, UpdateRequest, count, read_config, refused
 from venvkeeper.update.ship import Deploy, ship
 from venvkeeper.update.store import UpdateStore, utc_stamp
+
+# The next generation's machinery (the transaction, the seal, packaging's markers) loads only once the
+# re-lock has found an update: a night with no updates does not pay for it.
+if TYPE_CHECKING:
+    from venvkeeper.update import nextgen
+else:
+    nextgen = lazy("venvkeeper.update.nextgen")
 
 __all__ = ["update"]
 

@@ -12,18 +12,26 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from venvkeeper.core.errors import ToolError, VenvkeeperError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.generations import engine
 from venvkeeper.generations.results import DeployResult
-from venvkeeper.update import live, nextgen
+from venvkeeper.update import live
 from venvkeeper.update import plan as updateplan
 from venvkeeper.update.candidate import Candidate
 from venvkeeper.update.journal import journal, read_or_none, recover, restore, write_like
 from venvkeeper.update.preflight import Preflight
 from venvkeeper.update.session import Session, Stop, count
+
+# The next generation's machinery (the transaction, the seal, packaging's markers) loads only once the
+# re-lock has found an update: a night with no updates does not pay for it.
+if TYPE_CHECKING:
+    from venvkeeper.update import nextgen
+else:
+    nextgen = lazy("venvkeeper.update.nextgen")
 
 __all__ = ["Deploy", "Shipped", "ship"]
 
