@@ -5,9 +5,9 @@
 Three scenarios, each timed as wall-clock time of the whole command (process start to exit):
 
 1. no-op: a second deploy with nothing changed vs ``uv sync`` into an already synced environment;
-2. one member's code changed: a deploy that builds a new generation vs ``uv sync`` into a new, empty
-   environment with a warm cache (and, as the anchor that actually installs the changed code, the
-   same plus ``--reinstall-package webapp``);
+2. one member's code changed: a deploy that builds a new generation (a clone of the live one plus the
+   member) vs ``uv sync --reinstall-package webapp`` into the environment uv synced before (the
+   issue's anchor), and for information ``uv sync`` into a new environment with a warm cache;
 3. cold cache: a fresh, empty ``UV_CACHE_DIR`` and a fresh environment path for both.
 
 The tools run interleaved round by round (the order rotates every round) so that the machine's noise
@@ -192,16 +192,19 @@ class Bench:
         env, env_reinstall = bench_env(self.cache), bench_env(self.cache_reinstall)
         vk = Series("venvkeeper deploy --keep 1 (new generation)")
         uv = Series("uv sync, new env (warm cache)")
-        uv_re = Series("uv sync --reinstall-package webapp, new env")
+        # The anchor: uv installing the changed member into the environment it already has.
+        uv_re = Series("uv sync --reinstall-package webapp, existing env")
         fresh_code = {vk.label: 0, uv.label: 0, uv_re.label: 0}
         rebuilt: list[list[str]] = []
+        existing = self.fresh("uv-existing")
+        self.uv_sync(existing, env_reinstall)  # untimed: the environment the rounds reinstall into
 
         for i in range(rounds):
             marker = f"bench round {i} {uuid.uuid4().hex}"
             changed = self.project / CHANGED_FILE
             changed.write_text(changed.read_text() + f"# {marker}\n")
             git(self.project, "commit", "-q", "-am", marker)
-            uv_path, re_path = self.fresh("uv-warm"), self.fresh("uv-reinstall")
+            uv_path, re_path = self.fresh("uv-warm"), existing
 
             def do_vk(marker: str = marker) -> None:
                 result, payload = self.venvkeeper(vk_env, env, "--keep", "1")
@@ -222,11 +225,11 @@ class Bench:
                 fresh_code[uv_re.label] += has_marker(path, marker)
 
             interleave(i, [do_vk, do_uv, do_uv_re])
-            for path in (uv_path, re_path):
-                shutil.rmtree(path, ignore_errors=True)
-            round_done("changed", i, rounds, [vk, uv, uv_re])
+            shutil.rmtree(uv_path, ignore_errors=True)
+            round_done("changed", i, rounds, [vk, uv_re, uv])
 
-        scenario = Scenario("changed", TITLES["changed"], rounds, vk, [uv, uv_re])
+        shutil.rmtree(existing, ignore_errors=True)
+        scenario = Scenario("changed", TITLES["changed"], rounds, vk, [uv_re, uv])
         scenario.notes.append(
             "installed the changed code (the round's marker comment is in the installed "
             "webapp/__init__.py): " + ", ".join(f"{label}: {n}/{rounds}" for label, n in fresh_code.items())
@@ -395,13 +398,12 @@ def markdown(
         "`--json`.",
         f"- **one member's code changed** ({rounds('changed')}): each round "
         f"appends a comment line to `{CHANGED_FILE}` and commits it, then times the deploy with "
-        "`--keep 1` (it builds a new generation, rebuilding only `webapp`) against `uv sync` into a "
-        "new, empty `UV_PROJECT_ENVIRONMENT` with the warm cache. Plain `uv sync` installs uv's "
-        "cached build of `webapp`, i.e. the *old* code (uv keys a local member's build on its "
-        "`pyproject.toml`, not its sources: the defect venvkeeper exists to fix), so the second uv "
-        "row adds `--reinstall-package webapp`, the uv command that installs the changed code. That "
-        "row has a warm cache of its own: its rebuild of `webapp` would otherwise refresh the cache "
-        "the plain sync reads.",
+        "`--keep 1` (a new generation: a hard-link clone of the live one with only `webapp` installed "
+        "into it) against the issue's anchor, `uv sync --reinstall-package webapp` into the environment "
+        "it synced before the rounds (plain `uv sync` would keep uv's cached build of `webapp`, i.e. the "
+        "*old* code: uv keys a local member's build on its `pyproject.toml`, not its sources, the defect "
+        "venvkeeper exists to fix). That uv has a warm cache of its own, as its rebuild refreshes it. "
+        "For information, plain `uv sync` into a new, empty `UV_PROJECT_ENVIRONMENT` with the warm cache.",
         f"- **cold** ({rounds('cold')}): every run gets its own new, "
         "empty `UV_CACHE_DIR` and a new environment path (for venvkeeper a new `--env`, so its own "
         "member-wheel cache is empty too). Packages come from PyPI, so network time is included.",

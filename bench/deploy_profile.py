@@ -74,7 +74,7 @@ STEPS: list[tuple[str, str]] = [
     ("venvkeeper.generations.engine:find_python", "2|uv python find|skipped when the record answers"),
     ("venvkeeper.deploy.converge:stale_member", "2|stale member check|the lock's member requirements read"),
     ("venvkeeper.generations.engine:check_lock", "2|*uv lock --check|skipped when the record answers"),
-    ("venvkeeper.generations.engine:export_digest", "2|uv export|skipped when the record answers"),
+    ("venvkeeper.generations.engine:export_text", "2|uv export|skipped when the record answers"),
     ("venvkeeper.deploy.converge:build_and_switch", "2|generation|build, record, switch, prune"),
     ("venvkeeper.deploy.populate:populate", "3|populate|everything inside the new directory"),
     ("venvkeeper.deploy.populate:install_locked", "4|install|from nothing: the sync beside the member build"),

@@ -111,7 +111,7 @@ def test_a_stale_lock_is_named_even_when_the_next_uv_step_fails_first(
     def export_fails(*args: object, **kwargs: object) -> str:
         raise LockError("uv.lock: cannot be read for export", hint="run `uv lock`")
 
-    monkeypatch.setattr("venvkeeper.generations.engine.export_digest", export_fails)
+    monkeypatch.setattr("venvkeeper.generations.engine.export_text", export_fails)
     result = vk(capsys, "deploy", project, "--env", live)
     assert result.code == 2
     assert result.error_line == f"error: {project / 'uv.lock'}: out of date with {member}"

@@ -284,9 +284,10 @@ def _found(
 ) -> Found:
     """The rest the decision needs (uv's lock check runs beside it, its verdict awaited before any
     "unchanged" answer and before the switch): uv's export digest unless the live record has it."""
-    export = asked.export_sha256 or engine.export_digest(stage, run.options.groups, python)
+    text = None if asked.export_sha256 else engine.export_text(stage, run.options.groups, python)
+    export = asked.export_sha256 or engine.digest_of_export(text or "")
     cached = wheelcache.cached(run.layout, run.facts.member_hashes, identity)
-    return Found(str(python), identity, export, frozenset(cached))
+    return Found(str(python), identity, export, frozenset(cached), export_text=text)
 
 
 def _unchanged(run: _Run, decided: Decision) -> DeployResult:

@@ -104,6 +104,7 @@ class Found:
     interpreter: Mapping[str, Any]  # its identity: path, realpath, mtime_ns, size
     export_sha256: str  # what the lock installs for the selected groups
     cached: frozenset[str] = frozenset()  # members whose wheel for this content and interpreter is cached
+    export_text: str | None = None  # uv's export itself, when it was asked (a clone reads what it drops)
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,9 @@ def _populate_clone(
         if decision.sync_lock:
             record = build.layout.read_state(source)
             markers = record.interpreter.get("markers", {}) if record is not None else {}
-            requirements = engine.export_requirements(build.stage, decision.groups, python)
+            requirements = build.found.export_text or engine.export_requirements(
+                build.stage, decision.groups, python
+            )
             dropped = lockdrop.extraneous(env_dir, requirements, markers, members)
             if dropped:
                 engine.uninstall(build.stage, env_dir, dropped)

@@ -34,9 +34,10 @@ __all__ = [
     "check_lock",
     "clean_cache",
     "create_venv",
-    "export_digest",
+    "digest_of_export",
     "export_file",
     "export_requirements",
+    "export_text",
     "find_python",
     "install_pylock",
     "install_requirements",
@@ -152,13 +153,14 @@ def _export(cwd: Path, groups: Sequence[str], python: Path, *extra: str) -> str:
     return result.stdout
 
 
-def export_digest(stage: Path, groups: Sequence[str], python: Path) -> str:
-    """sha256 of exactly what the lock installs for these groups (uv's hashed export).
+def export_text(stage: Path, groups: Sequence[str], python: Path) -> str:
+    """uv's hashed export of exactly what the lock installs for these groups. A lock change that does
+    not touch them (a dev tool bumped) keeps its digest (:func:`digest_of_export`): no new generation."""
+    return _export(stage, groups, python)
 
-    A lock change that does not touch the selected groups (a dev tool bumped) gives the same digest,
-    so it does not cause a new generation.
-    """
-    return hashlib.sha256(_export(stage, groups, python).encode()).hexdigest()
+
+def digest_of_export(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def export_requirements(project: Path, groups: Sequence[str], python: Path) -> str:
