@@ -168,20 +168,21 @@ def _build(
         third = sorted(cloned.reinstall - set(members))
         engine.clean_cache(sorted(cloned.poisoned - set(members)))
         engine.sync_dependencies(stage, env_dir, python, pre.groups, third, inexact=True)
-        markers = pre.live.interpreter.get("markers", {})
-        requirements = engine.export_requirements(stage, pre.groups, python)
-        dropped = lockdrop.extraneous(env_dir, requirements, markers, members)
-        if dropped:
-            engine.uninstall(stage, env_dir, dropped)
         return cloned
 
     def wheels_and_export() -> tuple[dict[str, Path], str]:
         wheels = wheelcache.member_wheels(
             layout, stage, python, interpreter, members, (), in_workspace=in_workspace
         )
-        return wheels, engine.export_digest(stage, pre.groups, python)
+        return wheels, engine.export_text(stage, pre.groups, python)
 
-    cloned, (wheels, export) = both(clone_and_sync, wheels_and_export)
+    cloned, (wheels, export_text) = both(clone_and_sync, wheels_and_export)
+    if cloned is not None:  # what the lock no longer installs (as deploy reads it from the same export)
+        markers = pre.live.interpreter.get("markers", {})
+        dropped = lockdrop.extraneous(env_dir, export_text, markers, members)
+        if dropped:
+            engine.uninstall(stage, env_dir, dropped)
+    export = engine.digest_of_export(export_text)
     infos = {name: inspect_wheel(path) for name, path in wheels.items()}
     if cloned is None:
         install_locked(stage, env_dir, python, pre.groups, lambda: wheels)
