@@ -31,6 +31,10 @@ Every round (after one untimed round that warms uv's cache), with the units rota
   (both in venvkeeper's preflight), and the sync venvkeeper's candidate environment starts with
   (``uv sync --frozen --all-packages --no-editable --group dev`` into a new environment, from a copy
   of the tracked files at a new path, as venvkeeper's staging copy is; and from a fixed path).
+- informational, with a test run: the same reset, then ``venvkeeper update ... --test-command
+  'sleep 2'``, its wall time less the test runs it reports. The next generation is built while the
+  baseline's tests run, so with any real suite its build is not on the critical path; with ``true``
+  it is.
 
 Every command runs with a bench-owned ``UV_CACHE_DIR`` and ``UV_PYTHON_DOWNLOADS=never``; no mail is
 configured. The registry is public PyPI, so uv's revalidation of index pages is part of the times of
@@ -57,6 +61,7 @@ from deploy_bench import UV_SYNC, Series, strip_table
 PROG = "update_bench"
 SECTION = "## update (issue 5)"
 TARGET = 2.0  # venvkeeper's cycle over (uv lock --upgrade + uv sync)
+SLOW_TESTS = 2.0  # seconds: longer than building the next generation takes here
 
 # Older patch releases (same major.minor as examples/webapp/uv.lock) that the old state is locked at.
 OLDER = {
@@ -71,15 +76,20 @@ IDENTITY = ("-c", "user.name=bench", "-c", "user.email=bench@localhost")
 # A candidate synced by uv alone, members built by uv (what venvkeeper's candidate did before it took
 # the members' wheels from deploy's cache), with the example's groups: none to deploy, dev to test
 CANDIDATE_SYNC = ("sync", "--frozen", "--all-packages", "--no-editable", "--group", "dev", "--quiet")
-STEPS = ("preflight", "candidate", "tests", "relock", "commit", "push", "deploy", "notify")
+STEPS = ("preflight", "candidate", "generation", "tests", "relock", "commit", "push", "deploy", "notify")
 STEP_WHAT = {
     "preflight": "git checks, lock parse, staging copy, `uv lock --check --offline`, `verify` of the env",
-    "candidate": "`uv sync` into a new candidate env on the current lock (baseline), then on the new lock",
+    "candidate": "the test environments: a hard-link clone of the live generation (baseline), then of the "
+    "next one, each with the test groups added (`uv sync --inexact`)",
+    "generation": "the next generation from the new lock, as a deploy builds it (clone of the live one, "
+    "`uv sync --inexact`, the smoke check, whose imports write the bytecode they load, seal), beside the "
+    "baseline's tests",
     "tests": "the test command (`true`), baseline and candidate",
     "relock": "`uv lock --upgrade-package NAME<BOUND` for every registry package, in the staging copy",
     "commit": "uv.lock written, `git add` + `git commit`",
     "push": "`git push origin HEAD:main` (a local bare remote)",
-    "deploy": "`venvkeeper deploy` in-process: a new generation, the switch",
+    "deploy": "the switch to the tested generation: its record, the symlink, the prune (a deploy only as "
+    "a fallback)",
     "notify": "mail (none configured)",
 }
 
@@ -156,7 +166,7 @@ class Bench:
         """The anchor's sync: deploy_bench's ``uv sync`` into the project's own .venv."""
         return self.uv(project, *UV_SYNC, "--python", self.tools.python)
 
-    def update_argv(self) -> list[str]:
+    def update_argv(self, tests: str = "true") -> list[str]:
         return [
             self.tools.venvkeeper,
             "update",
@@ -166,12 +176,12 @@ class Bench:
             "--policy",
             "patch",
             "--test-command",
-            "true",
+            tests,
             "--json",
         ]
 
-    def update(self, outcome: str) -> tuple[Run, dict[str, Any]]:
-        result = run(self.update_argv(), self.env, self.work)
+    def update(self, outcome: str, tests: str = "true") -> tuple[Run, dict[str, Any]]:
+        result = run(self.update_argv(tests), self.env, self.work)
         payload = benchlib.report_json(result)
         if payload.get("outcome") != outcome or result.returncode != 0:
             raise BenchError(
@@ -261,11 +271,29 @@ class Bench:
         for key, outcome in (("update", "updated"), ("noop", "no-updates")):
             result, payload = self.update(outcome)
             self.results.payloads[outcome] = payload
+            if outcome == "updated":
+                self.results.facts.setdefault("tested_live", []).append(self.tested_live())
             if timed:
                 s = self.results.get(key)
                 s.wall.append(result.wall_s)
                 s.internal.append(float(payload["durations"]["total"]))
                 self.results.durations.setdefault(outcome, []).append(payload["durations"])
+
+    def unit_slow_tests(self, timed: bool) -> None:
+        """An update whose tests take SLOW_TESTS seconds: the next generation is built beside the
+        baseline's tests, as with a real suite; the wall time less the test runs is recorded."""
+        self.reset_live()
+        result, payload = self.update("updated", f"sleep {SLOW_TESTS:g}")
+        if timed:
+            tests = float(payload["durations"].get("tests", 0.0))
+            self.results.get("update-slow").wall.append(result.wall_s - tests)
+            self.results.get("update-slow").internal.append(float(payload["durations"]["total"]) - tests)
+
+    def tested_live(self) -> bool:
+        """The live generation's record names the environment the tests ran in (no second build)."""
+        live = self.env_path.resolve()
+        record = json.loads((live.parent / f"{live.name}.json").read_text())
+        return bool((record.get("built") or {}).get("tested_in"))
 
     def unit_anchor(self, timed: bool) -> None:
         self.reset_anchor()
@@ -332,6 +360,10 @@ LABELS = {
     "bounded-lock": ("uv lock --upgrade-package NAME<BOUND ...", "(venvkeeper's bounded requests)"),
     "bounded-sync": ("uv sync --frozen --no-dev --no-editable", "(after it)"),
     "noop": ("venvkeeper update $R --env $E --policy patch --test-command true --json", "(no-updates)"),
+    "update-slow": (
+        "venvkeeper update $R --env $E --policy patch --test-command 'sleep 2' --json",
+        "(updated), less its test runs: the generation is built while the baseline's tests run",
+    ),
     "lock-again": ("uv lock --upgrade", "(the lock already current)"),
     "verify": ("venvkeeper verify --env $E", ""),
     "lock-check": ("uv lock --check --offline", ""),
@@ -363,6 +395,7 @@ def measure(tools: Tools, work: Path, results: Results) -> None:
         bench.unit_anchor,
         bench.unit_bounded,
         bench.unit_parts,
+        bench.unit_slow_tests,
     ]
     print("warm-up round (fills uv's cache; not timed)", file=sys.stderr, flush=True)
     for unit in units:
@@ -391,7 +424,7 @@ def without_tests(results: Results) -> Series:
     return Series(s.label + " less tests", [w - t for w, t in zip(s.wall, tests, strict=True)])
 
 
-CYCLE_ROWS = ("update", "anchor", "lock", "sync", "bounded", "bounded-lock", "bounded-sync")
+CYCLE_ROWS = ("update", "anchor", "lock", "sync", "update-slow", "bounded", "bounded-lock", "bounded-sync")
 NOOP_ROWS = ("noop", "lock-again")
 PART_ROWS = ("verify", "lock-check", "fresh-sync-new", "fresh-sync-fixed")
 HEADERS = ["command", "median ms", "range ms", "of which in-process ms", "÷ anchor", "target", "met"]
@@ -423,7 +456,7 @@ def met(results: Results) -> tuple[bool, float, float]:
 def rows(results: Results) -> list[list[str]]:
     ok, _, _ = met(results)
     out = [row(results, "update", "anchor", f"<= {TARGET:g}x (less tests)", "yes" if ok else "no")]
-    out += [row(results, k, "anchor" if k == "bounded" else None) for k in CYCLE_ROWS[1:]]
+    out += [row(results, k, "anchor" if k in ("bounded", "update-slow") else None) for k in CYCLE_ROWS[1:]]
     out += [row(results, k, "lock-again" if k == "noop" else None) for k in NOOP_ROWS]
     out += [row(results, k, None) for k in PART_ROWS]
     return out
@@ -500,6 +533,11 @@ def observations(results: Results) -> list[str]:
         f"`uv lock --upgrade`'s changes are {same}; the bounded `uv lock --upgrade-package` "
         f"({len(f.get('requests', []))} requests) made {bounded_same}"
     )
+    tested = f.get("tested_live", [])
+    out.append(
+        f"in {sum(tested)} of {len(tested)} updated runs the live generation's record names the "
+        "environment the tests ran in (`built.tested_in`): it was switched to, not built again"
+    )
     note = (results.payloads.get("updated", {}).get("notification") or {}).get("skipped")
     out.append(f"mail: {note}")
     med = {k: step_median(results, "updated", k) or 0.0 for k in (*STEPS, "total")}
@@ -509,11 +547,13 @@ def observations(results: Results) -> list[str]:
         f"bounded `uv lock --upgrade-package` ({ms(results.get('bounded-lock').median)} ms)"
     )
     out.append(
-        f"venvkeeper installs three times where uv installs once: candidate ({ms(med['candidate'])} ms: a "
-        f"new environment synced on the old lock, then on the new one) and deploy ({ms(med['deploy'])} ms: a "
-        f"new generation) against one incremental `uv sync` ({ms(sync)} ms). A sync into a new environment "
-        f"from a new copy (as the candidate's baseline) takes {ms(results.get('fresh-sync-new').median)} ms, "
-        f"from a fixed path {ms(results.get('fresh-sync-fixed').median)} ms"
+        f"venvkeeper builds one generation (generation {ms(med['generation'])} ms: `uv sync --inexact` into "
+        f"a clone of the live one, then the smoke check importing the application, as every deploy of that "
+        f"change does) and two test environments as hard-link clones (candidate {ms(med['candidate'])} ms), "
+        f"then switches to the generation the tests ran on (deploy {ms(med['deploy'])} ms), against one "
+        f"incremental `uv sync` ({ms(sync)} ms) that compiles nothing. For comparison, a sync into a new "
+        f"environment from a new copy takes {ms(results.get('fresh-sync-new').median)} ms, from a fixed "
+        f"path {ms(results.get('fresh-sync-fixed').median)} ms"
     )
     out.append(
         f"preflight ({ms(med['preflight'])} ms) includes `venvkeeper verify --env` (whole command "
@@ -522,8 +562,8 @@ def observations(results: Results) -> list[str]:
     )
     noop = {k: step_median(results, "no-updates", k) or 0.0 for k in ("candidate", "relock", "total")}
     out.append(
-        f"the no-update run still builds the baseline candidate ({ms(noop['candidate'])} ms of its "
-        f"{ms(noop['total'])} ms) before its relock ({ms(noop['relock'])} ms) finds nothing to do"
+        f"the no-update run still clones the baseline's environment ({ms(noop['candidate'])} ms of its "
+        f"{ms(noop['total'])} ms) beside its relock ({ms(noop['relock'])} ms), which finds nothing to do"
     )
     return out
 
@@ -567,6 +607,8 @@ def markdown(results: Results, machine: Mapping[str, str], command: str) -> str:
         "# venvkeeper (after: git reset --hard OLD; git push -f origin OLD:main; venvkeeper rollback --to G)",
         "venvkeeper update $R --env $E --policy patch --test-command true --json   # updated",
         "venvkeeper update $R --env $E --policy patch --test-command true --json   # no-updates",
+        "# informational (after the same reset); its wall time less the test runs it reports",
+        "venvkeeper update $R --env $E --policy patch --test-command 'sleep 2' --json",
         "# the anchor, in $A (after: the old uv.lock written back; uv sync)",
         "uv lock --upgrade && " + " ".join(("uv", *UV_SYNC, "--python", "$PY")),
         "uv lock --upgrade                                                         # lock already current",
@@ -578,8 +620,9 @@ def markdown(results: Results, machine: Mapping[str, str], command: str) -> str:
         "UV_PROJECT_ENVIRONMENT=$NEW uv " + " ".join(CANDIDATE_SYNC) + " --python $E/bin/python",
         "```",
         "",
-        "A round is four units in turn, rotated from round to round: venvkeeper's two runs; the anchor's "
-        "three commands; the bounded lock and its sync; the informational commands. Before the rounds one "
+        "A round is five units in turn, rotated from round to round: venvkeeper's two runs; the anchor's "
+        "three commands; the bounded lock and its sync; the informational commands; the update with a "
+        "test run. Before the rounds one "
         "untimed round fills uv's cache. The resets between units are not timed. Run-to-run noise on this "
         "machine is large; compare ratios from the same run.",
         "",

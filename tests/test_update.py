@@ -549,9 +549,10 @@ def test_the_candidate_takes_the_members_wheels_from_the_generation_engines_cach
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The deploy built the member's wheel into the member wheel cache; the candidate (baseline and
-    re-locked) installs that wheel instead of building the member again. The ship's deploy does build
-    it: the root member's tree holds uv.lock, which the update changed."""
+    """The deploy built the member's wheel into the member wheel cache. An update builds the member
+    once: the baseline is a clone of the live generation (the member is in it already), and the next
+    generation builds it because the root member's tree holds uv.lock, which the update changed; the
+    candidate's tests run on that generation, and ship switches to it instead of building again."""
     project = make_project(PROJECT, lock=False)
     pyproject = project / "pyproject.toml"
     backend = '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n\n'
@@ -582,12 +583,18 @@ def test_the_candidate_takes_the_members_wheels_from_the_generation_engines_cach
 
     assert result.code == 0, result.out + result.err
     assert (result.json["outcome"], result.json["tests"]["candidate"]["ok"]) == ("updated", True)
-    assert built == [PROJECT]  # by the deploy only
-    # The patch bites: with the cache emptied, the candidate builds the member too.
+    assert built == [PROJECT]  # by the next generation only
+    # Into the member wheel cache, named by the record as a deploy's is (the next deploy reuses it).
+    record = json.loads((service.state / "generations" / "0002.json").read_text())
+    (member,) = record["members"]
+    assert Path(member["wheel"]).is_file()
+    assert Path(member["wheel"]).is_relative_to(cache)
+    # With the cache emptied, the baseline still needs no build (the member is in the live
+    # generation); the next generation builds it once again.
     shutil.rmtree(cache)
     publish("tinydb", "1.2.2")
 
     again = update(capsys, service)
 
     assert (again.code, again.json["outcome"]) == (0, "updated"), again.out + again.err
-    assert built == [PROJECT] * 3  # the candidate's, then the deploy's
+    assert built == [PROJECT] * 2

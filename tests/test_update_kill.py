@@ -16,6 +16,7 @@ import pytest
 
 from support.gitremote import head
 from test_update import deploy_service, publish_releases, update
+from vk import vk
 
 _KILLED_AT = """
 import os, signal, sys
@@ -94,3 +95,39 @@ def test_a_live_environment_behind_the_checked_out_lock_is_refused(
     assert (report["outcome"], report["check"]) == ("preflight-failed", "env-not-current")
     assert f"venvkeeper deploy {service.project} --env {service.env}" in report["hint"]
     service.assert_lock_and_live_untouched()
+
+
+def test_a_run_killed_while_the_candidate_is_tested_leaves_live_and_is_swept(
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    publish: Callable[..., Path],
+) -> None:
+    """Killed while the tests run on the next generation (built, sealed, not recorded): the live
+    environment is untouched, nothing was written to the project, and the next run removes the
+    generation and the test environments that the kill left."""
+    service = deploy_service(make_project, tmp_path, capsys)
+    publish_releases(publish)
+    # The shell the test command runs in is the update's child: $PPID is the update itself.
+    tests = 'if [ "$VENVKEEPER_UPDATE" = candidate ]; then kill -KILL $PPID; exit 1; fi; python check_deps.py'
+    argv = ["update", str(service.project), "--env", str(service.env), "--json", "--test-command", tests]
+
+    killed = subprocess.run(
+        [sys.executable, "-m", "venvkeeper", *argv], capture_output=True, text=True, timeout=180, check=False
+    )
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    service.assert_lock_and_live_untouched()
+    generations = service.state / "generations"
+    assert (generations / "0002").is_dir()  # the generation the tests were running on
+    assert not (generations / "0002.json").exists()  # never recorded: nothing refers to it
+    assert list((service.state / "update").glob("test-*"))
+
+    result = update(capsys, service, "--dry-run")
+
+    assert (result.code, result.json["outcome"]) == (0, "would-update"), result.out + result.err
+    service.assert_lock_and_live_untouched()
+    deployed = vk(capsys, "deploy", service.project, "--env", service.env, "--json")
+    assert deployed.json["changed"] is False, deployed.out
+    assert not (generations / "0002").exists()
+    assert not list((service.state / "update").glob("test-*"))

@@ -47,8 +47,12 @@ class Clone:
     refused: dict[str, str] = field(default_factory=dict)  # path -> why it was not linked
     reinstall: set[str] = field(default_factory=set)  # distributions owning a refused file
     poisoned: set[str] = field(default_factory=set)  # of those, changed in place (uv's cache may share it)
-    # The live generation's ctimes that these links moved (generations.identity explains them).
-    source_ctimes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def link_ctimes(self) -> dict[str, int]:
+        """The source's ctimes right after this clone linked them (path -> ctime): each moved by the
+        link itself, checked just before it (update clones one generation twice, :func:`delta.start`)."""
+        return {path: f.ctime_ns for path, f in {**self.linked, **self.bytecode}.items()}
 
     @property
     def reused(self) -> dict[str, SealedFile]:
@@ -129,7 +133,6 @@ class _Cloner:
         target = os.path.join(self.dst, path)
         os.link(os.path.join(self.src, path), target)
         after = os.lstat(target)  # the link itself moved the ctime: the seal compares with this one
-        self.result.source_ctimes[path] = after.st_ctime_ns  # the live file's too: the same inode
         into[path] = SealedFile(
             sealed.size,
             sealed.sha256,

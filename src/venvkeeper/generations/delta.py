@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from venvkeeper.core.envscan import walk
@@ -36,13 +36,16 @@ def _source_manifest(layout: Layout, number: int) -> tuple[Manifest, str | None]
         raise cloning.CloneRefusedError(f"{path}: {exc}") from None
 
 
-def start(layout: Layout, number: int, env_dir: Path) -> cloning.Clone:
-    """Clone generation ``number`` into ``env_dir`` (raises CloneRefusedError, ``env_dir`` then empty)."""
+def start(
+    layout: Layout, number: int, env_dir: Path, linked: Mapping[str, int] | None = None
+) -> cloning.Clone:
+    """Clone generation ``number`` into ``env_dir`` (raises CloneRefusedError, ``env_dir`` then empty).
+    ``linked``: the ctimes a clone of the same generation just left (path -> ctime right after its own
+    link, :attr:`Clone.link_ctimes`), explained like those of venvkeeper's own unlinks."""
     manifest, named = _source_manifest(layout, number)
+    explained = {**identity.explained_ctimes(layout, number), **(linked or {})}
     try:
-        cloned = cloning.clone(
-            layout.gen_dir(number), manifest, env_dir, identity.explained_ctimes(layout, number), named
-        )
+        cloned = cloning.clone(layout.gen_dir(number), manifest, env_dir, explained, named)
     except cloning.CloneRefusedError:
         empty(env_dir)
         raise
@@ -53,7 +56,7 @@ def start(layout: Layout, number: int, env_dir: Path) -> cloning.Clone:
         raise cloning.CloneRefusedError(f"{exc.filename or env_dir}: {exc.strerror or exc}") from None
     # Our own links moved the live generation's ctimes: explained, so that removing this generation
     # again (a failed build, a hook's roll-back) or the next prune does not cost a hash of each.
-    identity.explain(layout, number, cloned.source_ctimes)
+    identity.explain(layout, number, cloned.link_ctimes)
     return cloned
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 from venvkeeper.core import files as fsutil
 from venvkeeper.generations.layout import Layout
 from venvkeeper.generations.manifest import Manifest, SealedFile, read_manifest
 
-__all__ = ["explain", "explained_ctimes", "prune", "remove"]
+__all__ = ["explain", "explained_ctimes", "prune", "remove", "remove_clones"]
 
 
 def explained_ctimes(layout: Layout, number: int) -> dict[str, int]:
@@ -121,8 +122,30 @@ def remove(layout: Layout, numbers: Iterable[int], live: int | None) -> None:
                 path.unlink(missing_ok=True)
             _unlink_files(str(layout.gen_dir(number)), witness)
         layout.remove_generation(number)
-    if witness is not None and witness.changed and live is not None:
+    if witness is not None and live is not None:
+        _save(layout, live, witness)
+
+
+def _save(layout: Layout, live: int, witness: _Witness) -> None:
+    if witness.changed:
         _write(layout, live, witness.explained)
+
+
+def remove_clones(layout: Layout, directories: Sequence[Path], live: int, linked: Mapping[str, int]) -> None:
+    """Remove directories of hard links into generation ``live`` that are not generations (update's
+    test environments), explaining the ctimes their unlinks move in ``live``, as :func:`remove` does.
+    ``linked``: the ctimes their own links left in ``live`` (path -> ctime right after the link,
+    :attr:`Clone.link_ctimes`): each is the expected one before the unlink, never taken on trust."""
+    manifest = _live_manifest(layout, live)
+    if manifest is not None:
+        witness = _Witness(layout, live, manifest)
+        witness.explained.update(linked)
+        witness.changed = bool(linked)
+        for directory in directories:
+            _unlink_files(str(directory), witness)
+        _save(layout, live, witness)
+    for directory in directories:
+        fsutil.remove_tree(directory)
 
 
 def prune(layout: Layout, keep: int) -> list[int]:

@@ -200,6 +200,31 @@ def build_and_switch(
     )
 
 
+def switch_prepared(
+    layout: Layout,
+    target: Target,
+    keep: int,
+    number: int,
+    state: GenerationState,
+    hooks: Callable[[int, Undo], list[HookRun]],
+) -> Switched:
+    """The second half of :func:`build_and_switch`, for a generation populated beforehand (update builds
+    it while its tests run, and tests it there): write its record, switch --env from the live generation
+    to it, run the hooks (switching back on failure), prune. The caller holds --env's lock and has
+    checked that ``target``'s live generation is the one ``number`` was built beside."""
+    try:
+        state.directory = str(layout.gen_dir(number))
+        fsutil.atomic_write_json(layout.state_file(number), state.to_json())
+    except BaseException:
+        identity.remove(layout, [number], target.live_number)
+        raise
+    layout.switch_to(number)
+    hook_runs = hooks(number, Undo(target.live_number, None, remove_link=False, failed=number))
+    pruned = identity.prune(layout, keep)
+    previous_packages = target.live.packages if target.live is not None else {}
+    return Switched(number, state, None, target.live_number, previous_packages, hook_runs, pruned)
+
+
 @dataclass(frozen=True)
 class InPlace:
     """What converging --env in place did."""

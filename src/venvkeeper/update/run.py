@@ -21,9 +21,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from venvkeeper.core import files as fsutil
 from venvkeeper.core.errors import ConfigError, VenvkeeperError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.gateways.uv import cache_scope
 from venvkeeper.generations.layout import Layout, refuse_inside
@@ -35,6 +37,13 @@ from venvkeeper.update.result import UpdateResult
 from venvkeeper.update.session import Session, Stop, UpdateRequest, count, read_config, refused
 from venvkeeper.update.ship import Deploy, ship
 from venvkeeper.update.store import UpdateStore, utc_stamp
+
+# The next generation's machinery (the transaction, the seal, packaging's markers) loads only once the
+# re-lock has found an update: a night with no updates does not pay for it.
+if TYPE_CHECKING:
+    from venvkeeper.update import nextgen
+else:
+    nextgen = lazy("venvkeeper.update.nextgen")
 
 __all__ = ["update"]
 
@@ -110,7 +119,12 @@ def _steps(session: Session, deploy: Deploy, started: float) -> None:
         return
     result.backup = str(store.backup_lock(relocked.old_lock, session.stamp, pre.config.keep_backups))
     tested = candidate.judge_candidate(session, pre, relocked, baseline)
-    ship(session, pre, tested, deploy)  # it reports what it shipped into the run's result
+    try:
+        ship(session, pre, tested, deploy)  # it reports what it shipped into the run's result
+    finally:
+        nextgen.discard(session, tested.prepared)  # unless it went live (then it is recorded)
+    envs = (tested.tested_in, tested.baseline_env)
+    nextgen.remove_test_envs(session, tested.prepared, envs, tested.tested_links)
 
 
 def _is_a_directory(root: Path) -> None:
@@ -141,7 +155,7 @@ def _attempt(
                 session = replace(session, ours=_is_ours(session))
                 _steps(session, deploy, started)
             finally:
-                for leftover in (store.stage(), store.stage("-new"), store.candidate()):
+                for leftover in (store.stage(), store.stage("-new"), store.candidate(), *store.test_envs()):
                     fsutil.remove_tree(leftover)
                 if session is not None and session.ours:  # another project's run marker is not ours
                     store.clear_running()

@@ -1,7 +1,9 @@
-"""update's fourth step: write the tested lock, commit it, push it and deploy it, each with its undo.
+"""update's fourth step: write the tested lock, commit it, push it and make it live, each with its undo.
 
-A rejected push un-commits; a failed deploy (which switches itself back) is reverted by a new commit, so
-git names what is live. The deploy itself is not update's: the command line passes it in (:class:`Deploy`).
+What goes live is the generation the tests passed on (:mod:`venvkeeper.update.nextgen`), switched to
+once the lock is committed. A rejected push un-commits; a failed switch or deploy (which switches itself
+back) is reverted by a new commit, so git names what is live. When the tested generation can no longer
+go live, the deploy the command line passes in (:class:`Deploy`) builds the committed lock instead.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from venvkeeper.core.errors import ToolError, VenvkeeperError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.generations import engine
 from venvkeeper.generations.results import DeployResult
@@ -22,6 +25,13 @@ from venvkeeper.update.candidate import Candidate
 from venvkeeper.update.journal import journal, read_or_none, recover, restore, write_like
 from venvkeeper.update.preflight import Preflight
 from venvkeeper.update.session import Session, Stop, count
+
+# The next generation's machinery (the transaction, the seal, packaging's markers) loads only once the
+# re-lock has found an update: a night with no updates does not pay for it.
+if TYPE_CHECKING:
+    from venvkeeper.update import nextgen
+else:
+    nextgen = lazy("venvkeeper.update.nextgen")
 
 __all__ = ["Deploy", "Shipped", "ship"]
 
@@ -56,7 +66,7 @@ def ship(session: Session, pre: Preflight, tested: Candidate, deploy: Deploy) ->
     marker = journal(pre.head, originals, files)
     store.write_pending(marker)
     try:
-        shipped = _commit_push_deploy(session, pre, files, originals, marker, deploy)
+        shipped = _commit_push_deploy(session, pre, files, originals, marker, deploy, tested)
     except Stop:
         store.clear_pending()  # a planned outcome: already undone (or reverted)
         raise
@@ -95,12 +105,13 @@ def _commit_push_deploy(
     originals: dict[str, bytes | None],
     marker: dict[str, Any],
     deploy: Deploy,
+    tested: Candidate,
 ) -> Shipped:
     commit = _commit(session, files, originals, pre.head, marker)
     pushed = False if pre.remote is None else _push(session, pre, pre.remote, commit, originals)
     # From here the commit stands (pushed, or about to be live): a kill is reported, not undone.
     session.store.write_pending({**marker, "commit": commit, "pushed": pushed, "deploying": True})
-    deployed = _deploy(session, pre, commit, deploy)
+    deployed = _deploy(session, pre, commit, deploy, tested)
     shipped = Shipped(commit, pre.remote if pushed else None, pre.branch, deployed)
     # Reported before the journal is cleared: from the switch on, what is live is the new generation,
     # whatever happens to this run next (a SIGTERM, a failed write).
@@ -174,9 +185,15 @@ def _push(
     return True
 
 
-def _deploy(session: Session, pre: Preflight, commit: str, deploy: Deploy) -> DeployResult:
+def _deploy(session: Session, pre: Preflight, commit: str, deploy: Deploy, tested: Candidate) -> DeployResult:
+    """Switch to the generation the tests passed on (:func:`nextgen.switch`); only when it can no
+    longer go live (a deploy meanwhile, a member whose version comes from git) is it built again."""
     started = time.monotonic()
     try:
+        switched = nextgen.switch(session, pre, tested.prepared, tested.tested_in)
+        if switched is not None:
+            session.timed("deploy", started)
+            return switched
         # The interpreter the live environment was asked for, so the deploy builds on the one the
         # candidate was tested on.
         done = deploy(

@@ -60,6 +60,14 @@ class UpdateStore:
     def candidate(self) -> Path:
         return self.directory / f"candidate-{os.getpid()}"
 
+    def test_env(self, number: int) -> Path:
+        """Where the tests run on generation ``number``'s clone: ``update/test-NNNN`` is exactly as long
+        as ``generations/NNNN``, so a clone replaces the generation's path in its scripts byte for byte."""
+        return self.directory / f"test-{number:04d}"
+
+    def test_envs(self) -> list[Path]:
+        return sorted(self.directory.glob("test-*")) if self.directory.is_dir() else []
+
     def stage(self, suffix: str = "") -> Path:
         return self.directory / f"stage-{os.getpid()}{suffix}"
 
@@ -68,9 +76,9 @@ class UpdateStore:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def sweep(self) -> None:
-        """Remove the candidates and staging copies of runs that were killed (caller holds the lock)."""
+        """Remove the test environments and staging copies of killed runs (the caller holds the lock)."""
         for entry in self.directory.glob("*-*") if self.directory.is_dir() else []:
-            if entry.name.startswith(("candidate-", "stage-")):
+            if entry.name.startswith(("candidate-", "stage-", "test-")):
                 fsutil.remove_tree(entry)
 
     def backup_lock(self, lock_bytes: bytes, stamp: str, keep: int) -> Path:
