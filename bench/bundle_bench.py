@@ -1076,8 +1076,8 @@ def observations(results: Results) -> list[str]:
         out.append(
             f"pip writes bytecode by default; with `--no-compile` its install takes {ms(no_compile.median)} "
             f"ms instead of {ms(pip.median)} ms. uv writes none; venvkeeper's smoke check writes the "
-            "bytecode of the modules it imports (its `-I` ignores PYTHONDONTWRITEBYTECODE: "
-            "docs/incremental-generations.md, section 2), which the manifest does not seal"
+            "bytecode of the modules it imports, on purpose, and the manifest seals it before the switch "
+            '(docs/incremental-generations.md, "Bytecode, and why it is sealed")'
         )
         outside = vk.median - (vk.internal_median or 0.0)
         out.append(
