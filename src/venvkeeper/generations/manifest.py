@@ -65,10 +65,8 @@ class SealedFile:
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> SealedFile:
         # Indexed, not unpacked: verify parses a row per file on its timed path.
-        if len(row) == 7:
-            return cls(
-                int(row[0]), str(row[1]), row[2] == "x", str(row[3]), int(row[4]), int(row[5]), int(row[6])
-            )
+        if len(row) == 7:  # the identity is only compared (never computed with): taken as parsed
+            return cls(int(row[0]), str(row[1]), row[2] == "x", str(row[3]), row[4], row[5], row[6])
         size, sha, flag, owner = row  # schema 1
         return cls(int(size), str(sha), flag == "x", str(owner))
 
