@@ -6,6 +6,7 @@ whose wheel changed but not its version is what runs afterwards, in place too.""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -158,6 +159,9 @@ def test_a_newer_bundle_whose_wheel_changed_but_not_its_version_is_what_runs(
     assert ran.stdout.strip() == "new", ran.stderr
     verified = vk_process("verify", "--env", env)
     assert verified.code == 0, verified.out + verified.err
+    if not mode:  # a newer bundle into a kept --env: a hard-link clone of the live generation, synced
+        record = json.loads((env.parent / ".venv.venvkeeper" / "generations" / "0002.json").read_text())
+        assert record["built"]["from"] == "clone" and record["built"]["source"] == 1, record["built"]
 
 
 def test_kept_by_uv_names_only_same_version_packages_from_another_wheel(tmp_path: Path) -> None:

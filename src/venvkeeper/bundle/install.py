@@ -25,6 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging import tags
 
@@ -40,7 +41,8 @@ from venvkeeper.gateways.uv import cache_scope, cache_used, find_uv, uv_version
 
 # Steps are called through their modules (engine.create_venv, transaction.build_and_switch...): the
 # install benchmark (bench/bundle_bench.py) times them by wrapping the module's function.
-from venvkeeper.generations import build, engine, transaction, wheels
+from venvkeeper.generations import build, delta, engine, transaction, wheels
+from venvkeeper.generations.clone import Clone, CloneRefusedError
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso, read_packages, refuse_inside
 from venvkeeper.generations.results import DeployResult
 from venvkeeper.generations.transaction import (
@@ -223,7 +225,7 @@ def _new_generation(
         layout,
         target,
         keep,
-        functools.partial(_populate, layout, opened, None),
+        functools.partial(_populate, layout, opened, None, clone_from=_clone_source(target, opened)),
         lambda number, undo: (
             run_post_deploy(hooks, hooks_dir, fields.hook_timeout, layout, number, undo)
             if hooks and hooks_dir is not None
@@ -325,6 +327,43 @@ def _stock(layout: Layout, opened: _Bundle) -> None:
         ) from exc
 
 
+def _clone_source(target: Target, opened: _Bundle) -> tuple[int, GenerationState] | None:
+    """The live generation, when a new one can start as its hard-link clone (as deploy's decision
+    allows it: healthy, built here, on this very interpreter); None otherwise."""
+    live, identity = target.live, interpreter_identity(opened.interpreter) or {}
+    if target.kind != "generation" or not target.healthy or target.moved_from or live is None:
+        return None
+    if target.live_number is None or not identity:
+        return None
+    if any(live.interpreter.get(k) != identity.get(k) for k in ("realpath", "mtime_ns", "size")):
+        return None
+    return target.live_number, live
+
+
+def _start_clone(
+    layout: Layout, source: tuple[int, GenerationState] | None, env_dir: Path
+) -> tuple[Clone | None, GenerationState | None, dict[str, Any]]:
+    """The clone of the live generation into ``env_dir`` (what it holds, and its record), or None and
+    why: then the environment is built from nothing, as before."""
+    if source is None:
+        return None, None, {"from": "nothing", "why": "no live generation on this interpreter to clone"}
+    try:
+        cloned = delta.start(layout, source[0], env_dir)
+    except CloneRefusedError as exc:
+        return (
+            None,
+            None,
+            {"from": "nothing", "why": f"the clone of generation {source[0]} was refused: {exc}"},
+        )
+    if cloned.reinstall:  # a file changed since its seal: the bundle's own wheels, afresh
+        engine.clean_cache(sorted(cloned.poisoned))
+        delta.empty(env_dir)
+        changed = sorted(cloned.refused)[0]
+        why = f"the clone of generation {source[0]} was refused: {changed} changed since its seal"
+        return None, None, {"from": "nothing", "why": why}
+    return cloned, source[1], {"from": "clone", "source": source[0]}
+
+
 def _populate(
     layout: Layout,
     opened: _Bundle,
@@ -332,11 +371,17 @@ def _populate(
     env_dir: Path,
     number: int,
     manifest_path: Path,
+    *,
+    clone_from: tuple[int, GenerationState] | None = None,
 ) -> GenerationState:
     """A venv on the bundle's interpreter, its pylock.toml installed offline, then finished as deploy's.
-    ``previous``: the record of what ``env_dir`` holds already (--in-place), else None."""
+    ``previous``: the record of what ``env_dir`` holds already (--in-place), else None; ``clone_from``:
+    the live generation a new one starts as a hard-link clone of (``uv pip sync`` is exact: it removes
+    what the bundle dropped and installs what it changed)."""
     fields, interpreter, scratch = opened.fields, opened.interpreter, opened.scratch
     python = env_dir / "bin" / "python"
+    cloned, held, built = _start_clone(layout, clone_from, env_dir) if previous is None else (None, None, {})
+    previous = previous or held
     try:  # before anything is written into env_dir
         stale = store.kept_by_uv(
             opened.checked.pylock, layout, read_packages(env_dir), _installed_from(previous)
@@ -346,7 +391,8 @@ def _populate(
             f"{opened.path}: {exc}: --in-place cannot replace it",
             hint="install it without --in-place: a new generation installs every package afresh",
         ) from None
-    engine.create_venv(env_dir, str(interpreter), allow_existing=env_dir.is_dir())
+    if cloned is None:
+        engine.create_venv(env_dir, str(interpreter), allow_existing=env_dir.is_dir())
     engine.install_pylock(scratch, python, scratch / "pylock.toml")
     if stale:  # kept by the sync although their wheel changed (astral-sh/uv#4412): replaced by name
         engine.install_requirements(python, [str(path) for path in stale.values()], reinstall=sorted(stale))
@@ -354,7 +400,32 @@ def _populate(
     provided = [
         wheels.inspect_wheel(store.entry(layout, found[f"wheels/{name}"][1], name)) for name in fields.members
     ]
-    done = build.finish(env_dir, manifest_path, provided, {})
+    if cloned is not None:
+        delta.drop_stale_bytecode(env_dir, cloned)
+    done = build.finish(
+        env_dir,
+        manifest_path,
+        provided,
+        {},
+        compile_files=delta.delta_sources(env_dir, cloned, {m for i in provided for m in i.top_level})
+        if cloned is not None
+        else None,
+        reuse=cloned.reused if cloned is not None else None,
+    )
+    state = _state(opened, number, done)
+    if cloned is not None:
+        built.update(
+            linked=len(cloned.linked) + len(cloned.bytecode),
+            hashed=cloned.hashed,
+            rewritten=len(cloned.rewritten),
+        )
+    state.built = built or None
+    return state
+
+
+def _state(opened: _Bundle, number: int, done: build.Finished) -> GenerationState:
+    """The record of a generation installed from ``opened``."""
+    fields, interpreter = opened.fields, opened.interpreter
     return GenerationState(
         number=number,
         kind="install",
