@@ -1,10 +1,11 @@
 """The example site serves: ``examples/webapp`` deployed from PyPI, gunicorn started from the
 deployed environment's ``bin/`` on 127.0.0.1, and curl gets HTTP 200 with the app's greeting.
 
-Two ways of starting it, both against the same deployed environment: the command examples/webapp
-documents (``gunicorn webapp.wsgi:app``), and the Docker image's ``CMD`` read from
-examples/docker/Dockerfile (its bind address moved to 127.0.0.1, the environment's ``bin/`` first on
-PATH, as the image's ``ENV PATH`` puts ``/opt/venv/bin``).
+Two ways: the command examples/webapp documents (``gunicorn webapp.wsgi:app``) in the environment
+venvkeeper deployed, and the Docker image's ``CMD`` in the environment the Dockerfile's own lock and
+build stages make (replayed outside Docker, as tests/test_docker_example.py replays them on a fixture,
+here on the real example from PyPI), its bind address moved to 127.0.0.1 and ``bin/`` first on PATH
+as the image's ``ENV PATH`` puts ``/opt/venv/bin``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from support.process import run
+from test_docker_example import _copy_lock_inputs, _stage, _stage_env, parse_dockerfile
 
 pytestmark = [pytest.mark.e2e]
 
@@ -46,6 +50,36 @@ def deployed(e2e_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     return env
 
 
+@pytest.fixture
+def replayed(tmp_path: Path) -> Path:
+    """/opt/venv as the Dockerfile builds it from examples/webapp: the lock stage's export, then the
+    build stage's COPY and RUN lines verbatim (uv and python3 from PATH, where the image mounts them)."""
+    stages = parse_dockerfile(DOCKERFILE.read_text())
+    lock, build = _stage(stages, "lock"), _stage(stages, "build")
+    inputs, exported = tmp_path / "lock-inputs", tmp_path / "pylock.toml"
+    _copy_lock_inputs(EXAMPLE, inputs)
+    (export_run,) = lock.of("RUN")
+    run(
+        ["sh", "-c", export_run.args.replace(" -o /pylock.toml", f" -o {exported}")],
+        cwd=inputs,
+        env=_stage_env(lock),
+    )
+    venv, workdir = tmp_path / "opt-venv", tmp_path / "build"
+    workdir.mkdir()
+    env = _stage_env(build, venv)
+    for step in build.instructions:
+        if step.keyword == "COPY" and step.flags == ("--from=lock",):
+            shutil.copy2(exported, workdir / "pylock.toml")
+        elif step.keyword == "COPY":
+            (source,) = step.sources
+            # What Dockerfile.dockerignore keeps out of the build context.
+            leftovers = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", ".venv")
+            shutil.copytree(ROOT / source, workdir / step.destination, ignore=leftovers)
+        elif step.keyword == "RUN":
+            run(["sh", "-c", step.args], cwd=workdir, env=env, timeout=600)
+    return venv
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,7 +102,7 @@ def curl() -> str:
 
 
 @pytest.fixture
-def started(deployed: Path, tmp_path: Path) -> Iterator[list[subprocess.Popen[str]]]:
+def started() -> Iterator[list[subprocess.Popen[str]]]:
     """The gunicorn processes a test starts, stopped (SIGTERM, then SIGKILL) whatever the outcome."""
     procs: list[subprocess.Popen[str]] = []
     yield procs
@@ -83,12 +117,13 @@ def started(deployed: Path, tmp_path: Path) -> Iterator[list[subprocess.Popen[st
 
 
 @pytest.mark.parametrize("how", ["readme", "docker-cmd"])
-def test_gunicorn_serves_the_deployed_app(
-    deployed: Path, tmp_path: Path, curl: str, started: list[subprocess.Popen[str]], how: str
+def test_gunicorn_serves_the_app(
+    request: pytest.FixtureRequest, tmp_path: Path, curl: str, started: list[subprocess.Popen[str]], how: str
 ) -> None:
+    venv: Path = request.getfixturevalue("deployed" if how == "readme" else "replayed")
     port = _free_port()
     bind = f"127.0.0.1:{port}"
-    bin_dir = deployed / "bin"
+    bin_dir = venv / "bin"
     environ = {
         **os.environ,
         "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]),
