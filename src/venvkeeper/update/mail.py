@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import html
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -124,6 +125,28 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return {key: value for key, value in values.items() if value}
 
 
+def _admins_json(value: str) -> tuple[str, ...] | None:
+    """The auto-updater's ``ADMINS_JSON='[["First Last", "first@example.org"], ...]'`` (the format of
+    its .env) as ``First Last <first@example.org>`` recipients; None when it is not that shape."""
+    try:
+        pairs = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(pairs, list):
+        return None
+    recipients: list[str] = []
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+            return None
+        name, address = (part.strip() for part in pair)
+        if "@" not in address:
+            return None
+        # formataddr quotes a name with commas or dots and encodes a non-ASCII one (RFC 2047);
+        # smtplib sends only the <address> part as the envelope recipient.
+        recipients.append(email.utils.formataddr((name, address)))
+    return tuple(recipients)
+
+
 def load_settings(
     project_dir: Path, notify: NotifyConfig | None, environ: Mapping[str, str], hostname: str
 ) -> MailSettings:
@@ -159,6 +182,16 @@ def load_settings(
         port = int(port_text)
     admins = lookup("VENVKEEPER_ADMINS")[0] or ""
     recipients = notify.to or tuple(a.strip() for a in admins.split(",") if a.strip())
+    admins_json, source = lookup("ADMINS_JSON")
+    if not recipients and admins_json is not None:
+        from_json = _admins_json(admins_json)
+        if from_json is None:
+            example = """ADMINS_JSON='[["First Last", "first@example.org"]]'"""
+            raise ConfigError(
+                f"ADMINS_JSON (from {source}) must be a JSON list of [name, address] pairs, like {example}",
+                hint=f"fix ADMINS_JSON in {source}",
+            )
+        recipients = from_json
     return MailSettings(
         host=lookup("VENVKEEPER_SMTP_HOST")[0] or notify.smtp_host,
         port=port,

@@ -97,5 +97,7 @@ def _unsent(result: UpdateResult, settings: mail.MailSettings) -> Notified | Non
     if not settings.host:
         return Notified(skipped="no SMTP host configured (VENVKEEPER_SMTP_HOST or notify.smtp-host)")
     if not settings.recipients:
-        return Notified(error="no recipients: set notify.to in pyproject.toml or VENVKEEPER_ADMINS")
+        return Notified(
+            error="no recipients: set notify.to in pyproject.toml, VENVKEEPER_ADMINS or ADMINS_JSON"
+        )
     return None
