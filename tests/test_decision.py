@@ -139,6 +139,7 @@ class Case:
     options: plan.Options = RUNTIME
     found: Found | None = FOUND
     rollback: bool = True
+    run_hooks: bool = True
 
 
 CASES = [
@@ -387,6 +388,42 @@ CASES = [
         rollback=False,
     ),
     Case(
+        "hooks listed with --no-hooks: none run, and the reason says they were skipped",
+        LIVE,
+        built(
+            reason="new generation built; post-deploy hooks skipped (--no-hooks)",
+            effective_sha256=effective(project=EDITED),
+            rebuild=("webapp",),
+            reuse=("core",),
+            clone_from=1,
+            delta_members=("webapp",),
+            sync_lock=False,
+        ),
+        project=replace(EDITED, hooks=HOOKS),
+        found=replace(FOUND, cached=frozenset({"core"})),
+        run_hooks=False,
+    ),
+    Case(
+        "--no-hooks and no hooks listed: nothing to skip, nothing said",
+        LIVE,
+        built(
+            effective_sha256=effective(project=EDITED),
+            clone_from=1,
+            delta_members=("webapp",),
+            sync_lock=False,
+        ),
+        project=EDITED,
+        run_hooks=False,
+    ),
+    Case(
+        "hooks listed, --no-hooks and nothing changed: unchanged, as without it",
+        LIVE,
+        kept(INPUTS_SAME),
+        project=replace(PROJECT, hooks=HOOKS),
+        found=None,
+        run_hooks=False,
+    ),
+    Case(
         "hooks defined but nothing changed: none run",
         LIVE,
         kept(INPUTS_SAME),
@@ -412,7 +449,10 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_the_decision(case: Case) -> None:
-    assert decide(case.project, case.live, case.options, case.found, rollback=case.rollback) == case.expected
+    decided = decide(
+        case.project, case.live, case.options, case.found, rollback=case.rollback, run_hooks=case.run_hooks
+    )
+    assert decided == case.expected
 
 
 REFUSED = [

@@ -44,7 +44,7 @@ from venvkeeper.gateways.uv import cache_scope, cache_used, find_uv, uv_version
 from venvkeeper.generations import build, delta, engine, transaction, wheels
 from venvkeeper.generations.clone import Clone, CloneRefusedError
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso, read_packages, refuse_inside
-from venvkeeper.generations.results import DeployResult
+from venvkeeper.generations.results import HOOKS_SKIPPED, DeployResult
 from venvkeeper.generations.transaction import (
     Target,
     claim,
@@ -182,7 +182,9 @@ def install(
     wait: bool = True,
     in_place: bool = False,
     hooks_dir: Path | None = None,
+    run_hooks: bool = True,
 ) -> DeployResult:
+    """``run_hooks`` False (``--no-hooks``): the bundle's post-deploy hooks do not run, --hooks-dir or not."""
     started = time.monotonic()
     if not bundle_path.is_file():
         raise ConfigError(f"{bundle_path}: no such bundle", hint="give the file `venvkeeper pack` wrote")
@@ -203,7 +205,8 @@ def install(
                     result = _in_place(layout, target, opened, started)
                 else:
                     keep = DEFAULT_KEEP if keep is None else keep
-                    result = _new_generation(layout, target, opened, keep, hooks_dir, started)
+                    checkout = hooks_dir if run_hooks else None
+                    result = _new_generation(layout, target, opened, keep, checkout, started, run_hooks)
                 used = cache_used()
         finally:
             fsutil.remove_tree(opened.scratch)
@@ -212,7 +215,13 @@ def install(
 
 
 def _new_generation(
-    layout: Layout, target: Target, opened: _Bundle, keep: int, hooks_dir: Path | None, started: float
+    layout: Layout,
+    target: Target,
+    opened: _Bundle,
+    keep: int,
+    hooks_dir: Path | None,
+    started: float,
+    run_hooks: bool,
 ) -> DeployResult:
     if target.live is not None and target.healthy and target.live.inputs_sha256 == opened.inputs:
         return _unchanged(layout, target, "this bundle is already the live generation", started)
@@ -244,7 +253,7 @@ def _new_generation(
         hooks=switched.hooks,
         adopted=switched.adopted,
         pruned=switched.pruned,
-        reason=f"installed {opened.path.name}" + _hooks_note(fields, hooks_dir),
+        reason=f"installed {opened.path.name}" + _hooks_note(fields, hooks_dir, run_hooks),
         duration_s=time.monotonic() - started,
     )
 
@@ -281,8 +290,10 @@ def _unchanged(layout: Layout, target: Target, reason: str, started: float) -> D
     )
 
 
-def _hooks_note(fields: ManifestFields, hooks_dir: Path | None) -> str:
+def _hooks_note(fields: ManifestFields, hooks_dir: Path | None, run_hooks: bool) -> str:
     named = fields.post_deploy
+    if named and not run_hooks:
+        return f"; {HOOKS_SKIPPED}"
     if not named or hooks_dir is not None:
         return ""
     return (

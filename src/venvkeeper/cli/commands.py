@@ -73,6 +73,7 @@ def cli() -> None:
 @click.option("--in-place", is_flag=True, help="Converge --env itself instead of switching generations.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another deploy holds the environment.")
 @click.option("--no-rollback", is_flag=True, help="Keep the new generation live when a hook fails.")
+@click.option("--no-hooks", is_flag=True, help="Run no post-deploy hook ([tool.venvkeeper.hooks]).")
 @click.option(
     "--repair",
     is_flag=True,
@@ -88,6 +89,7 @@ def deploy(
     in_place: bool,
     no_wait: bool,
     no_rollback: bool,
+    no_hooks: bool,
     repair: bool,
     as_json: bool,
 ) -> None:
@@ -102,6 +104,7 @@ def deploy(
         wait=not no_wait,
         rollback_on_hook_failure=not no_rollback,
         repair=repair,
+        run_hooks=not no_hooks,
     )
     _run("deploy", as_json, lambda: converge.deploy(request))
 
@@ -267,6 +270,9 @@ def export(
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="Run the bundle's post-deploy hooks in this checkout (they need the project's files).",
 )
+@click.option(
+    "--no-hooks", is_flag=True, help="Run none of the bundle's post-deploy hooks, even with --hooks-dir."
+)
 @click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
 @_json_option
 def install(
@@ -277,6 +283,7 @@ def install(
     keep: int | None,
     in_place: bool,
     hooks_dir: Path | None,
+    no_hooks: bool,
     no_wait: bool,
     as_json: bool,
 ) -> None:
@@ -293,6 +300,7 @@ def install(
             wait=not no_wait,
             in_place=in_place,
             hooks_dir=hooks_dir,
+            run_hooks=not no_hooks,
         ),
     )
 

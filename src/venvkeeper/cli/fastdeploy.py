@@ -30,7 +30,7 @@ else:
 __all__ = ["deploy"]
 
 _VALUES = {"--env", "--group", "--python", "--keep"}
-_FLAGS = {"--json", "--no-wait", "--no-rollback", "--in-place", "--repair"}
+_FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place", "--repair"}
 
 
 def deploy(args: Sequence[str]) -> int | None:
@@ -65,6 +65,7 @@ def _request(found: dict[str, object]) -> converge.DeployRequest | None:
         wait="--no-wait" not in found,
         rollback_on_hook_failure="--no-rollback" not in found,
         repair="--repair" in found,
+        run_hooks="--no-hooks" not in found,
     )
 
 

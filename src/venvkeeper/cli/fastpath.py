@@ -44,7 +44,8 @@ else:
 __all__ = ["try_noop"]
 
 _VALUE_FLAGS = {"--env", "--group", "--python", "--keep"}
-_BOOL_FLAGS = {"--json", "--no-wait", "--no-rollback", "--in-place"}
+# --no-hooks too: an unchanged deploy runs no hook either way, so its answer is the same.
+_BOOL_FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place"}
 
 
 def _parse(args: Sequence[str]) -> dict[str, Any] | None:

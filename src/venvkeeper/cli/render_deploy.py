@@ -7,7 +7,7 @@ from typing import TextIO
 
 from venvkeeper.cli.messages import unchanged_line
 from venvkeeper.core.results import Result
-from venvkeeper.generations.results import DeployResult, RollbackResult, StatusResult
+from venvkeeper.generations.results import HOOKS_SKIPPED, DeployResult, RollbackResult, StatusResult
 
 __all__ = ["render"]
 
@@ -55,6 +55,8 @@ def _deploy(result: DeployResult, out: TextIO) -> None:
         out.write(f"  rebuilt members: {', '.join(result.rebuilt)}\n")
     for hook in result.hooks:
         out.write(f"  hook ok: {hook.command} ({hook.duration_s:.2f}s)\n")
+    if HOOKS_SKIPPED in result.reason:
+        out.write(f"  {HOOKS_SKIPPED}\n")
     if result.pruned:
         out.write(f"  removed old generations: {', '.join(map(str, result.pruned))}\n")
 

@@ -74,6 +74,9 @@ class DeployRequest:
     wait: bool = True
     rollback_on_hook_failure: bool = True
     repair: bool = False  # verify the live environment; rebuild it (uv's cache refreshed) if it differs
+    # --no-hooks: a change runs no post-deploy hook (a container layer must not run the production
+    # migration); everything else (switch, prune, stamp) is the same.
+    run_hooks: bool = True
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,12 @@ def _converge(run: _Run, lock: dict[str, Any]) -> DeployResult:
                 # One outside requires-python is refused before any slow work (checked beside the export).
                 verdicts.interpreter_checked()
                 decided = decision.decide(
-                    run.project, run.live, run.options, found, rollback=run.request.rollback_on_hook_failure
+                    run.project,
+                    run.live,
+                    run.options,
+                    found,
+                    rollback=run.request.rollback_on_hook_failure,
+                    run_hooks=run.request.run_hooks,
                 )
                 if not decided.changed:
                     verdicts.gate()

@@ -24,6 +24,7 @@ from typing import Any
 
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.generations.layout import GenerationState
+from venvkeeper.generations.results import HOOKS_SKIPPED
 from venvkeeper.generations.transaction import refuse_in_place_on_generation
 from venvkeeper.project import plan
 
@@ -195,9 +196,17 @@ def _unchanged(live: Live, decision: Decision) -> Decision:
 
 
 def decide(
-    project: Project, live: Live, options: plan.Options, found: Found | None = None, *, rollback: bool = True
+    project: Project,
+    live: Live,
+    options: plan.Options,
+    found: Found | None = None,
+    *,
+    rollback: bool = True,
+    run_hooks: bool = True,
 ) -> Decision:
     """The decision; ``found`` may be None only when the inputs alone settle it (:func:`settled_by_inputs`).
+    ``run_hooks`` False (``--no-hooks``): a change runs none of the project's post-deploy hooks, and
+    its reason says so when the project has any.
 
     Raises ConfigError for a request that cannot be carried out (an unknown group, --in-place on a
     generation).
@@ -232,7 +241,9 @@ def decide(
     return replace(
         probed,
         changed=True,
-        reason=_moved_note(live) + ("converged in place" if options.in_place else "new generation built"),
+        reason=_moved_note(live)
+        + ("converged in place" if options.in_place else "new generation built")
+        + (f"; {HOOKS_SKIPPED}" if project.hooks and not run_hooks else ""),
         groups=tuple(options.groups),
         rebuild=tuple(members_to_build(project.member_hashes, found.cached)),
         reuse=tuple(sorted(set(project.member_hashes) & found.cached)),
@@ -240,7 +251,7 @@ def decide(
         refresh_venv=options.in_place and live.moved_from is not None and record is not None,
         adopt=not options.in_place and live.kind == "venv",
         **_clone(project, live, options, found),
-        hooks=project.hooks,
+        hooks=project.hooks if run_hooks else (),
         rollback_on_hook_failure=rollback and not options.in_place,
         previous_packages=dict(record.packages) if record is not None else {},
     )

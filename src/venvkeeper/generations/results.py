@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from venvkeeper.generations.hooks import HookRun
 
 __all__ = [
+    "HOOKS_SKIPPED",
     "DeployResult",
     "ErrorResult",
     "GenerationInfo",
@@ -20,6 +21,9 @@ __all__ = [
     "RollbackResult",
     "StatusResult",
 ]
+
+# In a deploy's or install's reason when --no-hooks kept post-deploy hooks from running (shown as a line).
+HOOKS_SKIPPED = "post-deploy hooks skipped (--no-hooks)"
 
 
 @dataclass
