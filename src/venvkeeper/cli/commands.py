@@ -58,7 +58,21 @@ def _run(command: str, as_json: bool, action: Callable[[], Result]) -> None:
     sys.exit(int(report(command, as_json, action)))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Command(click.Command):
+    """A command whose summary in ``venvkeeper --help`` is its docstring's first line in full (wrapped):
+    click would cut it to the width left beside the names (about 65 columns) and end it with "..."."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        if self.short_help or not self.help:
+            return super().get_short_help_str(limit)
+        return self.help.split("\n\n", 1)[0].replace("\n", " ").strip()
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="venvkeeper")
 def cli() -> None:
     """Keep deployed Python environments exactly what their committed lock says."""
@@ -67,9 +81,17 @@ def cli() -> None:
 @cli.command()
 @click.argument("project_dir", default=".", type=click.Path(path_type=Path, file_okay=False))
 @_env_option
-@click.option("--group", "groups", multiple=True, help="Also install this dependency group (repeatable).")
-@click.option("--python", "python", help="Interpreter: a version (3.12) or a path.")
-@click.option("--keep", type=click.IntRange(min=0), help="Previous generations to keep (default 3).")
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    metavar="NAME",
+    help="Also install this dependency group (repeatable).",
+)
+@click.option("--python", "python", metavar="VERSION|PATH", help="Interpreter: a version (3.12) or a path.")
+@click.option(
+    "--keep", type=click.IntRange(min=0), metavar="N", help="Previous generations to keep (default 3)."
+)
 @click.option("--in-place", is_flag=True, help="Converge --env itself instead of switching generations.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another deploy holds the environment.")
 @click.option("--no-rollback", is_flag=True, help="Keep the new generation live when a hook fails.")
@@ -111,7 +133,9 @@ def deploy(
 
 @cli.command()
 @_env_option
-@click.option("--to", "to", type=int, help="Generation number to switch to (default: the one before).")
+@click.option(
+    "--to", "to", type=int, metavar="N", help="Generation number to switch to (default: the one before)."
+)
 @click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
 @_json_option
 def rollback(env: Path, to: int | None, no_wait: bool, as_json: bool) -> None:
@@ -133,6 +157,7 @@ def status(env: Path, as_json: bool) -> None:
     "--project",
     "project",
     type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
     help="Also check against this project's current lock, member sources and git status.",
 )
 @click.option("--fast", is_flag=True, help="Sizes and presence only (no hashing), for frequent monitoring.")
@@ -156,7 +181,9 @@ def doctor(env: Path, as_json: bool) -> None:
 
 @cli.command()
 @_env_option
-@click.option("--python", "python", help="Interpreter to heal with: a version (3.12) or a path.")
+@click.option(
+    "--python", "python", metavar="VERSION|PATH", help="Interpreter to heal with: a version (3.12) or a path."
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be repaired; change nothing.")
 @click.option("--force", is_flag=True, help="Heal an environment that says someone else manages it.")
 @_json_option
@@ -180,11 +207,25 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
     help="How far versions may move (default: [tool.venvkeeper.update] policy, else patch).",
 )
 @click.option(
-    "--group", "groups", multiple=True, help="Update and deploy this dependency group (repeatable)."
+    "--group",
+    "groups",
+    multiple=True,
+    metavar="NAME",
+    help="Update and deploy this dependency group (repeatable).",
 )
-@click.option("--test-command", "test_command", help="Shell command that must pass on the candidate.")
-@click.option("--test-timeout", "test_timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds.")
-@click.option("--branch", help="The branch PROJECT_DIR must be on (default: config, else main).")
+@click.option(
+    "--test-command", "test_command", metavar="COMMAND", help="Shell command that must pass on the candidate."
+)
+@click.option(
+    "--test-timeout",
+    "test_timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Seconds.",
+)
+@click.option(
+    "--branch", metavar="NAME", help="The branch PROJECT_DIR must be on (default: config, else main)."
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be updated; commit, deploy and mail nothing.")
 @click.option("--no-push", is_flag=True, help="Commit the tested lock but do not push it.")
 @click.option("--history", "show_history", is_flag=True, help="List the past runs for --env and exit.")
@@ -230,12 +271,19 @@ def update(
     "--format", "fmt", type=click.Choice(["pylock", "requirements"]), required=True, help="PEP 751 or pip's."
 )
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path), help="Write here (default: standard output)."
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Write here (default: standard output).",
 )
-@click.option("--group", "groups", multiple=True, help="Also export this dependency group (repeatable).")
+@click.option(
+    "--group", "groups", multiple=True, metavar="NAME", help="Also export this dependency group (repeatable)."
+)
 @click.option(
     "--python",
     "python",
+    metavar="VERSION|PATH",
     help="Interpreter (X.Y or a path) uv checks the lock with (default: [tool.venvkeeper] python, "
     "else the project's .python-version / requires-python).",
 )
@@ -256,18 +304,26 @@ def export(
 @cli.command()
 @click.argument("bundle_path", metavar="BUNDLE", type=click.Path(path_type=Path, dir_okay=False))
 @_env_option
-@click.option("--python", "python", help="Interpreter: a version (3.12) or a path (default: the bundle's).")
+@click.option(
+    "--python",
+    "python",
+    metavar="VERSION|PATH",
+    help="Interpreter: a version (3.12) or a path (default: the bundle's).",
+)
 @click.option(
     "--public-key",
     "public_key",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Refuse the bundle unless it is signed by this key's private half.",
 )
-@click.option("--keep", type=click.IntRange(min=0), help="Previous generations to keep (default 3).")
+@click.option(
+    "--keep", type=click.IntRange(min=0), metavar="N", help="Previous generations to keep (default 3)."
+)
 @click.option("--in-place", is_flag=True, help="Converge --env itself (a container layer); no generations.")
 @click.option(
     "--hooks-dir",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
+    metavar="DIR",
     help="Run the bundle's post-deploy hooks in this checkout (they need the project's files).",
 )
 @click.option(
@@ -318,13 +374,25 @@ def keygen(private_key: Path, as_json: bool) -> None:
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Bundle."
 )
-@click.option("--platform", "platforms", multiple=True, help="Target platform tag (default: this machine's).")
-@click.option("--python", "python", help="Target Python X.Y (default: this interpreter's).")
-@click.option("--group", "groups", multiple=True, help="Also bundle this dependency group (repeatable).")
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    metavar="TAG",
+    help="Target platform tag (default: this machine's).",
+)
+@click.option(
+    "--python", "python", metavar="VERSION", help="Target Python X.Y (default: this interpreter's)."
+)
+@click.option(
+    "--group", "groups", multiple=True, metavar="NAME", help="Also bundle this dependency group (repeatable)."
+)
 @click.option("--with-uv", is_flag=True, help="Carry the uv binary, so the target needs only Python.")
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path, dir_okay=False), help="Ed25519 key.")
 @click.option("--executable", is_flag=True, help="Write one runnable file (implies --with-uv).")
-@click.option("--script", help="The console script the executable runs (default: the members' first).")
+@click.option(
+    "--script", metavar="NAME", help="The console script the executable runs (default: the members' first)."
+)
 @_json_option
 def pack(
     project_dir: Path,
