@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from venvkeeper import __version__
 from venvkeeper.cli.render import report
+from venvkeeper.core.errors import ConfigError
 from venvkeeper.core.lazy import lazy
 from venvkeeper.core.results import Result
 
@@ -54,8 +56,32 @@ _env_option = click.option(
 )
 
 
-def _run(command: str, as_json: bool, action: Callable[[], Result]) -> None:
+_project_option = click.option(
+    "--project",
+    "project",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="The project directory (the same as PROJECT_DIR; default: the current directory).",
+)
+
+
+def _run(command: str, as_json: bool, action: Callable[[], Result]) -> NoReturn:
     sys.exit(int(report(command, as_json, action)))
+
+
+def _project(command: str, as_json: bool, positional: Path | None, option: Path | None) -> Path:
+    """The project directory, as PROJECT_DIR or --project DIR (verify's name for it); both is refused
+    (one error line, exit 2) rather than one of them silently winning."""
+    if positional is not None and option is not None:
+        _run(command, as_json, functools.partial(_given_twice, positional, option))
+    return positional or option or Path(".")
+
+
+def _given_twice(positional: Path, option: Path) -> Result:
+    raise ConfigError(
+        f"the project directory is given twice: PROJECT_DIR {positional} and --project {option}",
+        hint="give one of them",
+    )
 
 
 class _Command(click.Command):
@@ -79,7 +105,8 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("project_dir", default=".", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("project_dir", required=False, type=click.Path(path_type=Path, file_okay=False))
+@_project_option
 @_env_option
 @click.option(
     "--group",
@@ -103,7 +130,8 @@ def cli() -> None:
 )
 @_json_option
 def deploy(
-    project_dir: Path,
+    project_dir: Path | None,
+    project: Path | None,
     env: Path,
     groups: Sequence[str],
     python: str | None,
@@ -117,7 +145,7 @@ def deploy(
 ) -> None:
     """Converge --env on PROJECT_DIR's uv.lock (never writing into PROJECT_DIR)."""
     request = converge.DeployRequest(
-        project_dir=project_dir,
+        project_dir=_project("deploy", as_json, project_dir, project),
         env=env,
         groups=tuple(groups) if groups else None,
         python=python,
@@ -199,7 +227,8 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
 
 
 @cli.command()
-@click.argument("project_dir", default=".", type=click.Path(path_type=Path))
+@click.argument("project_dir", required=False, type=click.Path(path_type=Path))
+@_project_option
 @_env_option
 @click.option(
     "--policy",
@@ -231,7 +260,8 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
 @click.option("--history", "show_history", is_flag=True, help="List the past runs for --env and exit.")
 @_json_option
 def update(
-    project_dir: Path,
+    project_dir: Path | None,
+    project: Path | None,
     env: Path,
     policy: str | None,
     groups: Sequence[str],
@@ -252,7 +282,7 @@ def update(
             lambda: update_result.HistoryResult(env=str(env), path=str(store.history), entries=store.read()),
         )
     request = update_session.UpdateRequest(
-        project_dir=project_dir,
+        project_dir=_project("update", as_json, project_dir, project),
         env=env,
         policy=policy,
         groups=tuple(groups) if groups else None,
@@ -266,7 +296,8 @@ def update(
 
 
 @cli.command()
-@click.argument("project_dir", default=".", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("project_dir", required=False, type=click.Path(path_type=Path, file_okay=False))
+@_project_option
 @click.option(
     "--format", "fmt", type=click.Choice(["pylock", "requirements"]), required=True, help="PEP 751 or pip's."
 )
@@ -289,9 +320,16 @@ def update(
 )
 @_json_option
 def export(
-    project_dir: Path, fmt: str, output: Path | None, groups: Sequence[str], python: str | None, as_json: bool
+    project_dir: Path | None,
+    project: Path | None,
+    fmt: str,
+    output: Path | None,
+    groups: Sequence[str],
+    python: str | None,
+    as_json: bool,
 ) -> None:
     """Export the lock's runtime set (no dev group, no workspace members) for a container build."""
+    project_dir = _project("export", as_json, project_dir, project)
     _run(
         "export",
         as_json,
@@ -370,7 +408,8 @@ def keygen(private_key: Path, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("project_dir", default=".", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("project_dir", required=False, type=click.Path(path_type=Path, file_okay=False))
+@_project_option
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Bundle."
 )
@@ -395,7 +434,8 @@ def keygen(private_key: Path, as_json: bool) -> None:
 )
 @_json_option
 def pack(
-    project_dir: Path,
+    project_dir: Path | None,
+    project: Path | None,
     output: Path,
     platforms: Sequence[str],
     python: str | None,
@@ -407,6 +447,7 @@ def pack(
     as_json: bool,
 ) -> None:
     """Pack the lock's wheels and the built members into one deterministic, offline bundle."""
+    project_dir = _project("pack", as_json, project_dir, project)
     _run(
         "pack",
         as_json,

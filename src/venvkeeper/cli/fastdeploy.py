@@ -29,7 +29,7 @@ else:
 
 __all__ = ["deploy"]
 
-_VALUES = {"--env", "--group", "--python", "--keep"}
+_VALUES = {"--env", "--project", "--group", "--python", "--keep"}
 _FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place", "--repair"}
 
 
@@ -48,7 +48,9 @@ def _request(found: dict[str, object]) -> converge.DeployRequest | None:
     positional: list[str] = found["positional"]  # type: ignore[assignment]
     groups: list[str] = found["--group"]  # type: ignore[assignment]
     env, keep, python = str(found["--env"]), found.get("--keep"), found.get("--python")
-    project = positional[0] if positional else "."
+    if positional and "--project" in found:
+        return None  # given twice: click's deploy words the refusal
+    project = str(found.get("--project", positional[0] if positional else "."))
     if "" in (env, project, python, *groups):
         return None  # click has its own view of an empty value
     if keep is not None and not str(keep).isdigit():

@@ -43,7 +43,7 @@ else:
 
 __all__ = ["try_noop"]
 
-_VALUE_FLAGS = {"--env", "--group", "--python", "--keep"}
+_VALUE_FLAGS = {"--env", "--project", "--group", "--python", "--keep"}
 # --no-hooks too: an unchanged deploy runs no hook either way, so its answer is the same.
 _BOOL_FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place"}
 
@@ -56,8 +56,10 @@ def _parse(args: Sequence[str]) -> dict[str, Any] | None:
     if "--keep" in found and not str(found["--keep"]).isdigit():
         return None
     positional: list[str] = found.pop("positional")  # type: ignore[assignment]
+    if positional and "--project" in found:
+        return None  # given twice: click's deploy words the refusal
     found["groups"] = found.pop("--group")
-    found["project"] = positional[0] if positional else "."
+    found["project"] = found.pop("--project", positional[0] if positional else ".")
     return found
 
 
