@@ -243,7 +243,7 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
     help="Update and deploy this dependency group (repeatable).",
 )
 @click.option(
-    "--test-command", "test_command", metavar="COMMAND", help="Shell command that must pass on the candidate."
+    "--test-command", "test_command", metavar="CMD", help="Shell command that must pass on the candidate."
 )
 @click.option(
     "--test-timeout",
