@@ -424,12 +424,8 @@ def _populate(
         reuse=cloned.reused if cloned is not None else None,
     )
     state = _state(opened, number, done)
-    if cloned is not None:
-        built.update(
-            linked=len(cloned.linked) + len(cloned.bytecode),
-            hashed=cloned.hashed,
-            rewritten=len(cloned.rewritten),
-        )
+    if cloned is not None:  # uv pip sync brought what changed; which ones, it does not say
+        built = cloned.built(int(built["source"]), sorted(stale), lock_synced=True)
     state.built = built or None
     return state
 

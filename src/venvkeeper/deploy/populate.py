@@ -142,16 +142,7 @@ def _populate_clone(
     )
     build.gate()
     state = _record(build, number, done.packages, wheels, infos, done.report, done.manifest_sha256)
-    state.built = {
-        "from": "clone",
-        "source": source,
-        "linked": len(cloned.linked) + len(cloned.bytecode),
-        "hashed": cloned.hashed,
-        "rewritten": len(cloned.rewritten),
-        "refused": dict(sorted(cloned.refused.items())),
-        "installed": sorted({*changed, *cloned.reinstall}),
-        "lock_synced": decision.sync_lock,
-    }
+    state.built = cloned.built(source, changed, decision.sync_lock)
     return state
 
 

@@ -22,9 +22,10 @@ import hashlib
 import io
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from venvkeeper.core.envscan import sha256_file
 from venvkeeper.generations.manifest import Manifest, SealedFile, source_of
@@ -53,6 +54,19 @@ class Clone:
         """The source's ctimes right after this clone linked them (path -> ctime): each moved by the
         link itself, checked just before it (update clones one generation twice, :func:`delta.start`)."""
         return {path: f.ctime_ns for path, f in {**self.linked, **self.bytecode}.items()}
+
+    def built(self, source: int, installed: Iterable[str], lock_synced: bool) -> dict[str, Any]:
+        """The record's ``built`` for a generation cloned from ``source`` (deploy, update, install)."""
+        return {
+            "from": "clone",
+            "source": source,
+            "linked": len(self.linked) + len(self.bytecode),
+            "hashed": self.hashed,
+            "rewritten": len(self.rewritten),
+            "refused": dict(sorted(self.refused.items())),
+            "installed": sorted({*installed, *self.reinstall}),
+            "lock_synced": lock_synced,
+        }
 
     @property
     def reused(self) -> dict[str, SealedFile]:

@@ -225,21 +225,7 @@ def _finish_clone(
         compile_files=delta.delta_sources(env_dir, cloned, {m for n in changed for m in infos[n].top_level}),
         reuse=cloned.reused,
     )
-    return done, _built(source, cloned, changed)
-
-
-def _built(source: int, cloned: Clone, installed: list[str]) -> dict[str, Any]:
-    """The record's ``built`` for a clone, as deploy/populate.py writes it."""
-    return {
-        "from": "clone",
-        "source": source,
-        "linked": len(cloned.linked) + len(cloned.bytecode),
-        "hashed": cloned.hashed,
-        "rewritten": len(cloned.rewritten),
-        "refused": dict(sorted(cloned.refused.items())),
-        "installed": sorted({*installed, *cloned.reinstall}),
-        "lock_synced": True,
-    }
+    return done, cloned.built(source, changed, lock_synced=True)
 
 
 def _remove(layout: Layout, number: int) -> None:
