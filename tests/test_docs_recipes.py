@@ -363,9 +363,12 @@ def test_a_switch_is_one_moved_to_in_the_env_directory_and_nothing_through_the_s
 
     for args in (["deploy", project, "--env", env], ["status", "--env", env], ["verify", "--env", env]):
         assert vk(capsys, *args).code == 0
+    assert vk(capsys, "deploy", project, "--env", env, "--check").code == 0
     assert inotify.events() == []
 
     _edit_member(project, "second")
+    assert vk(capsys, "deploy", project, "--env", env, "--check").code == 6  # would change: no switch yet
+    assert inotify.events() == []
     deployed = vk(capsys, "deploy", project, "--env", env)
     assert "-> generation 2 (was 1)" in deployed.out, deployed.err
     assert inotify.events() == switched
