@@ -376,3 +376,12 @@ def test_a_switch_is_one_moved_to_in_the_env_directory_and_nothing_through_the_s
     assert vk(capsys, "rollback", "--env", env).code == 0
     assert inotify.events() == switched
     assert os.readlink(env).endswith("generations/0001")
+
+    # A failing hook: switched to the new generation, then back. Both are IN_MOVED_TO "current", which
+    # inotify merges into one when nobody read the first in between (inotify(7), "identical events").
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n[tool.venvkeeper.hooks]\npost-deploy = ['exit 1']\n")
+    _edit_member(project, "third")
+    assert vk(capsys, "deploy", project, "--env", env).code == 4
+    assert inotify.events() == switched
+    assert os.readlink(env).endswith("generations/0001")
