@@ -207,6 +207,9 @@ def test_every_unit_file_has_the_sections_systemd_needs() -> None:
         assert _SECTIONS[kind] <= set(unit.sections()), name
         if name in enabled or kind in ("path", "timer"):
             assert unit.get("Install", "WantedBy"), name
+        if kind in ("path", "timer"):  # the service it starts: Unit=, else the same name
+            section = kind.capitalize()
+            assert unit.get(section, "Unit", fallback=name.rsplit(".", 1)[0] + ".service") in found, name
         if kind == "service":
             assert unit.get("Service", "ExecStart").startswith("/"), name
     assert found["webapp-restart.path"].get("Path", "PathChanged")
