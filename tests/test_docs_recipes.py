@@ -158,6 +158,27 @@ def test_the_recipes_show_the_commands_they_are_about() -> None:
     assert {c[0] for c in shown("service-user.md")} >= {"deploy", "status"}
 
 
+def test_the_bundlewrap_action_checks_the_deploy_it_runs() -> None:
+    """``unless`` is the action's own deploy with --check; git_deploy triggers the action and it needs it."""
+    (block,) = [b for b in blocks(_recipe("bundlewrap.md")) if b.lang == "python"]
+    items = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(block.text).body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
+    (action,) = items["actions"].values()
+    (deploy,) = (parse(args) for args in invocations(action["command"]))
+    (check,) = (parse(args) for args in invocations(action["unless"]))
+
+    assert (deploy.info_name, deploy.params["check"], check.params["check"]) == ("deploy", False, True)
+    for key in ("project_dir", "env", "groups", "python", "in_place"):
+        assert check.params[key] == deploy.params[key], key
+    (path, checkout) = next(iter(items["git_deploy"].items()))
+    assert checkout["triggers"] == ["action:webapp_deploy"] and action["triggered"] is True
+    assert f"git_deploy:{path}" in action["needs"]
+    assert str(deploy.params["project_dir"]) == path
+
+
 @pytest.mark.parametrize(
     ("line", "complaint"),
     [
