@@ -258,14 +258,21 @@ def update(
 @click.argument("project_dir", required=False, type=click.Path(path_type=Path, file_okay=False))
 @options.project_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["pylock", "requirements"]), required=True, help="PEP 751 or pip's."
+    "--format",
+    "fmt",
+    # uv export's names too (pylock.toml, requirements.txt), so a command line moves between them.
+    type=click.Choice(["pylock", "requirements", "pylock.toml", "requirements.txt"]),
+    required=True,
+    help="PEP 751 or pip's (also as uv names them: pylock.toml, requirements.txt).",
 )
 @click.option(
     "-o",
     "--output",
+    "--output-file",
+    "output",
     type=click.Path(path_type=Path),
     metavar="FILE",
-    help="Write here (default: standard output).",
+    help="Write here (default: standard output); --output-file as in uv export.",
 )
 @click.option(
     "--group", "groups", multiple=True, metavar="NAME", help="Also export this dependency group (repeatable)."
@@ -293,7 +300,11 @@ def export(
         "export",
         as_json,
         lambda: bundle_export.export(
-            project_dir, fmt, output, tuple(groups) if groups else None, python=python
+            project_dir,
+            fmt.split(".", maxsplit=1)[0],
+            output,
+            tuple(groups) if groups else None,
+            python=python,
         ),
     )
 

@@ -1,6 +1,6 @@
 """What the click commands share: the common options, the one way a command runs and reports, and the
-group whose help shows each command's summary in full. Commands live in :mod:`venvkeeper.cli.commands`
-and :mod:`venvkeeper.cli.commands_supply`."""
+group whose help shows each command's summary in full (the commands: :mod:`venvkeeper.cli.commands`,
+:mod:`venvkeeper.cli.commands_supply`)."""
 
 from __future__ import annotations
 
