@@ -8,6 +8,8 @@ outside the selected groups, ``--no-hooks``, ``--in-place``; and a stale lock, r
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,20 @@ def _tree(root: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
+@pytest.fixture(autouse=True)
+def _own_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A $TMPDIR of the test's own, so that "nothing left behind" can be looked at there too."""
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # tempfile caches it: made to read $TMPDIR again
+
+
 def _untouched(env: Path, project: Path) -> dict[str, dict[str, tuple[int, int]]]:
     cache = Path(os.environ["UV_CACHE_DIR"])
     home = env.parent / f"{env.name}.venvkeeper"
     return {
+        "tmpdir": _tree(Path(os.environ["TMPDIR"])),
         "env": _tree(env),
         "home": _tree(home),
         "project": {k: v for k, v in _tree(project).items() if "/.git/" not in k and not k.endswith("/.git")},
@@ -318,3 +330,72 @@ def test_check_of_a_member_whose_version_is_dynamic(
     bumped, _ = _paired(capsys, project, env)
     [(name, old, new)] = _package_names(bumped.json)["changed"]
     assert (name, new) == ("dynversion", "9" + old)
+
+
+def _git_dependency(tmp_path: Path) -> Path:
+    repo = tmp_path / "gitdep"
+    (repo / "src" / "gitdep").mkdir(parents=True)
+    (repo / "src" / "gitdep" / "__init__.py").write_text("X = 1\n")
+    (repo / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "gitdep"\nversion = "1.0.0"\nrequires-python = ">=3.11"\n'
+    )
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    commit_all(repo, "init")
+    return repo
+
+
+def test_check_of_git_and_marked_path_dependencies(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A git dependency's export line has no == pin (the lock has its version); a path dependency's
+    marker is evaluated like any other."""
+    repo = _git_dependency(tmp_path)
+    project = make_project("single")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'dependencies = ["tinyutil"]', f'dependencies = ["tinyutil", "gitdep @ git+file://{repo}"]'
+        )
+    )
+    _bump_lock(project)
+    env = tmp_path / ".venv"
+    first, _ = _paired(capsys, project, env)
+    assert ("gitdep", "", "1.0.0") in _package_names(first.json)["added"]
+    init = project / "src" / "single" / "__init__.py"
+    init.write_text(init.read_text() + "\n# edited\n")
+    commit_all(project, "edit")
+    edited, _ = _paired(capsys, project, env)
+    assert _package_names(edited.json)["removed"] == []
+
+    marked = make_project("dynversion")
+    pyproject = marked / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"helper"]', "\"helper; sys_platform == 'win32'\"]"))
+    _bump_lock(marked)
+    only, _ = _paired(capsys, marked, tmp_path / "marked")
+    assert "helper" not in {e["name"] for e in only.json["added"]}
+
+
+def test_check_in_place_over_a_venv_made_by_python(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m venv` seeds pip (and setuptools on older Pythons): uv's sync keeps them in place."""
+    project = make_project("workspace")
+    plain = tmp_path / "image" / "venv"
+    subprocess.run(["python3", "-m", "venv", str(plain)], check=True)
+    checked, _ = _paired(capsys, project, plain, "--in-place")
+    assert not any(e["name"] == "pip" for e in checked.json["removed"])
+
+
+def test_check_from_another_checkout_says_what_the_deploy_records(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = make_project("updatable")
+    env = tmp_path / ".venv"
+    assert vk(capsys, "deploy", first, "--env", env).code == 0
+    second = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(first), str(second)], check=True)
+    checked, done = _paired(capsys, second, env)
+    assert checked.code == 0
+    assert checked.json["reason"].endswith(f"; a deploy would record {second} as its source (was {first})")
+    assert done.json["reason"].endswith(f"; now recorded as deployed from {second} (was {first})")

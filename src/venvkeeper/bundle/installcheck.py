@@ -22,7 +22,7 @@ from venvkeeper.bundle.install import check_target, hooks_note, interpreter_for
 from venvkeeper.core.errors import ConfigError, InterpreterError
 from venvkeeper.core.lazy import lazy
 from venvkeeper.core.names import canonicalize_name
-from venvkeeper.gateways.uv import throwaway_cache
+from venvkeeper.gateways.uv import find_uv, throwaway_cache
 from venvkeeper.generations import smoke
 from venvkeeper.generations.layout import Layout, read_packages, refuse_inside
 from venvkeeper.generations.results import CheckResult
@@ -94,6 +94,7 @@ def check(
     target = target_for(layout, plan.Options(in_place=in_place), "install")
     checked = bundle.read_bundle(bundle_path, public_key=key)
     fields = checked.fields
+    find_uv()  # install needs uv whatever --python says: a host without it is refused here too
     with throwaway_cache():  # uv python find would note the interpreters it saw in uv's cache
         interpreter = interpreter_for(python, fields.python)
     check_target(fields, interpreter, interpreters.probe(str(interpreter)))

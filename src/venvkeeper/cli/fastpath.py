@@ -104,8 +104,10 @@ def try_noop(args: Sequence[str]) -> int | None:
     env = os.path.abspath(parsed["--env"])
     home = paths.home(env)
     stamp = _matching_stamp(parsed, env, home)
-    # A deploy that holds the lock may be about to switch: queue behind it the normal way.
-    if stamp is None or not _lock_is_free(f"{home}/deploy.lock"):
+    # A deploy that holds the lock may be about to switch: queue behind it the normal way. A check
+    # takes no lock at all (the full path's neither): probing it would make a concurrent
+    # `deploy --no-wait` fail as busy.
+    if stamp is None or (not parsed.get("--check") and not _lock_is_free(f"{home}/deploy.lock")):
         return None
     try:
         _print_unchanged(

@@ -61,8 +61,6 @@ def _check(result: CheckResult, out: TextIO) -> None:
         )
     for command in result.planned_hooks:
         out.write(f"  hook would run: {command}\n")
-    if HOOKS_SKIPPED in result.reason:
-        out.write(f"  {HOOKS_SKIPPED}\n")
 
 
 def _deploy(result: DeployResult, out: TextIO) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from packaging.markers import InvalidMarker, UndefinedEnvironmentName
+from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion, Version
@@ -58,6 +58,24 @@ def _local_sources(lock: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     return found
 
 
+def _locked_versions(lock: Mapping[str, Any]) -> dict[str, str]:
+    """name -> version for the packages the lock holds in one version only (a URL or git dependency's
+    export line has no ``==`` pin; its version is the lock's)."""
+    seen: dict[str, set[str]] = {}
+    for pkg in lock.get("package", []):
+        if isinstance(pkg.get("name"), str) and pkg.get("version") is not None:
+            seen.setdefault(canonicalize_name(pkg["name"]), set()).add(str(pkg["version"]))
+    return {name: next(iter(versions)) for name, versions in seen.items() if len(versions) == 1}
+
+
+def _applies(marker: str, markers: Mapping[str, str]) -> bool | None:
+    """Whether an export line's marker holds for ``markers`` (None: it cannot be evaluated)."""
+    try:
+        return not marker.strip() or Marker(marker).evaluate(dict(markers))
+    except (InvalidMarker, UndefinedEnvironmentName):
+        return None
+
+
 def _third_party(
     export_text: str, markers: Mapping[str, str], lock: Mapping[str, Any]
 ) -> tuple[dict[str, str], list[str], list[tuple[str, str]]]:
@@ -66,30 +84,29 @@ def _third_party(
     packages: dict[str, str] = {}
     unknown: list[str] = []
     builds: list[tuple[str, str]] = []
-    local = _local_sources(lock)
+    local, locked = _local_sources(lock), _locked_versions(lock)
     for text in requirement_lines(export_text):
         try:
             req = Requirement(text)
-        except InvalidRequirement:
-            path = os.path.normpath(text.removeprefix("-e").strip().split(";", 1)[0].strip())
+        except InvalidRequirement:  # a path: ``./libs/helper ; marker`` or ``-e ./libs/helper``
+            where, _, marker = text.removeprefix("-e").strip().partition(";")
+            path, applies = os.path.normpath(where.strip()), _applies(marker, markers)
             named = local.get(path)
-            if named is None:
+            if named is None or applies is None:
                 unknown.append(text)
-            elif not named[1]:
+            elif applies and not named[1]:
                 builds.append((named[0], path))
-            else:
+            elif applies:
                 packages[named[0]] = _version(named[1])
             continue
-        try:
-            applies = req.marker is None or req.marker.evaluate(dict(markers))
-        except (InvalidMarker, UndefinedEnvironmentName):
-            unknown.append(text)
-            continue
+        applies = _applies(str(req.marker or ""), markers)
+        name = canonicalize_name(req.name)
         pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
-        if applies and pins:
-            packages[canonicalize_name(req.name)] = _version(pins[0])
-        elif applies:
+        version = pins[0] if pins else locked.get(name) if req.url else None
+        if applies is None or (applies and version is None):
             unknown.append(text)
+        elif applies and version is not None:
+            packages[name] = _version(version)
     return packages, unknown, builds
 
 
@@ -157,7 +174,7 @@ def planned(
     elif decided.changed:
         reason = reason.replace("converged in place", "--env would be converged in place", 1)
     if unknown:
-        reason += f"; {len(unknown)} line(s) of uv's export name no package version: {unknown[0]}"
+        reason += f"; the version of {len(unknown)} package(s) is not known here: {unknown[0]}"
     return CheckResult(
         "deploy",
         env=env,

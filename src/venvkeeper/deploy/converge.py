@@ -11,6 +11,7 @@ place (:mod:`venvkeeper.deploy.populate`, :mod:`venvkeeper.generations.transacti
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import time
@@ -26,7 +27,7 @@ from venvkeeper.deploy import decision, noopstamp
 from venvkeeper.deploy.decision import Decision, Found, Live, Project, Repair
 from venvkeeper.gateways import uv
 from venvkeeper.generations import stamp as stamps
-from venvkeeper.generations.layout import Layout, read_packages, refuse_inside
+from venvkeeper.generations.layout import Layout, refuse_inside
 from venvkeeper.generations.results import DeployResult
 from venvkeeper.generations.transaction import (
     Target,
@@ -49,16 +50,15 @@ if TYPE_CHECKING:
     from concurrent import futures
     from concurrent.futures import Future
 
-    from venvkeeper.deploy import check, populate, repair
-    from venvkeeper.generations import engine, smoke, wheelcache
+    from venvkeeper.deploy import checkrun, populate, repair
+    from venvkeeper.generations import engine, wheelcache
     from venvkeeper.generations.hooks import HookRun
 else:
     futures = lazy("concurrent.futures")
-    check = lazy("venvkeeper.deploy.check")
+    checkrun = lazy("venvkeeper.deploy.checkrun")
     populate = lazy("venvkeeper.deploy.populate")
     repair = lazy("venvkeeper.deploy.repair")
     engine = lazy("venvkeeper.generations.engine")
-    smoke = lazy("venvkeeper.generations.smoke")
     wheelcache = lazy("venvkeeper.generations.wheelcache")
 
 __all__ = ["DeployRequest", "deploy"]
@@ -342,7 +342,8 @@ def _moved_source(run: _Run) -> str:
         return ""
     path = run.layout.inplace_state if run.request.in_place else run.layout.state_file(record.number)
     was, record.project = record.project, root
-    fsutil.atomic_write_json(path, record.to_json())
+    # The file as it is, but for its project: keys a newer venvkeeper wrote are kept.
+    fsutil.atomic_write_json(path, {**json.loads(path.read_bytes()), "project": root})
     return f"; now recorded as deployed from {root} (was {was})"
 
 
@@ -353,55 +354,14 @@ def _planned(
     lock: dict[str, Any] | None = None,
     stage: Path | None = None,
 ) -> DeployResult:
-    """``--check``: the decision as a plan, the packages it would change read from uv's export for the
-    chosen interpreter's markers (the export is asked for when the decision reused the record's)."""
-    if not decided.changed or found is None or lock is None or stage is None:
-        result = check.planned(decided, env=str(run.layout.env), previous={}, packages=None)
-    else:
-        python = Path(found.python)
-        text = found.export_text
-        if text is None:
-            text = engine.export_text(stage, run.options.groups, python)
-        markers = smoke.marker_environment(python)
-        if markers is None:
-            raise InterpreterError(f"{python}: does not run", hint="pass --python /path/to/python")
-        predicted = check.predicted_packages(
-            text, markers, lock, run.facts.members, run.project.member_hashes, run.live.record
-        )
-        packages = predicted.packages
-        for name in predicted.unversioned:
-            packages[name] = _member_version(run, name, found, lock, stage)
-        for name, path in predicted.paths:
-            packages[name] = _built_version(stage, name, path, Path(found.python), in_workspace=False)
-        if decided.in_place or decided.adopt:
-            # What a deploy's diff starts from: the venv standing at --env (transaction.build_in_place)
-            previous = read_packages(run.layout.env) if run.target.env_kind == "venv" else {}
-        else:
-            previous = dict(run.live.record.packages) if run.live.record is not None else {}
-        result = check.planned(
-            decided, env=str(run.layout.env), previous=previous, packages=packages, unknown=predicted.unknown
-        )
-    result.duration_s = time.monotonic() - run.started
-    return result
-
-
-def _member_version(run: _Run, name: str, found: Found, lock: dict[str, Any], stage: Path) -> str:
-    """``--check``: a member's version from its wheel: the wheel cache's for this content, else one
-    built into a scratch directory removed after, as the deploy would build it (and failing as it would)."""
-    digest = run.project.member_hashes[name]
-    cached = wheelcache.cached(run.layout, {name: digest}, found.interpreter)
-    if name in cached:
-        return check.wheel_version(cached[name])
-    path = next(m.path for m in run.facts.members if m.name == name)
-    in_workspace = "manifest" in lock or len(run.facts.members) > 1
-    return _built_version(stage, name, path, Path(found.python), in_workspace=in_workspace)
-
-
-def _built_version(stage: Path, name: str, path: str, python: Path, *, in_workspace: bool) -> str:
-    with tempfile.TemporaryDirectory(prefix="venvkeeper-check-wheel-") as out:
-        return check.wheel_version(
-            engine.build_wheel(stage, name, path, Path(out), python, in_workspace=in_workspace)
-        )
+    """``--check``: the decision as a plan (:mod:`venvkeeper.deploy.checkrun`)."""
+    return checkrun.planned(
+        checkrun.Asked(run.layout, run.target, run.facts, run.project, run.live, run.options, run.started),
+        decided,
+        found,
+        lock,
+        stage,
+    )
 
 
 def _in_place(run: _Run, build: populate.Build) -> DeployResult:

@@ -11,13 +11,14 @@ import hashlib
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from venvkeeper.core.errors import ToolError
+from venvkeeper.core.errors import ToolError, unreadable_file
 
 __all__ = [
     "commit_paths",
@@ -107,7 +108,7 @@ def list_files(directory: Path) -> list[str]:
     if is_work_tree(directory):
         proc = run_git(["ls-files", "-z", "--cached", "--", "."], cwd=directory)
         names = [n for n in proc.stdout.decode().split("\0") if n]
-        return sorted({n for n in names if (directory / n).is_file() or (directory / n).is_symlink()})
+        return sorted({n for n in names if _present(directory / n)})
     with tempfile.TemporaryDirectory(prefix="venvkeeper-git-") as empty:
         run_git(["init", "-q", "--bare", empty], cwd=Path(empty))
         proc = run_git(
@@ -123,6 +124,20 @@ def list_files(directory: Path) -> list[str]:
         )
     names = [n for n in proc.stdout.decode().split("\0") if n]
     return sorted(n for n in names if not _junk(n))
+
+
+def _present(path: Path) -> bool:
+    """A tracked file that is there (a regular file or a link). One in a directory this user cannot
+    enter is one error line naming it (Path.is_file raises EACCES there on Python 3.11)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except PermissionError as exc:
+        raise unreadable_file(exc) from None
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
 
 
 # Outside git there is no .gitignore to trust, so the usual build and environment litter is skipped.

@@ -253,10 +253,11 @@ def cache_scope(fallback: Path | None, *, project: Path | None = None) -> Iterat
 
 @contextlib.contextmanager
 def throwaway_cache() -> Iterator[None]:
-    """``--check``: every uv run of the body uses a new empty cache, removed after, so that a check
-    writes nothing (``uv lock --check`` fills a cache with the index's answers). Made on first use
-    (a check the inputs settle runs no uv); the interpreter directory is chosen as for any command."""
+    """``--check``: every uv run of the body uses a new empty cache (and scratch directory), removed
+    after, so that a check writes nothing (``uv lock --check`` fills a cache with the index's answers).
+    The interpreter directory is chosen as for any command, on the first uv run."""
     scratch = Path(tempfile.mkdtemp(prefix="venvkeeper-check-uv-cache-"))
+    (scratch / "tmp").mkdir()
     with _CACHE_LOCK:
         before = dict(_scope)
         _scope.update(fallback=scratch, chosen=None, key=None, project=None, throwaway=scratch)
@@ -276,10 +277,12 @@ def uv_cache() -> UvCache:
         if isinstance(chosen, UvCache) and _scope["key"] == key:
             return chosen
         fallback, throwaway = _scope["fallback"], _scope.get("throwaway")
-        decided = _choose_cache(fallback if isinstance(fallback, Path) else None)
         if isinstance(throwaway, Path):
-            why = "--check: a throwaway cache, removed after"
-            decided = replace(decided, dir=str(throwaway), why=why, chosen=True)
+            decided = _with_python_dir(
+                UvCache(str(throwaway), "--check: a throwaway cache, removed after", True)
+            )
+        else:
+            decided = _choose_cache(fallback if isinstance(fallback, Path) else None)
         _scope.update(chosen=decided, key=key)
         return decided
 
@@ -292,7 +295,10 @@ def cache_used() -> UvCache | None:
 
 
 def _choose_cache(fallback: Path | None) -> UvCache:
-    chosen = _choose_cache_dir(fallback)
+    return _with_python_dir(_choose_cache_dir(fallback))
+
+
+def _with_python_dir(chosen: UvCache) -> UvCache:
     if os.environ.get("UV_PYTHON_INSTALL_DIR"):
         return chosen
     default = _uv_query("python", "dir")
@@ -390,6 +396,12 @@ def uv_env(extra: Mapping[str, str] | None = None, *, cache: bool = True) -> dic
         env["UV_CACHE_DIR"] = chosen.dir
         if chosen.python_dir:
             env["UV_PYTHON_INSTALL_DIR"] = chosen.python_dir
+    with _CACHE_LOCK:
+        throwaway = _scope.get("throwaway")
+    if isinstance(throwaway, Path):
+        # --check: uv's own scratch files (a build's `uv-setuptools-*.lock` in $TMPDIR) go with the
+        # throwaway cache, so that a check leaves nothing behind anywhere.
+        env["TMPDIR"] = str(throwaway / "tmp")
     if extra:
         env.update(extra)
     return env

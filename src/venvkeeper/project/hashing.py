@@ -21,7 +21,10 @@ def tree_entries(root: Path, files: Iterable[str]) -> dict[str, str]:
     entries: dict[str, str] = {}
     for name in sorted(files):
         path = root / name
-        st = os.lstat(path)
+        try:
+            st = os.lstat(path)
+        except PermissionError as exc:  # in a directory this user cannot enter
+            raise unreadable_file(exc) from None
         if stat.S_ISLNK(st.st_mode):
             entries[name] = f"L:{os.readlink(path)}"
         else:
