@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from venvkeeper import __version__
+from venvkeeper.cli.progress import watched
 from venvkeeper.cli.render import report
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.core.lazy import lazy
@@ -51,6 +52,15 @@ else:
 __all__ = ["cli"]
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+# deploy, install, heal, pack and update: kept in the context, where _run finds it.
+_quiet_option = click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    expose_value=False,
+    callback=lambda ctx, _, value: ctx.meta.update(quiet=value),
+    help="Show no progress on a terminal (the output is otherwise the same).",
+)
 _env_option = click.option(
     "--env", "env", required=True, type=click.Path(path_type=Path), help="The environment's path (a symlink)."
 )
@@ -66,6 +76,9 @@ _project_option = click.option(
 
 
 def _run(command: str, as_json: bool, action: Callable[[], Result]) -> NoReturn:
+    quiet = click.get_current_context().meta.get("quiet")  # None: a command that shows no progress
+    if quiet is not None:
+        action = watched(action, as_json=as_json, quiet=quiet)
     sys.exit(int(report(command, as_json, action)))
 
 
@@ -129,6 +142,7 @@ def cli() -> None:
     help="Verify the live environment; if it differs, rebuild it with uv's cache refreshed.",
 )
 @_json_option
+@_quiet_option
 def deploy(
     project_dir: Path | None,
     project: Path | None,
@@ -215,6 +229,7 @@ def doctor(env: Path, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Say what would be repaired; change nothing.")
 @click.option("--force", is_flag=True, help="Heal an environment that says someone else manages it.")
 @_json_option
+@_quiet_option
 def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: bool) -> None:
     """Repair what doctor finds, then check again (exit 0 healthy, 1 something left, 2 cannot inspect)."""
     _run(
@@ -259,6 +274,7 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
 @click.option("--no-push", is_flag=True, help="Commit the tested lock but do not push it.")
 @click.option("--history", "show_history", is_flag=True, help="List the past runs for --env and exit.")
 @_json_option
+@_quiet_option
 def update(
     project_dir: Path | None,
     project: Path | None,
@@ -369,6 +385,7 @@ def export(
 )
 @click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
 @_json_option
+@_quiet_option
 def install(
     bundle_path: Path,
     env: Path,
@@ -433,6 +450,7 @@ def keygen(private_key: Path, as_json: bool) -> None:
     "--script", metavar="NAME", help="The console script the executable runs (default: the members' first)."
 )
 @_json_option
+@_quiet_option
 def pack(
     project_dir: Path | None,
     project: Path | None,

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from venvkeeper.cli import argv
+from venvkeeper.cli.progress import watched
 from venvkeeper.core.lazy import lazy
 
 TYPE_CHECKING = False
@@ -30,7 +31,7 @@ else:
 __all__ = ["deploy"]
 
 _VALUES = {"--env", "--project", "--group", "--python", "--keep"}
-_FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place", "--repair"}
+_FLAGS = {"--json", "--quiet", "-q", "--no-wait", "--no-rollback", "--no-hooks", "--in-place", "--repair"}
 
 
 def deploy(args: Sequence[str]) -> int | None:
@@ -39,7 +40,9 @@ def deploy(args: Sequence[str]) -> int | None:
     request = _request(found) if found is not None else None
     if found is None or request is None:
         return None
-    return int(render.report("deploy", "--json" in found, lambda: converge.deploy(request)))
+    as_json, quiet = "--json" in found, "--quiet" in found or "-q" in found
+    action = watched(lambda: converge.deploy(request), as_json=as_json, quiet=quiet)
+    return int(render.report("deploy", as_json, action))
 
 
 def _request(found: dict[str, object]) -> converge.DeployRequest | None:

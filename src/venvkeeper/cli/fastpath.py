@@ -44,8 +44,9 @@ else:
 __all__ = ["try_noop"]
 
 _VALUE_FLAGS = {"--env", "--project", "--group", "--python", "--keep"}
-# --no-hooks too: an unchanged deploy runs no hook either way, so its answer is the same.
-_BOOL_FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place"}
+# --no-hooks too: an unchanged deploy runs no hook either way, so its answer is the same; and --quiet,
+# which only hides the progress of a deploy that has steps to show.
+_BOOL_FLAGS = {"--json", "--quiet", "-q", "--no-wait", "--no-rollback", "--no-hooks", "--in-place"}
 
 
 def _parse(args: Sequence[str]) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from venvkeeper.core import files as fsutil
+from venvkeeper.core import progress
 from venvkeeper.core.config import DEFAULT_KEEP
 from venvkeeper.core.errors import InterpreterError
 from venvkeeper.core.lazy import lazy
@@ -196,8 +197,14 @@ def _converge(run: _Run, lock: dict[str, Any]) -> DeployResult:
     try:
         with futures.ThreadPoolExecutor(max_workers=2) as pool:
             try:
-                stage = staging.populate(
-                    run.workspace.root, run.facts.files, top, git=run.facts.in_git, members=run.facts.members
+                stage = progress.call(
+                    "staging the project",
+                    staging.populate,
+                    run.workspace.root,
+                    run.facts.files,
+                    top,
+                    git=run.facts.in_git,
+                    members=run.facts.members,
                 )
                 python, identity = _interpreter(run, asked, stage, pool, verdicts)
                 if asked.check_lock:

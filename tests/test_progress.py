@@ -1,0 +1,273 @@
+"""Progress on a terminal: deploy, install, heal, pack and update show their steps on stderr when it is a
+terminal, and nothing changes off a terminal, with --json or with --quiet.
+
+The real command runs as a process whose stderr is a pseudo-terminal (``pty.openpty``) and whose stdout
+is a pipe, as in ``venvkeeper deploy ... | tee log`` at a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from vk import commit_all, site_packages, vk_process
+
+# What a terminal does with rich's output: characters, carriage returns, new lines, and the control
+# sequences of its live display (cursor up, erase the line; colours and the cursor's visibility).
+_TOKENS = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|\r|\n|[^\x1b\r\n]")
+_MODULES_PROGRAM = (
+    "import sys\n"
+    "from venvkeeper.cli.main import main\n"
+    "code = main(sys.argv[2:])\n"
+    "with open(sys.argv[1], 'w') as fh:\n"
+    "    fh.write(' '.join(sys.modules))\n"
+    "raise SystemExit(code)\n"
+)
+
+
+@dataclass
+class OnTerminal:
+    code: int
+    out: str  # stdout, a pipe
+    raw: bytes  # what the terminal received on stderr
+    lines: list[str]  # what the terminal shows once the command has ended (empty lines left out)
+
+
+def on_terminal(*args: str | Path, program: tuple[str, ...] = ("-m", "venvkeeper")) -> OnTerminal:
+    """Run venvkeeper with stderr on a pseudo-terminal and stdout on a pipe."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "200"}
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the last holder of the terminal's other end has gone
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, *program, *map(str, args)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env=env,
+            timeout=180,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        reader.join(timeout=30)
+        os.close(master)
+    raw = b"".join(chunks)
+    return OnTerminal(proc.returncode, proc.stdout.decode(), raw, _screen(raw.decode("utf-8", "replace")))
+
+
+def _screen(text: str) -> list[str]:
+    """The lines a terminal shows after receiving ``text``: a small emulator of what rich sends."""
+    rows: list[list[str]] = [[]]
+    row = col = 0
+    for token in _TOKENS.finditer(text):
+        char, (arg, command) = token.group(0), token.group(1, 2)
+        if char == "\r":
+            col = 0
+        elif char == "\n":
+            row, col = row + 1, 0
+        elif command == "A":  # cursor up
+            row = max(0, row - int(arg or 1))
+        elif command == "K":  # erase in line: 2 the whole line, else from the cursor on
+            rows[row][:] = [] if arg == "2" else rows[row][:col]
+        elif command is None:
+            line = rows[row]
+            line.extend(" " * (col + 1 - len(line)))
+            line[col], col = char, col + 1
+        while len(rows) <= row:
+            rows.append([])
+    return [text for text in ("".join(r).rstrip() for r in rows) if text]
+
+
+def _steps(result: OnTerminal) -> list[str]:
+    """The finished steps' lines, without their times: "✓ staging the project"."""
+    return [re.sub(r"\s+\d+\.\ds$", "", line) for line in result.lines if line[:2] in ("✓ ", "✗ ")]
+
+
+def _without_times(text: str) -> str:
+    return re.sub(r"\d+\.\d\ds", "T", text)
+
+
+def _with_hooks(project: Path, *commands: str) -> None:
+    pyproject = project / "pyproject.toml"
+    listed = ", ".join(f"'{c}'" for c in commands)
+    before = pyproject.read_text().partition("\n[tool.venvkeeper.hooks]")[0]  # the hooks replaced
+    pyproject.write_text(before + f"\n[tool.venvkeeper.hooks]\npost-deploy = [{listed}]\n")
+    commit_all(project, "hooks")
+
+
+def _third_party(env: Path, members: set[str]) -> int:
+    """The distributions installed in ``env`` that are not the workspace's members."""
+    names = {d.name.partition("-")[0].replace("_", "-") for d in site_packages(env).glob("*.dist-info")}
+    assert members <= names
+    return len(names - members)
+
+
+@pytest.fixture
+def project(make_project: Callable[..., Path]) -> Path:
+    made = make_project("workspace")
+    _with_hooks(made, "echo migrated", "test -d .")
+    return made
+
+
+def test_a_cold_deploy_on_a_terminal_shows_each_step(project: Path, tmp_path: Path) -> None:
+    env = tmp_path / "live" / ".venv"
+    shown = on_terminal("deploy", project, "--env", env)
+
+    assert shown.code == 0, shown.raw
+    steps = _steps(shown)
+    installed = _third_party(env, {"core", "webapp"})
+    assert installed == 3  # tinyweb, tinyutil, tinydb: what the lock installs besides the members
+    for expected in (
+        "✓ staging the project",
+        "✓ building core",
+        "✓ building webapp",
+        f"✓ installed {installed} packages",
+        "✓ installing core, webapp",
+        "✓ smoke check",
+        "✓ sealing",
+        "✓ hook: echo migrated",
+        "✓ hook: test -d .",
+    ):
+        assert expected in steps, (expected, shown.lines)
+    # In the order they ran (the members build beside the sync; the hooks after the switch).
+    assert steps.index("✓ staging the project") < steps.index("✓ building webapp")
+    assert steps.index("✓ installing core, webapp") < steps.index("✓ smoke check")
+    assert steps.index("✓ sealing") < steps.index("✓ hook: echo migrated") < steps.index("✓ hook: test -d .")
+    # Nothing but the steps on the terminal; the result on stdout, as off a terminal.
+    assert [line for line in shown.lines if line[:2] not in ("✓ ", "✗ ")] == []
+    assert shown.out.startswith(f"{env} -> generation 1 [")
+    assert "  hook ok: echo migrated" in shown.out
+
+
+def test_a_member_change_shows_its_build_and_the_clone(project: Path, tmp_path: Path) -> None:
+    env = tmp_path / ".venv"
+    assert vk_process("deploy", project, "--env", env).code == 0
+    init = project / "packages" / "webapp" / "src" / "webapp" / "__init__.py"
+    init.write_text(init.read_text() + "\nCHANGED = True\n")
+    commit_all(project)
+
+    shown = on_terminal("deploy", project, "--env", env)
+    steps = _steps(shown)
+
+    assert "✓ cloning generation 1" in steps, steps
+    assert "✓ building webapp" in steps
+    assert "✓ building core" not in steps  # reused from the wheel cache
+    assert "✓ installing webapp" in steps, shown.raw
+    assert "✓ hook: echo migrated" in steps
+
+
+def test_a_failing_hook_is_marked_and_the_display_is_gone_before_the_error(
+    project: Path, tmp_path: Path
+) -> None:
+    _with_hooks(project, "exit 3")
+    env = tmp_path / ".venv"
+    shown = on_terminal("deploy", project, "--env", env)
+
+    assert shown.code == 4, shown.lines
+    steps = _steps(shown)
+    assert "✗ hook: exit 3 (exited 3)" in steps, steps
+    errors = [i for i, line in enumerate(shown.lines) if line.startswith("error: post-deploy hook `exit 3`")]
+    assert len(errors) == 1, shown.lines
+    # The error comes after the last step, on a line of its own (the live display was stopped).
+    last_step = max(i for i, line in enumerate(shown.lines) if line[:2] in ("✓ ", "✗ "))
+    assert errors[0] > last_step
+
+
+@pytest.mark.parametrize("flag", ["--quiet", "-q", "--json"])
+def test_quiet_and_json_on_a_terminal_print_what_a_pipe_gets(
+    project: Path, tmp_path: Path, flag: str
+) -> None:
+    piped = vk_process("deploy", project, "--env", tmp_path / "piped" / ".venv", flag)
+    shown = on_terminal("deploy", project, "--env", tmp_path / "tty" / ".venv", flag)
+
+    assert piped.code == shown.code == 0, (piped.err, shown.raw)
+    assert piped.err == ""
+    assert shown.raw == b""  # not one byte on the terminal
+    if flag == "--json":
+        assert json.loads(shown.out)["changed"] is True
+        assert json.loads(piped.out).keys() == json.loads(shown.out).keys()
+    else:
+        same = _without_times(piped.out).replace("/piped/", "/tty/")
+        assert _without_times(shown.out) == same
+
+
+def test_an_error_with_quiet_on_a_terminal_is_the_error_off_a_terminal(project: Path, tmp_path: Path) -> None:
+    """stderr a pipe, and --quiet on a terminal: the same bytes for a failure (the error and its hint,
+    no progress); without --quiet the terminal shows the steps before that same error."""
+    _with_hooks(project, "echo broken; exit 3")
+    piped = vk_process("deploy", project, "--env", tmp_path / "piped" / ".venv")
+    quiet = on_terminal("deploy", project, "--env", tmp_path / "quiet" / ".venv", "--quiet")
+    shown = on_terminal("deploy", project, "--env", tmp_path / "shown" / ".venv")
+
+    assert piped.code == quiet.code == shown.code == 4
+    assert piped.err.startswith("error: post-deploy hook `echo broken; exit 3` exited 3")
+    assert quiet.raw.decode().replace("\r\n", "\n").replace("/quiet/", "/piped/") == piped.err
+    assert quiet.out == piped.out == ""
+    errors = [line for line in shown.lines if line[:2] not in ("✓ ", "✗ ")]
+    assert "\n".join(errors).replace("/shown/", "/piped/") == piped.err.rstrip("\n")
+
+
+def test_rich_is_not_imported_off_a_terminal_nor_when_nothing_changes(project: Path, tmp_path: Path) -> None:
+    env = tmp_path / ".venv"
+    modules = tmp_path / "modules"
+    program = ("-c", _MODULES_PROGRAM, str(modules))
+    cold = subprocess.run(
+        [sys.executable, *program, "deploy", str(project), "--env", str(env)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cold.returncode == 0, cold.stderr
+    assert "venvkeeper.generations.engine" in modules.read_text().split()  # it did build
+    assert [m for m in modules.read_text().split() if m.split(".")[0] == "rich"] == []
+
+    # On a terminal, a no-op the stamp cannot answer (a file touched: the full deploy runs) has no
+    # step to show, so rich is never loaded; nor on the fast path.
+    os.utime(project / "pyproject.toml")
+    for _ in range(2):
+        again = on_terminal("deploy", project, "--env", env, program=program)
+        assert again.code == 0, again.raw
+        assert again.raw == b""
+        assert "unchanged" in again.out
+        assert [m for m in modules.read_text().split() if m.split(".")[0] == "rich"] == []
+
+    # ...and the same terminal does load it for a deploy with steps (the check above can fail).
+    commit_all(project) if (project / "new.txt").write_text("x") else None
+    init = project / "packages" / "core" / "src" / "core" / "__init__.py"
+    init.write_text(init.read_text() + "\n# edited\n")
+    commit_all(project)
+    changed = on_terminal("deploy", project, "--env", env, program=program)
+    assert changed.code == 0, changed.raw
+    assert "rich" in modules.read_text().split()
+
+
+def test_quiet_is_in_the_help_of_the_five_commands(tmp_path: Path) -> None:
+    for command in ("deploy", "install", "heal", "pack", "update"):
+        shown = vk_process(command, "--help")
+        assert shown.code == 0
+        assert "-q, --quiet" in shown.out, command
+        assert "Show no progress on a terminal" in shown.out, command
