@@ -20,6 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from support.gitremote import add_remote
+from support.process import run
+from venvkeeper.cli.progress import Terminal
+from venvkeeper.core import progress
+from venvkeeper.gateways.uv import find_uv
 from vk import commit_all, site_packages, vk_process
 
 # What a terminal does with rich's output: characters, carriage returns, new lines, and the control
@@ -43,11 +48,8 @@ class OnTerminal:
     lines: list[str]  # what the terminal shows once the command has ended (empty lines left out)
 
 
-def on_terminal(*args: str | Path, program: tuple[str, ...] = ("-m", "venvkeeper")) -> OnTerminal:
-    """Run venvkeeper with stderr on a pseudo-terminal and stdout on a pipe."""
-    master, slave = pty.openpty()
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "200"}
-    chunks: list[bytes] = []
+def _reader(master: int, chunks: list[bytes]) -> threading.Thread:
+    """A thread keeping what the terminal receives (so that the writer never blocks on a full tty)."""
 
     def read() -> None:
         while True:
@@ -61,6 +63,15 @@ def on_terminal(*args: str | Path, program: tuple[str, ...] = ("-m", "venvkeeper
 
     reader = threading.Thread(target=read)
     reader.start()
+    return reader
+
+
+def on_terminal(*args: str | Path, program: tuple[str, ...] = ("-m", "venvkeeper")) -> OnTerminal:
+    """Run venvkeeper with stderr on a pseudo-terminal and stdout on a pipe."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "200"}
+    chunks: list[bytes] = []
+    reader = _reader(master, chunks)
     try:
         proc = subprocess.run(
             [sys.executable, *program, *map(str, args)],
@@ -124,6 +135,41 @@ def _third_party(env: Path, members: set[str]) -> int:
     names = {d.name.partition("-")[0].replace("_", "-") for d in site_packages(env).glob("*.dist-info")}
     assert members <= names
     return len(names - members)
+
+
+def test_steps_from_many_threads_leave_exactly_their_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The display is drawn from several threads at once (builds beside the sync, the smoke check beside
+    the seal): every finished step keeps its line and no spinner is left behind, however they interleave."""
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(Terminal, "_REFRESH_S", 0.001)  # redraws as often as can be, to meet the prints
+    master, slave = pty.openpty()
+    chunks: list[bytes] = []
+    reader = _reader(master, chunks)
+    stream = os.fdopen(slave, "w", encoding="utf-8")
+    terminal = Terminal(stream)
+
+    def work(worker: int) -> None:
+        for n in range(40):
+            with progress.step(f"step {worker}-{n}") as step:
+                step.summary = f"done {worker}-{n}"
+
+    try:
+        with progress.reporting(terminal):
+            threads = [threading.Thread(target=work, args=(worker,)) for worker in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        terminal.close()
+    finally:
+        stream.close()
+        reader.join(timeout=30)
+        os.close(master)
+    screen = _screen(b"".join(chunks).decode())
+    assert sorted(line.rsplit("  ", 1)[0] for line in screen) == sorted(
+        f"✓ done {worker}-{n}" for worker in range(6) for n in range(40)
+    )
 
 
 @pytest.fixture
@@ -271,3 +317,87 @@ def test_quiet_is_in_the_help_of_the_five_commands(tmp_path: Path) -> None:
         assert shown.code == 0
         assert "-q, --quiet" in shown.out, command
         assert "Show no progress on a terminal" in shown.out, command
+
+
+def test_pack_and_install_on_a_terminal_show_their_steps(project: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "app.tar.gz"
+    packed = on_terminal("pack", project, "-o", bundle)
+
+    assert packed.code == 0, packed.lines
+    steps = _steps(packed)
+    for expected in (
+        "✓ staging the project",
+        "✓ checking the lock",
+        "✓ 3 files fetched or found in the cache",  # tinyweb, tinyutil, tinydb
+        "✓ building core",
+        "✓ building webapp",
+        "✓ writing app.tar.gz",
+    ):
+        assert expected in steps, (expected, packed.lines)
+    assert [line for line in packed.lines if line[:2] not in ("✓ ", "✗ ")] == []
+    piped = vk_process("pack", project, "-o", tmp_path / "piped.tar.gz")
+    assert piped.err == ""
+    assert bundle.read_bytes() == (tmp_path / "piped.tar.gz").read_bytes()
+
+    env = tmp_path / "srv" / ".venv"
+    installed = on_terminal("install", bundle, "--env", env, "--hooks-dir", project)
+
+    assert installed.code == 0, installed.lines
+    steps = _steps(installed)
+    packages = len(list(site_packages(env).glob("*.dist-info")))
+    assert packages == 5  # the bundle's three wheels and its two members
+    for expected in (
+        "✓ checking app.tar.gz",
+        f"✓ installed {packages} packages",
+        "✓ smoke check",
+        "✓ sealing",
+        "✓ hook: echo migrated",
+        "✓ hook: test -d .",
+    ):
+        assert expected in steps, (expected, installed.lines)
+    assert installed.out.startswith(f"{env} -> generation 1 [")
+    quiet = on_terminal("install", bundle, "--env", tmp_path / "quiet" / ".venv", "-q")
+    assert (quiet.code, quiet.raw) == (0, b"")
+
+
+def test_heal_on_a_terminal_shows_the_repair_and_the_check(tmp_path: Path) -> None:
+    env = tmp_path / "env"
+    run([find_uv(), "venv", "--python", sys.executable, env])
+    run([find_uv(), "pip", "install", "--python", env / "bin" / "python", "tinyweb"])
+    copy = tmp_path / "copy"
+    run(["cp", "-a", env, copy])  # its scripts name the original's interpreter: heal rewrites them
+
+    healed = on_terminal("heal", "--env", copy)
+
+    assert healed.code == 0, healed.lines
+    assert _steps(healed) == ["✓ repairing in place", "✓ checking again"], healed.lines
+    assert "repaired" in healed.out
+
+
+def test_update_on_a_terminal_shows_its_steps(
+    make_project: Callable[..., Path], tmp_path: Path, publish: Callable[..., Path]
+) -> None:
+    project = make_project("updatable")
+    add_remote(project, tmp_path)
+    env = tmp_path / "srv" / ".venv"
+    assert vk_process("deploy", project, "--env", env).code == 0
+    publish("tinydb", "1.2.1")
+
+    updated = on_terminal("update", project, "--env", env)
+
+    assert updated.code == 0, updated.lines
+    steps = _steps(updated)
+    for expected in (
+        "✓ preflight checks",
+        "✓ re-locking within the patch policy",
+        "✓ building the test environment of the current lock",
+        "✓ tests on the current lock: python check_deps.py",
+        "✓ building the next generation",
+        "✓ installed 1 package",  # tinydb 1.2.1, into the clone of the live generation
+        "✓ tests on the updated lock: python check_deps.py",
+        "✓ shipping: commit, push, switch",
+        "✓ hook: python check_deps.py --live",
+        "✓ recording the run and mailing the report",
+    ):
+        assert expected in steps, (expected, updated.lines)
+    assert steps[0] == "✓ preflight checks" and steps[-1] == "✓ recording the run and mailing the report"

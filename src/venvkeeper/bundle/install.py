@@ -360,7 +360,7 @@ def _start_clone(
     if source is None:
         return None, None, {"from": "nothing", "why": "no live generation on this interpreter to clone"}
     try:
-        cloned = progress.call(f"cloning generation {source[0]}", delta.start, layout, source[0], env_dir)
+        cloned = delta.start(layout, source[0], env_dir)
     except CloneRefusedError as exc:
         return (
             None,

@@ -72,60 +72,84 @@ class Terminal:
     """A :class:`venvkeeper.core.progress.Reporter` drawing with rich on ``stream`` (a terminal).
 
     Steps start and end in several threads (the member builds beside the sync, the smoke check beside
-    the seal): rich's Progress is thread-safe, and the lock here guards only starting and stopping it."""
+    the seal). rich positions a line printed above its live display when it renders it, but writes it
+    later, outside its own lock: a redraw by another thread in between (its refresh thread, another
+    step) then erases the wrong number of lines, leaving a stale spinner or wiping a finished step.
+    So everything drawn goes through one lock here, and the refresh thread is ours, under that lock."""
+
+    _REFRESH_S = 0.1
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
         self._lock = threading.Lock()
         self._bar: rich_progress.Progress | None = None
-        self._closed = False
+        self._closed = threading.Event()
+        self._ticker: threading.Thread | None = None
         self._tasks: dict[int, _Task] = {}
 
     def _progress(self) -> rich_progress.Progress | None:
-        with self._lock:
-            if self._bar is None and not self._closed:
-                console = rich_console.Console(file=self._stream, highlight=False)
-                self._bar = rich_progress.Progress(
-                    rich_progress.SpinnerColumn(),
-                    rich_progress.TextColumn("{task.description}", markup=False),  # a hook's [brackets]
-                    rich_progress.TimeElapsedColumn(),
-                    console=console,
-                    transient=True,
-                    # stdout is the result's (a pipe, maybe): nothing written there goes to stderr.
-                    redirect_stdout=False,
-                )
-                self._bar.start()
-            return self._bar
+        """The display, started at the first step (called under the lock); None once closed."""
+        if self._bar is None and not self._closed.is_set():
+            console = rich_console.Console(file=self._stream, highlight=False)
+            self._bar = rich_progress.Progress(
+                rich_progress.SpinnerColumn(),
+                rich_progress.TextColumn("{task.description}", markup=False),  # a hook's [brackets]
+                rich_progress.TimeElapsedColumn(),
+                console=console,
+                transient=True,
+                auto_refresh=False,  # _tick refreshes, under the lock
+                # stdout is the result's (a pipe, maybe): nothing written there goes to stderr.
+                redirect_stdout=False,
+            )
+            self._bar.start()
+            self._ticker = threading.Thread(target=self._tick, name="venvkeeper-progress", daemon=True)
+            self._ticker.start()
+        return self._bar
+
+    def _tick(self) -> None:
+        while not self._closed.wait(self._REFRESH_S):
+            with self._lock:
+                if self._bar is not None and not self._closed.is_set():
+                    self._bar.refresh()
 
     def started(self, key: int, label: str, total: int | None) -> None:
-        bar = self._progress()
-        if bar is not None:
-            self._tasks[key] = _Task(bar.add_task(_counted(label, 0, total), total=total), label, total)
+        with self._lock:
+            bar = self._progress()
+            if bar is not None:
+                self._tasks[key] = _Task(bar.add_task(_counted(label, 0, total), total=total), label, total)
+                bar.refresh()
 
     def advanced(self, key: int, amount: int) -> None:
-        task = self._tasks.get(key)
-        if self._bar is not None and task is not None:
-            task.done += amount
-            self._bar.update(
-                task.id, completed=task.done, description=_counted(task.label, task.done, task.total)
-            )
+        with self._lock:
+            task = self._tasks.get(key)
+            if self._bar is not None and task is not None:
+                task.done += amount
+                self._bar.update(
+                    task.id, completed=task.done, description=_counted(task.label, task.done, task.total)
+                )
 
     def finished(self, key: int, summary: str, *, ok: bool, seconds: float) -> None:
-        task = self._tasks.pop(key, None)
-        if self._bar is None or task is None:
-            return
-        self._bar.remove_task(task.id)
-        line = rich_text.Text()
-        line.append("✓ " if ok else "✗ ", style="green" if ok else "red")
-        line.append(summary)
-        line.append(f"  {seconds:.1f}s", style="dim")
-        self._bar.console.print(line)
+        with self._lock:
+            task = self._tasks.pop(key, None)
+            if self._bar is None or task is None:
+                return
+            self._bar.remove_task(task.id)
+            line = rich_text.Text()
+            line.append("✓ " if ok else "✗ ", style="green" if ok else "red")
+            line.append(summary)
+            line.append(f"  {seconds:.1f}s", style="dim")
+            self._bar.console.print(line)
+            self._bar.refresh()
 
     def close(self) -> None:
+        """Stop and erase the live display (the finished steps' lines stay). Idempotent."""
+        self._closed.set()
+        if self._ticker is not None:
+            self._ticker.join()
         with self._lock:
-            self._closed = True
             if self._bar is not None:
                 self._bar.stop()
+                self._bar = None
 
 
 class _Task:

@@ -114,7 +114,7 @@ def _populate_clone(
     members = set(build.facts.member_hashes)
 
     def clone_and_sync() -> Clone:
-        cloned = progress.call(f"cloning generation {source}", delta.start, build.layout, source, env_dir)
+        cloned = delta.start(build.layout, source, env_dir)
         third = sorted(cloned.reinstall - members)
         # Members too: uv installs a wheel by linking what it unpacked into its cache, so an in-place
         # edit of a member's file reached that entry, and the same wheel would bring it back.

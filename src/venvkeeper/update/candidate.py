@@ -123,7 +123,8 @@ def _add_to_clone(session: Session, pre: Preflight, env: Path, cloned: cloning.C
         cloned.reinstall & members
     )
     third = sorted(cloned.reinstall - members)
-    engine.sync_dependencies(pre.stage, env, pre.python, _all_groups(pre), third, inexact=True)
+    with build.installing(env, "installing the test groups"):
+        engine.sync_dependencies(pre.stage, env, pre.python, _all_groups(pre), third, inexact=True)
     if moved:
         wheels = _member_wheels(session, pre)
         engine.install_wheels(pre.stage, env, [wheels[n] for n in sorted(moved)], reinstall=True)
@@ -232,7 +233,8 @@ def _test_env(session: Session, pre: Preflight, prepared: Prepared) -> tuple[Pat
                 hint="something writes into venvkeeper's generations; run the update again",
             )
         if pre.test_groups:
-            engine.sync_dependencies(pre.relock_stage, env, pre.python, _all_groups(pre), inexact=True)
+            with build.installing(env, "installing the test groups"):
+                engine.sync_dependencies(pre.relock_stage, env, pre.python, _all_groups(pre), inexact=True)
     except cloning.CloneRefusedError as exc:
         raise Stop("candidate-failed", f"the updated generation cannot be tested: {exc}") from None
     except VenvkeeperError as exc:
