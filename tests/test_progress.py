@@ -191,7 +191,7 @@ def test_a_cold_deploy_on_a_terminal_shows_each_step(project: Path, tmp_path: Pa
         "✓ staging the project",
         "✓ building core",
         "✓ building webapp",
-        f"✓ installed {installed} packages",
+        f"✓ installing {installed} packages",
         "✓ installing core, webapp",
         "✓ smoke check",
         "✓ sealing",
@@ -328,7 +328,7 @@ def test_pack_and_install_on_a_terminal_show_their_steps(project: Path, tmp_path
     for expected in (
         "✓ staging the project",
         "✓ checking the lock",
-        "✓ 3 files fetched or found in the cache",  # tinyweb, tinyutil, tinydb
+        "✓ fetching 3 files",  # tinyweb, tinyutil, tinydb
         "✓ building core",
         "✓ building webapp",
         "✓ writing app.tar.gz",
@@ -348,7 +348,7 @@ def test_pack_and_install_on_a_terminal_show_their_steps(project: Path, tmp_path
     assert packages == 5  # the bundle's three wheels and its two members
     for expected in (
         "✓ checking app.tar.gz",
-        f"✓ installed {packages} packages",
+        f"✓ installing {packages} packages",
         "✓ smoke check",
         "✓ sealing",
         "✓ hook: echo migrated",
@@ -393,7 +393,7 @@ def test_update_on_a_terminal_shows_its_steps(
         "✓ building the test environment of the current lock",
         "✓ tests on the current lock: python check_deps.py",
         "✓ building the next generation",
-        "✓ installed 1 package",  # tinydb 1.2.1, into the clone of the live generation
+        "✓ installing 1 package",  # tinydb 1.2.1, into the clone of the live generation
         "✓ tests on the updated lock: python check_deps.py",
         "✓ shipping: commit, push, switch",
         "✓ hook: python check_deps.py --live",

@@ -240,4 +240,4 @@ def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[], None]]:
         return
     with steps.step(f"fetching {total} file{'' if total == 1 else 's'}", total=total) as step:
         yield step.advance
-        step.summary = f"{total} file{'' if total == 1 else 's'} fetched or found in the cache"
+        step.summary = step.label  # without the count of those done

@@ -4,7 +4,7 @@ The engine reports its steps to :mod:`venvkeeper.core.progress`; this module is 
 shows them. :func:`watched` wraps a command's action: only when stderr is a terminal and neither
 ``--json`` nor ``--quiet`` was given does it install a :class:`Terminal` for the command's duration;
 otherwise the action is returned as it is, and stdout and stderr are exactly what they were without
-this module. On stderr, a finished step leaves one line ("✓ installed 23 packages  1.2s") and the
+this module. On stderr, a finished step leaves one line ("✓ installing 23 packages  1.2s") and the
 steps under way are a live display below them, which is stopped (and erased) before the command's
 error line or result is printed.
 

@@ -49,8 +49,8 @@ _keys = itertools.count(1)  # next() on a count is atomic under the GIL: steps s
 
 class Step:
     """A step under way. ``summary`` (set before it ends) replaces its label in the line it leaves,
-    e.g. "installed 23 packages"; :meth:`failed` marks a step that ended without raising but failed
-    (a hook that exited 1)."""
+    e.g. "installing 23 packages" for "installing the locked packages"; :meth:`failed` marks a step
+    that ended without raising but failed (a hook that exited 1)."""
 
     __slots__ = ("key", "label", "ok", "reporter", "summary")
 

@@ -65,16 +65,16 @@ def install_locked(
 
 @contextlib.contextmanager
 def installing(env_dir: Path, label: str) -> Iterator[progress.Step]:
-    """The step ``label`` (a uv install into ``env_dir``), summarised as "installed N packages": the
+    """The step ``label`` (a uv install into ``env_dir``), left as "installing N packages" once done: the
     distributions it added or changed, counted from ``env_dir`` only when someone watches (uv runs
-    ``--quiet``: its own progress is not there to pass on)."""
+    ``--quiet``, its output captured for the errors: its own progress is not there to pass on)."""
     before = read_packages(env_dir) if progress.active() else {}
     with progress.step(label) as current:
         yield current
         if progress.active():
             after = read_packages(env_dir)
             count = sum(1 for name, version in after.items() if before.get(name) != version)
-            current.summary = f"installed {count} package{'' if count == 1 else 's'}"
+            current.summary = f"installing {count} package{'' if count == 1 else 's'}"
 
 
 def members_step(names: Sequence[str]) -> contextlib.AbstractContextManager[progress.Step]:
