@@ -7,6 +7,7 @@ is a pipe, as in ``venvkeeper deploy ... | tee log`` at a shell.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -170,6 +171,28 @@ def test_steps_from_many_threads_leave_exactly_their_lines(monkeypatch: pytest.M
     assert sorted(line.rsplit("  ", 1)[0] for line in screen) == sorted(
         f"✓ done {worker}-{n}" for worker in range(6) for n in range(40)
     )
+
+
+def test_a_terminal_gone_mid_run_ends_the_display_not_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session closed while a deploy runs (writes to its terminal fail with EIO): the steps go on."""
+    monkeypatch.setenv("TERM", "xterm-256color")
+    master, slave = pty.openpty()
+    stream = os.fdopen(slave, "w", encoding="utf-8")
+    terminal = Terminal(stream)
+    done = []
+    try:
+        with progress.reporting(terminal):
+            with progress.step("staging the project"):
+                os.close(master)  # the terminal goes away
+                done.append("staged")
+            for n in range(3):
+                with progress.step(f"building member{n}"):
+                    done.append(f"member{n}")
+        terminal.close()
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()
+    assert done == ["staged", "member0", "member1", "member2"]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ module at all).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import threading
@@ -24,7 +25,7 @@ from venvkeeper.core.lazy import lazy
 
 TYPE_CHECKING = False  # typing is not imported at run time (a deploy without click loads this module)
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from typing import IO
 
     from rich import console as rich_console
@@ -75,7 +76,10 @@ class Terminal:
     the seal). rich positions a line printed above its live display when it renders it, but writes it
     later, outside its own lock: a redraw by another thread in between (its refresh thread, another
     step) then erases the wrong number of lines, leaving a stale spinner or wiping a finished step.
-    So everything drawn goes through one lock here, and the refresh thread is ours, under that lock."""
+    So everything drawn goes through one lock here, and the refresh thread is ours, under that lock.
+
+    The display never fails the command: a terminal gone while it runs (the session closed: EIO, a
+    closed stream) ends the display, and the deploy goes on as it would have without it."""
 
     _REFRESH_S = 0.1
 
@@ -106,21 +110,31 @@ class Terminal:
             self._ticker.start()
         return self._bar
 
+    @contextlib.contextmanager
+    def _drawing(self) -> Iterator[None]:
+        """Under the lock; an error writing to the terminal closes the display, never the command."""
+        with self._lock:
+            try:
+                yield
+            except (OSError, ValueError):
+                self._closed.set()
+                self._bar = None
+
     def _tick(self) -> None:
         while not self._closed.wait(self._REFRESH_S):
-            with self._lock:
+            with self._drawing():
                 if self._bar is not None and not self._closed.is_set():
                     self._bar.refresh()
 
     def started(self, key: int, label: str, total: int | None) -> None:
-        with self._lock:
+        with self._drawing():
             bar = self._progress()
             if bar is not None:
                 self._tasks[key] = _Task(bar.add_task(_counted(label, 0, total), total=total), label, total)
                 bar.refresh()
 
     def advanced(self, key: int, amount: int) -> None:
-        with self._lock:
+        with self._drawing():
             task = self._tasks.get(key)
             if self._bar is not None and task is not None:
                 task.done += amount
@@ -129,7 +143,7 @@ class Terminal:
                 )
 
     def finished(self, key: int, summary: str, *, ok: bool, seconds: float) -> None:
-        with self._lock:
+        with self._drawing():
             task = self._tasks.pop(key, None)
             if self._bar is None or task is None:
                 return
@@ -146,7 +160,7 @@ class Terminal:
         self._closed.set()
         if self._ticker is not None:
             self._ticker.join()
-        with self._lock:
+        with self._drawing():
             if self._bar is not None:
                 self._bar.stop()
                 self._bar = None
