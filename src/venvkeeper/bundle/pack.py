@@ -225,10 +225,9 @@ def _contents(plan: _Plan, scratch: Path, *, with_uv: bool) -> _Contents:
     stage = scratch / "stage"
     stage.mkdir()
     git = staging.wants_git(workspace.root, members)
-    with progress.step("staging the project"):
-        stage = staging.populate(
-            workspace.root, gitcmd.list_files(workspace.root), stage, git=git, members=members
-        )
+    stage = staging.populate(
+        workspace.root, gitcmd.list_files(workspace.root), stage, git=git, members=members
+    )
     builder, native = _build_python(stage, target)
     with progress.step("checking the lock"):
         engine.check_lock(stage, workspace.lock_path, stale_member(workspace, plan.lock, members), builder)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from venvkeeper import __version__
-from venvkeeper.cli.progress import watched
+from venvkeeper.cli import progress as shown
 from venvkeeper.cli.render import report
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.core.lazy import lazy
@@ -20,6 +20,7 @@ from venvkeeper.core.results import Result
 if TYPE_CHECKING:
     from venvkeeper.bundle import export as bundle_export
     from venvkeeper.bundle import install as bundle_install
+    from venvkeeper.bundle import installcheck as bundle_installcheck
     from venvkeeper.bundle import keys as bundle_keys
     from venvkeeper.bundle import pack as bundle_pack
     from venvkeeper.cli import compose
@@ -36,6 +37,7 @@ else:
     # A command loads its own capability only (the bundle's would bring cryptography to a deploy).
     bundle_export = lazy("venvkeeper.bundle.export")
     bundle_install = lazy("venvkeeper.bundle.install")
+    bundle_installcheck = lazy("venvkeeper.bundle.installcheck")
     bundle_keys = lazy("venvkeeper.bundle.keys")
     bundle_pack = lazy("venvkeeper.bundle.pack")
     compose = lazy("venvkeeper.cli.compose")
@@ -52,19 +54,17 @@ else:
 __all__ = ["cli"]
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-# deploy, install, heal, pack and update: kept in the context, where _run finds it.
-_quiet_option = click.option(
-    "-q",
-    "--quiet",
+_check_option = click.option(
+    "--check",
     is_flag=True,
-    expose_value=False,
-    callback=lambda ctx, _, value: ctx.meta.update(quiet=value),
-    help="Show no progress on a terminal (the output is otherwise the same).",
+    help="Say what would change and change nothing (exit 0: nothing would, 6: something would).",
+)
+_diff_option = click.option(
+    "--diff", is_flag=True, help="Also show the package changes as before/after lines (text and JSON)."
 )
 _env_option = click.option(
     "--env", "env", required=True, type=click.Path(path_type=Path), help="The environment's path (a symlink)."
 )
-
 
 _project_option = click.option(
     "--project",
@@ -76,10 +76,7 @@ _project_option = click.option(
 
 
 def _run(command: str, as_json: bool, action: Callable[[], Result]) -> NoReturn:
-    quiet = click.get_current_context().meta.get("quiet")  # None: a command that shows no progress
-    if quiet is not None:
-        action = watched(action, as_json=as_json, quiet=quiet)
-    sys.exit(int(report(command, as_json, action)))
+    sys.exit(int(report(command, as_json, shown.watched(action, as_json=as_json))))
 
 
 def _project(command: str, as_json: bool, positional: Path | None, option: Path | None) -> Path:
@@ -141,8 +138,9 @@ def cli() -> None:
     is_flag=True,
     help="Verify the live environment; if it differs, rebuild it with uv's cache refreshed.",
 )
+@_check_option
+@_diff_option
 @_json_option
-@_quiet_option
 def deploy(
     project_dir: Path | None,
     project: Path | None,
@@ -155,6 +153,8 @@ def deploy(
     no_rollback: bool,
     no_hooks: bool,
     repair: bool,
+    check: bool,
+    diff: bool,
     as_json: bool,
 ) -> None:
     """Converge --env on PROJECT_DIR's uv.lock (never writing into PROJECT_DIR)."""
@@ -169,6 +169,8 @@ def deploy(
         rollback_on_hook_failure=not no_rollback,
         repair=repair,
         run_hooks=not no_hooks,
+        check=check,
+        diff=diff,
     )
     _run("deploy", as_json, lambda: converge.deploy(request))
 
@@ -229,7 +231,6 @@ def doctor(env: Path, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Say what would be repaired; change nothing.")
 @click.option("--force", is_flag=True, help="Heal an environment that says someone else manages it.")
 @_json_option
-@_quiet_option
 def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: bool) -> None:
     """Repair what doctor finds, then check again (exit 0 healthy, 1 something left, 2 cannot inspect)."""
     _run(
@@ -274,7 +275,6 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
 @click.option("--no-push", is_flag=True, help="Commit the tested lock but do not push it.")
 @click.option("--history", "show_history", is_flag=True, help="List the past runs for --env and exit.")
 @_json_option
-@_quiet_option
 def update(
     project_dir: Path | None,
     project: Path | None,
@@ -384,8 +384,9 @@ def export(
     "--no-hooks", is_flag=True, help="Run none of the bundle's post-deploy hooks, even with --hooks-dir."
 )
 @click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
+@_check_option
+@_diff_option
 @_json_option
-@_quiet_option
 def install(
     bundle_path: Path,
     env: Path,
@@ -396,24 +397,38 @@ def install(
     hooks_dir: Path | None,
     no_hooks: bool,
     no_wait: bool,
+    check: bool,
+    diff: bool,
     as_json: bool,
 ) -> None:
     """Install a bundle into a new generation of --env, with no network (checked whole first)."""
-    _run(
-        "install",
-        as_json,
-        lambda: bundle_install.install(
+    if check:
+        checking = functools.partial(
+            bundle_installcheck.check,
             bundle_path,
             env,
             python=python,
             public_key=public_key,
-            keep=keep,
-            wait=not no_wait,
             in_place=in_place,
             hooks_dir=hooks_dir,
             run_hooks=not no_hooks,
-        ),
+            diff=diff,
+        )
+        _run("install", as_json, checking)
+    installing = functools.partial(
+        bundle_install.install,
+        bundle_path,
+        env,
+        python=python,
+        public_key=public_key,
+        keep=keep,
+        wait=not no_wait,
+        in_place=in_place,
+        hooks_dir=hooks_dir,
+        run_hooks=not no_hooks,
+        diff=diff,
     )
+    _run("install", as_json, installing)
 
 
 @cli.command()
@@ -450,7 +465,6 @@ def keygen(private_key: Path, as_json: bool) -> None:
     "--script", metavar="NAME", help="The console script the executable runs (default: the members' first)."
 )
 @_json_option
-@_quiet_option
 def pack(
     project_dir: Path | None,
     project: Path | None,
@@ -481,3 +495,6 @@ def pack(
             script=script,
         ),
     )
+
+
+shown.add_quiet_option(cli)
