@@ -423,4 +423,21 @@ def test_update_on_a_terminal_shows_its_steps(
         "✓ recording the run and mailing the report",
     ):
         assert expected in steps, (expected, updated.lines)
-    assert steps[0] == "✓ preflight checks" and steps[-1] == "✓ recording the run and mailing the report"
+    assert steps.index("✓ preflight checks") < steps.index("✓ re-locking within the patch policy")
+    assert steps.index("✓ tests on the updated lock: python check_deps.py") < steps.index(
+        "✓ shipping: commit, push, switch"
+    )
+    assert steps[-1] == "✓ recording the run and mailing the report"
+
+
+def test_deploy_check_on_a_terminal_prints_the_same_plan(project: Path, tmp_path: Path) -> None:
+    """--check changes nothing and prints its plan on stdout; on a terminal its steps go to stderr."""
+    piped = vk_process("deploy", project, "--env", tmp_path / "piped" / ".venv", "--check")
+    shown = on_terminal("deploy", project, "--env", tmp_path / "tty" / ".venv", "--check")
+
+    assert piped.code == shown.code == 6, (piped.err, shown.lines)
+    assert piped.err == ""
+    assert _without_times(shown.out) == _without_times(piped.out).replace("/piped/", "/tty/")
+    assert "✓ staging the project" in _steps(shown)
+    assert [line for line in shown.lines if line[:2] not in ("✓ ", "✗ ")] == []
+    assert not (tmp_path / "tty").exists()
