@@ -28,19 +28,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import IO
 
-    import click
     from rich import console as rich_console
     from rich import progress as rich_progress
     from rich import text as rich_text
 
     from venvkeeper.core.results import Result
 else:
-    click = lazy("click")  # loaded already when the click commands use it; never by the fast paths
     rich_console = lazy("rich.console")
     rich_progress = lazy("rich.progress")
     rich_text = lazy("rich.text")
 
-__all__ = ["COMMANDS", "Terminal", "add_quiet_option", "wanted", "watched"]
+__all__ = ["Terminal", "wanted", "watched"]
 
 
 def wanted(*, as_json: bool, quiet: bool, stream: IO[str] | None = None) -> bool:
@@ -54,39 +52,8 @@ def wanted(*, as_json: bool, quiet: bool, stream: IO[str] | None = None) -> bool
         return False
 
 
-# The commands that show their steps; each gets -q/--quiet (add_quiet_option).
-COMMANDS = ("deploy", "install", "heal", "pack", "update")
-_QUIET = "venvkeeper.quiet"  # where the option's value is kept in click's context
-
-
-def add_quiet_option(group: click.Group) -> None:
-    """-q/--quiet on each of :data:`COMMANDS`, after its other options (in its help too)."""
-    for name in COMMANDS:
-        group.commands[name].params.append(
-            click.Option(
-                ["-q", "--quiet"],
-                is_flag=True,
-                expose_value=False,
-                callback=_remember_quiet,
-                help="Show no progress on a terminal (the output is otherwise the same).",
-            )
-        )
-
-
-def _remember_quiet(ctx: click.Context, _: click.Parameter, value: bool) -> None:
-    ctx.meta[_QUIET] = value
-
-
-def watched(
-    action: Callable[[], Result], *, as_json: bool, quiet: bool | None = None
-) -> Callable[[], Result]:
-    """``action``, showing its steps on stderr when :func:`wanted`; else ``action`` itself.
-    ``quiet`` None: the click command's -q/--quiet (a command without it shows nothing)."""
-    if quiet is None:
-        ctx = click.get_current_context(silent=True)
-        quiet = ctx.meta.get(_QUIET) if ctx is not None else None
-        if quiet is None:
-            return action
+def watched(action: Callable[[], Result], *, as_json: bool, quiet: bool) -> Callable[[], Result]:
+    """``action``, showing its steps on stderr when :func:`wanted`; else ``action`` itself."""
     if not wanted(as_json=as_json, quiet=quiet):
         return action
     return functools.partial(_shown, action)
