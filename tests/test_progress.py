@@ -317,15 +317,17 @@ def test_rich_is_not_imported_off_a_terminal_nor_when_nothing_changes(project: P
     # On a terminal, a no-op the stamp cannot answer (a file touched: the full deploy runs) has no
     # step to show, so rich is never loaded; nor on the fast path.
     os.utime(project / "pyproject.toml")
-    for _ in range(2):
+    for attempt in range(2):
         again = on_terminal("deploy", project, "--env", env, program=program)
         assert again.code == 0, again.raw
         assert again.raw == b""
         assert "unchanged" in again.out
-        assert [m for m in modules.read_text().split() if m.split(".")[0] == "rich"] == []
+        loaded = modules.read_text().split()
+        if attempt == 0:  # the full deploy ran (the stamp no longer matched), and decided
+            assert "venvkeeper.deploy.converge" in loaded
+        assert [m for m in loaded if m.split(".")[0] == "rich"] == []
 
     # ...and the same terminal does load it for a deploy with steps (the check above can fail).
-    commit_all(project) if (project / "new.txt").write_text("x") else None
     init = project / "packages" / "core" / "src" / "core" / "__init__.py"
     init.write_text(init.read_text() + "\n# edited\n")
     commit_all(project)
