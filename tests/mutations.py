@@ -144,6 +144,23 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
         ("tests/test_clone.py",),
     ),
+    Mutation(
+        "progress-off-a-terminal",
+        "off a terminal a command prints what it printed before progress existed (no step, no rich)",
+        "cli/progress.py",
+        (("        return stream.isatty()\n", "        return True\n"),),
+        (
+            "tests/test_progress.py::test_an_error_with_quiet_on_a_terminal_is_the_error_off_a_terminal",
+            "tests/test_progress.py::test_rich_is_not_imported_off_a_terminal_nor_when_nothing_changes",
+        ),
+    ),
+    Mutation(
+        "progress-quiet",
+        "--quiet on a terminal prints what a pipe gets: not one byte of progress",
+        "cli/progress.py",
+        (("    if as_json or quiet or stream is None:\n", "    if as_json or stream is None:\n"),),
+        ("tests/test_progress.py::test_quiet_and_json_on_a_terminal_print_what_a_pipe_gets",),
+    ),
 )
 
 

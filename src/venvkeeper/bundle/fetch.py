@@ -24,21 +24,13 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from venvkeeper import __version__
 from venvkeeper.bundle.locked import Artifact
+from venvkeeper.core import progress as steps
 from venvkeeper.core.errors import VenvkeeperError
-from venvkeeper.core.lazy import lazy
 from venvkeeper.gateways.uv import per_user_dir, unusable_reason
-
-if TYPE_CHECKING:
-    from rich import console as rich_console
-    from rich import progress as rich_progress
-else:
-    # Loaded only for a terminal: rich costs start-up time that a pipe need not pay.
-    rich_console = lazy("rich.console")
-    rich_progress = lazy("rich.progress")
 
 __all__ = ["FetchError", "cache_path", "default_cache_dir", "download"]
 
@@ -241,16 +233,11 @@ def _stream(artifact: Artifact, out: BinaryIO, timeout: float) -> str:
 
 @contextlib.contextmanager
 def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[], None]]:
-    """A rich progress bar on stderr, advanced once per file (fetched or found in the cache)."""
+    """The step "fetching N files", advanced once per file (fetched or found in the cache); shown by
+    whatever the command line installed (:mod:`venvkeeper.core.progress`)."""
     if not enabled:
         yield lambda: None
         return
-    columns = (
-        rich_progress.TextColumn("fetching wheels"),
-        rich_progress.BarColumn(),
-        rich_progress.MofNCompleteColumn(),
-    )
-    console = rich_console.Console(stderr=True)
-    with rich_progress.Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("fetch", total=total)
-        yield lambda: bar.advance(task)
+    with steps.step(f"fetching {total} file{'' if total == 1 else 's'}", total=total) as step:
+        yield step.advance
+        step.summary = step.label  # without the count of those done

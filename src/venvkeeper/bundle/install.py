@@ -34,6 +34,7 @@ from venvkeeper.bundle import archive as bundle
 from venvkeeper.bundle import store, unpack
 from venvkeeper.bundle.check import ManifestFields
 from venvkeeper.core import files as fsutil
+from venvkeeper.core import progress
 from venvkeeper.core.config import DEFAULT_KEEP
 from venvkeeper.core.errors import ConfigError, InterpreterError
 from venvkeeper.core.lazy import lazy
@@ -147,7 +148,7 @@ def _open(
                 skip=lambda raw: hashlib.sha256(raw).hexdigest() == live,
             )
             try:
-                with sink:
+                with sink, progress.step(f"checking {bundle_path.name}"):
                     checked = bundle.read_bundle(bundle_path, public_key=key, sink=sink)
             except OSError as exc:  # writing into scratch (read_bundle's own reading errors are BundleError)
                 raise bundle.BundleError(
@@ -407,9 +408,12 @@ def _populate(
         ) from None
     if cloned is None:
         engine.create_venv(env_dir, str(interpreter), allow_existing=env_dir.is_dir())
-    engine.install_pylock(scratch, python, scratch / "pylock.toml")
-    if stale:  # kept by the sync although their wheel changed (astral-sh/uv#4412): replaced by name
-        engine.install_requirements(python, [str(path) for path in stale.values()], reinstall=sorted(stale))
+    with build.installing(env_dir, "installing the bundle's packages"):
+        engine.install_pylock(scratch, python, scratch / "pylock.toml")
+        if stale:  # kept by the sync although their wheel changed (astral-sh/uv#4412): replaced by name
+            engine.install_requirements(
+                python, [str(path) for path in stale.values()], reinstall=sorted(stale)
+            )
     found = opened.checked.files
     provided = [
         wheels.inspect_wheel(store.entry(layout, found[f"wheels/{name}"][1], name)) for name in fields.members

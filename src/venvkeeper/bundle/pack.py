@@ -31,6 +31,7 @@ from venvkeeper.bundle.executable import default_script, make_executable
 from venvkeeper.bundle.locked import Artifact
 from venvkeeper.bundle.target import Target, target_for
 from venvkeeper.bundle.writer import describe, manifest_bytes, write_bundle
+from venvkeeper.core import progress
 from venvkeeper.core.errors import ConfigError, InterpreterError
 from venvkeeper.core.lazy import lazy
 from venvkeeper.core.results import Result
@@ -165,9 +166,10 @@ def pack(
         manifest = _manifest(plan, contents)
         signature = signing.sign(private, manifest_bytes(manifest)) if private is not None else None
         written = Path(scratch) / "bundle.tar.gz" if executable else out
-        _write_atomically(written, contents.files, manifest, contents.mtime, signature)
-        if executable:
-            make_executable(written, out, script=script or default_script(written))
+        with progress.step(f"writing {out.name}"):
+            _write_atomically(written, contents.files, manifest, contents.mtime, signature)
+            if executable:
+                make_executable(written, out, script=script or default_script(written))
     raw = out.read_bytes()
     return PackResult(
         output=str(out),
@@ -227,11 +229,11 @@ def _contents(plan: _Plan, scratch: Path, *, with_uv: bool) -> _Contents:
         workspace.root, gitcmd.list_files(workspace.root), stage, git=git, members=members
     )
     builder, native = _build_python(stage, target)
-    engine.check_lock(stage, workspace.lock_path, stale_member(workspace, plan.lock, members), builder)
+    with progress.step("checking the lock"):
+        engine.check_lock(stage, workspace.lock_path, stale_member(workspace, plan.lock, members), builder)
     files: dict[str, bytes | Path] = {}
-    fetched = fetch.download(
-        [*plan.wheels, *plan.sdists], fetch.default_cache_dir(), progress=sys.stderr.isatty()
-    )
+    # Reported as a step with a count (shown only when the command line installed a display).
+    fetched = fetch.download([*plan.wheels, *plan.sdists], fetch.default_cache_dir(), progress=True)
     for artifact in plan.wheels:
         files[f"wheels/{artifact.filename}"] = fetched[artifact.filename]
     mtime = _mtime(workspace.root)
@@ -321,9 +323,16 @@ def _build_members(
             continue
         out = out_dir / member.name
         out.mkdir(parents=True)
-        built = engine.build_wheel(
-            stage, member.name, member.path, out, python, in_workspace=in_workspace, source_date_epoch=mtime
-        )
+        with progress.step(f"building {member.name}"):
+            built = engine.build_wheel(
+                stage,
+                member.name,
+                member.path,
+                out,
+                python,
+                in_workspace=in_workspace,
+                source_date_epoch=mtime,
+            )
         normalize(built, mtime)
         if not set(parse_wheel_filename(built.name)[3]) & accepted:
             raise BundleError(

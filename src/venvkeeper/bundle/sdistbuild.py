@@ -26,6 +26,7 @@ from packaging.version import InvalidVersion, Version
 from venvkeeper.bundle.archive import BundleError
 from venvkeeper.bundle.locked import Artifact
 from venvkeeper.bundle.target import Target
+from venvkeeper.core import progress
 from venvkeeper.core.names import canonicalize_name
 from venvkeeper.generations import engine
 from venvkeeper.generations.wheels import normalize
@@ -125,7 +126,8 @@ def build_sdists(
         source = unpack(fetched[sdist.filename], work / "src", label)
         out = work / "out"
         out.mkdir()
-        wheel = engine.build_sdist_wheel(source, label, out, python, cwd=stage, source_date_epoch=mtime)
+        with progress.step(f"building {label} from its sdist"):
+            wheel = engine.build_sdist_wheel(source, label, out, python, cwd=stage, source_date_epoch=mtime)
         normalize(wheel, mtime)
         _check_built(sdist, wheel, target, native=native)
         with wheel.open("rb") as fh:

@@ -84,6 +84,7 @@ def cli() -> None:
 @options.check_option
 @options.diff_option
 @options.json_option
+@options.quiet_option
 def deploy(
     project_dir: Path | None,
     project: Path | None,
@@ -174,6 +175,7 @@ def doctor(env: Path, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Say what would be repaired; change nothing.")
 @click.option("--force", is_flag=True, help="Heal an environment that says someone else manages it.")
 @options.json_option
+@options.quiet_option
 def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: bool) -> None:
     """Repair what doctor finds, then check again (exit 0 healthy, 1 something left, 2 cannot inspect)."""
     options.run(
@@ -218,6 +220,7 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
 @click.option("--no-push", is_flag=True, help="Commit the tested lock but do not push it.")
 @click.option("--history", "show_history", is_flag=True, help="List the past runs for --env and exit.")
 @options.json_option
+@options.quiet_option
 def update(
     project_dir: Path | None,
     project: Path | None,
@@ -341,6 +344,7 @@ def export(
 @options.check_option
 @options.diff_option
 @options.json_option
+@options.quiet_option
 def install(
     bundle_path: Path,
     env: Path,
@@ -419,6 +423,7 @@ def keygen(private_key: Path, as_json: bool) -> None:
     "--script", metavar="NAME", help="The console script the executable runs (default: the members' first)."
 )
 @options.json_option
+@options.quiet_option
 def pack(
     project_dir: Path | None,
     project: Path | None,

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from venvkeeper.cli import argv
+from venvkeeper.cli.progress import watched
 from venvkeeper.core.lazy import lazy
 
 TYPE_CHECKING = False
@@ -31,6 +32,7 @@ __all__ = ["deploy"]
 
 _VALUES = {"--env", "--project", "--group", "--python", "--keep"}
 _FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place", "--repair", "--check", "--diff"}
+_FLAGS |= {"--quiet", "-q"}  # the progress on a terminal only
 
 
 def deploy(args: Sequence[str]) -> int | None:
@@ -39,7 +41,9 @@ def deploy(args: Sequence[str]) -> int | None:
     request = _request(found) if found is not None else None
     if found is None or request is None:
         return None
-    return int(render.report("deploy", "--json" in found, lambda: converge.deploy(request)))
+    as_json, quiet = "--json" in found, "--quiet" in found or "-q" in found
+    action = watched(lambda: converge.deploy(request), as_json=as_json, quiet=quiet)
+    return int(render.report("deploy", as_json, action))
 
 
 def _request(found: dict[str, object]) -> converge.DeployRequest | None:

@@ -46,7 +46,18 @@ __all__ = ["try_noop"]
 _VALUE_FLAGS = {"--env", "--project", "--group", "--python", "--keep"}
 # --no-hooks too: an unchanged deploy runs no hook either way, so its answer is the same.
 # --check and --diff: an unchanged deploy's check is the same answer, worded as a check (exit 0).
-_BOOL_FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place", "--check", "--diff"}
+# --quiet: it only hides the progress of a deploy that has steps to show.
+_BOOL_FLAGS = {
+    "--json",
+    "--quiet",
+    "-q",
+    "--no-wait",
+    "--no-rollback",
+    "--no-hooks",
+    "--in-place",
+    "--check",
+    "--diff",
+}
 
 
 def _parse(args: Sequence[str]) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from typing import NoReturn
 
 import click
 
+from venvkeeper.cli import progress
 from venvkeeper.cli.render import report
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.core.results import Result
@@ -25,6 +26,7 @@ __all__ = [
     "json_option",
     "project_dir",
     "project_option",
+    "quiet_option",
     "run",
 ]
 
@@ -37,6 +39,16 @@ check_option = click.option(
 diff_option = click.option(
     "--diff", is_flag=True, help="Also show the package changes as before/after lines (text and JSON)."
 )
+# deploy, install, heal, pack and update: its value is kept in the context, where run() finds it.
+quiet_option = click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    expose_value=False,
+    callback=lambda ctx, _, value: ctx.meta.update({_QUIET: value}),
+    help="Show no progress on a terminal (the output is otherwise the same).",
+)
+_QUIET = "venvkeeper.quiet"
 env_option = click.option(
     "--env", "env", required=True, type=click.Path(path_type=Path), help="The environment's path (a symlink)."
 )
@@ -52,6 +64,11 @@ project_option = click.option(
 
 
 def run(command: str, as_json: bool, action: Callable[[], Result]) -> NoReturn:
+    """Run a command's action, its steps shown on a terminal when it has --quiet and it is not given
+    (:mod:`venvkeeper.cli.progress`), and exit with its code."""
+    quiet = click.get_current_context().meta.get(_QUIET)  # None: a command that shows no progress
+    if quiet is not None:
+        action = progress.watched(action, as_json=as_json, quiet=quiet)
     sys.exit(int(report(command, as_json, action)))
 
 

@@ -18,11 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from venvkeeper import __version__
+from venvkeeper.core import progress
 from venvkeeper.core.lazy import lazy
 from venvkeeper.deploy.decision import Decision, Found
 from venvkeeper.gateways.uv import uv_cache, uv_version
 from venvkeeper.generations import delta, engine, wheelcache
-from venvkeeper.generations.build import both, finish, install_locked, interpreter_record
+from venvkeeper.generations.build import (
+    both,
+    finish,
+    install_locked,
+    installing,
+    interpreter_record,
+    members_step,
+)
 from venvkeeper.generations.clone import Clone, CloneRefusedError
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso
 from venvkeeper.generations.wheels import WheelInfo, inspect_wheel
@@ -112,7 +120,8 @@ def _populate_clone(
         # edit of a member's file reached that entry, and the same wheel would bring it back.
         engine.clean_cache(sorted(cloned.poisoned))
         if decision.sync_lock or third:
-            engine.sync_dependencies(build.stage, env_dir, python, decision.groups, third, inexact=True)
+            with installing(env_dir, "installing the lock's changes"):
+                engine.sync_dependencies(build.stage, env_dir, python, decision.groups, third, inexact=True)
         if decision.sync_lock:
             record = build.layout.read_state(source)
             markers = record.interpreter.get("markers", {}) if record is not None else {}
@@ -123,13 +132,16 @@ def _populate_clone(
             if dropped is None:
                 raise CloneRefusedError("uv's export names a dependency by path, not by name")
             if dropped:
-                engine.uninstall(build.stage, env_dir, dropped)
+                progress.call(
+                    f"removing {', '.join(dropped)}", engine.uninstall, build.stage, env_dir, dropped
+                )
         return cloned
 
     cloned, wheels = both(clone_and_sync, lambda: _member_wheels(build, python))
     changed = sorted((set(decision.delta_members) | cloned.reinstall) & set(wheels))
     if changed:
-        engine.install_wheels(build.stage, env_dir, [wheels[n] for n in changed], reinstall=True)
+        with members_step(changed):
+            engine.install_wheels(build.stage, env_dir, [wheels[n] for n in changed], reinstall=True)
     delta.drop_stale_bytecode(env_dir, cloned)
     infos = {name: inspect_wheel(path) for name, path in wheels.items()}
     done = finish(

@@ -13,6 +13,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from venvkeeper.core import progress
 from venvkeeper.core.errors import VenvkeeperError
 from venvkeeper.core.lazy import lazy
 from venvkeeper.doctor import healplan
@@ -30,6 +31,8 @@ else:  # the repairs themselves: a heal with nothing to repair (the common case)
     rebuild = lazy("venvkeeper.doctor.rebuild")
 
 __all__ = ["heal"]
+
+_STEPS = {"redeploy": "redeploying", "rebuild": "rebuilding the environment beside it"}
 
 
 def heal(
@@ -89,13 +92,17 @@ def _heal(
         after = [p for p in problems if p.key in plan.skipped]
     else:
         first = plan.actions[0]
-        if first.action == "redeploy":  # deploy takes the environment's own lock
-            generation, failure = redeploy(redeployer, env, first, facts)
-        elif first.action == "rebuild":
-            kept, failure = rebuild.rebuild(facts, first)
-        else:
-            failure = inplace.edit_in_place(facts, plan, problems)
-        after = diagnose(gather(env))
+        # A step on a terminal (a redeploy shows deploy's own steps inside it).
+        with progress.step(_STEPS.get(first.action, "repairing in place")) as step:
+            if first.action == "redeploy":  # deploy takes the environment's own lock
+                generation, failure = redeploy(redeployer, env, first, facts)
+            elif first.action == "rebuild":
+                kept, failure = rebuild.rebuild(facts, first)
+            else:
+                failure = inplace.edit_in_place(facts, plan, problems)
+            if failure is not None:
+                step.failed(f"{step.label}: {failure}")
+        after = progress.call("checking again", lambda: diagnose(gather(env)))
     return HealResult(
         env=env,
         directory=facts.root,

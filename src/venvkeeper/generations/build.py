@@ -7,19 +7,22 @@ deploy (a new generation or in place) installs a lock, install a bundle's pylock
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from venvkeeper.core import files as fsutil
+from venvkeeper.core import progress
 from venvkeeper.generations import engine, smoke
 from venvkeeper.generations import manifest as sealing
+from venvkeeper.generations.layout import read_packages
 from venvkeeper.generations.manifest import Manifest, SealedFile
 from venvkeeper.generations.wheels import WheelInfo
 
-__all__ = ["Finished", "both", "finish", "install_locked", "interpreter_record"]
+__all__ = ["Finished", "both", "finish", "install_locked", "installing", "interpreter_record", "members_step"]
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -46,15 +49,37 @@ def install_locked(
     ``stage``) while ``member_wheels()`` builds or finds the members' wheels, then install those.
     ``reinstall``: distributions installed afresh (the members too, when any); ``reinstall_members``:
     the members installed afresh even so (an environment filled again). Returns the members' wheels."""
-    _, wheels = both(
-        lambda: engine.sync_dependencies(stage, env_dir, python, groups, reinstall=reinstall),
-        member_wheels,
-    )
+
+    def sync() -> None:
+        with installing(env_dir, "installing the locked packages"):
+            engine.sync_dependencies(stage, env_dir, python, groups, reinstall=reinstall)
+
+    _, wheels = both(sync, member_wheels)
     if wheels:  # a project of dependencies only (a virtual root) has no member to install
-        engine.install_wheels(
-            stage, env_dir, list(wheels.values()), reinstall=bool(reinstall) or reinstall_members
-        )
+        with members_step(list(wheels)):
+            engine.install_wheels(
+                stage, env_dir, list(wheels.values()), reinstall=bool(reinstall) or reinstall_members
+            )
     return wheels
+
+
+@contextlib.contextmanager
+def installing(env_dir: Path, label: str) -> Iterator[progress.Step]:
+    """The step ``label`` (a uv install into ``env_dir``), left as "installing N packages" once done: the
+    distributions it added or changed, counted from ``env_dir`` only when someone watches (uv runs
+    ``--quiet``, its output captured for the errors: its own progress is not there to pass on)."""
+    before = read_packages(env_dir) if progress.active() else {}
+    with progress.step(label) as current:
+        yield current
+        if progress.active():
+            after = read_packages(env_dir)
+            count = sum(1 for name, version in after.items() if before.get(name) != version)
+            current.summary = f"installing {count} package{'' if count == 1 else 's'}"
+
+
+def members_step(names: Sequence[str]) -> contextlib.AbstractContextManager[progress.Step]:
+    """The step that installs the workspace members' wheels, named."""
+    return progress.step(f"installing {', '.join(sorted(names))}")
 
 
 @dataclass(frozen=True)
@@ -87,13 +112,16 @@ def finish(
     # while it runs; the bytecode is sealed once it has finished. Looked up on their modules when
     # called, so a profiler (bench/) can wrap them.
     report, manifest = both(
-        lambda: smoke.smoke_check(
-            env_dir,
-            sorted({m for i in infos for m in i.top_level}),
-            sorted({s for i in infos for s in i.scripts}),
-            compile_files=compile_files,
+        progress.traced(
+            "smoke check",
+            lambda: smoke.smoke_check(
+                env_dir,
+                sorted({m for i in infos for m in i.top_level}),
+                sorted({s for i in infos for s in i.scripts}),
+                compile_files=compile_files,
+            ),
         ),
-        lambda: sealing.seal(env_dir, sources, reuse),
+        progress.traced("sealing", lambda: sealing.seal(env_dir, sources, reuse)),
     )
     sealing.seal_bytecode(env_dir, manifest, reuse)
     manifest_sha = fsutil.atomic_write_json(manifest_path, manifest.to_json(), compact=True)

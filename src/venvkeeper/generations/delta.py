@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from venvkeeper.core import progress
 from venvkeeper.core.envscan import walk
 from venvkeeper.generations import clone as cloning
 from venvkeeper.generations import identity
@@ -42,18 +43,19 @@ def start(
     """Clone generation ``number`` into ``env_dir`` (raises CloneRefusedError, ``env_dir`` then empty).
     ``linked``: the ctimes a clone of the same generation just left (path -> ctime right after its own
     link, :attr:`Clone.link_ctimes`), explained like those of venvkeeper's own unlinks."""
-    manifest, named = _source_manifest(layout, number)
-    explained = {**identity.explained_ctimes(layout, number), **(linked or {})}
-    try:
-        cloned = cloning.clone(layout.gen_dir(number), manifest, env_dir, explained, named)
-    except cloning.CloneRefusedError:
-        empty(env_dir)
-        raise
-    except OSError as exc:
-        # A hard link refused (another filesystem, fs.protected_hardlinks, an inode's link limit), or
-        # a file unreadable: building from nothing still works.
-        empty(env_dir)
-        raise cloning.CloneRefusedError(f"{exc.filename or env_dir}: {exc.strerror or exc}") from None
+    with progress.step(f"cloning generation {number}"):
+        manifest, named = _source_manifest(layout, number)
+        explained = {**identity.explained_ctimes(layout, number), **(linked or {})}
+        try:
+            cloned = cloning.clone(layout.gen_dir(number), manifest, env_dir, explained, named)
+        except cloning.CloneRefusedError:
+            empty(env_dir)
+            raise
+        except OSError as exc:
+            # A hard link refused (another filesystem, fs.protected_hardlinks, an inode's link limit), or
+            # a file unreadable: building from nothing still works.
+            empty(env_dir)
+            raise cloning.CloneRefusedError(f"{exc.filename or env_dir}: {exc.strerror or exc}") from None
     # Our own links moved the live generation's ctimes: explained, so that removing this generation
     # again (a failed build, a hook's roll-back) or the next prune does not cost a hash of each.
     identity.explain(layout, number, cloned.link_ctimes)

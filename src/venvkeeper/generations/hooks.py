@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from venvkeeper.core import progress
 from venvkeeper.gateways.shell import run_shell, tail
 
 __all__ = ["HookRun", "run_hooks"]
@@ -60,8 +61,12 @@ def run_hooks(
     runs: list[HookRun] = []
     env = hook_environment(env_path, generation)
     for command in commands:
-        done = run_shell(command, cwd=cwd, env=env, timeout=timeout)
-        run = HookRun(command, done.exit_code, done.duration_s, tail(done.output, _TAIL_LINES))
+        with progress.step(f"hook: {command}") as step:
+            done = run_shell(command, cwd=cwd, env=env, timeout=timeout)
+            run = HookRun(command, done.exit_code, done.duration_s, tail(done.output, _TAIL_LINES))
+            if not run.ok:
+                what = "timed out" if run.exit_code is None else f"exited {run.exit_code}"
+                step.failed(f"hook: {command} ({what})")
         runs.append(run)
         if not run.ok:
             break

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from venvkeeper.core import files as fsutil
+from venvkeeper.core import progress
 from venvkeeper.generations import engine
 from venvkeeper.generations.layout import Layout
 
@@ -79,7 +80,8 @@ def member_wheels(
         path, digest = members[name]
 
         def build(out: Path, name: str = name, path: str = path) -> Path:
-            return engine.build_wheel(stage, name, path, out, python, in_workspace=in_workspace)
+            with progress.step(f"building {name}"):
+                return engine.build_wheel(stage, name, path, out, python, in_workspace=in_workspace)
 
         wheels[name] = store(layout, name, digest, interpreter, build)
     return wheels

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from venvkeeper.core import files as fsutil
+from venvkeeper.core import progress
 from venvkeeper.core.errors import unreadable_file
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.project import vcsversion
@@ -59,8 +60,16 @@ def populate(
     """Copy ``files`` (relative to ``source``, the workspace root) under the existing ``top``.
 
     Returns the workspace root's directory in the copy: ``top`` itself, or below it when ``git``
-    (give the copy git metadata) and the project is a subdirectory of its repository.
+    (give the copy git metadata) and the project is a subdirectory of its repository. A step of the
+    command's progress (deploy, pack, update: :mod:`venvkeeper.core.progress`).
     """
+    with progress.step("staging the project"):
+        return _populate(source, files, top, git=git, members=members)
+
+
+def _populate(
+    source: Path, files: Sequence[str], top: Path, *, git: bool, members: Sequence[LockedMember]
+) -> Path:
     if not git:
         _copy(source, top, files)
         # An unpacked sdist whose .gitignore leaves out PKG-INFO: the version is in it. (In a git

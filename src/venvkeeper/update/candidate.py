@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from venvkeeper.core import files as fsutil
+from venvkeeper.core import progress
 from venvkeeper.core.errors import VenvkeeperError
 from venvkeeper.core.lazy import lazy
 from venvkeeper.gateways.shell import run_shell, tail
@@ -46,6 +47,7 @@ else:
 __all__ = ["Baseline", "Candidate", "build_baseline", "judge_candidate"]
 
 _TAIL_LINES = 60
+_LOCKS = {"baseline": "current", "candidate": "updated"}  # the step shown on a terminal
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ def _add_to_clone(session: Session, pre: Preflight, env: Path, cloned: cloning.C
         cloned.reinstall & members
     )
     third = sorted(cloned.reinstall - members)
-    engine.sync_dependencies(pre.stage, env, pre.python, _all_groups(pre), third, inexact=True)
+    with build.installing(env, "installing the test groups"):
+        engine.sync_dependencies(pre.stage, env, pre.python, _all_groups(pre), third, inexact=True)
     if moved:
         wheels = _member_wheels(session, pre)
         engine.install_wheels(pre.stage, env, [wheels[n] for n in sorted(moved)], reinstall=True)
@@ -158,9 +161,19 @@ def _run_tests(session: Session, pre: Preflight, what: str, where: Path) -> Test
     env["VENVKEEPER_UPDATE"] = what
     log = session.store.log_path(session.stamp, what)
     started = time.monotonic()
-    done = run_shell(
-        pre.test_command, cwd=session.root, env=env, timeout=pre.test_timeout, log=log, kill_leftovers=True
-    )
+    with progress.step(f"tests on the {_LOCKS.get(what, what)} lock: {pre.test_command}") as step:
+        done = run_shell(
+            pre.test_command,
+            cwd=session.root,
+            env=env,
+            timeout=pre.test_timeout,
+            log=log,
+            kill_leftovers=True,
+        )
+        if not done.ok:
+            step.failed(
+                f"{step.label} ({'timed out' if done.exit_code is None else f'exited {done.exit_code}'})"
+            )
     session.timed("tests", started)
     return TestOutcome(
         done.ok,
@@ -220,7 +233,8 @@ def _test_env(session: Session, pre: Preflight, prepared: Prepared) -> tuple[Pat
                 hint="something writes into venvkeeper's generations; run the update again",
             )
         if pre.test_groups:
-            engine.sync_dependencies(pre.relock_stage, env, pre.python, _all_groups(pre), inexact=True)
+            with build.installing(env, "installing the test groups"):
+                engine.sync_dependencies(pre.relock_stage, env, pre.python, _all_groups(pre), inexact=True)
     except cloning.CloneRefusedError as exc:
         raise Stop("candidate-failed", f"the updated generation cannot be tested: {exc}") from None
     except VenvkeeperError as exc:
@@ -238,7 +252,9 @@ def _prepare_beside_baseline(
     ready = built.result() if built.exception() is None else None
     linked = (ready.source, ready.link_ctimes) if ready is not None and ready.source is not None else None
     with ThreadPoolExecutor(max_workers=1) as pool:
-        preparing = pool.submit(nextgen.prepare, session, pre, linked)
+        preparing = pool.submit(
+            progress.traced("building the next generation", nextgen.prepare), session, pre, linked
+        )
         try:
             baseline = _judge_baseline(session, pre, built)
         except BaseException:

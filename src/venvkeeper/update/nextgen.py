@@ -33,7 +33,15 @@ from venvkeeper.gateways.uv import uv_cache, uv_version
 from venvkeeper.generations import delta, engine, identity, wheelcache
 from venvkeeper.generations import dropped as lockdrop
 from venvkeeper.generations import stamp as stamps
-from venvkeeper.generations.build import Finished, both, finish, install_locked, interpreter_record
+from venvkeeper.generations.build import (
+    Finished,
+    both,
+    finish,
+    install_locked,
+    installing,
+    interpreter_record,
+    members_step,
+)
 from venvkeeper.generations.clone import Clone, CloneRefusedError
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso
 from venvkeeper.generations.results import DeployResult
@@ -168,7 +176,8 @@ def _build(
         third = sorted(cloned.reinstall - set(members))
         # Members too: uv links an installed wheel from what it unpacked into its cache (as deploy).
         engine.clean_cache(sorted(cloned.poisoned))
-        engine.sync_dependencies(stage, env_dir, python, pre.groups, third, inexact=True)
+        with installing(env_dir, "installing the lock's changes"):
+            engine.sync_dependencies(stage, env_dir, python, pre.groups, third, inexact=True)
         return cloned
 
     def wheels_and_export() -> tuple[dict[str, Path], str]:
@@ -215,7 +224,8 @@ def _finish_clone(
     moved = {n for n, h in facts.member_hashes.items() if before.get(n) != h}
     changed = sorted((moved | cloned.reinstall) & set(wheels))
     if changed:
-        engine.install_wheels(pre.relock_stage, env_dir, [wheels[n] for n in changed], reinstall=True)
+        with members_step(changed):
+            engine.install_wheels(pre.relock_stage, env_dir, [wheels[n] for n in changed], reinstall=True)
     delta.drop_stale_bytecode(env_dir, cloned)
     done = finish(
         env_dir,

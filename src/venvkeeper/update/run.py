@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from venvkeeper.core import files as fsutil
+from venvkeeper.core import progress
 from venvkeeper.core.errors import ConfigError, VenvkeeperError
 from venvkeeper.core.lazy import lazy
 from venvkeeper.gateways import git as gitcmd
@@ -98,15 +99,20 @@ def _steps(session: Session, deploy: Deploy, started: float) -> None:
         store.mark_running("venvkeeper update")
         if gitcmd.is_work_tree(session.root):
             recover(session, "a previous run")  # before the checks: they judge what it leaves
-    pre = preflight(session)
+    pre = progress.call("preflight checks", preflight, session)
     session.timed("preflight", started)
     # The re-lock (network) and the baseline candidate (the current lock, from uv's cache) run side by
     # side. The baseline's tests wait for the re-lock: with nothing to update there is nothing to judge,
     # and a nightly run with no updates ends here, in the time of a re-lock.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        baseline = None if request.dry_run else pool.submit(candidate.build_baseline, session, pre)
+        baseline = None
+        if not request.dry_run:
+            building = progress.traced(
+                "building the test environment of the current lock", candidate.build_baseline
+            )
+            baseline = pool.submit(building, session, pre)
         try:
-            relocked = relock(session, pre)
+            relocked = progress.call(f"re-locking within the {result.policy} policy", relock, session, pre)
         finally:
             if baseline is not None:
                 baseline.exception()  # wait: the candidate directory is removed after the run
@@ -120,7 +126,8 @@ def _steps(session: Session, deploy: Deploy, started: float) -> None:
     result.backup = str(store.backup_lock(relocked.old_lock, session.stamp, pre.config.keep_backups))
     tested = candidate.judge_candidate(session, pre, relocked, baseline)
     try:
-        ship(session, pre, tested, deploy)  # it reports what it shipped into the run's result
+        # It reports what it shipped into the run's result.
+        progress.call("shipping: commit, push, switch", ship, session, pre, tested, deploy)
     finally:
         nextgen.discard(session, tested.prepared)  # unless it went live (then it is recorded)
     envs = (tested.tested_in, tested.baseline_env)
@@ -206,7 +213,15 @@ def update(request: UpdateRequest, deploy: Deploy) -> UpdateResult:
             result.durations["total"] = time.monotonic() - started
         config = None if session is None else session.config
         ours = session is not None and session.ours
-        notify.finish(result, store, given_root, config, ours=ours)
+        progress.call(
+            "recording the run and mailing the report",
+            notify.finish,
+            result,
+            store,
+            given_root,
+            config,
+            ours=ours,
+        )
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
