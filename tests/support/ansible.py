@@ -53,6 +53,8 @@ CONTROLLER_PYTHONS = ("3.13", "3.12", "3.14")
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTION = REPO / "ansible_collections" / "venvkeeper" / "venvkeeper"
+# The tests' stdout callback (one JSON report; ansible-core has no json callback of its own).
+CALLBACKS = Path(__file__).resolve().parent / "ansible_callback"
 
 # Read at import, before the hermetic fixture replaces HOME and drops PIP_CERT: pip reaches the
 # registry through the machine's CA bundle (a TLS-inspecting proxy here).
@@ -95,7 +97,7 @@ def machine_environ(**extra: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class PlayOutcome:
-    """One ansible-playbook run, read from the json stdout callback."""
+    """One ansible-playbook run, read from its JSON report (ansible_callback/json_report.py)."""
 
     code: int
     report: dict[str, Any]
@@ -154,11 +156,12 @@ class AnsibleCore:
     def playbook(
         self, playbook: Path, *args: str, environ: Mapping[str, str], cwd: Path, timeout: float = 600
     ) -> PlayOutcome:
-        """Run ansible-playbook with the json callback, the collection found in this repository."""
+        """Run ansible-playbook with the json_report callback, the collection found in this repository."""
         env = dict(environ)
         env.update(
             {
-                "ANSIBLE_STDOUT_CALLBACK": "json",
+                "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
+                "ANSIBLE_STDOUT_CALLBACK": "json_report",
                 "ANSIBLE_COLLECTIONS_PATH": str(REPO),
                 "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_RETRY_FILES_ENABLED": "0",
