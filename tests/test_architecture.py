@@ -314,15 +314,21 @@ def test_a_patch_of_a_venvkeeper_module_is_seen_through_lazy(monkeypatch: pytest
 
 
 def _result_types() -> set[str]:
-    """Every class in venvkeeper that derives from core.results.Result, by its dotted name."""
-    found: set[str] = set()
-    for module in MODULES.values():
-        for node in module.tree.body:
-            if isinstance(node, ast.ClassDef) and any(
-                isinstance(base, ast.Name) and base.id == "Result" for base in node.bases
-            ):
-                found.add(f"{module.name}.{node.name}")
-    return found
+    """Every class in venvkeeper that derives from core.results.Result (directly or through another
+    result type, as CheckResult through DeployResult), by its dotted name."""
+    found: dict[str, str] = {}  # class name -> dotted name
+    bases = {"Result"}
+    while True:
+        before = len(found)
+        for module in MODULES.values():
+            for node in module.tree.body:
+                if isinstance(node, ast.ClassDef) and any(
+                    isinstance(base, ast.Name) and base.id in bases for base in node.bases
+                ):
+                    found[node.name] = f"{module.name}.{node.name}"
+        bases |= set(found)
+        if len(found) == before:
+            return set(found.values())
 
 
 def test_every_result_type_has_a_renderer() -> None:

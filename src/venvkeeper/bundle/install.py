@@ -62,10 +62,10 @@ else:
     # cryptography only for a bundle installed with --public-key.
     signing = lazy("venvkeeper.bundle.signing")
 
-__all__ = ["install"]
+__all__ = ["check_target", "hooks_note", "install", "interpreter_for"]
 
 
-def _interpreter(request: str | None, target_python: str) -> Path:
+def interpreter_for(request: str | None, target_python: str) -> Path:
     """``--python`` (a path or a version), else an interpreter of the bundle's minor version."""
     if request and "/" in request:
         path = Path(os.path.abspath(request))
@@ -77,7 +77,7 @@ def _interpreter(request: str | None, target_python: str) -> Path:
     return engine.find_python(Path("/"), request or target_python)
 
 
-def _check_target(fields: ManifestFields, python: Path, seen: Interpreter | None) -> None:
+def check_target(fields: ManifestFields, python: Path, seen: Interpreter | None) -> None:
     """Refuse a bundle made for another Python minor or platform, naming both sets of tags.
     ``seen``: what ``python`` said it is (:func:`interpreters.probe`), None when it did not run."""
     if seen is None:
@@ -125,7 +125,7 @@ def _ready(python: str | None) -> tuple[Path, Interpreter | None] | None:
     find_uv()
     if python is None:
         return None
-    interpreter = _interpreter(python, "")
+    interpreter = interpreter_for(python, "")
     return interpreter, interpreters.probe(str(interpreter))
 
 
@@ -156,9 +156,9 @@ def _open(
                 ) from exc
             probed = ready.result()  # after the bundle's own errors, which come first
         if probed is None:
-            interpreter = _interpreter(None, checked.fields.python)
+            interpreter = interpreter_for(None, checked.fields.python)
             probed = interpreter, interpreters.probe(str(interpreter))
-        _check_target(checked.fields, *probed)
+        check_target(checked.fields, *probed)
     except BaseException:
         fsutil.remove_tree(scratch)
         raise
@@ -183,8 +183,10 @@ def install(
     in_place: bool = False,
     hooks_dir: Path | None = None,
     run_hooks: bool = True,
+    diff: bool = False,
 ) -> DeployResult:
-    """``run_hooks`` False (``--no-hooks``): the bundle's post-deploy hooks do not run, --hooks-dir or not."""
+    """``run_hooks`` False (``--no-hooks``): the bundle's post-deploy hooks do not run, --hooks-dir or not.
+    ``diff`` (``--diff``): the result carries the package changes as before/after lines too."""
     started = time.monotonic()
     if not bundle_path.is_file():
         raise ConfigError(f"{bundle_path}: no such bundle", hint="give the file `venvkeeper pack` wrote")
@@ -211,6 +213,7 @@ def install(
         finally:
             fsutil.remove_tree(opened.scratch)
         result.uv_cache = used.to_json() if used is not None else None
+        result.show_diff = diff
         return result
 
 
@@ -253,7 +256,7 @@ def _new_generation(
         hooks=switched.hooks,
         adopted=switched.adopted,
         pruned=switched.pruned,
-        reason=f"installed {opened.path.name}" + _hooks_note(fields, hooks_dir, run_hooks),
+        reason=f"installed {opened.path.name}" + hooks_note(fields, hooks_dir, run_hooks),
         duration_s=time.monotonic() - started,
     )
 
@@ -290,7 +293,7 @@ def _unchanged(layout: Layout, target: Target, reason: str, started: float) -> D
     )
 
 
-def _hooks_note(fields: ManifestFields, hooks_dir: Path | None, run_hooks: bool) -> str:
+def hooks_note(fields: ManifestFields, hooks_dir: Path | None, run_hooks: bool) -> str:
     named = fields.post_deploy
     if named and not run_hooks:
         return f"; {HOOKS_SKIPPED}"

@@ -19,6 +19,7 @@ from venvkeeper.core.results import Result
 if TYPE_CHECKING:
     from venvkeeper.bundle import export as bundle_export
     from venvkeeper.bundle import install as bundle_install
+    from venvkeeper.bundle import installcheck as bundle_installcheck
     from venvkeeper.bundle import keys as bundle_keys
     from venvkeeper.bundle import pack as bundle_pack
     from venvkeeper.cli import compose
@@ -35,6 +36,7 @@ else:
     # A command loads its own capability only (the bundle's would bring cryptography to a deploy).
     bundle_export = lazy("venvkeeper.bundle.export")
     bundle_install = lazy("venvkeeper.bundle.install")
+    bundle_installcheck = lazy("venvkeeper.bundle.installcheck")
     bundle_keys = lazy("venvkeeper.bundle.keys")
     bundle_pack = lazy("venvkeeper.bundle.pack")
     compose = lazy("venvkeeper.cli.compose")
@@ -51,6 +53,14 @@ else:
 __all__ = ["cli"]
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+_check_option = click.option(
+    "--check",
+    is_flag=True,
+    help="Say what would change and change nothing (exit 0: nothing would, 6: something would).",
+)
+_diff_option = click.option(
+    "--diff", is_flag=True, help="Also show the package changes as before/after lines (text and JSON)."
+)
 _env_option = click.option(
     "--env", "env", required=True, type=click.Path(path_type=Path), help="The environment's path (a symlink)."
 )
@@ -128,6 +138,8 @@ def cli() -> None:
     is_flag=True,
     help="Verify the live environment; if it differs, rebuild it with uv's cache refreshed.",
 )
+@_check_option
+@_diff_option
 @_json_option
 def deploy(
     project_dir: Path | None,
@@ -141,6 +153,8 @@ def deploy(
     no_rollback: bool,
     no_hooks: bool,
     repair: bool,
+    check: bool,
+    diff: bool,
     as_json: bool,
 ) -> None:
     """Converge --env on PROJECT_DIR's uv.lock (never writing into PROJECT_DIR)."""
@@ -155,6 +169,8 @@ def deploy(
         rollback_on_hook_failure=not no_rollback,
         repair=repair,
         run_hooks=not no_hooks,
+        check=check,
+        diff=diff,
     )
     _run("deploy", as_json, lambda: converge.deploy(request))
 
@@ -368,6 +384,8 @@ def export(
     "--no-hooks", is_flag=True, help="Run none of the bundle's post-deploy hooks, even with --hooks-dir."
 )
 @click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
+@_check_option
+@_diff_option
 @_json_option
 def install(
     bundle_path: Path,
@@ -379,24 +397,38 @@ def install(
     hooks_dir: Path | None,
     no_hooks: bool,
     no_wait: bool,
+    check: bool,
+    diff: bool,
     as_json: bool,
 ) -> None:
     """Install a bundle into a new generation of --env, with no network (checked whole first)."""
-    _run(
-        "install",
-        as_json,
-        lambda: bundle_install.install(
+    if check:
+        checking = functools.partial(
+            bundle_installcheck.check,
             bundle_path,
             env,
             python=python,
             public_key=public_key,
-            keep=keep,
-            wait=not no_wait,
             in_place=in_place,
             hooks_dir=hooks_dir,
             run_hooks=not no_hooks,
-        ),
+            diff=diff,
+        )
+        _run("install", as_json, checking)
+    installing = functools.partial(
+        bundle_install.install,
+        bundle_path,
+        env,
+        python=python,
+        public_key=public_key,
+        keep=keep,
+        wait=not no_wait,
+        in_place=in_place,
+        hooks_dir=hooks_dir,
+        run_hooks=not no_hooks,
+        diff=diff,
     )
+    _run("install", as_json, installing)
 
 
 @cli.command()

@@ -30,7 +30,7 @@ else:
 __all__ = ["deploy"]
 
 _VALUES = {"--env", "--project", "--group", "--python", "--keep"}
-_FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place", "--repair"}
+_FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place", "--repair", "--check", "--diff"}
 
 
 def deploy(args: Sequence[str]) -> int | None:
@@ -68,6 +68,8 @@ def _request(found: dict[str, object]) -> converge.DeployRequest | None:
         rollback_on_hook_failure="--no-rollback" not in found,
         repair="--repair" in found,
         run_hooks="--no-hooks" not in found,
+        check="--check" in found,
+        diff="--diff" in found,
     )
 
 

@@ -45,6 +45,7 @@ __all__ = ["RENDERERS", "discard_stdout", "render", "report"]
 # checks that every result type in venvkeeper is listed (an ErrorResult is printed here).
 RENDERERS: dict[str, Renderer] = {
     "venvkeeper.generations.results.DeployResult": render_deploy,
+    "venvkeeper.generations.results.CheckResult": render_deploy,
     "venvkeeper.generations.results.StatusResult": render_deploy,
     "venvkeeper.generations.results.RollbackResult": render_deploy,
     "venvkeeper.verify.result.VerifyResult": render_verify,

@@ -7,13 +7,21 @@ from typing import TextIO
 
 from venvkeeper.cli.messages import unchanged_line
 from venvkeeper.core.results import Result
-from venvkeeper.generations.results import HOOKS_SKIPPED, DeployResult, RollbackResult, StatusResult
+from venvkeeper.generations.results import (
+    HOOKS_SKIPPED,
+    CheckResult,
+    DeployResult,
+    RollbackResult,
+    StatusResult,
+)
 
 __all__ = ["render"]
 
 
 def render(result: Result, out: TextIO, err: TextIO) -> None:
-    if isinstance(result, DeployResult):
+    if isinstance(result, CheckResult):
+        _check(result, out)
+    elif isinstance(result, DeployResult):
         _deploy(result, out)
     elif isinstance(result, StatusResult):
         _status(result, out)
@@ -31,6 +39,32 @@ def _packages(result: DeployResult | RollbackResult, out: TextIO) -> None:
         out.write(f"  - {entry['name']} {entry['old']}\n")
     for entry in diff.changed:
         out.write(f"  ~ {entry['name']} {entry['old']} -> {entry['new']}\n")
+
+
+def _check(result: CheckResult, out: TextIO) -> None:
+    """``--check``: the plan. The package lines with ``--diff``, else their counts."""
+    took = f" [{result.duration_s:.2f}s]"
+    if not result.changed:
+        where = f" (generation {result.generation})" if result.generation is not None else ""
+        out.write(f"{result.env} would not change{where}: {result.reason}{took}\n")
+        return
+    out.write(f"{result.env} would change: {result.reason}{took}\n")
+    if result.rebuilt:
+        out.write(f"  would build members: {', '.join(result.rebuilt)}\n")
+    if result.reused:
+        out.write(f"  would reuse members (wheel cache): {', '.join(result.reused)}\n")
+    diff = result.packages
+    if result.show_diff:
+        _packages(result, out)
+    elif diff:
+        out.write(
+            f"  packages: {len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed"
+            " (--diff lists them)\n"
+        )
+    for command in result.planned_hooks:
+        out.write(f"  hook would run: {command}\n")
+    if HOOKS_SKIPPED in result.reason:
+        out.write(f"  {HOOKS_SKIPPED}\n")
 
 
 def _deploy(result: DeployResult, out: TextIO) -> None:

@@ -19,3 +19,6 @@ class ExitCode(enum.IntEnum):
     HOOK_FAILED = 4
     # update: the outcome stands (updated, or nothing to update) but the mail could not be sent.
     NOTIFY_FAILED = 5
+    # deploy/install --check: the command would change something (0: nothing would change). A code
+    # of its own, which no failure uses, for bundlewrap's `unless` and Ansible's check mode.
+    WOULD_CHANGE = 6

@@ -31,7 +31,8 @@ class Result:
         return {
             "schema_version": JSON_SCHEMA_VERSION,
             "command": self.command,
-            "ok": self.exit_code == ExitCode.OK,
+            # --check's "would change" (exit 6) is an answer, not a failure.
+            "ok": self.exit_code in (ExitCode.OK, ExitCode.WOULD_CHANGE),
             "exit_code": int(self.exit_code),
             **self.payload(),
         }

@@ -27,7 +27,7 @@ from venvkeeper.deploy.decision import Decision, Found, Live, Project, Repair
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.gateways import uv
 from venvkeeper.generations import stamp as stamps
-from venvkeeper.generations.layout import Layout, read_state_file, refuse_inside
+from venvkeeper.generations.layout import Layout, read_packages, read_state_file, refuse_inside
 from venvkeeper.generations.results import DeployResult
 from venvkeeper.generations.transaction import (
     Target,
@@ -50,14 +50,16 @@ if TYPE_CHECKING:
     from concurrent import futures
     from concurrent.futures import Future
 
-    from venvkeeper.deploy import populate, repair
-    from venvkeeper.generations import engine, wheelcache
+    from venvkeeper.deploy import check, populate, repair
+    from venvkeeper.generations import engine, smoke, wheelcache
     from venvkeeper.generations.hooks import HookRun
 else:
     futures = lazy("concurrent.futures")
+    check = lazy("venvkeeper.deploy.check")
     populate = lazy("venvkeeper.deploy.populate")
     repair = lazy("venvkeeper.deploy.repair")
     engine = lazy("venvkeeper.generations.engine")
+    smoke = lazy("venvkeeper.generations.smoke")
     wheelcache = lazy("venvkeeper.generations.wheelcache")
 
 __all__ = ["DeployRequest", "deploy"]
@@ -77,6 +79,10 @@ class DeployRequest:
     # --no-hooks: a change runs no post-deploy hook (a container layer must not run the production
     # migration); everything else (switch, prune, stamp) is the same.
     run_hooks: bool = True
+    # --check: decide as a deploy would, answer with the plan (deploy.check), and write nothing at all:
+    # no claim (no state directory or lock file), no stamp, uv on a throwaway cache, staging in $TMPDIR.
+    check: bool = False
+    diff: bool = False  # --diff: the package changes as before/after lines too
 
 
 @dataclass(frozen=True)
@@ -112,12 +118,19 @@ def deploy(request: DeployRequest) -> DeployResult:
     options, keep = _resolve_options(request, workspace)
     layout = Layout.for_env(request.env)
     refuse_inside(layout.env, workspace.root)
-    # uv's cache: its default, else (a service user without a usable home) one beside the generations.
-    with claim(layout, wait=request.wait), uv.cache_scope(layout.home / "uv-cache", project=workspace.root):
-        result = _deploy(_gather(request, workspace, options, keep, layout, started))
-        used = uv.cache_used()
-        result.uv_cache = used.to_json() if used is not None else None
-        return result
+    if request.check:
+        layout.preparable()  # what a deploy would refuse first, asked without creating anything
+        with uv.throwaway_cache():
+            result = _deploy(_gather(request, workspace, options, keep, layout, started))
+    else:
+        # uv's cache: its default, else (a service user without a usable home) one beside the generations.
+        fallback = layout.home / "uv-cache"
+        with claim(layout, wait=request.wait), uv.cache_scope(fallback, project=workspace.root):
+            result = _deploy(_gather(request, workspace, options, keep, layout, started))
+            used = uv.cache_used()
+            result.uv_cache = used.to_json() if used is not None else None
+    result.show_diff = request.diff
+    return result
 
 
 def _gather(
@@ -144,7 +157,7 @@ def _gather(
         else None
     )
     facts = ProjectFacts(workspace, members, options, lock_sha, requires_python)
-    found = repair.plan_repair(layout, target) if request.repair else None
+    found = repair.plan_repair(layout, target, clean=not request.check) if request.repair else None
     live = Live(
         env=str(layout.env),
         kind=target.kind,
@@ -173,7 +186,8 @@ def _gather(
 
 def _deploy(run: _Run) -> DeployResult:
     if decision.settled_by_inputs(run.project, run.live):
-        result = _unchanged(run, decision.decide(run.project, run.live, run.options))
+        decided = decision.decide(run.project, run.live, run.options)
+        result = _planned(run, decided) if run.request.check else _unchanged(run, decided)
     else:
         lock = run.lock if run.lock is not None else parse_lock(run.workspace)
         defined = tuple(defined_groups(lock, run.facts.members))
@@ -182,7 +196,8 @@ def _deploy(run: _Run) -> DeployResult:
     if found is not None:
         result.repair_findings = found.findings
         result.repaired, result.cache_refreshed = list(found.affected), list(found.poisoned)
-    _stamp(run, result)
+    if not run.request.check:
+        _stamp(run, result)
     return result
 
 
@@ -190,7 +205,7 @@ def _converge(run: _Run, lock: dict[str, Any]) -> DeployResult:
     """Stage the project, ask uv what the decision needs (its checks beside), decide, carry it out."""
     # An unknown group is refused here, before any slow work.
     asked = decision.questions(run.project, run.live, run.options)
-    top = Path(tempfile.mkdtemp(prefix="stage-", dir=run.layout.tmp))
+    top = Path(tempfile.mkdtemp(prefix="stage-", dir=None if run.request.check else run.layout.tmp))
     verdicts = _Verdicts()
     # The copy is removed only once the pool has shut down: a check may still be running in it.
     try:
@@ -216,6 +231,9 @@ def _converge(run: _Run, lock: dict[str, Any]) -> DeployResult:
                     rollback=run.request.rollback_on_hook_failure,
                     run_hooks=run.request.run_hooks,
                 )
+                if run.request.check:
+                    verdicts.gate()
+                    return _planned(run, decided, found, lock, stage)
                 if not decided.changed:
                     verdicts.gate()
                     return _unchanged(run, decided)
@@ -311,6 +329,40 @@ def _unchanged(run: _Run, decided: Decision) -> DeployResult:
         in_place=decided.in_place,
         duration_s=time.monotonic() - run.started,
     )
+
+
+def _planned(
+    run: _Run,
+    decided: Decision,
+    found: Found | None = None,
+    lock: dict[str, Any] | None = None,
+    stage: Path | None = None,
+) -> DeployResult:
+    """``--check``: the decision as a plan, the packages it would change read from uv's export for the
+    chosen interpreter's markers (the export is asked for when the decision reused the record's)."""
+    if not decided.changed or found is None or lock is None or stage is None:
+        result = check.planned(decided, env=str(run.layout.env), previous={}, packages=None)
+    else:
+        python = Path(found.python)
+        text = found.export_text
+        if text is None:
+            text = engine.export_text(stage, run.options.groups, python)
+        markers = smoke.marker_environment(python)
+        if markers is None:
+            raise InterpreterError(f"{python}: does not run", hint="pass --python /path/to/python")
+        packages, unknown = check.predicted_packages(
+            text, markers, lock, run.facts.members, run.project.member_hashes, run.live.record
+        )
+        if decided.in_place or decided.adopt:
+            # What a deploy's diff starts from: the venv standing at --env (transaction.build_in_place)
+            previous = read_packages(run.layout.env) if run.target.env_kind == "venv" else {}
+        else:
+            previous = dict(run.live.record.packages) if run.live.record is not None else {}
+        result = check.planned(
+            decided, env=str(run.layout.env), previous=previous, packages=packages, unknown=unknown
+        )
+    result.duration_s = time.monotonic() - run.started
+    return result
 
 
 def _in_place(run: _Run, build: populate.Build) -> DeployResult:

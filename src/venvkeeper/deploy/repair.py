@@ -15,8 +15,9 @@ from venvkeeper.generations.transaction import Target
 __all__ = ["plan_repair"]
 
 
-def plan_repair(layout: Layout, target: Target) -> Repair | None:
-    """Verify the live environment; None when there is none to verify (a normal deploy runs)."""
+def plan_repair(layout: Layout, target: Target, *, clean: bool = True) -> Repair | None:
+    """Verify the live environment; None when there is none to verify (a normal deploy runs).
+    ``clean`` False (``--check``): uv's cache entries are only named, not dropped."""
     if target.live is None or target.kind not in ("generation", "in-place"):
         return None
     subject = inspection.resolve(str(layout.env))
@@ -31,5 +32,6 @@ def plan_repair(layout: Layout, target: Target) -> Repair | None:
         damaged_manifest = 1
     affected = tuple(sorted({f.distribution for f in found if f.distribution}))
     poisoned = tuple(sorted({f.distribution for f in found if f.distribution and f.cache}))
-    engine.clean_cache(poisoned)
+    if clean:
+        engine.clean_cache(poisoned)
     return Repair(len(found) + damaged_manifest, affected, poisoned)

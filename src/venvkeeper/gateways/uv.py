@@ -219,7 +219,13 @@ def _nearest_existing(path: str) -> str:
 _CACHE_LOCK = threading.Lock()
 # The command's fallback directory and its choice, with what the choice was made from: a choice
 # is remade when the variables it read change (in-process tests run many commands).
-_scope: dict[str, object] = {"fallback": None, "chosen": None, "key": None, "project": None}
+_scope: dict[str, object] = {
+    "fallback": None,
+    "chosen": None,
+    "key": None,
+    "project": None,
+    "throwaway": None,  # --check's cache directory (throwaway_cache)
+}
 _CACHE_VARIABLES = ("UV_CACHE_DIR", "XDG_CACHE_HOME", "HOME")
 
 
@@ -245,14 +251,35 @@ def cache_scope(fallback: Path | None, *, project: Path | None = None) -> Iterat
             _scope.update(before)
 
 
+@contextlib.contextmanager
+def throwaway_cache() -> Iterator[None]:
+    """``--check``: every uv run of the body uses a new empty cache, removed after, so that a check
+    writes nothing (``uv lock --check`` fills a cache with the index's answers). Made on first use
+    (a check the inputs settle runs no uv); the interpreter directory is chosen as for any command."""
+    scratch = Path(tempfile.mkdtemp(prefix="venvkeeper-check-uv-cache-"))
+    with _CACHE_LOCK:
+        before = dict(_scope)
+        _scope.update(fallback=scratch, chosen=None, key=None, project=None, throwaway=scratch)
+    try:
+        yield
+    finally:
+        with _CACHE_LOCK:
+            _scope.clear()
+            _scope.update(before)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def uv_cache() -> UvCache:
     """The cache uv uses in this command (decided on first use, then kept)."""
     with _CACHE_LOCK:
         chosen, key = _scope["chosen"], _cache_key()
         if isinstance(chosen, UvCache) and _scope["key"] == key:
             return chosen
-        fallback = _scope["fallback"]
+        fallback, throwaway = _scope["fallback"], _scope.get("throwaway")
         decided = _choose_cache(fallback if isinstance(fallback, Path) else None)
+        if isinstance(throwaway, Path):
+            why = "--check: a throwaway cache, removed after"
+            decided = replace(decided, dir=str(throwaway), why=why, chosen=True)
         _scope.update(chosen=decided, key=key)
         return decided
 

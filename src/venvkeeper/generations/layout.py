@@ -162,22 +162,29 @@ class Layout:
                 f"cannot create {parent}: {exc.strerror}",
                 hint="create the directory (or choose another --env) as a user who may write there",
             ) from exc
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise EnvironmentPathError(
-                f"{parent} is not writable, so {self.env} cannot be deployed",
-                hint="run as the directory's owner, chown it, or choose an --env whose parent you can write",
-            )
-        kind = self.env_kind()
-        if kind == "other":
-            raise EnvironmentPathError(
-                f"{self.env} exists and is not a virtual environment venvkeeper can adopt",
-                hint="move it away or choose another --env",
-            )
+        self.preparable()
         if not os.path.lexists(self.home):
             created.insert(0, self.home)
         for directory in (self.home, self.generations, self.tmp, self.wheels):
             directory.mkdir(exist_ok=True)
         return created
+
+    def preparable(self) -> None:
+        """The refusals of :meth:`prepare`, writing nothing (``--check`` asks them): the nearest
+        existing directory on --env's way must be writable, and --env a venv, a generation or nothing."""
+        probe = self.env.parent
+        while not os.path.lexists(probe) and probe != probe.parent:
+            probe = probe.parent
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise EnvironmentPathError(
+                f"{probe} is not writable, so {self.env} cannot be deployed",
+                hint="run as the directory's owner, chown it, or choose an --env whose parent you can write",
+            )
+        if self.env_kind() == "other":
+            raise EnvironmentPathError(
+                f"{self.env} exists and is not a virtual environment venvkeeper can adopt",
+                hint="move it away or choose another --env",
+            )
 
     def remove_unused(self, created: list[Path], env_was: str) -> list[Path]:
         """After a failed deploy: take away what :meth:`prepare` created (and --env, when the run

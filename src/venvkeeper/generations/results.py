@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOOKS_SKIPPED",
+    "CheckResult",
     "DeployResult",
     "ErrorResult",
     "GenerationInfo",
@@ -75,8 +76,10 @@ class DeployResult(Result):
     repaired: list[str] = field(default_factory=list)  # --repair: distributions verify found damaged
     cache_refreshed: list[str] = field(default_factory=list)  # --repair: their uv cache entries dropped
     uv_cache: dict[str, str] | None = None  # where uv's cache was and why (None: uv did not run)
+    show_diff: bool = False  # --diff: ``diff`` in JSON (before/after lines); the package lines in text
 
     def payload(self) -> dict[str, Any]:
+        diff = {"diff": self.packages.before_after()} if self.show_diff else {}
         return {
             "env": self.env,
             "changed": self.changed,
@@ -98,7 +101,26 @@ class DeployResult(Result):
             "cache_refreshed": self.cache_refreshed,
             "uv_cache": self.uv_cache,
             "duration_s": round(self.duration_s, 3),
+            **diff,
         }
+
+
+@dataclass
+class CheckResult(DeployResult):
+    """``deploy --check`` / ``install --check``: what the command would do; nothing was written.
+    ``changed`` means "would change", and has an exit code of its own (ExitCode.WOULD_CHANGE)."""
+
+    planned_hooks: list[str] = field(default_factory=list)  # the post-deploy hooks that would run
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.WOULD_CHANGE if self.changed else ExitCode.OK
+
+    def payload(self) -> dict[str, Any]:
+        found = super().payload()
+        found["check"] = True
+        found["hooks"] = [{"command": command} for command in self.planned_hooks]
+        return found
 
 
 @dataclass

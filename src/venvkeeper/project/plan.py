@@ -57,6 +57,16 @@ class PackageDiff:
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed)
 
+    def before_after(self) -> dict[str, str]:
+        """The changed packages as two texts of sorted ``name==version`` lines (what Ansible's diff
+        mode and ``--diff`` show): what is there before, and what would be after."""
+        before = [(e["name"], e["old"]) for e in (*self.removed, *self.changed)]
+        after = [(e["name"], e["new"]) for e in (*self.added, *self.changed)]
+        return {
+            "before": "".join(f"{n}=={v}\n" for n, v in sorted(before)),
+            "after": "".join(f"{n}=={v}\n" for n, v in sorted(after)),
+        }
+
 
 def inputs_digest(
     *,

@@ -114,8 +114,9 @@ def converge(module, command, argv, rolled_back):
     if data is None or 'error' in data or rc not in ((OK, WOULD_CHANGE) if check else (OK,)):
         fail(module, rc, data, out, err, cmd, prefix='venvkeeper %s: ' % command)
     # In check mode the exit code is the answer (6: would change); the JSON's "changed" says the same.
+    # Returned as exit_code, not rc: Ansible fails any task whose result has a non-zero rc.
     changed = rc == WOULD_CHANGE if check else bool(data.get('changed'))
-    result = dict(changed=changed, cmd=cmd, rc=rc)
+    result = dict(changed=changed, cmd=cmd, exit_code=rc)
     for key in RESULT_KEYS:
         if key in data:
             result[key] = data[key]

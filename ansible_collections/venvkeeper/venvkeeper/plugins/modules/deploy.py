@@ -203,11 +203,18 @@ cmd:
   type: list
   elements: str
   sample: [venvkeeper, deploy, --project, /srv/webapp/src, --env, /srv/webapp/.venv, --json]
-rc:
-  description: venvkeeper's exit code (0 done or nothing to do, 6 in check mode a change would be made).
-  returned: always
+exit_code:
+  description:
+    - venvkeeper's exit code: 0 done or nothing to do; in check mode 0 nothing would change, 6 a change would be made.
+    - Not named C(rc): Ansible fails a task whose result has a non-zero C(rc).
+  returned: success
   type: int
   sample: 0
+rc:
+  description: venvkeeper's exit code when the task failed: 1 failed, 2 bad input, 3 busy, 4 a post-deploy hook failed.
+  returned: failure
+  type: int
+  sample: 2
 error:
   description: The CLI's error (C(code), C(message), C(hint), C(cause), C(detail)) when it failed.
   returned: failure

@@ -90,11 +90,18 @@ cmd:
   type: list
   elements: str
   sample: [venvkeeper, rollback, --env, /srv/webapp/.venv, --to, 2, --json]
-rc:
-  description: venvkeeper's exit code.
-  returned: always
+exit_code:
+  description:
+    - venvkeeper's exit code (0).
+    - Not named C(rc): Ansible fails a task whose result has a non-zero C(rc).
+  returned: success
   type: int
   sample: 0
+rc:
+  description: venvkeeper's exit code when the task failed (2 bad input, 3 busy).
+  returned: failure
+  type: int
+  sample: 2
 error:
   description: The CLI's error (C(code), C(message), C(hint), C(cause), C(detail)) when it failed.
   returned: failure
@@ -143,18 +150,19 @@ def main():
             fail(module, rc, status, out, err, cmd, prefix='venvkeeper status: ')
         current = status.get('current')
         target, problem = plan(status, to)
-        if problem:
-            module.fail_json(msg='venvkeeper rollback: ' + problem, rc=rc, cmd=cmd)
+        if problem and module.check_mode:
+            module.fail_json(msg='venvkeeper rollback: ' + problem, cmd=cmd)
+        # Otherwise a problem is the CLI's to report, in its own words, below.
         if target == current or module.check_mode:
             module.exit_json(changed=target != current, generation=target, previous=current,
-                             packages=NO_PACKAGES, cmd=cmd, rc=rc)
+                             packages=NO_PACKAGES, cmd=cmd, exit_code=rc)
 
     argv = ['rollback', '--env', env] + (['--to', str(to)] if to is not None else [])
     rc, data, out, err, cmd = run(module, argv)
     if data is None or 'error' in data or rc != OK:
         fail(module, rc, data, out, err, cmd, prefix='venvkeeper rollback: ')
     result = dict(changed=True, generation=data.get('generation'), previous=data.get('previous'),
-                  packages=data.get('packages') or NO_PACKAGES, cmd=cmd, rc=rc)
+                  packages=data.get('packages') or NO_PACKAGES, cmd=cmd, exit_code=rc)
     if module._diff:
         result['diff'] = package_diff(data.get('env') or env, data.get('packages'))
     module.exit_json(**result)

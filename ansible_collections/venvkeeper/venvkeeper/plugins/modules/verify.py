@@ -118,11 +118,18 @@ cmd:
   type: list
   elements: str
   sample: [venvkeeper, verify, --env, /srv/webapp/.venv, --json]
-rc:
-  description: venvkeeper's exit code (0 clean, 1 findings, 2 cannot verify).
-  returned: always
+exit_code:
+  description:
+    - venvkeeper's exit code: 0 clean, 1 findings (with O(fail_on_findings=false)).
+    - Not named C(rc): Ansible fails a task whose result has a non-zero C(rc).
+  returned: success
   type: int
   sample: 0
+rc:
+  description: venvkeeper's exit code when the task failed: 1 findings, 2 cannot verify.
+  returned: failure
+  type: int
+  sample: 2
 error:
   description: The CLI's error (C(code), C(message), C(hint), C(cause), C(detail)) when it could not verify.
   returned: failure
@@ -171,7 +178,7 @@ def main():
     result = dict(
         changed=False,
         cmd=cmd,
-        rc=rc,
+        exit_code=rc,
         clean=bool(data.get('clean')),
         generation=data.get('generation'),
         findings=findings,
@@ -182,7 +189,7 @@ def main():
         more = ' and %d more' % (len(findings) - 3) if len(findings) > 3 else ''
         result['msg'] = 'venvkeeper verify: %s differs from its record: %d finding(s): %s%s' % (
             data.get('env') or module.params['env'], len(findings), shown, more)
-        module.fail_json(**result)
+        module.fail_json(rc=rc, **result)
     module.exit_json(**result)
 
 
