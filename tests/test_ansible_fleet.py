@@ -6,41 +6,32 @@ host has directories of its own (``venvkeeper_root``), and each install runs wit
 refuses connections: what they install comes from the bundle alone. The project is the ``fleet``
 fixture on the hermetic index; the controller packs and signs it once.
 
-ansible-core comes from PyPI, installed once per version into a venv kept outside the repository
-(``<cache>/ansible/``, the e2e cache of support.corpus), with the ``ansible.posix`` collection for
-its ``json`` stdout callback (from the ``ansible`` package's wheel: it is published nowhere else on
-PyPI). The assertions read that JSON and the files the hosts are left with.
+ansible-core comes from PyPI, through support.ansible (pinned, one venv per version kept outside the
+repository), and reports through its json_report stdout callback. The assertions read that JSON
+and the files the hosts are left with.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
-import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support.corpus import cache_root
+from support.ansible import AnsibleCore, PlayOutcome, controller_python, ensure_ansible_core
 from support.process import run
 from support.projects import git_commit_all
 from support.sshd import SshFleet, ssh_fleet, sshd_missing, write_inventory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ANSIBLE_CORE = "2.19.14"
-# The community package of that ansible-core line: only its ansible.posix collection is used.
-ANSIBLE = "12.3.0"
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK = ROOT / "examples" / "ansible" / "fleet.yml"
 VENVKEEPER = Path(sys.executable).parent / "venvkeeper"
@@ -48,62 +39,12 @@ SSH_HOSTS = ("web1", "web2")
 HOSTS = ("localhost", *SSH_HOSTS)
 # The discard port: a connection is refused at once, so any attempt to reach an index fails.
 DEAD_INDEX = "http://127.0.0.1:9/simple"
-# Read at import, before the hermetic fixture replaces the environment: pip reaches PyPI with the
-# machine's own configuration, and the cache lives under the machine's HOME.
-_MACHINE_ENVIRON = dict(os.environ)
 
 
-def _pip_environ() -> dict[str, str]:
-    dropped = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONUSERBASE")
-    return {name: value for name, value in _MACHINE_ENVIRON.items() if name not in dropped}
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One xdist worker (or pytest run) at a time builds a cache entry; the others wait for it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def _ansible_core(cache: Path) -> Path:
-    """The venv of ansible-core ``ANSIBLE_CORE`` for this Python, made once (``ready`` marks it whole)."""
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    venv = cache / f"ansible-core-{ANSIBLE_CORE}-py{version}"
-    with _locked(cache / f"{venv.name}.lock"):
-        if not (venv / "ready").is_file():
-            shutil.rmtree(venv, ignore_errors=True)
-            run([sys.executable, "-m", "venv", venv], env=_pip_environ())
-            pip = [venv / "bin" / "python", "-m", "pip", "install", "-q", f"ansible-core=={ANSIBLE_CORE}"]
-            run(pip, env=_pip_environ(), timeout=600)
-            (venv / "ready").write_text(ANSIBLE_CORE + "\n")
-    return venv / "bin"
-
-
-def _posix_collection(cache: Path) -> Path:
-    """A collections path holding ansible.posix, taken from the ``ansible`` package's wheel, once."""
-    root = cache / f"ansible-posix-from-ansible-{ANSIBLE}"
-    prefix = "ansible_collections/ansible/posix/"
-    with _locked(cache / f"{root.name}.lock"):
-        if not (root / "ready").is_file():
-            shutil.rmtree(root, ignore_errors=True)
-            download = root / "download"
-            pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
-            run([*pip, "-d", download, f"ansible=={ANSIBLE}"], env=_pip_environ(), timeout=600)
-            (wheel,) = download.glob("ansible-*.whl")
-            with zipfile.ZipFile(wheel) as archive:
-                archive.extractall(root, [name for name in archive.namelist() if name.startswith(prefix)])
-            shutil.rmtree(download)
-            (root / "ready").write_text(ANSIBLE + "\n")
-    return root
-
-
-@pytest.fixture(scope="session")
-def ansible() -> tuple[Path, Path]:
-    """(ansible-core's bin directory, a collections path with ansible.posix)."""
-    cache = cache_root(_MACHINE_ENVIRON) / "ansible"
-    return _ansible_core(cache), _posix_collection(cache)
+@pytest.fixture(scope="module")
+def core() -> AnsibleCore:
+    python = controller_python() or pytest.skip("no CPython 3.12-3.14 for ansible-core's controller")
+    return ensure_ansible_core(python)
 
 
 @pytest.fixture
@@ -121,8 +62,7 @@ class Fleet:
 
     tmp: Path
     ssh: SshFleet
-    ansible_bin: Path
-    collections: Path
+    core: AnsibleCore
     project: Path
 
     def root(self, host: str) -> Path:
@@ -158,8 +98,8 @@ class Fleet:
             "venvkeeper_environment": environment,
         }
 
-    def play(self, *, failing: tuple[str, ...] = ()) -> tuple[int, dict[str, Any]]:
-        """Run the playbook; its exit status and the json callback's document."""
+    def play(self, *, failing: tuple[str, ...] = ()) -> PlayOutcome:
+        """Run the playbook against the three hosts, ``failing`` ones with FLEET_HOOK_FAIL=1."""
         inventory = write_inventory(
             self.tmp / "inventory.json",
             {"fleet": {host: self.host_vars(host, failing=host in failing) for host in HOSTS}},
@@ -174,52 +114,23 @@ class Fleet:
                 }
             )
         )
-        # A short directory for ssh's control sockets: a unix socket path has at most 107 bytes.
+        # A short directory for ssh's control sockets: a unix socket's path has at most 107 bytes.
         with tempfile.TemporaryDirectory(prefix="vk-cp-", dir="/tmp") as control:
-            environ = {
-                **os.environ,
-                "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-                "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
-                "ANSIBLE_SSH_CONTROL_PATH_DIR": control,
-                "ANSIBLE_LOCAL_TEMP": str(self.tmp / "ansible-local"),
-                "ANSIBLE_NOCOLOR": "1",
-            }
-            proc = subprocess.run(
-                [
-                    self.ansible_bin / "ansible-playbook",
-                    "-i",
-                    inventory,
-                    "-e",
-                    f"@{controller}",
-                    PLAYBOOK,
-                ],
-                capture_output=True,
-                text=True,
-                env=environ,
-                timeout=600,
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-        try:
-            return proc.returncode, json.loads(proc.stdout)
-        except json.JSONDecodeError:
-            pytest.fail(
-                f"ansible-playbook printed no JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            environ = dict(os.environ, ANSIBLE_SSH_CONTROL_PATH_DIR=control)
+            return self.core.playbook(
+                PLAYBOOK, "-i", str(inventory), "-e", f"@{controller}", environ=environ, cwd=self.tmp
             )
 
 
 @pytest.fixture
-def fleet(
-    ansible: tuple[Path, Path], ssh_hosts: SshFleet, make_project: Callable[..., Path], tmp_path: Path
-) -> Fleet:
-    ansible_bin, collections = ansible
-    return Fleet(tmp_path, ssh_hosts, ansible_bin, collections, make_project("fleet"))
+def fleet(core: AnsibleCore, ssh_hosts: SshFleet, make_project: Callable[..., Path], tmp_path: Path) -> Fleet:
+    return Fleet(tmp_path, ssh_hosts, core, make_project("fleet"))
 
 
-def results(document: Mapping[str, Any], task: str) -> dict[str, dict[str, Any]]:
-    """Each host's result of the task named ``task`` (the last play that has one)."""
+def results(outcome: PlayOutcome, task: str) -> dict[str, dict[str, Any]]:
+    """Each host's result of the task named ``task``, in whichever play (or batch) it ran."""
     found: dict[str, dict[str, Any]] = {}
-    for play in document["plays"]:
+    for play in outcome.report["plays"]:
         for entry in play["tasks"]:
             if entry["task"]["name"] == task:
                 found.update(entry["hosts"])
@@ -248,8 +159,8 @@ def sha256(path: Path) -> str:
 
 def test_the_fleet_playbook_ships_one_signed_bundle_and_a_failing_host_rolls_back_alone(fleet: Fleet) -> None:
     # 1. First rollout: every host installs generation 1 from the one bundle, and its hook runs.
-    status, first = fleet.play()
-    assert status == 0, json.dumps(first["stats"])
+    first = fleet.play()
+    assert first.code == 0, first.stderr + json.dumps(first.stats)
     packed = results(first, "Pack and sign the bundle")
     assert list(packed) == ["localhost"]  # once, on the controller
     pack = json.loads(packed["localhost"]["stdout"])
@@ -259,7 +170,7 @@ def test_the_fleet_playbook_ships_one_signed_bundle_and_a_failing_host_rolls_bac
     for host in HOSTS:
         assert installed[host]["changed"] is True, installed[host]
         assert installed[host]["generation"] == 1
-        assert first["stats"][host]["failures"] == 0
+        assert first.stats[host]["failures"] == 0
         assert live(fleet, host) == ".venv.venvkeeper/generations/0001"
         bundle = fleet.root(host) / "releases" / "fleet.tar.gz"
         assert sha256(bundle) == pack["sha256"]
@@ -273,9 +184,9 @@ def test_the_fleet_playbook_ships_one_signed_bundle_and_a_failing_host_rolls_bac
         assert f"Accepted publickey for {server.user}" in server.log_path.read_text()
 
     # 2. The same release again: nothing changes anywhere.
-    status, second = fleet.play()
-    assert status == 0, json.dumps(second["stats"])
-    assert {host: second["stats"][host]["changed"] for host in HOSTS} == dict.fromkeys(HOSTS, 0)
+    second = fleet.play()
+    assert second.code == 0, second.stderr + json.dumps(second.stats)
+    assert {host: second.stats[host]["changed"] for host in HOSTS} == dict.fromkeys(HOSTS, 0)
     assert all(
         result["changed"] is False for result in results(second, "Install the bundle offline").values()
     )
@@ -285,8 +196,8 @@ def test_the_fleet_playbook_ships_one_signed_bundle_and_a_failing_host_rolls_bac
     source = fleet.project / "src" / "fleetsite" / "__init__.py"
     source.write_text(source.read_text().replace('RELEASE = "1"', 'RELEASE = "2"'))
     git_commit_all(fleet.project, "Release 2")
-    status, third = fleet.play(failing=("web1",))
-    assert status == 2, json.dumps(third["stats"])
+    third = fleet.play(failing=("web1",))
+    assert third.code == 2, third.stderr + json.dumps(third.stats)
     assert live(fleet, "web1") == ".venv.venvkeeper/generations/0001"
     assert verify(fleet, "web1")["generation"] == 1
     assert len(hook_log(fleet, "web1")) == 1  # its hook failed before logging release 2
@@ -294,9 +205,9 @@ def test_the_fleet_playbook_ships_one_signed_bundle_and_a_failing_host_rolls_bac
         assert live(fleet, host) == ".venv.venvkeeper/generations/0002"
         assert verify(fleet, host)["generation"] == 2
         assert hook_log(fleet, host)[-1].startswith("generation 2 release 2 ")
-        assert third["stats"][host]["failures"] == 0
-    assert third["stats"]["web1"]["failures"] == 1
-    assert third["stats"]["web1"]["rescued"] == 1
+        assert third.stats[host]["failures"] == 0
+    assert third.stats["web1"]["failures"] == 1
+    assert third.stats["web1"]["rescued"] == 1
     install = results(third, "Install the bundle offline")["web1"]
     assert install["rc"] == 4
     assert install["rolled_back"] is True
