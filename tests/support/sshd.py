@@ -76,9 +76,13 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# Looked up here, in the parent: between fork and exec the child only calls it (no dlopen there,
+# where another thread of the test process may have held the loader's lock at the fork).
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _keygen(path: Path, comment: str) -> Path:
@@ -168,7 +172,7 @@ class SshServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads start sshd concurrently
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - it only calls prctl, resolved before the fork
             )
         deadline = time.monotonic() + _START_TIMEOUT
         while not _banner(self.port).startswith(b"SSH-2.0-"):
