@@ -137,6 +137,18 @@ def results(outcome: PlayOutcome, task: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+def explain(outcome: PlayOutcome) -> str:
+    """What went wrong in a run, for an assertion's message: the stats and every failed result."""
+    failed = [
+        f"{entry['task']['name']} on {host}: {result.get('msg')}\n{result.get('stderr', '')}"
+        for play in outcome.report["plays"]
+        for entry in play["tasks"]
+        for host, result in entry["hosts"].items()
+        if result.get("failed")
+    ]
+    return "\n".join([json.dumps(outcome.stats), *failed, outcome.stderr])
+
+
 def live(fleet: Fleet, host: str) -> str:
     return os.readlink(fleet.env(host))
 
@@ -160,7 +172,7 @@ def sha256(path: Path) -> str:
 def test_the_fleet_playbook_ships_one_signed_bundle_and_a_failing_host_rolls_back_alone(fleet: Fleet) -> None:
     # 1. First rollout: every host installs generation 1 from the one bundle, and its hook runs.
     first = fleet.play()
-    assert first.code == 0, first.stderr + json.dumps(first.stats)
+    assert first.code == 0, explain(first)
     packed = results(first, "Pack and sign the bundle")
     assert list(packed) == ["localhost"]  # once, on the controller
     pack = json.loads(packed["localhost"]["stdout"])
@@ -185,7 +197,7 @@ def test_the_fleet_playbook_ships_one_signed_bundle_and_a_failing_host_rolls_bac
 
     # 2. The same release again: nothing changes anywhere.
     second = fleet.play()
-    assert second.code == 0, second.stderr + json.dumps(second.stats)
+    assert second.code == 0, explain(second)
     assert {host: second.stats[host]["changed"] for host in HOSTS} == dict.fromkeys(HOSTS, 0)
     assert all(
         result["changed"] is False for result in results(second, "Install the bundle offline").values()
@@ -197,7 +209,7 @@ def test_the_fleet_playbook_ships_one_signed_bundle_and_a_failing_host_rolls_bac
     source.write_text(source.read_text().replace('RELEASE = "1"', 'RELEASE = "2"'))
     git_commit_all(fleet.project, "Release 2")
     third = fleet.play(failing=("web1",))
-    assert third.code == 2, third.stderr + json.dumps(third.stats)
+    assert third.code == 2, explain(third)
     assert live(fleet, "web1") == ".venv.venvkeeper/generations/0001"
     assert verify(fleet, "web1")["generation"] == 1
     assert len(hook_log(fleet, "web1")) == 1  # its hook failed before logging release 2
