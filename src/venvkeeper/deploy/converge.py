@@ -350,19 +350,43 @@ def _planned(
         markers = smoke.marker_environment(python)
         if markers is None:
             raise InterpreterError(f"{python}: does not run", hint="pass --python /path/to/python")
-        packages, unknown = check.predicted_packages(
+        predicted = check.predicted_packages(
             text, markers, lock, run.facts.members, run.project.member_hashes, run.live.record
         )
+        packages = predicted.packages
+        for name in predicted.unversioned:
+            packages[name] = _member_version(run, name, found, lock, stage)
+        for name, path in predicted.paths:
+            packages[name] = _built_version(stage, name, path, Path(found.python), in_workspace=False)
         if decided.in_place or decided.adopt:
             # What a deploy's diff starts from: the venv standing at --env (transaction.build_in_place)
             previous = read_packages(run.layout.env) if run.target.env_kind == "venv" else {}
         else:
             previous = dict(run.live.record.packages) if run.live.record is not None else {}
         result = check.planned(
-            decided, env=str(run.layout.env), previous=previous, packages=packages, unknown=unknown
+            decided, env=str(run.layout.env), previous=previous, packages=packages, unknown=predicted.unknown
         )
     result.duration_s = time.monotonic() - run.started
     return result
+
+
+def _member_version(run: _Run, name: str, found: Found, lock: dict[str, Any], stage: Path) -> str:
+    """``--check``: a member's version from its wheel: the wheel cache's for this content, else one
+    built into a scratch directory removed after, as the deploy would build it (and failing as it would)."""
+    digest = run.project.member_hashes[name]
+    cached = wheelcache.cached(run.layout, {name: digest}, found.interpreter)
+    if name in cached:
+        return check.wheel_version(cached[name])
+    path = next(m.path for m in run.facts.members if m.name == name)
+    in_workspace = "manifest" in lock or len(run.facts.members) > 1
+    return _built_version(stage, name, path, Path(found.python), in_workspace=in_workspace)
+
+
+def _built_version(stage: Path, name: str, path: str, python: Path, *, in_workspace: bool) -> str:
+    with tempfile.TemporaryDirectory(prefix="venvkeeper-check-wheel-") as out:
+        return check.wheel_version(
+            engine.build_wheel(stage, name, path, Path(out), python, in_workspace=in_workspace)
+        )
 
 
 def _in_place(run: _Run, build: populate.Build) -> DeployResult:
