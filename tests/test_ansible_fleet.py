@@ -98,7 +98,7 @@ class Fleet:
             "venvkeeper_environment": environment,
         }
 
-    def play(self, *, failing: tuple[str, ...] = ()) -> PlayOutcome:
+    def play(self, *args: str, failing: tuple[str, ...] = ()) -> PlayOutcome:
         """Run the playbook against the three hosts, ``failing`` ones with FLEET_HOOK_FAIL=1."""
         inventory = write_inventory(
             self.tmp / "inventory.json",
@@ -118,7 +118,7 @@ class Fleet:
         with tempfile.TemporaryDirectory(prefix="vk-cp-", dir="/tmp") as control:
             environ = dict(os.environ, ANSIBLE_SSH_CONTROL_PATH_DIR=control)
             return self.core.playbook(
-                PLAYBOOK, "-i", str(inventory), "-e", f"@{controller}", environ=environ, cwd=self.tmp
+                PLAYBOOK, "-i", str(inventory), "-e", f"@{controller}", *args, environ=environ, cwd=self.tmp
             )
 
 
@@ -204,10 +204,26 @@ def test_the_fleet_playbook_ships_one_signed_bundle_and_a_failing_host_rolls_bac
     )
     assert all(len(hook_log(fleet, host)) == 1 for host in HOSTS)
 
-    # 3. A new release whose post-deploy hook fails on web1 only: web1 rolls back alone.
+    # 3. A new release, first in check mode: every host would change, and none does.
     source = fleet.project / "src" / "fleetsite" / "__init__.py"
     source.write_text(source.read_text().replace('RELEASE = "1"', 'RELEASE = "2"'))
     git_commit_all(fleet.project, "Release 2")
+    checked = fleet.play("--check")
+    assert checked.code == 0, explain(checked)
+    would = results(checked, "Install the bundle offline")
+    assert {host: (would[host]["changed"], would[host]["check"]) for host in HOSTS} == dict.fromkeys(
+        HOSTS, (True, True)
+    )
+    report = [item["msg"] for item in results(checked, "Each host's outcome")["localhost"]["results"]]
+    assert report == [
+        f"{host}: would install a new generation (live now: 1), verified clean" for host in HOSTS
+    ]
+    for host in HOSTS:
+        assert live(fleet, host) == ".venv.venvkeeper/generations/0001"
+        assert not (fleet.root(host) / ".venv.venvkeeper" / "generations" / "0002").exists()
+        assert len(hook_log(fleet, host)) == 1
+
+    # 4. That release for real, its post-deploy hook failing on web1 only: web1 rolls back alone.
     third = fleet.play(failing=("web1",))
     assert third.code == 2, explain(third)
     assert live(fleet, "web1") == ".venv.venvkeeper/generations/0001"
