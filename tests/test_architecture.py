@@ -27,7 +27,7 @@ PACKAGE = "venvkeeper"
 # Who may import whom. A capability imports the layers below it, never another capability; the command
 # line composes them. The package itself (``venvkeeper/__init__.py``: the version) is below everything,
 # and ``python -m venvkeeper`` (``__main__``) above the command line: nothing imports it.
-CAPABILITIES = {"deploy", "verify", "doctor", "update", "bundle"}
+CAPABILITIES = {"deploy", "verify", "doctor", "update", "bundle", "audit"}
 LAYERS: dict[str, set[str]] = {
     "": set(),
     "core": set(),
@@ -39,6 +39,7 @@ LAYERS: dict[str, set[str]] = {
     "doctor": {"core", "gateways", "project", "generations"},
     "update": {"core", "gateways", "project", "generations"},
     "bundle": {"core", "gateways", "project", "generations"},
+    "audit": {"core", "gateways", "project", "generations"},
     "cli": {"core", "gateways", "project", "generations", *CAPABILITIES},
     "__main__": {"cli"},
 }
@@ -347,6 +348,7 @@ RENDERER_OWNS = {
     "render_doctor": {"doctor"},
     "render_update": {"update"},
     "render_bundle": {"bundle"},
+    "render_audit": {"audit"},
 }
 
 

@@ -67,3 +67,15 @@ def test_a_stale_lock_or_unknown_group_is_one_error_line(
     stale = vk(capsys, "export", project, "--format", "pylock")
     assert stale.code == 2
     assert "uv.lock: out of date" in stale.error_line
+
+
+def test_uv_exports_names_for_the_format_and_the_output_file(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command line moves between `uv export` and `venvkeeper export` as it is."""
+    project = make_project("workspace")
+    for ours, uvs in (("pylock", "pylock.toml"), ("requirements", "requirements.txt")):
+        mine, theirs = tmp_path / f"ours-{ours}", tmp_path / f"uv-{ours}"
+        assert vk(capsys, "export", project, "--format", ours, "-o", mine).code == 0
+        assert vk(capsys, "export", project, "--format", uvs, "--output-file", theirs).code == 0
+        assert theirs.read_bytes() == mine.read_bytes() != b""

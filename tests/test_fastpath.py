@@ -18,7 +18,7 @@ from venvkeeper.generations import stamp as stamps
 from vk import generations, run_in_env, vk
 
 FAST = "(file metadata unchanged)"
-CAPABILITIES = {"deploy", "verify", "doctor", "update", "bundle"}
+CAPABILITIES = {"deploy", "verify", "doctor", "update", "bundle", "audit"}
 
 
 def _settle() -> None:

@@ -38,14 +38,15 @@ else:
 __all__ = ["check", "pylock_packages"]
 
 
-def pylock_packages(pylock: bytes, markers: Mapping[str, str], label: str) -> dict[str, str]:
-    """The bundle's packages (PEP 751) that apply to ``markers``: name -> version."""
+def pylock_packages(pylock: bytes, markers: Mapping[str, str] | None, label: str) -> dict[str, str]:
+    """The bundle's packages (PEP 751) that apply to ``markers``: name -> version (None: every
+    package the bundle carries, whatever its marker: what ``audit`` looks at)."""
     errors = (UnicodeDecodeError, tomllib.TOMLDecodeError, InvalidMarker, UndefinedEnvironmentName, KeyError)
     found: dict[str, str] = {}
     try:
         for pkg in tomllib.loads(pylock.decode("utf-8")).get("packages", []):
             marker = pkg.get("marker")
-            if not marker or Marker(marker).evaluate(dict(markers)):
+            if not marker or markers is None or Marker(marker).evaluate(dict(markers)):
                 found[canonicalize_name(pkg["name"])] = str(pkg.get("version", ""))
     except errors as exc:
         raise bundle.BundleError(

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import functools
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
 from venvkeeper import __version__
-from venvkeeper.cli.render import report
-from venvkeeper.core.errors import ConfigError
+from venvkeeper.cli import options
+from venvkeeper.cli.commands_supply import audit
 from venvkeeper.core.lazy import lazy
-from venvkeeper.core.results import Result
 
 if TYPE_CHECKING:
     from venvkeeper.bundle import export as bundle_export
@@ -52,63 +50,8 @@ else:
 
 __all__ = ["cli"]
 
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-_check_option = click.option(
-    "--check",
-    is_flag=True,
-    help="Say what would change and change nothing (exit 0: nothing would, 6: something would).",
-)
-_diff_option = click.option(
-    "--diff", is_flag=True, help="Also show the package changes as before/after lines (text and JSON)."
-)
-_env_option = click.option(
-    "--env", "env", required=True, type=click.Path(path_type=Path), help="The environment's path (a symlink)."
-)
 
-
-_project_option = click.option(
-    "--project",
-    "project",
-    type=click.Path(path_type=Path, file_okay=False),
-    metavar="DIR",
-    help="The project directory (the same as PROJECT_DIR; default: the current directory).",
-)
-
-
-def _run(command: str, as_json: bool, action: Callable[[], Result]) -> NoReturn:
-    sys.exit(int(report(command, as_json, action)))
-
-
-def _project(command: str, as_json: bool, positional: Path | None, option: Path | None) -> Path:
-    """The project directory, as PROJECT_DIR or --project DIR (verify's name for it); both is refused
-    (one error line, exit 2) rather than one of them silently winning."""
-    if positional is not None and option is not None:
-        _run(command, as_json, functools.partial(_given_twice, positional, option))
-    return positional or option or Path(".")
-
-
-def _given_twice(positional: Path, option: Path) -> Result:
-    raise ConfigError(
-        f"the project directory is given twice: PROJECT_DIR {positional} and --project {option}",
-        hint="give one of them",
-    )
-
-
-class _Command(click.Command):
-    """A command whose summary in ``venvkeeper --help`` is its docstring's first line in full (wrapped):
-    click would cut it to the width left beside the names (about 65 columns) and end it with "..."."""
-
-    def get_short_help_str(self, limit: int = 45) -> str:
-        if self.short_help or not self.help:
-            return super().get_short_help_str(limit)
-        return self.help.split("\n\n", 1)[0].replace("\n", " ").strip()
-
-
-class _Group(click.Group):
-    command_class = _Command
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=options.Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="venvkeeper")
 def cli() -> None:
     """Keep deployed Python environments exactly what their committed lock says."""
@@ -116,8 +59,8 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("project_dir", required=False, type=click.Path(path_type=Path, file_okay=False))
-@_project_option
-@_env_option
+@options.project_option
+@options.env_option
 @click.option(
     "--group",
     "groups",
@@ -138,9 +81,9 @@ def cli() -> None:
     is_flag=True,
     help="Verify the live environment; if it differs, rebuild it with uv's cache refreshed.",
 )
-@_check_option
-@_diff_option
-@_json_option
+@options.check_option
+@options.diff_option
+@options.json_option
 def deploy(
     project_dir: Path | None,
     project: Path | None,
@@ -159,7 +102,7 @@ def deploy(
 ) -> None:
     """Converge --env on PROJECT_DIR's uv.lock (never writing into PROJECT_DIR)."""
     request = converge.DeployRequest(
-        project_dir=_project("deploy", as_json, project_dir, project),
+        project_dir=options.project_dir("deploy", as_json, project_dir, project),
         env=env,
         groups=tuple(groups) if groups else None,
         python=python,
@@ -172,31 +115,31 @@ def deploy(
         check=check,
         diff=diff,
     )
-    _run("deploy", as_json, lambda: converge.deploy(request))
+    options.run("deploy", as_json, lambda: converge.deploy(request))
 
 
 @cli.command()
-@_env_option
+@options.env_option
 @click.option(
     "--to", "to", type=int, metavar="N", help="Generation number to switch to (default: the one before)."
 )
 @click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
-@_json_option
+@options.json_option
 def rollback(env: Path, to: int | None, no_wait: bool, as_json: bool) -> None:
     """Switch --env back to a previous generation, atomically."""
-    _run("rollback", as_json, lambda: generation_status.rollback(env, to=to, wait=not no_wait))
+    options.run("rollback", as_json, lambda: generation_status.rollback(env, to=to, wait=not no_wait))
 
 
 @cli.command()
-@_env_option
-@_json_option
+@options.env_option
+@options.json_option
 def status(env: Path, as_json: bool) -> None:
     """List the live and kept generations of --env."""
-    _run("status", as_json, lambda: generation_status.status(env))
+    options.run("status", as_json, lambda: generation_status.status(env))
 
 
 @cli.command()
-@_env_option
+@options.env_option
 @click.option(
     "--project",
     "project",
@@ -205,10 +148,10 @@ def status(env: Path, as_json: bool) -> None:
     help="Also check against this project's current lock, member sources and git status.",
 )
 @click.option("--fast", is_flag=True, help="Sizes and presence only (no hashing), for frequent monitoring.")
-@_json_option
+@options.json_option
 def verify(env: Path, project: Path | None, fast: bool, as_json: bool) -> None:
     """Prove --env is exactly what its lock says, file by file (exit 0 clean, 1 findings, 2 cannot verify)."""
-    _run(
+    options.run(
         "verify",
         as_json,
         lambda: check.verify(str(env), None if project is None else str(project), fast=fast),
@@ -216,24 +159,24 @@ def verify(env: Path, project: Path | None, fast: bool, as_json: bool) -> None:
 
 
 @cli.command()
-@_env_option
-@_json_option
+@options.env_option
+@options.json_option
 def doctor(env: Path, as_json: bool) -> None:
     """Diagnose a broken environment or package directory (exit 0 healthy, 1 findings, 2 cannot inspect)."""
-    _run("doctor", as_json, lambda: examine.doctor(str(env)))
+    options.run("doctor", as_json, lambda: examine.doctor(str(env)))
 
 
 @cli.command()
-@_env_option
+@options.env_option
 @click.option(
     "--python", "python", metavar="VERSION|PATH", help="Interpreter to heal with: a version (3.12) or a path."
 )
 @click.option("--dry-run", is_flag=True, help="Say what would be repaired; change nothing.")
 @click.option("--force", is_flag=True, help="Heal an environment that says someone else manages it.")
-@_json_option
+@options.json_option
 def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: bool) -> None:
     """Repair what doctor finds, then check again (exit 0 healthy, 1 something left, 2 cannot inspect)."""
-    _run(
+    options.run(
         "heal",
         as_json,
         lambda: doctor_heal.heal(
@@ -244,8 +187,8 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
 
 @cli.command()
 @click.argument("project_dir", required=False, type=click.Path(path_type=Path))
-@_project_option
-@_env_option
+@options.project_option
+@options.env_option
 @click.option(
     "--policy",
     type=click.Choice(["patch", "minor", "major"]),
@@ -274,7 +217,7 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
 @click.option("--dry-run", is_flag=True, help="Show what would be updated; commit, deploy and mail nothing.")
 @click.option("--no-push", is_flag=True, help="Commit the tested lock but do not push it.")
 @click.option("--history", "show_history", is_flag=True, help="List the past runs for --env and exit.")
-@_json_option
+@options.json_option
 def update(
     project_dir: Path | None,
     project: Path | None,
@@ -292,13 +235,13 @@ def update(
     """Take the updates --policy allows, test them off-line, then commit, push, deploy and mail."""
     if show_history:
         store = update_store.UpdateStore.for_env(env)
-        _run(
+        options.run(
             "update-history",
             as_json,
             lambda: update_result.HistoryResult(env=str(env), path=str(store.history), entries=store.read()),
         )
     request = update_session.UpdateRequest(
-        project_dir=_project("update", as_json, project_dir, project),
+        project_dir=options.project_dir("update", as_json, project_dir, project),
         env=env,
         policy=policy,
         groups=tuple(groups) if groups else None,
@@ -308,21 +251,28 @@ def update(
         dry_run=dry_run,
         push=not no_push,
     )
-    _run("update", as_json, lambda: update_run.update(request, compose.ship_with_deploy))
+    options.run("update", as_json, lambda: update_run.update(request, compose.ship_with_deploy))
 
 
 @cli.command()
 @click.argument("project_dir", required=False, type=click.Path(path_type=Path, file_okay=False))
-@_project_option
+@options.project_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["pylock", "requirements"]), required=True, help="PEP 751 or pip's."
+    "--format",
+    "fmt",
+    # uv export's names too (pylock.toml, requirements.txt), so a command line moves between them.
+    type=click.Choice(["pylock", "requirements", "pylock.toml", "requirements.txt"]),
+    required=True,
+    help="PEP 751 or pip's (also as uv names them: pylock.toml, requirements.txt).",
 )
 @click.option(
     "-o",
     "--output",
+    "--output-file",
+    "output",
     type=click.Path(path_type=Path),
     metavar="FILE",
-    help="Write here (default: standard output).",
+    help="Write here (default: standard output); --output-file as in uv export.",
 )
 @click.option(
     "--group", "groups", multiple=True, metavar="NAME", help="Also export this dependency group (repeatable)."
@@ -334,7 +284,7 @@ def update(
     help="Interpreter (X.Y or a path) uv checks the lock with (default: [tool.venvkeeper] python, "
     "else the project's .python-version / requires-python).",
 )
-@_json_option
+@options.json_option
 def export(
     project_dir: Path | None,
     project: Path | None,
@@ -345,19 +295,23 @@ def export(
     as_json: bool,
 ) -> None:
     """Export the lock's runtime set (no dev group, no workspace members) for a container build."""
-    project_dir = _project("export", as_json, project_dir, project)
-    _run(
+    project_dir = options.project_dir("export", as_json, project_dir, project)
+    options.run(
         "export",
         as_json,
         lambda: bundle_export.export(
-            project_dir, fmt, output, tuple(groups) if groups else None, python=python
+            project_dir,
+            fmt.split(".", maxsplit=1)[0],
+            output,
+            tuple(groups) if groups else None,
+            python=python,
         ),
     )
 
 
 @cli.command()
 @click.argument("bundle_path", metavar="BUNDLE", type=click.Path(path_type=Path, dir_okay=False))
-@_env_option
+@options.env_option
 @click.option(
     "--python",
     "python",
@@ -384,9 +338,9 @@ def export(
     "--no-hooks", is_flag=True, help="Run none of the bundle's post-deploy hooks, even with --hooks-dir."
 )
 @click.option("--no-wait", is_flag=True, help="Fail at once if another venvkeeper holds the environment.")
-@_check_option
-@_diff_option
-@_json_option
+@options.check_option
+@options.diff_option
+@options.json_option
 def install(
     bundle_path: Path,
     env: Path,
@@ -414,7 +368,7 @@ def install(
             run_hooks=not no_hooks,
             diff=diff,
         )
-        _run("install", as_json, checking)
+        options.run("install", as_json, checking)
     installing = functools.partial(
         bundle_install.install,
         bundle_path,
@@ -428,20 +382,20 @@ def install(
         run_hooks=not no_hooks,
         diff=diff,
     )
-    _run("install", as_json, installing)
+    options.run("install", as_json, installing)
 
 
 @cli.command()
 @click.argument("private_key", type=click.Path(path_type=Path, dir_okay=False))
-@_json_option
+@options.json_option
 def keygen(private_key: Path, as_json: bool) -> None:
     """Write an Ed25519 key pair: PRIVATE_KEY (mode 0600) and PRIVATE_KEY.pub."""
-    _run("keygen", as_json, lambda: bundle_keys.keygen(private_key))
+    options.run("keygen", as_json, lambda: bundle_keys.keygen(private_key))
 
 
 @cli.command()
 @click.argument("project_dir", required=False, type=click.Path(path_type=Path, file_okay=False))
-@_project_option
+@options.project_option
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Bundle."
 )
@@ -464,7 +418,7 @@ def keygen(private_key: Path, as_json: bool) -> None:
 @click.option(
     "--script", metavar="NAME", help="The console script the executable runs (default: the members' first)."
 )
-@_json_option
+@options.json_option
 def pack(
     project_dir: Path | None,
     project: Path | None,
@@ -479,8 +433,8 @@ def pack(
     as_json: bool,
 ) -> None:
     """Pack the lock's wheels and the built members into one deterministic, offline bundle."""
-    project_dir = _project("pack", as_json, project_dir, project)
-    _run(
+    project_dir = options.project_dir("pack", as_json, project_dir, project)
+    options.run(
         "pack",
         as_json,
         lambda: bundle_pack.pack(
@@ -495,3 +449,6 @@ def pack(
             script=script,
         ),
     )
+
+
+cli.add_command(audit)

@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Protocol, TextIO
 
-    from venvkeeper.cli import render_bundle, render_deploy, render_doctor, render_update, render_verify
+    from venvkeeper.cli import (
+        render_audit,
+        render_bundle,
+        render_deploy,
+        render_doctor,
+        render_update,
+        render_verify,
+    )
     from venvkeeper.core.results import Result
     from venvkeeper.generations import results
     from venvkeeper.generations.results import ErrorResult
@@ -32,6 +39,7 @@ if TYPE_CHECKING:
 
 else:
     render_bundle = lazy("venvkeeper.cli.render_bundle")
+    render_audit = lazy("venvkeeper.cli.render_audit")
     render_deploy = lazy("venvkeeper.cli.render_deploy")
     render_doctor = lazy("venvkeeper.cli.render_doctor")
     render_update = lazy("venvkeeper.cli.render_update")
@@ -49,6 +57,7 @@ RENDERERS: dict[str, Renderer] = {
     "venvkeeper.generations.results.StatusResult": render_deploy,
     "venvkeeper.generations.results.RollbackResult": render_deploy,
     "venvkeeper.verify.result.VerifyResult": render_verify,
+    "venvkeeper.audit.result.AuditResult": render_audit,
     "venvkeeper.doctor.result.DoctorResult": render_doctor,
     "venvkeeper.doctor.result.HealResult": render_doctor,
     "venvkeeper.update.result.UpdateResult": render_update,

@@ -13,7 +13,8 @@ __all__ = ["DEFAULT_HOOK_TIMEOUT", "DEFAULT_KEEP", "Config", "Hooks", "parse_con
 DEFAULT_KEEP = 3
 DEFAULT_HOOK_TIMEOUT = 900.0
 
-_TOP_KEYS = {"groups", "python", "keep", "hooks", "update"}
+# audit: [tool.venvkeeper.audit] (osv, ignore), read by venvkeeper.audit.ignores.
+_TOP_KEYS = {"groups", "python", "keep", "hooks", "update", "audit"}
 _HOOK_KEYS = {"post-deploy", "directory", "timeout"}
 
 
