@@ -93,7 +93,7 @@ cmd:
 exit_code:
   description:
     - venvkeeper's exit code (0).
-    - Not named C(rc): Ansible fails a task whose result has a non-zero C(rc).
+    - Not named C(rc), because Ansible fails a task whose result has a non-zero C(rc).
   returned: success
   type: int
   sample: 0

@@ -120,13 +120,13 @@ cmd:
   sample: [venvkeeper, verify, --env, /srv/webapp/.venv, --json]
 exit_code:
   description:
-    - venvkeeper's exit code: 0 clean, 1 findings (with O(fail_on_findings=false)).
-    - Not named C(rc): Ansible fails a task whose result has a non-zero C(rc).
+    - 'venvkeeper''s exit code: 0 clean, 1 findings (with O(fail_on_findings=false)).'
+    - Not named C(rc), because Ansible fails a task whose result has a non-zero C(rc).
   returned: success
   type: int
   sample: 0
 rc:
-  description: venvkeeper's exit code when the task failed: 1 findings, 2 cannot verify.
+  description: 'venvkeeper''s exit code when the task failed: 1 findings, 2 cannot verify.'
   returned: failure
   type: int
   sample: 2
