@@ -119,13 +119,15 @@ def test_deploy_is_idempotent_exact_in_check_mode_and_rolls_back(
 
     # rollback: check mode names the target and switches nothing; with `to` it is idempotent.
     rollback = _task("rollback", "rollback", env=str(env), to=1, executable=str(VENVKEEPER))
-    would = play([rollback], "--check")
+    one_back = _task("one back", "rollback", env=str(env))
+    would = play([rollback, one_back], "--check")
     assert would.code == 0, would.report
-    assert {k: would.result("rollback")[k] for k in ("changed", "generation", "previous")} == {
-        "changed": True,
-        "generation": 1,
-        "previous": 2,
-    }
+    for task in ("rollback", "one back"):
+        assert {k: would.result(task)[k] for k in ("changed", "generation", "previous")} == {
+            "changed": True,
+            "generation": 1,
+            "previous": 2,
+        }
     assert _live(env) == 2
     back = play([rollback], "--diff")
     assert back.code == 0, back.report
@@ -163,6 +165,21 @@ def test_a_failing_hook_fails_the_task_and_the_host_rolls_back(
     assert [hook["exit_code"] for hook in result["hooks"]] == [3]
     assert "\n" not in result["msg"]
     assert _live(env) == 1
+
+    # no_hooks: the same change goes live and the hook does not run.
+    skipped = play(
+        [
+            {
+                **deploy,
+                "venvkeeper.venvkeeper.deploy": {**deploy["venvkeeper.venvkeeper.deploy"], "no_hooks": True},
+            }
+        ]
+    )
+    result = skipped.result("deploy")
+    assert skipped.code == 0, result
+    assert (result["changed"], result["hooks"]) == (True, [])
+    assert "post-deploy hooks skipped (--no-hooks)" in result["reason"]
+    assert _live(env) == result["generation"] > 1
 
 
 def test_install_a_signed_bundle_then_verify_returns_facts(
