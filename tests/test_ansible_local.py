@@ -241,3 +241,108 @@ def test_install_a_signed_bundle_then_verify_returns_facts(
     assert allowed["clean"] is False
     assert [f["distribution"] for f in allowed["findings"]] == ["tinyutil"]
     assert dirty.result("facts")["venvkeeper_verify"]["clean"] is False
+
+
+_FAKE_CLI = """\
+#!{python}
+# Stands in for venvkeeper: records its argv, answers what the module reads.
+import json, sys
+with open({log!r}, "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+command = sys.argv[1]
+if command == "status":
+    print(json.dumps({{"env": "e", "current": 2, "generations": [{{"number": 1}}, {{"number": 2}}]}}))
+elif command == "verify":
+    print(json.dumps({{"env": "e", "clean": True, "generation": 2, "findings": []}}))
+elif command == "rollback":
+    print(json.dumps({{"env": "e", "generation": 1, "previous": 2, "packages": {{}}}}))
+else:
+    print(json.dumps({{"env": "e", "changed": False, "generation": 2}}))
+"""
+
+
+def test_every_option_reaches_the_cli_as_its_long_option(core: AnsibleCore, tmp_path: Path) -> None:
+    log = tmp_path / "argv.jsonl"
+    fake = tmp_path / "fake-venvkeeper"
+    fake.write_text(_FAKE_CLI.format(python=sys.executable, log=str(log)))
+    fake.chmod(0o755)
+    common = {"executable": str(fake), "env": "/srv/app/.venv"}
+    tasks = [
+        _task(
+            "deploy",
+            "deploy",
+            project="/srv/app/src",
+            python="3.12",
+            groups=["docs", "tests"],
+            keep=0,
+            no_hooks=True,
+            in_place=True,
+            **common,
+        ),
+        _task(
+            "install",
+            "install",
+            bundle="/tmp/app.tar.gz",
+            public_key="/etc/k.pub",
+            python="3.12",
+            keep=2,
+            in_place=True,
+            hooks_dir="/srv/app/src",
+            no_hooks=True,
+            **common,
+        ),
+        _task("verify", "verify", project="/srv/app/src", fast=True, **common),
+        _task("rollback", "rollback", to=1, **common),
+        _task("deploy, defaults", "deploy", project="/srv/app/src", **common),
+    ]
+
+    outcome = Plays(core, tmp_path / "play")(tasks)
+
+    assert outcome.code == 0, outcome.report
+    argvs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert argvs == [
+        [
+            "deploy",
+            "--project",
+            "/srv/app/src",
+            "--env",
+            "/srv/app/.venv",
+            "--python",
+            "3.12",
+            "--group",
+            "docs",
+            "--group",
+            "tests",
+            "--keep",
+            "0",
+            "--no-hooks",
+            "--in-place",
+            "--json",
+        ],
+        [
+            "install",
+            "/tmp/app.tar.gz",
+            "--env",
+            "/srv/app/.venv",
+            "--public-key",
+            "/etc/k.pub",
+            "--python",
+            "3.12",
+            "--keep",
+            "2",
+            "--in-place",
+            "--hooks-dir",
+            "/srv/app/src",
+            "--no-hooks",
+            "--json",
+        ],
+        ["verify", "--env", "/srv/app/.venv", "--project", "/srv/app/src", "--fast", "--json"],
+        ["status", "--env", "/srv/app/.venv", "--json"],
+        ["rollback", "--env", "/srv/app/.venv", "--to", "1", "--json"],
+        ["deploy", "--project", "/srv/app/src", "--env", "/srv/app/.venv", "--json"],
+    ]
+    # ... and each of those options is one the real CLI has.
+    for argv in argvs:
+        help_text = run([VENVKEEPER, argv[0], "--help"]).stdout
+        for option in (arg for arg in argv if arg.startswith("--")):
+            assert f"{option} " in help_text or f"{option}\n" in help_text, (argv[0], option)
