@@ -199,7 +199,7 @@ rolled_back:
   sample: true
 cmd:
   description: The venvkeeper command that ran.
-  returned: always
+  returned: when venvkeeper ran
   type: list
   elements: str
   sample: [venvkeeper, deploy, --project, /srv/webapp/src, --env, /srv/webapp/.venv, --json]

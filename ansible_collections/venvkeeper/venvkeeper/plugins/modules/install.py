@@ -190,7 +190,7 @@ rolled_back:
   sample: true
 cmd:
   description: The venvkeeper command that ran.
-  returned: always
+  returned: when venvkeeper ran
   type: list
   elements: str
   sample: [venvkeeper, install, /var/tmp/webapp.tar.gz, --env, /srv/webapp/.venv, --json]

@@ -86,7 +86,7 @@ packages:
   sample: {"added": [], "removed": [], "changed": [{"name": "tinyweb", "old": "1.2.1", "new": "1.2.0"}]}
 cmd:
   description: The venvkeeper command that ran (C(status) in check mode or when O(to) is live).
-  returned: always
+  returned: when venvkeeper ran
   type: list
   elements: str
   sample: [venvkeeper, rollback, --env, /srv/webapp/.venv, --to, 2, --json]

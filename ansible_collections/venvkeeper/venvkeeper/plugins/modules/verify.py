@@ -114,7 +114,7 @@ ansible_facts:
       sample: {"env": "/srv/webapp/.venv", "clean": true, "generation": 3, "findings": [], "files": 1032}
 cmd:
   description: The venvkeeper command that ran.
-  returned: always
+  returned: when venvkeeper ran
   type: list
   elements: str
   sample: [venvkeeper, verify, --env, /srv/webapp/.venv, --json]
