@@ -256,16 +256,31 @@ elif command == "verify":
     print(json.dumps({{"env": "e", "clean": True, "generation": 2, "findings": []}}))
 elif command == "rollback":
     print(json.dumps({{"env": "e", "generation": 1, "previous": 2, "packages": {{}}}}))
+elif "--check" in sys.argv:
+    print(json.dumps({{"env": "e", "changed": True, "generation": 2, "packages": {packages!r}}}))
+    sys.exit(6)
 else:
     print(json.dumps({{"env": "e", "changed": False, "generation": 2}}))
 """
+# What a check answers in the stand-in: several packages of each kind, out of order.
+_PACKAGES = {
+    "added": [{"name": "zeta", "old": "", "new": "1.0"}, {"name": "alpha", "old": "", "new": "2.0"}],
+    "removed": [{"name": "mid", "old": "3.0", "new": ""}],
+    "changed": [{"name": "beta", "old": "1.0", "new": "1.1"}],
+}
+
+
+def _fake_cli(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in for venvkeeper that records each argv (one JSON list a line) in the log it returns."""
+    log = tmp_path / "argv.jsonl"
+    fake = tmp_path / "fake-venvkeeper"
+    fake.write_text(_FAKE_CLI.format(python=sys.executable, log=str(log), packages=_PACKAGES))
+    fake.chmod(0o755)
+    return fake, log
 
 
 def test_every_option_reaches_the_cli_as_its_long_option(core: AnsibleCore, tmp_path: Path) -> None:
-    log = tmp_path / "argv.jsonl"
-    fake = tmp_path / "fake-venvkeeper"
-    fake.write_text(_FAKE_CLI.format(python=sys.executable, log=str(log)))
-    fake.chmod(0o755)
+    fake, log = _fake_cli(tmp_path)
     common = {"executable": str(fake), "env": "/srv/app/.venv"}
     tasks = [
         _task(
@@ -346,3 +361,25 @@ def test_every_option_reaches_the_cli_as_its_long_option(core: AnsibleCore, tmp_
         help_text = run([VENVKEEPER, argv[0], "--help"]).stdout
         for option in (arg for arg in argv if arg.startswith("--")):
             assert f"{option} " in help_text or f"{option}\n" in help_text, (argv[0], option)
+
+
+def test_the_diff_is_sorted_lines_and_rollback_check_mode_refuses_what_is_not_kept(
+    core: AnsibleCore, tmp_path: Path
+) -> None:
+    fake, log = _fake_cli(tmp_path)
+    common = {"executable": str(fake), "env": "/srv/app/.venv"}
+    deploy = _task("deploy", "deploy", project="/srv/app/src", **common)
+    rollback = _task("rollback to 7", "rollback", ignore_errors=True, to=7, **common)
+
+    outcome = Plays(core, tmp_path / "play")([deploy, rollback], "--check", "--diff")
+
+    planned = outcome.result("deploy")
+    assert "exit_code" in planned, planned
+    assert (planned["changed"], planned["exit_code"], planned["check"]) == (True, 6, True)
+    assert planned["diff"]["before"] == "beta==1.0\nmid==3.0\n"
+    assert planned["diff"]["after"] == "alpha==2.0\nbeta==1.1\nzeta==1.0\n"
+    refused = outcome.result("rollback to 7")
+    assert refused["failed"] is True
+    assert refused["msg"] == "venvkeeper rollback: e: generation 7 is not kept (kept: 1, 2)"
+    # Check mode ran status only: no rollback was attempted.
+    assert [json.loads(line)[0] for line in log.read_text().splitlines()] == ["deploy", "status"]
