@@ -299,3 +299,22 @@ def test_install_check_equals_the_next_install(
     )
     assert text.code == WOULD_CHANGE
     assert "  ~ tinyutil 1.1.0 -> 1.2.0\n" in text.out
+
+
+def test_check_of_a_member_whose_version_is_dynamic(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uv.lock holds no version for it (nor for its path dependency): the check reads it from the
+    wheel, as built."""
+    project = make_project("dynversion")
+    env = tmp_path / ".venv"
+    first, _ = _paired(capsys, project, env)
+    added = {e["name"]: e["new"] for e in first.json["added"]}
+    assert (added["dynversion"], added["helper"]) == ("0.27.1", "3.1.4")  # neither is in uv.lock
+
+    init = project / "src" / "dynversion" / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "', '__version__ = "9', 1))
+    commit_all(project, "a new version, in the module")
+    bumped, _ = _paired(capsys, project, env)
+    [(name, old, new)] = _package_names(bumped.json)["changed"]
+    assert (name, new) == ("dynversion", "9" + old)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -216,3 +217,28 @@ def test_a_project_of_dependencies_only_deploys(
         run_in_env(env, "python", "-c", "import tinyutil; print(tinyutil.__name__)").stdout.strip()
         == "tinyutil"
     )
+
+
+def test_the_same_content_from_another_checkout_is_recorded_as_its_source(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing is built, but the record now names the checkout deployed from: ``update`` works on it."""
+    first = make_project("updatable")
+    env = tmp_path / ".venv"
+    assert vk(capsys, "deploy", first, "--env", env).code == 0
+    second = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(first), str(second)], check=True)
+
+    refused = vk(capsys, "update", second, "--env", env, "--dry-run")
+    assert refused.code == 2 and f"deployed from {first}, not from {second}" in refused.error_line
+
+    again = vk(capsys, "deploy", second, "--env", env, "--json")
+    assert again.code == 0 and again.json["changed"] is False
+    assert again.json["reason"].endswith(f"; now recorded as deployed from {second} (was {first})")
+    assert json.loads((tmp_path / ".venv.venvkeeper" / "generations" / "0001.json").read_text())[
+        "project"
+    ] == str(second)
+    assert generations(env) == ["0001", "0001.json"]
+    updated = vk(capsys, "update", second, "--env", env, "--dry-run", "--json")
+    assert updated.code == 0, updated.out
+    assert "is unchanged" in vk(capsys, "deploy", second, "--env", env).out

@@ -88,21 +88,31 @@ def test_the_fast_paths_load_only_their_own_command(stamped: tuple[Path, Path], 
             assert [m for m in ("json", "re", "enum", "typing", "pathlib") if m in loaded] == []
 
 
+@pytest.mark.parametrize("check", [False, True], ids=["deploy", "check"])
 @pytest.mark.parametrize("in_place", [False, True], ids=["generation", "in-place"])
 def test_fast_json_is_the_full_paths_json(
-    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], in_place: bool
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    in_place: bool,
+    check: bool,
 ) -> None:
     """--json from the fast path (a plain dict, no dataclasses) is the full path's answer to the same
-    no-op, key for key and in the same order; only the time and how "unchanged" was found differ."""
+    no-op, key for key and in the same order; only the time and how "unchanged" was found differ.
+    ``deploy --check --diff`` too: the stamp answers it as a check, exit 0."""
     project = make_project("workspace")
     env = tmp_path / ".venv"
     args = ["deploy", project, "--env", env, *(["--in-place"] if in_place else [])]
+    asked = [*args, *(["--check", "--diff"] if check else [])]
     assert vk(capsys, *args).code == 0
     _settle()
-    slow = vk(capsys, *args, "--json")
     stamp = tmp_path / ".venv.venvkeeper" / "noop-stamp.marshal"
+    slow = vk(capsys, *asked, "--json")  # a check writes no stamp: the deploy after it does
+    assert vk(capsys, *args).code == 0
     assert stamp.is_file()
-    fast = vk(capsys, *args, "--json")
+    fast = vk(capsys, *asked, "--json")
+    assert (slow.code, fast.code) == (0, 0)
+    assert fast.json.get("check") is (True if check else None)
     assert FAST not in slow.json["reason"]
     assert fast.json["reason"] == f"{slow.json['reason']} {FAST}"
     assert list(fast.json) == list(slow.json)

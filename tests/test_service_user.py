@@ -158,3 +158,29 @@ def test_deploy_verify_update_without_a_usable_home(
     assert probe.returncode == 0
     assert not Path("/nonexistent").exists()
     assert list(host.unreadable.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["root", "member"])
+def test_a_tracked_file_the_deploying_user_cannot_read_is_one_error_line(
+    where: str, host: Host, make_project: Callable[..., Path]
+) -> None:
+    """bundlewrap's git_deploy leaves a root-owned 0400 ``.bundlewrap_git_deploy`` in the checkout: a
+    file the service user cannot read is named, with the fix, and nothing is deployed."""
+    project = make_project("workspace")
+    # At the root it is only copied; in a member it is hashed first (the member's content digest).
+    name = ".bundlewrap_git_deploy" if where == "root" else "packages/webapp/secret.txt"
+    (project / name).write_text("root only\n")
+    subprocess.run(["git", "add", "-f", name], cwd=project, check=True, capture_output=True)
+    subprocess.run(["git", "commit", "-qm", "a root-only file"], cwd=project, check=True, capture_output=True)
+    checkout, env = _deployable(host, project)
+    (checkout / name).chmod(0o400)
+
+    deployed = host.run("/nonexistent", "deploy", checkout, "--env", env)
+
+    assert deployed.returncode == 2, deployed.stdout + deployed.stderr
+    assert "Traceback" not in deployed.stderr
+    assert deployed.stderr.splitlines()[0] == (
+        f"error: {checkout / name}: cannot be read by this user (Permission denied)"
+    )
+    assert "stop tracking it" in deployed.stderr
+    assert not env.exists() and not (env.parent / ".venv.venvkeeper").exists()

@@ -26,7 +26,7 @@ import sys
 import time
 
 from venvkeeper.cli import argv
-from venvkeeper.cli.messages import unchanged_line
+from venvkeeper.cli.messages import unchanged_line, would_not_change_line
 from venvkeeper.cli.render_noop import dumps, unchanged_json
 from venvkeeper.core import paths
 from venvkeeper.core.lazy import lazy
@@ -45,7 +45,8 @@ __all__ = ["try_noop"]
 
 _VALUE_FLAGS = {"--env", "--project", "--group", "--python", "--keep"}
 # --no-hooks too: an unchanged deploy runs no hook either way, so its answer is the same.
-_BOOL_FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place"}
+# --check and --diff: an unchanged deploy's check is the same answer, worded as a check (exit 0).
+_BOOL_FLAGS = {"--json", "--no-wait", "--no-rollback", "--no-hooks", "--in-place", "--check", "--diff"}
 
 
 def _parse(args: Sequence[str]) -> dict[str, Any] | None:
@@ -113,6 +114,8 @@ def try_noop(args: Sequence[str]) -> int | None:
             in_place=bool(parsed.get("--in-place")),
             as_json=bool(parsed.get("--json")),
             duration_s=time.monotonic() - started,
+            check=bool(parsed.get("--check")),
+            diff=bool(parsed.get("--diff")),
         )
         sys.stdout.flush()
     except BrokenPipeError:  # the answer stands when nobody reads it (`| head -1`)
@@ -121,11 +124,21 @@ def try_noop(args: Sequence[str]) -> int | None:
 
 
 def _print_unchanged(
-    env: str, generation: int | None, *, in_place: bool, as_json: bool, duration_s: float
+    env: str,
+    generation: int | None,
+    *,
+    in_place: bool,
+    as_json: bool,
+    duration_s: float,
+    check: bool,
+    diff: bool,
 ) -> None:
     reason = "nothing changed since the live environment was built (file metadata unchanged)"
     if as_json:
-        answer = unchanged_json(env, generation, reason, in_place=in_place, duration_s=duration_s)
+        answer = unchanged_json(
+            env, generation, reason, in_place=in_place, duration_s=duration_s, check=check, diff=diff
+        )
         sys.stdout.write(dumps(answer) + "\n")
         return
-    sys.stdout.write(unchanged_line(env, generation, reason, duration_s))
+    line = would_not_change_line if check else unchanged_line
+    sys.stdout.write(line(env, generation, reason, duration_s))

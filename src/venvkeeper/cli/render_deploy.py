@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from venvkeeper.cli.messages import unchanged_line
+from venvkeeper.cli.messages import unchanged_line, would_not_change_line
 from venvkeeper.core.results import Result
 from venvkeeper.generations.results import (
     HOOKS_SKIPPED,
@@ -43,12 +43,10 @@ def _packages(result: DeployResult | RollbackResult, out: TextIO) -> None:
 
 def _check(result: CheckResult, out: TextIO) -> None:
     """``--check``: the plan. The package lines with ``--diff``, else their counts."""
-    took = f" [{result.duration_s:.2f}s]"
     if not result.changed:
-        where = f" (generation {result.generation})" if result.generation is not None else ""
-        out.write(f"{result.env} would not change{where}: {result.reason}{took}\n")
+        out.write(would_not_change_line(result.env, result.generation, result.reason, result.duration_s))
         return
-    out.write(f"{result.env} would change: {result.reason}{took}\n")
+    out.write(f"{result.env} would change: {result.reason} [{result.duration_s:.2f}s]\n")
     if result.rebuilt:
         out.write(f"  would build members: {', '.join(result.rebuilt)}\n")
     if result.reused:

@@ -29,11 +29,19 @@ _INDENT = "  "
 
 
 def unchanged_json(
-    env: str, generation: int | None, reason: str, *, in_place: bool, duration_s: float
+    env: str,
+    generation: int | None,
+    reason: str,
+    *,
+    in_place: bool,
+    duration_s: float,
+    check: bool = False,
+    diff: bool = False,
 ) -> dict[str, Any]:
     """``DeployResult(changed=False, ...).to_json()`` for an unchanged deploy: nothing added, removed,
-    rebuilt or run, no uv (so no uv cache)."""
-    return {
+    rebuilt or run, no uv (so no uv cache); ``CheckResult``'s with ``check`` (--check), with the
+    empty ``diff`` of --diff."""
+    found = {
         "schema_version": _SCHEMA_VERSION,
         "command": "deploy",
         "ok": True,
@@ -58,6 +66,11 @@ def unchanged_json(
         "uv_cache": None,
         "duration_s": round(duration_s, 3),
     }
+    if diff:
+        found["diff"] = {"before": "", "after": ""}
+    if check:
+        found["check"] = True
+    return found
 
 
 def dumps(value: Any, level: int = 0) -> str:

@@ -27,6 +27,7 @@ __all__ = [
     "ToolError",
     "VenvkeeperError",
     "VersionError",
+    "unreadable_file",
 ]
 
 
@@ -142,3 +143,13 @@ class VersionError(BuildError):
 
     code = "version"
     exit_code = ExitCode.BAD_INPUT
+
+
+def unreadable_file(exc: OSError) -> ConfigError:
+    """A project file the deploying user cannot read (a root-owned 0400 file in the checkout, such as
+    bundlewrap's ``.bundlewrap_git_deploy``): one line naming it, not a traceback."""
+    return ConfigError(
+        f"{exc.filename}: cannot be read by this user ({exc.strerror})",
+        hint="a deploy copies and hashes every file the project tracks: make it readable to the user "
+        "who deploys, or stop tracking it (git rm --cached, and list it in .gitignore)",
+    )

@@ -9,18 +9,21 @@ groups (the deploy's own source of truth), its markers evaluated for the chosen 
 members at the versions the lock gives them.
 
 A member whose version is dynamic (from git, say) has no version in the lock: when its content
-changed, it is listed as rebuilt and left out of the package changes, as its version is only known
-once it is built.
+changed, its version is read from its wheel: the one in the wheel cache for this content, else one
+built into the check's scratch directory (as the deploy would build it, and failing as it would).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from packaging.markers import InvalidMarker, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from venvkeeper.core.names import canonicalize_name
@@ -31,7 +34,7 @@ from venvkeeper.generations.results import CheckResult
 from venvkeeper.project import plan
 from venvkeeper.project.workspace import LockedMember
 
-__all__ = ["planned", "predicted_packages"]
+__all__ = ["Predicted", "planned", "predicted_packages", "wheel_version"]
 
 
 def _version(text: str) -> str:
@@ -57,19 +60,23 @@ def _local_sources(lock: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
 
 def _third_party(
     export_text: str, markers: Mapping[str, str], lock: Mapping[str, Any]
-) -> tuple[dict[str, str], list[str]]:
-    """What uv's export installs for ``markers``: name -> version, and the lines naming no package."""
+) -> tuple[dict[str, str], list[str], list[tuple[str, str]]]:
+    """What uv's export installs for ``markers``: name -> version, the lines naming no package, and
+    the path dependencies (name, path) whose version only their build knows."""
     packages: dict[str, str] = {}
     unknown: list[str] = []
+    builds: list[tuple[str, str]] = []
     local = _local_sources(lock)
     for text in requirement_lines(export_text):
         try:
             req = Requirement(text)
         except InvalidRequirement:
-            path = text.removeprefix("-e").strip().split(";", 1)[0].strip()
-            named = local.get(os.path.normpath(path))
+            path = os.path.normpath(text.removeprefix("-e").strip().split(";", 1)[0].strip())
+            named = local.get(path)
             if named is None:
                 unknown.append(text)
+            elif not named[1]:
+                builds.append((named[0], path))
             else:
                 packages[named[0]] = _version(named[1])
             continue
@@ -83,7 +90,18 @@ def _third_party(
             packages[canonicalize_name(req.name)] = _version(pins[0])
         elif applies:
             unknown.append(text)
-    return packages, unknown
+    return packages, unknown, builds
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """What the next environment would hold, as far as the lock says it."""
+
+    packages: dict[str, str]  # name -> version
+    unknown: list[str]  # lines of uv's export that name no package version
+    unversioned: list[str]  # changed members whose version is dynamic: their wheel says it
+    # Path dependencies (name, path from the root) whose version is dynamic: their wheel says it too.
+    paths: list[tuple[str, str]]
 
 
 def predicted_packages(
@@ -93,11 +111,11 @@ def predicted_packages(
     members: Sequence[LockedMember],
     member_hashes: Mapping[str, str],
     record: GenerationState | None,
-) -> tuple[dict[str, str], list[str]]:
-    """Every distribution the next environment would hold (name -> version), with the export lines
-    that name none. A member whose content is unchanged keeps its recorded version; a changed one
-    takes the lock's, or, dynamic, is left out (and so never shows as a change)."""
-    packages, unknown = _third_party(export_text, markers, lock)
+) -> Predicted:
+    """Every distribution the next environment would hold (name -> version). A member whose content is
+    unchanged keeps its recorded version; a changed one takes the lock's, or, dynamic (no version in
+    the lock), is named in ``unversioned`` for its wheel to tell (:func:`wheel_version`)."""
+    packages, unknown, paths = _third_party(export_text, markers, lock)
     locked = {
         canonicalize_name(p["name"]): str(p["version"])
         for p in lock.get("package", [])
@@ -105,6 +123,7 @@ def predicted_packages(
     }
     before = {m.get("name"): m.get("sha256") for m in record.members} if record is not None else {}
     previous = record.packages if record is not None else {}
+    unversioned: list[str] = []
     for member in members:
         if not member.package:
             continue
@@ -113,9 +132,14 @@ def predicted_packages(
             packages[name] = previous[name]
         elif name in locked:
             packages[name] = _version(locked[name])
-        elif name in previous:
-            packages[name] = previous[name]  # dynamic: its new version is known once built
-    return packages, unknown
+        else:
+            unversioned.append(member.name)
+    return Predicted(packages, unknown, unversioned, paths)
+
+
+def wheel_version(wheel: Path) -> str:
+    """The version a member's wheel carries (its file name says it, as the build wrote it)."""
+    return _version(str(parse_wheel_filename(wheel.name)[1]))
 
 
 def planned(

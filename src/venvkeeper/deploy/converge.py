@@ -22,12 +22,11 @@ from venvkeeper.core import files as fsutil
 from venvkeeper.core.config import DEFAULT_KEEP
 from venvkeeper.core.errors import InterpreterError
 from venvkeeper.core.lazy import lazy
-from venvkeeper.deploy import decision
+from venvkeeper.deploy import decision, noopstamp
 from venvkeeper.deploy.decision import Decision, Found, Live, Project, Repair
-from venvkeeper.gateways import git as gitcmd
 from venvkeeper.gateways import uv
 from venvkeeper.generations import stamp as stamps
-from venvkeeper.generations.layout import Layout, read_packages, read_state_file, refuse_inside
+from venvkeeper.generations.layout import Layout, read_packages, refuse_inside
 from venvkeeper.generations.results import DeployResult
 from venvkeeper.generations.transaction import (
     Target,
@@ -197,7 +196,11 @@ def _deploy(run: _Run) -> DeployResult:
         result.repair_findings = found.findings
         result.repaired, result.cache_refreshed = list(found.affected), list(found.poisoned)
     if not run.request.check:
-        _stamp(run, result)
+        request = run.request
+        key = stamps.request_key(
+            request.project_dir, request.env, request.groups, request.python, request.in_place
+        )
+        noopstamp.leave(run.layout, run.facts, key, in_place=request.in_place, generation=result.generation)
     return result
 
 
@@ -325,10 +328,22 @@ def _unchanged(run: _Run, decided: Decision) -> DeployResult:
         changed=False,
         generation=decided.generation,
         previous=decided.generation,
-        reason=decided.reason,
+        reason=decided.reason + _moved_source(run),
         in_place=decided.in_place,
         duration_s=time.monotonic() - run.started,
     )
+
+
+def _moved_source(run: _Run) -> str:
+    """The same content deployed from another checkout: nothing is built, but the record now names this
+    one as the source (``update`` works on the checkout the environment is deployed from)."""
+    record, root = run.live.record, str(run.workspace.root)
+    if record is None or record.project in (None, root):
+        return ""
+    path = run.layout.inplace_state if run.request.in_place else run.layout.state_file(record.number)
+    was, record.project = record.project, root
+    fsutil.atomic_write_json(path, record.to_json())
+    return f"; now recorded as deployed from {root} (was {was})"
 
 
 def _planned(
@@ -350,19 +365,43 @@ def _planned(
         markers = smoke.marker_environment(python)
         if markers is None:
             raise InterpreterError(f"{python}: does not run", hint="pass --python /path/to/python")
-        packages, unknown = check.predicted_packages(
+        predicted = check.predicted_packages(
             text, markers, lock, run.facts.members, run.project.member_hashes, run.live.record
         )
+        packages = predicted.packages
+        for name in predicted.unversioned:
+            packages[name] = _member_version(run, name, found, lock, stage)
+        for name, path in predicted.paths:
+            packages[name] = _built_version(stage, name, path, Path(found.python), in_workspace=False)
         if decided.in_place or decided.adopt:
             # What a deploy's diff starts from: the venv standing at --env (transaction.build_in_place)
             previous = read_packages(run.layout.env) if run.target.env_kind == "venv" else {}
         else:
             previous = dict(run.live.record.packages) if run.live.record is not None else {}
         result = check.planned(
-            decided, env=str(run.layout.env), previous=previous, packages=packages, unknown=unknown
+            decided, env=str(run.layout.env), previous=previous, packages=packages, unknown=predicted.unknown
         )
     result.duration_s = time.monotonic() - run.started
     return result
+
+
+def _member_version(run: _Run, name: str, found: Found, lock: dict[str, Any], stage: Path) -> str:
+    """``--check``: a member's version from its wheel: the wheel cache's for this content, else one
+    built into a scratch directory removed after, as the deploy would build it (and failing as it would)."""
+    digest = run.project.member_hashes[name]
+    cached = wheelcache.cached(run.layout, {name: digest}, found.interpreter)
+    if name in cached:
+        return check.wheel_version(cached[name])
+    path = next(m.path for m in run.facts.members if m.name == name)
+    in_workspace = "manifest" in lock or len(run.facts.members) > 1
+    return _built_version(stage, name, path, Path(found.python), in_workspace=in_workspace)
+
+
+def _built_version(stage: Path, name: str, path: str, python: Path, *, in_workspace: bool) -> str:
+    with tempfile.TemporaryDirectory(prefix="venvkeeper-check-wheel-") as out:
+        return check.wheel_version(
+            engine.build_wheel(stage, name, path, Path(out), python, in_workspace=in_workspace)
+        )
 
 
 def _in_place(run: _Run, build: populate.Build) -> DeployResult:
@@ -426,43 +465,3 @@ def _run_post_deploy(run: _Run, decided: Decision, number: int | None, undo: Und
         undo,
         rollback=decided.rollback_on_hook_failure,
     )
-
-
-def _stamp(run: _Run, result: DeployResult) -> None:
-    """Leave what the next identical no-op needs to answer from file metadata (see cli.fastpath)."""
-    request, layout, facts = run.request, run.layout, run.facts
-    index = gitcmd.index_path(run.workspace.root)
-    if request.in_place:
-        state_file, state = layout.inplace_state, read_state_file(layout.inplace_state)
-    elif result.generation is not None:
-        state_file, state = layout.state_file(result.generation), layout.read_state(result.generation)
-    else:
-        state_file, state = layout.home, None
-    if index is None or state is None or facts.dynamic:
-        # Outside git an added file leaves no trace to compare, nor does a new tag in the index's
-        # metadata (a version from git), so every run checks in full.
-        stamps.clear_stamp(layout.home)
-        return
-    root = run.workspace.root
-    read = [root / f for f in facts.files]
-    read += [
-        root / "uv.lock",
-        root / ".python-version",
-        index,
-        state_file,
-        Path(state.interpreter["realpath"]),
-    ]
-    read += [root / m.path / "pyproject.toml" for m in facts.members]
-    record = stamps.stamp_record(
-        key=stamps.request_key(
-            request.project_dir, request.env, request.groups, request.python, request.in_place
-        ),
-        target=None if request.in_place else os.readlink(layout.env),
-        generation=result.generation,
-        files=read,
-        now=time.time(),
-    )
-    # Cleared first either way: an older venvkeeper's stamp (another file name) must not linger.
-    stamps.clear_stamp(layout.home)
-    if record is not None:
-        fsutil.atomic_write_bytes(layout.home / stamps.STAMP_NAME, stamps.encode(record))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from venvkeeper.core.envscan import sha256_file
+from venvkeeper.core.errors import unreadable_file
 
 __all__ = ["digest_entries", "digest_json", "member_files", "tree_digest", "tree_entries"]
 
@@ -24,7 +25,11 @@ def tree_entries(root: Path, files: Iterable[str]) -> dict[str, str]:
         if stat.S_ISLNK(st.st_mode):
             entries[name] = f"L:{os.readlink(path)}"
         else:
-            entries[name] = f"{'x' if st.st_mode & 0o111 else '-'}:{sha256_file(str(path), st.st_size)}"
+            try:
+                digest = sha256_file(str(path), st.st_size)
+            except PermissionError as exc:
+                raise unreadable_file(exc) from None
+            entries[name] = f"{'x' if st.st_mode & 0o111 else '-'}:{digest}"
     return entries
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from venvkeeper.core import files as fsutil
+from venvkeeper.core.errors import unreadable_file
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.project import vcsversion
 
@@ -41,6 +42,17 @@ def wants_git(root: Path, members: Sequence[LockedMember]) -> bool:
     return bool(vcsversion.dynamic_versions(root, packages)) and gitcmd.is_work_tree(root)
 
 
+def _copy(src_root: Path, dst_root: Path, files: Sequence[str]) -> None:
+    """The files copied; one the deploying user cannot read is one error line naming it, not a trace
+    (a root-owned 0400 file in the checkout, such as bundlewrap's ``.bundlewrap_git_deploy``)."""
+    try:
+        fsutil.copy_files(src_root, dst_root, files)
+    except PermissionError as exc:
+        if not str(exc.filename or "").startswith(str(src_root)):
+            raise
+        raise unreadable_file(exc) from None
+
+
 def populate(
     source: Path, files: Sequence[str], top: Path, *, git: bool, members: Sequence[LockedMember] = ()
 ) -> Path:
@@ -50,19 +62,19 @@ def populate(
     (give the copy git metadata) and the project is a subdirectory of its repository.
     """
     if not git:
-        fsutil.copy_files(source, top, files)
+        _copy(source, top, files)
         # An unpacked sdist whose .gitignore leaves out PKG-INFO: the version is in it. (In a git
         # checkout an untracked PKG-INFO is litter, and hatchling would read it: not copied.)
         listed = set(files)
         names = ("PKG-INFO" if m.path in ("", ".") else f"{m.path}/PKG-INFO" for m in members)
         missing = [name for name in names if name not in listed and (source / name).is_file()]
         if missing and not gitcmd.is_work_tree(source):
-            fsutil.copy_files(source, top, missing)
+            _copy(source, top, missing)
         return top
     mirror = gitcmd.mirror_source(source)
     project = top / mirror.prefix if mirror.prefix else top
     project.mkdir(parents=True, exist_ok=True)
-    fsutil.copy_files(source, project, files)
+    _copy(source, project, files)
     present = {mirror.prefix + name for name in files}
     # setuptools-scm and dunamai call a tree dirty for an uncommitted change anywhere in it, so
     # changed files outside the project are copied as well; a deleted one stays absent.
@@ -73,7 +85,7 @@ def populate(
         and what != "D"
         and ((mirror.top / path).is_file() or (mirror.top / path).is_symlink())
     )
-    fsutil.copy_files(mirror.top, top, outside)
+    _copy(mirror.top, top, outside)
     present.update(outside)
     deleted = {path for path, what in mirror.changed.items() if what == "D"}
     indexed = (

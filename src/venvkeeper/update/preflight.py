@@ -217,7 +217,8 @@ def _environment(session: Session) -> GenerationState:
         raise refused(
             "env-missing",
             f"{env}: deployed from {current.project}, not from {root}",
-            "give the environment this project deploys to",
+            f"give the environment this project deploys to, or deploy it from here first "
+            f"(venvkeeper deploy {root} --env {env}: unchanged content builds nothing)",
         )
     session.result.generation = session.result.previous = current.number
     return current
