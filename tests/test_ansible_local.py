@@ -119,13 +119,15 @@ def test_deploy_is_idempotent_exact_in_check_mode_and_rolls_back(
 
     # rollback: check mode names the target and switches nothing; with `to` it is idempotent.
     rollback = _task("rollback", "rollback", env=str(env), to=1, executable=str(VENVKEEPER))
-    would = play([rollback], "--check")
+    one_back = _task("one back", "rollback", env=str(env))
+    would = play([rollback, one_back], "--check")
     assert would.code == 0, would.report
-    assert {k: would.result("rollback")[k] for k in ("changed", "generation", "previous")} == {
-        "changed": True,
-        "generation": 1,
-        "previous": 2,
-    }
+    for task in ("rollback", "one back"):
+        assert {k: would.result(task)[k] for k in ("changed", "generation", "previous")} == {
+            "changed": True,
+            "generation": 1,
+            "previous": 2,
+        }
     assert _live(env) == 2
     back = play([rollback], "--diff")
     assert back.code == 0, back.report
@@ -163,6 +165,21 @@ def test_a_failing_hook_fails_the_task_and_the_host_rolls_back(
     assert [hook["exit_code"] for hook in result["hooks"]] == [3]
     assert "\n" not in result["msg"]
     assert _live(env) == 1
+
+    # no_hooks: the same change goes live and the hook does not run.
+    skipped = play(
+        [
+            {
+                **deploy,
+                "venvkeeper.venvkeeper.deploy": {**deploy["venvkeeper.venvkeeper.deploy"], "no_hooks": True},
+            }
+        ]
+    )
+    result = skipped.result("deploy")
+    assert skipped.code == 0, result
+    assert (result["changed"], result["hooks"]) == (True, [])
+    assert "post-deploy hooks skipped (--no-hooks)" in result["reason"]
+    assert _live(env) == result["generation"] > 1
 
 
 def test_install_a_signed_bundle_then_verify_returns_facts(
@@ -224,3 +241,145 @@ def test_install_a_signed_bundle_then_verify_returns_facts(
     assert allowed["clean"] is False
     assert [f["distribution"] for f in allowed["findings"]] == ["tinyutil"]
     assert dirty.result("facts")["venvkeeper_verify"]["clean"] is False
+
+
+_FAKE_CLI = """\
+#!{python}
+# Stands in for venvkeeper: records its argv, answers what the module reads.
+import json, sys
+with open({log!r}, "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+command = sys.argv[1]
+if command == "status":
+    print(json.dumps({{"env": "e", "current": 2, "generations": [{{"number": 1}}, {{"number": 2}}]}}))
+elif command == "verify":
+    print(json.dumps({{"env": "e", "clean": True, "generation": 2, "findings": []}}))
+elif command == "rollback":
+    print(json.dumps({{"env": "e", "generation": 1, "previous": 2, "packages": {{}}}}))
+elif "--check" in sys.argv:
+    print(json.dumps({{"env": "e", "changed": True, "generation": 2, "packages": {packages!r}}}))
+    sys.exit(6)
+else:
+    print(json.dumps({{"env": "e", "changed": False, "generation": 2}}))
+"""
+# What a check answers in the stand-in: several packages of each kind, out of order.
+_PACKAGES = {
+    "added": [{"name": "zeta", "old": "", "new": "1.0"}, {"name": "alpha", "old": "", "new": "2.0"}],
+    "removed": [{"name": "mid", "old": "3.0", "new": ""}],
+    "changed": [{"name": "beta", "old": "1.0", "new": "1.1"}],
+}
+
+
+def _fake_cli(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in for venvkeeper that records each argv (one JSON list a line) in the log it returns."""
+    log = tmp_path / "argv.jsonl"
+    fake = tmp_path / "fake-venvkeeper"
+    fake.write_text(_FAKE_CLI.format(python=sys.executable, log=str(log), packages=_PACKAGES))
+    fake.chmod(0o755)
+    return fake, log
+
+
+def test_every_option_reaches_the_cli_as_its_long_option(core: AnsibleCore, tmp_path: Path) -> None:
+    fake, log = _fake_cli(tmp_path)
+    common = {"executable": str(fake), "env": "/srv/app/.venv"}
+    tasks = [
+        _task(
+            "deploy",
+            "deploy",
+            project="/srv/app/src",
+            python="3.12",
+            groups=["docs", "tests"],
+            keep=0,
+            no_hooks=True,
+            in_place=True,
+            **common,
+        ),
+        _task(
+            "install",
+            "install",
+            bundle="/tmp/app.tar.gz",
+            public_key="/etc/k.pub",
+            python="3.12",
+            keep=2,
+            in_place=True,
+            hooks_dir="/srv/app/src",
+            no_hooks=True,
+            **common,
+        ),
+        _task("verify", "verify", project="/srv/app/src", fast=True, **common),
+        _task("rollback", "rollback", to=1, **common),
+        _task("deploy, defaults", "deploy", project="/srv/app/src", **common),
+    ]
+
+    outcome = Plays(core, tmp_path / "play")(tasks)
+
+    assert outcome.code == 0, outcome.report
+    argvs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert argvs == [
+        [
+            "deploy",
+            "--project",
+            "/srv/app/src",
+            "--env",
+            "/srv/app/.venv",
+            "--python",
+            "3.12",
+            "--group",
+            "docs",
+            "--group",
+            "tests",
+            "--keep",
+            "0",
+            "--no-hooks",
+            "--in-place",
+            "--json",
+        ],
+        [
+            "install",
+            "/tmp/app.tar.gz",
+            "--env",
+            "/srv/app/.venv",
+            "--public-key",
+            "/etc/k.pub",
+            "--python",
+            "3.12",
+            "--keep",
+            "2",
+            "--in-place",
+            "--hooks-dir",
+            "/srv/app/src",
+            "--no-hooks",
+            "--json",
+        ],
+        ["verify", "--env", "/srv/app/.venv", "--project", "/srv/app/src", "--fast", "--json"],
+        ["status", "--env", "/srv/app/.venv", "--json"],
+        ["rollback", "--env", "/srv/app/.venv", "--to", "1", "--json"],
+        ["deploy", "--project", "/srv/app/src", "--env", "/srv/app/.venv", "--json"],
+    ]
+    # ... and each of those options is one the real CLI has.
+    for argv in argvs:
+        help_text = run([VENVKEEPER, argv[0], "--help"]).stdout
+        for option in (arg for arg in argv if arg.startswith("--")):
+            assert f"{option} " in help_text or f"{option}\n" in help_text, (argv[0], option)
+
+
+def test_the_diff_is_sorted_lines_and_rollback_check_mode_refuses_what_is_not_kept(
+    core: AnsibleCore, tmp_path: Path
+) -> None:
+    fake, log = _fake_cli(tmp_path)
+    common = {"executable": str(fake), "env": "/srv/app/.venv"}
+    deploy = _task("deploy", "deploy", project="/srv/app/src", **common)
+    rollback = _task("rollback to 7", "rollback", ignore_errors=True, to=7, **common)
+
+    outcome = Plays(core, tmp_path / "play")([deploy, rollback], "--check", "--diff")
+
+    planned = outcome.result("deploy")
+    assert "exit_code" in planned, planned
+    assert (planned["changed"], planned["exit_code"], planned["check"]) == (True, 6, True)
+    assert planned["diff"]["before"] == "beta==1.0\nmid==3.0\n"
+    assert planned["diff"]["after"] == "alpha==2.0\nbeta==1.1\nzeta==1.0\n"
+    refused = outcome.result("rollback to 7")
+    assert refused["failed"] is True
+    assert refused["msg"] == "venvkeeper rollback: e: generation 7 is not kept (kept: 1, 2)"
+    # Check mode ran status only: no rollback was attempted.
+    assert [json.loads(line)[0] for line in log.read_text().splitlines()] == ["deploy", "status"]

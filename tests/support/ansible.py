@@ -43,6 +43,7 @@ __all__ = [
     "collection_checkout",
     "controller_python",
     "ensure_ansible_core",
+    "target_pythons",
 ]
 
 # Pinned: sanity's rules change between ansible-core releases, and a test run must not change with
@@ -50,6 +51,8 @@ __all__ = [
 # constants.py, CONTROLLER_PYTHON_VERSIONS).
 ANSIBLE_CORE = "2.21.5"
 CONTROLLER_PYTHONS = ("3.13", "3.12", "3.14")
+# The Pythons a module may run on, on a managed host (REMOTE_ONLY_PYTHON_VERSIONS and the above).
+TARGET_PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTION = REPO / "ansible_collections" / "venvkeeper" / "venvkeeper"
@@ -67,14 +70,15 @@ _GET_PIP = '''\
 
 Installs the running interpreter's own pip (ensurepip, no download), then `pip install ARGS`.
 """
-import ensurepip
 import subprocess
 import sys
 
-ensurepip.bootstrap(upgrade=True)
+# In a process of its own: ensurepip.bootstrap() in this one would leave PIP_CONFIG_FILE=/dev/null
+# set for the pip below, which would then miss the machine's pip.conf (its CA bundle).
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade"])
 # get-pip.py's own options, which `pip install` does not know.
 args = [arg for arg in sys.argv[1:] if arg not in ("--no-setuptools", "--no-wheel")]
-sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", *args]))
+sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + args))
 '''
 
 
@@ -145,12 +149,21 @@ class AnsibleCore:
             raise AssertionError(f"{sources[0]}: no default pip version (ansible-test changed its layout)")
         return match.group(1)
 
-    def write_pip_bootstrap(self) -> Path:
-        """Put our get-pip.py where ansible-test looks before downloading one."""
+    def prepare_test_home(self) -> Path:
+        """Our get-pip.py where ansible-test looks before downloading one, and pip's CA bundle.
+
+        ansible-test runs pip with only PATH, HOME and the locale of our environment
+        (ansible_test/_internal/util.py, common_environment), so the machine's PIP_CERT reaches
+        it through a pip.conf in that HOME.
+        """
         version = self.pip_bootstrap_version()
         path = self.home / ".ansible" / "test" / "cache" / f"get_pip_{version.replace('.', '_')}.py"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_GET_PIP)
+        pip_conf = self.home / ".config" / "pip" / "pip.conf"
+        if "PIP_CERT" in _MACHINE_ENVIRON:
+            pip_conf.parent.mkdir(parents=True, exist_ok=True)
+            pip_conf.write_text(f"[global]\ncert = {_MACHINE_ENVIRON['PIP_CERT']}\n")
         return path
 
     def playbook(
@@ -223,6 +236,24 @@ def ensure_ansible_core(python: Path, version: str = ANSIBLE_CORE) -> AnsibleCor
         core.home.mkdir(parents=True, exist_ok=True)
         done.write_text(f"ansible-core=={version}\n")
     return core
+
+
+def target_pythons(bin_dir: Path) -> tuple[list[str], str]:
+    """``bin_dir/pythonX.Y`` for each Python ansible-core supports on a managed host that is here.
+
+    Returns the versions found and a PATH on which ansible-test finds exactly those: pyenv's
+    shims are left out, since a shim for a version that is not selected is found but fails.
+    """
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    found = []
+    for minor in TARGET_PYTHONS:
+        python = find_python(minor)
+        if python is not None:
+            (bin_dir / f"python{minor}").symlink_to(python)
+            found.append(minor)
+    entries = _MACHINE_ENVIRON.get("PATH", os.defpath).split(os.pathsep)
+    path = os.pathsep.join([str(bin_dir), *(entry for entry in entries if "pyenv" not in entry)])
+    return found, path
 
 
 def collection_checkout(dest: Path) -> Path:

@@ -55,7 +55,9 @@ def error_line(data, err, rc):
         lines = [line.strip() for line in (err or '').splitlines() if line.strip()]
         message = lines[-1] if lines else 'venvkeeper exited %d without a message' % rc
     hint = error.get('hint')
-    return '%s (hint: %s)' % (message, hint) if hint else message
+    line = '%s (hint: %s)' % (message, hint) if hint else message
+    # One line, as the CLI's own `error:` line: the details stay in `error` and `stderr`.
+    return ' '.join(line.split())
 
 
 def fail(module, rc, data, out, err, cmd, prefix='', **extra):

@@ -190,19 +190,19 @@ rolled_back:
   sample: true
 cmd:
   description: The venvkeeper command that ran.
-  returned: always
+  returned: when venvkeeper ran
   type: list
   elements: str
   sample: [venvkeeper, install, /var/tmp/webapp.tar.gz, --env, /srv/webapp/.venv, --json]
 exit_code:
   description:
-    - venvkeeper's exit code: 0 done or nothing to do; in check mode 0 nothing would change, 6 a change would be made.
-    - Not named C(rc): Ansible fails a task whose result has a non-zero C(rc).
+    - 'venvkeeper''s exit code: 0 done or nothing to do; in check mode 0 nothing would change, 6 a change would be made.'
+    - Not named C(rc), because Ansible fails a task whose result has a non-zero C(rc).
   returned: success
   type: int
   sample: 0
 rc:
-  description: venvkeeper's exit code when the task failed: 1 failed, 2 bad input, 3 busy, 4 a post-deploy hook failed.
+  description: 'venvkeeper''s exit code when the task failed: 1 failed, 2 bad input, 3 busy, 4 a post-deploy hook failed.'
   returned: failure
   type: int
   sample: 2

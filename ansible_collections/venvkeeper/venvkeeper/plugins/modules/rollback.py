@@ -86,14 +86,14 @@ packages:
   sample: {"added": [], "removed": [], "changed": [{"name": "tinyweb", "old": "1.2.1", "new": "1.2.0"}]}
 cmd:
   description: The venvkeeper command that ran (C(status) in check mode or when O(to) is live).
-  returned: always
+  returned: when venvkeeper ran
   type: list
   elements: str
   sample: [venvkeeper, rollback, --env, /srv/webapp/.venv, --to, 2, --json]
 exit_code:
   description:
     - venvkeeper's exit code (0).
-    - Not named C(rc): Ansible fails a task whose result has a non-zero C(rc).
+    - Not named C(rc), because Ansible fails a task whose result has a non-zero C(rc).
   returned: success
   type: int
   sample: 0

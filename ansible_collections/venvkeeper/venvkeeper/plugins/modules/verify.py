@@ -114,19 +114,19 @@ ansible_facts:
       sample: {"env": "/srv/webapp/.venv", "clean": true, "generation": 3, "findings": [], "files": 1032}
 cmd:
   description: The venvkeeper command that ran.
-  returned: always
+  returned: when venvkeeper ran
   type: list
   elements: str
   sample: [venvkeeper, verify, --env, /srv/webapp/.venv, --json]
 exit_code:
   description:
-    - venvkeeper's exit code: 0 clean, 1 findings (with O(fail_on_findings=false)).
-    - Not named C(rc): Ansible fails a task whose result has a non-zero C(rc).
+    - 'venvkeeper''s exit code: 0 clean, 1 findings (with O(fail_on_findings=false)).'
+    - Not named C(rc), because Ansible fails a task whose result has a non-zero C(rc).
   returned: success
   type: int
   sample: 0
 rc:
-  description: venvkeeper's exit code when the task failed: 1 findings, 2 cannot verify.
+  description: 'venvkeeper''s exit code when the task failed: 1 findings, 2 cannot verify.'
   returned: failure
   type: int
   sample: 2
