@@ -460,4 +460,11 @@ def _state(opened: _Bundle, number: int, done: build.Finished) -> GenerationStat
         uv_version=uv_version(),
         manifest_sha256=done.manifest_sha256,
         venvkeeper_version=__version__,
+        git_commit=_built_from(opened).get("git_commit"),
     )
+
+
+def _built_from(opened: _Bundle) -> dict[str, Any]:
+    """The manifest's ``built_from`` (checked by bundle.check: a commit is hex or absent)."""
+    found = opened.checked.manifest.get("built_from")
+    return found if isinstance(found, dict) else {}

@@ -277,16 +277,11 @@ def _manifest(plan: _Plan, contents: _Contents) -> dict[str, Any]:
         "hooks": {"post-deploy": list(hooks.post_deploy), "timeout": hooks.timeout},
         "built_from": {
             "lock_sha256": hashlib.sha256(workspace.lock_bytes).hexdigest(),
-            "git_commit": _commit(workspace.root),
+            "git_commit": gitcmd.commit_of(workspace.root),
             "venvkeeper": __version__,
         },
         "files": describe(contents.files),
     }
-
-
-def _commit(root: Path) -> str | None:
-    proc = gitcmd.run_git(["rev-parse", "HEAD"], cwd=root, check=False)
-    return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
 
 def _build_python(stage: Path, target: Target) -> tuple[Path, bool]:

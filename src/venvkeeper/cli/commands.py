@@ -11,7 +11,7 @@ import click
 
 from venvkeeper import __version__
 from venvkeeper.cli import options
-from venvkeeper.cli.commands_supply import audit
+from venvkeeper.cli.commands_supply import audit, receipt
 from venvkeeper.core.lazy import lazy
 
 if TYPE_CHECKING:
@@ -149,13 +149,28 @@ def status(env: Path, as_json: bool) -> None:
     help="Also check against this project's current lock, member sources and git status.",
 )
 @click.option("--fast", is_flag=True, help="Sizes and presence only (no hashing), for frequent monitoring.")
+@click.option(
+    "--receipt",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Also prove the live generation is the one this signed receipt names (with --public-key).",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="The receipt signer's public key (its signature is checked first).",
+)
 @options.json_option
-def verify(env: Path, project: Path | None, fast: bool, as_json: bool) -> None:
+def verify(
+    env: Path, project: Path | None, fast: bool, receipt: Path | None, public_key: Path | None, as_json: bool
+) -> None:
     """Prove --env is exactly what its lock says, file by file (exit 0 clean, 1 findings, 2 cannot verify)."""
+    named = None if project is None else str(project)
     options.run(
         "verify",
         as_json,
-        lambda: check.verify(str(env), None if project is None else str(project), fast=fast),
+        lambda: check.verify(str(env), named, fast=fast, receipt=receipt, public_key=public_key),
     )
 
 
@@ -457,3 +472,4 @@ def pack(
 
 
 cli.add_command(audit)
+cli.add_command(receipt)

@@ -1,4 +1,5 @@
-"""The supply-chain commands: ``audit`` (known vulnerabilities, in OSV's terms)."""
+"""The supply-chain commands: ``audit`` (known vulnerabilities, in OSV's terms) and ``receipt`` (a
+signed statement of what an environment is)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,16 @@ if TYPE_CHECKING:
     from venvkeeper.audit.result import AuditResult
     from venvkeeper.cli import audit_subjects
     from venvkeeper.project import workspace
+    from venvkeeper.verify import receipt as receipts
 else:
     ignores = lazy("venvkeeper.audit.ignores")
     run = lazy("venvkeeper.audit.run")
     sources = lazy("venvkeeper.audit.sources")
     audit_subjects = lazy("venvkeeper.cli.audit_subjects")
     workspace = lazy("venvkeeper.project.workspace")
+    receipts = lazy("venvkeeper.verify.receipt")
 
-__all__ = ["audit"]
+__all__ = ["audit", "receipt"]
 
 # The advisory source when neither --osv nor [tool.venvkeeper.audit] osv names one.
 OSV_VARIABLE = "VENVKEEPER_OSV"
@@ -128,3 +131,26 @@ def _source(osv: str | None, config: ignores.AuditConfig) -> sources.Source:
         hint=f"pass --osv https://api.osv.dev or the path of OSV's PyPI/all.zip, or set "
         f"[tool.venvkeeper.audit] osv or ${OSV_VARIABLE}",
     )
+
+
+@click.command(cls=options.Command)
+@options.env_option
+@click.option(
+    "--key",
+    "key",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="The Ed25519 private key (venvkeeper keygen) that signs.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write the receipt here (default: print the envelope).",
+)
+@options.json_option
+def receipt(env: Path, key: Path, output: Path | None, as_json: bool) -> None:
+    """Sign an in-toto statement of what --env's live generation is (DSSE, Ed25519), once it verifies."""
+    options.run("receipt", as_json, lambda: receipts.sign_receipt(str(env), key, output))

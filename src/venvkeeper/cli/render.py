@@ -57,6 +57,7 @@ RENDERERS: dict[str, Renderer] = {
     "venvkeeper.generations.results.StatusResult": render_deploy,
     "venvkeeper.generations.results.RollbackResult": render_deploy,
     "venvkeeper.verify.result.VerifyResult": render_verify,
+    "venvkeeper.verify.result.ReceiptResult": render_verify,
     "venvkeeper.audit.result.AuditResult": render_audit,
     "venvkeeper.doctor.result.DoctorResult": render_doctor,
     "venvkeeper.doctor.result.HealResult": render_doctor,

@@ -21,6 +21,7 @@ from venvkeeper import __version__
 from venvkeeper.core import progress
 from venvkeeper.core.lazy import lazy
 from venvkeeper.deploy.decision import Decision, Found
+from venvkeeper.gateways import git as gitcmd
 from venvkeeper.gateways.uv import uv_cache, uv_version
 from venvkeeper.generations import delta, engine, wheelcache
 from venvkeeper.generations.build import (
@@ -204,4 +205,5 @@ def _record(
         manifest_sha256=manifest_sha,
         venvkeeper_version=__version__,
         duration_s=round(time.monotonic() - build.started, 3),
+        git_commit=gitcmd.commit_of(facts.workspace.root),
     )

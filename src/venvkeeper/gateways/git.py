@@ -346,6 +346,12 @@ def current_branch(directory: Path) -> str | None:
     return _out(proc) or None if proc.returncode == 0 else None
 
 
+def commit_of(directory: Path) -> str | None:
+    """HEAD's commit, or None outside a git work tree (or before the first commit)."""
+    proc = run_git(["rev-parse", "HEAD"], cwd=directory, check=False)
+    return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+
 def head(directory: Path) -> str:
     return _out(run_git(["rev-parse", "HEAD"], cwd=directory))
 

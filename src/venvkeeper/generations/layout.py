@@ -69,6 +69,9 @@ class GenerationState:
     duration_s: float | None = None
     # How it was built: {"from": "clone", "source": N, "linked": …} or {"from": "nothing", "why": …}.
     built: dict[str, Any] | None = None
+    # The project's commit (HEAD) it was deployed from, or the bundle's built_from.git_commit; None
+    # outside git. What a receipt names (verify.receipt).
+    git_commit: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)

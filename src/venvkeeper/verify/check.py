@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from venvkeeper.project import hashing
     from venvkeeper.project import workspace as workspaces
     from venvkeeper.project.workspace import Workspace
+    from venvkeeper.verify import receipt as receipts
 else:
+    receipts = lazy("venvkeeper.verify.receipt")  # --receipt only (cryptography, securesystemslib)
     # --project only.
     pathlib = lazy("pathlib")
     packaging_markers = lazy("packaging.markers")
@@ -47,8 +49,22 @@ else:
 __all__ = ["verify"]
 
 
-def verify(env: str, project: str | None = None, *, fast: bool = False) -> VerifyResult:
+def verify(
+    env: str,
+    project: str | None = None,
+    *,
+    fast: bool = False,
+    receipt: pathlib.Path | None = None,
+    public_key: pathlib.Path | None = None,
+) -> VerifyResult:
+    """``receipt`` (with ``public_key``): first check its signature, then that it names the live
+    generation (:mod:`venvkeeper.verify.receipt`); its findings come first."""
     started = time.monotonic()
+    signed: tuple[list[Finding], list[Check]] = ([], [])
+    if receipt is not None:
+        if public_key is None:
+            raise CannotVerifyError("--receipt needs --public-key", hint="give the signer's public key")
+        signed = receipts.check_receipt(env, receipt, public_key)
     subject = resolve(env)
     expected = workspace = None
     if project is not None:
@@ -66,8 +82,8 @@ def verify(env: str, project: str | None = None, *, fast: bool = False) -> Verif
         kind=subject.kind,
         generation=subject.generation,
         fast=fast,
-        checks=result.checks,
-        findings=result.findings,
+        checks=signed[1] + result.checks,
+        findings=signed[0] + result.findings,
         files=result.files,
         bytes_hashed=result.bytes_hashed,
         duration_s=time.monotonic() - started,

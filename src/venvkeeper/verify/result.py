@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from venvkeeper.generations.findings import Finding
     from venvkeeper.generations.inspection import Check
 
-__all__ = ["VerifyResult"]
+__all__ = ["ReceiptResult", "VerifyResult"]
 
 
 class VerifyResult(Result):
@@ -59,4 +59,34 @@ class VerifyResult(Result):
             "files": self.files,
             "bytes_hashed": self.bytes_hashed,
             "duration_s": round(self.duration_s, 3),
+        }
+
+
+class ReceiptResult(Result):
+    """``venvkeeper receipt``: the signed DSSE envelope (written to ``output``, else printed)."""
+
+    def __init__(
+        self,
+        *,
+        command: str,
+        env: str,
+        output: str | None,
+        keyid: str,
+        statement: dict[str, Any],
+        envelope: dict[str, Any],
+    ) -> None:
+        self.command = command
+        self.env = env
+        self.output = output
+        self.keyid = keyid
+        self.statement = statement
+        self.envelope = envelope
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "output": self.output,
+            "keyid": self.keyid,
+            "statement": self.statement,
+            "envelope": self.envelope,
         }
