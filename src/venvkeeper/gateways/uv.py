@@ -396,12 +396,12 @@ def uv_env(extra: Mapping[str, str] | None = None, *, cache: bool = True) -> dic
         env["UV_CACHE_DIR"] = chosen.dir
         if chosen.python_dir:
             env["UV_PYTHON_INSTALL_DIR"] = chosen.python_dir
-    with _CACHE_LOCK:
+        # Read without _CACHE_LOCK: uv_cache() holds it while it asks uv (uv_env(cache=False)), and
+        # a dict lookup is atomic. --check: uv's own scratch files (a build's `uv-setuptools-*.lock`
+        # in $TMPDIR) go with the throwaway cache, so that a check leaves nothing behind anywhere.
         throwaway = _scope.get("throwaway")
-    if isinstance(throwaway, Path):
-        # --check: uv's own scratch files (a build's `uv-setuptools-*.lock` in $TMPDIR) go with the
-        # throwaway cache, so that a check leaves nothing behind anywhere.
-        env["TMPDIR"] = str(throwaway / "tmp")
+        if isinstance(throwaway, Path):
+            env["TMPDIR"] = str(throwaway / "tmp")
     if extra:
         env.update(extra)
     return env
