@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 from support.index import LocalIndex
 from support.pythons import real_python
+from venvkeeper.gateways import uv as uvcmd
 from vk import commit_all, generations, leftovers, run_in_env, snapshot, vk
 
 # Words of hints that blame something else: a cache problem must not send the operator there.
@@ -414,3 +416,21 @@ def test_the_lock_check_on_a_fresh_cache_from_a_read_only_tree(
     assert "tinyutil" in out.read_text()
     assert run_in_env(env, "dynamic").returncode == 0
     assert snapshot(project) == before
+
+
+def test_a_checks_throwaway_cache_is_chosen_without_deadlock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uv_cache() asks uv for its python dir while holding the cache lock; uv_env must not take the
+    lock again on that path (a deploy --check hung on every host without UV_PYTHON_INSTALL_DIR)."""
+    monkeypatch.delenv("UV_PYTHON_INSTALL_DIR", raising=False)
+    found: dict[str, dict[str, str]] = {}
+
+    def check() -> None:
+        with uvcmd.throwaway_cache():
+            found["env"] = uvcmd.uv_env()
+
+    worker = threading.Thread(target=check, daemon=True)  # a deadlock must fail the test, not hang it
+    worker.start()
+    worker.join(60)
+    assert "env" in found, "uv_env() did not return: the cache lock was taken twice"
+    assert found["env"]["UV_CACHE_DIR"].startswith(found["env"]["TMPDIR"].removesuffix("/tmp"))
+    assert found["env"]["TMPDIR"].endswith("/tmp")
