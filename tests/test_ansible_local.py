@@ -229,7 +229,9 @@ def test_install_a_signed_bundle_then_verify_returns_facts(
     assert clean.result("facts")["venvkeeper_verify"]["generation"] == 1
 
     tampered = next((site_packages(env) / "tinyutil").glob("*.py"))
-    tampered.write_text(tampered.read_text() + "\n# edited on the host\n")
+    edited = tampered.read_text() + "\n# edited on the host\n"
+    tampered.unlink()  # a hard link into the session's uv cache: written in place, it would damage that too
+    tampered.write_text(edited)
     dirty = play([verify, lenient, facts])
     strict = dirty.result("verify")
     assert strict["failed"] is True

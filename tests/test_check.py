@@ -47,7 +47,9 @@ def _untouched(env: Path, project: Path) -> dict[str, dict[str, tuple[int, int]]
     cache = Path(os.environ["UV_CACHE_DIR"])
     home = env.parent / f"{env.name}.venvkeeper"
     return {
-        "tmpdir": _tree(Path(os.environ["TMPDIR"])),
+        # What is left there (the directory's own mtime moves with every scratch directory made and
+        # removed in it, the staging copy's included).
+        "tmpdir": dict.fromkeys(os.listdir(os.environ["TMPDIR"]), (0, 0)),
         "env": _tree(env),
         "home": _tree(home),
         "project": {k: v for k, v in _tree(project).items() if "/.git/" not in k and not k.endswith("/.git")},

@@ -129,7 +129,9 @@ def test_a_receipt_no_longer_matches_after_a_new_generation_or_drift(
 
     # A drifted environment gets no receipt at all.
     target = site_packages(env) / "tinyweb" / "__init__.py"
-    target.write_text(target.read_text() + "\n# edited in place\n")
+    edited = target.read_text() + "\n# edited in place\n"
+    target.unlink()  # a hard link into the session's uv cache: written in place, it would damage that too
+    target.write_text(edited)
     refused = vk(capsys, "receipt", "--env", env, "--key", key, "-o", tmp_path / "r2.json")
     assert refused.code == 1 and "no receipt is signed" in refused.error_line
     assert not (tmp_path / "r2.json").exists()
