@@ -53,7 +53,7 @@ class DriftError(VenvkeeperError):
 
 def _key(path: Path, kind: str) -> Ed25519PrivateKey | Ed25519PublicKey:
     try:
-        raw = path.read_bytes()[:_MAX_RECEIPT]
+        raw = _read_bounded(path)
         key = (
             serialization.load_pem_private_key(raw, password=None)
             if kind == "private"
@@ -111,9 +111,20 @@ def _statement(subject: Subject, manifest_sha256: str, files: int) -> dict[str, 
 
 
 def _manifest_sha256(subject: Subject) -> str:
+    """The record's seal of the manifest: what verify holds the manifest file to (inspect refuses a
+    manifest that differs from it), so the receipt names the very files verify checked."""
+    recorded = (subject.state or {}).get("manifest_sha256")
+    if isinstance(recorded, str) and recorded:
+        return recorded
     assert subject.manifest_path is not None  # noqa: S101 - _subject_of made sure
     with open(subject.manifest_path, "rb") as fh:
         return hashlib.sha256(fh.read()).hexdigest()
+
+
+def _read_bounded(path: Path) -> bytes:
+    """At most _MAX_RECEIPT bytes: `--public-key /dev/zero` must not exhaust memory."""
+    with open(path, "rb") as fh:
+        return fh.read(_MAX_RECEIPT)
 
 
 def sign_receipt(env: str, key_path: Path, output: Path | None) -> ReceiptResult:
@@ -150,8 +161,7 @@ def sign_receipt(env: str, key_path: Path, output: Path | None) -> ReceiptResult
 def _envelope(receipt: Path, public: Ed25519PublicKey) -> dict[str, Any]:
     """The statement, once the signature has verified (nothing else is read before that)."""
     try:
-        raw = receipt.read_bytes()[:_MAX_RECEIPT]
-        envelope = Envelope.from_dict(json.loads(raw))
+        envelope = Envelope.from_dict(json.loads(_read_bounded(receipt)))
     except OSError as exc:
         raise CannotVerifyError(
             f"{receipt}: cannot be read: {exc.strerror}", hint="give the receipt file"
