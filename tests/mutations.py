@@ -108,7 +108,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "signature-check",
         "install refuses a bundle whose signature is not the key's",
-        "bundle/signing.py",
+        "core/signing.py",
         (("        key.verify(signature, data)\n", "        pass\n"),),
         ("tests/test_bundle.py", "tests/test_install_hostile.py", "tests/test_bundle_unpack.py"),
     ),

@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from support import bundles
 from venvkeeper.bundle import archive as bundle_module
-from venvkeeper.bundle import signing
 from venvkeeper.bundle.archive import (
     MANIFEST,
     MAX_TRAILER,
@@ -39,6 +38,7 @@ from venvkeeper.bundle.archive import (
     read_bundle,
 )
 from venvkeeper.bundle.writer import describe, manifest_bytes, write_bundle
+from venvkeeper.core import signing
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.core.exitcodes import ExitCode
 

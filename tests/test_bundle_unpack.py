@@ -14,8 +14,9 @@ import pytest
 
 from support import bundles
 from support.wheels import make_wheel
-from venvkeeper.bundle import archive, signing
+from venvkeeper.bundle import archive
 from venvkeeper.bundle.unpack import Unpack
+from venvkeeper.core import signing
 from vk import vk_process
 
 A, B = "wheels/a-1.0-py3-none-any.whl", "wheels/b-1.0-py3-none-any.whl"

@@ -23,7 +23,7 @@ from support.index import LocalIndex
 from support.wheels import make_wheel
 from venvkeeper.bundle import archive as bundle
 from venvkeeper.bundle import check as bundlecheck
-from venvkeeper.bundle import signing
+from venvkeeper.core import signing
 from vk import Outcome, snapshot, vk_process
 
 Case = Callable[[Path], tuple[bytes, str]]  # tmp dir -> (bundle bytes, what the error line says)

@@ -39,9 +39,9 @@ from venvkeeper.core.exitcodes import ExitCode
 from venvkeeper.core.lazy import lazy
 
 if TYPE_CHECKING:
-    from venvkeeper.bundle import signing
+    from venvkeeper.core import signing
 else:
-    signing = lazy("venvkeeper.bundle.signing")  # cryptography: only a --public-key check needs it
+    signing = lazy("venvkeeper.core.signing")  # cryptography: only a --public-key check needs it
 
 __all__ = [
     "EXECUTABLE",

@@ -58,10 +58,10 @@ from venvkeeper.project.interpreters import Interpreter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from venvkeeper.bundle import signing
+    from venvkeeper.core import signing
 else:
     # cryptography only for a bundle installed with --public-key.
-    signing = lazy("venvkeeper.bundle.signing")
+    signing = lazy("venvkeeper.core.signing")
 
 __all__ = ["check_target", "hooks_note", "install", "interpreter_for"]
 

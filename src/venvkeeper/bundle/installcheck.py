@@ -31,9 +31,9 @@ from venvkeeper.project import interpreters, plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from venvkeeper.bundle import signing
+    from venvkeeper.core import signing
 else:
-    signing = lazy("venvkeeper.bundle.signing")
+    signing = lazy("venvkeeper.core.signing")
 
 __all__ = ["check", "pylock_packages"]
 

@@ -12,9 +12,9 @@ from venvkeeper.core.lazy import lazy
 from venvkeeper.core.results import Result
 
 if TYPE_CHECKING:
-    from venvkeeper.bundle import signing
+    from venvkeeper.core import signing
 else:
-    signing = lazy("venvkeeper.bundle.signing")  # cryptography: loaded by keygen, not by the command line
+    signing = lazy("venvkeeper.core.signing")  # cryptography: loaded by keygen, not by the command line
 
 __all__ = ["KeygenResult", "keygen"]
 

@@ -51,9 +51,9 @@ from venvkeeper.project.workspace import (
 if TYPE_CHECKING:
     import uv as uv_package
 
-    from venvkeeper.bundle import signing
+    from venvkeeper.core import signing
 else:
-    signing = lazy("venvkeeper.bundle.signing")  # cryptography: only --sign needs it
+    signing = lazy("venvkeeper.core.signing")  # cryptography: only --sign needs it
     # The uv package is optional at run time (a uv on PATH serves every other command): only
     # --with-uv needs it, for the binary it ships.
     uv_package = lazy("uv")

@@ -33,9 +33,9 @@ from venvkeeper.bundle import check as bundlecheck
 from venvkeeper.core.lazy import lazy
 
 if TYPE_CHECKING:
-    from venvkeeper.bundle import signing
+    from venvkeeper.core import signing
 else:
-    signing = lazy("venvkeeper.bundle.signing")  # cryptography: only a --public-key check needs it
+    signing = lazy("venvkeeper.core.signing")  # cryptography: only a --public-key check needs it
 
 __all__ = ["Unpack"]
 

@@ -12,9 +12,9 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from venvkeeper.audit.run import Subject
 from venvkeeper.bundle import archive, installcheck
 from venvkeeper.bundle.locked import runtime_packages
-from venvkeeper.bundle.signing import load_key_file
 from venvkeeper.core.errors import CannotVerifyError
 from venvkeeper.core.names import canonicalize_name
+from venvkeeper.core.signing import load_key_file
 from venvkeeper.generations.layout import Layout, read_packages, read_state_file
 from venvkeeper.project import selection
 from venvkeeper.project.workspace import Workspace, parse_lock

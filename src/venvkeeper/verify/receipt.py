@@ -23,15 +23,15 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from securesystemslib.dsse import Envelope
 from securesystemslib.exceptions import VerificationError
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from venvkeeper import __version__
 from venvkeeper.core import files as fsutil
-from venvkeeper.core.errors import CannotVerifyError, ConfigError, VenvkeeperError
+from venvkeeper.core import signing
+from venvkeeper.core.errors import CannotVerifyError, VenvkeeperError
 from venvkeeper.generations.findings import Finding
 from venvkeeper.generations.inspection import Check, Subject, inspect, resolve
 from venvkeeper.verify.result import ReceiptResult
@@ -49,29 +49,6 @@ class DriftError(VenvkeeperError):
     """The environment differs from its seal: no receipt is signed for it."""
 
     code = "drift"
-
-
-def _key(path: Path, kind: str) -> Ed25519PrivateKey | Ed25519PublicKey:
-    try:
-        raw = _read_bounded(path)
-        key = (
-            serialization.load_pem_private_key(raw, password=None)
-            if kind == "private"
-            else serialization.load_pem_public_key(raw)
-        )
-    except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot be read: {exc.strerror}", hint="give the key venvkeeper keygen wrote"
-        ) from None
-    except (ValueError, TypeError):
-        raise ConfigError(
-            f"{path}: not an unencrypted {kind} key in PEM",
-            hint="give the key venvkeeper keygen wrote (PRIVATE_KEY, or PRIVATE_KEY.pub for checking)",
-        ) from None
-    wanted = Ed25519PrivateKey if kind == "private" else Ed25519PublicKey
-    if not isinstance(key, wanted):
-        raise ConfigError(f"{path}: not an Ed25519 {kind} key", hint="venvkeeper keygen writes one")
-    return key
 
 
 def _subject_of(env: str) -> Subject:
@@ -122,14 +99,14 @@ def _manifest_sha256(subject: Subject) -> str:
 
 
 def _read_bounded(path: Path) -> bytes:
-    """At most _MAX_RECEIPT bytes: `--public-key /dev/zero` must not exhaust memory."""
+    """At most _MAX_RECEIPT bytes: `--receipt /dev/zero` must not exhaust memory."""
     with open(path, "rb") as fh:
         return fh.read(_MAX_RECEIPT)
 
 
 def sign_receipt(env: str, key_path: Path, output: Path | None) -> ReceiptResult:
     """Verify ``env`` in full, then sign the statement of what it is (written to ``output`` if given)."""
-    private = _key(key_path, "private")
+    private = signing.private_key(signing.load_key_file(key_path, "private"))
     subject = _subject_of(env)
     inspected = inspect(subject)
     if inspected.findings:
@@ -138,7 +115,6 @@ def sign_receipt(env: str, key_path: Path, output: Path | None) -> ReceiptResult
             f"{env}: verify found {found} difference(s) from its seal: no receipt is signed",
             hint=f"`venvkeeper verify --env {env}` shows them; `venvkeeper deploy --repair` rebuilds",
         )
-    assert isinstance(private, Ed25519PrivateKey)  # noqa: S101 - _key checked the kind
     statement = _statement(subject, _manifest_sha256(subject), inspected.files)
     public = SSlibKey.from_crypto(private.public_key())
     envelope = Envelope(
@@ -193,8 +169,7 @@ def _envelope(receipt: Path, public: Ed25519PublicKey) -> dict[str, Any]:
 
 def check_receipt(env: str, receipt: Path, public_key: Path) -> tuple[list[Finding], list[Check]]:
     """What differs between the live environment and the receipt (after its signature verified)."""
-    public = _key(public_key, "public")
-    assert isinstance(public, Ed25519PublicKey)  # noqa: S101 - _key checked the kind
+    public = signing.public_key(signing.load_key_file(public_key, "public"))
     statement = _envelope(receipt, public)
     subject = _subject_of(env)
     predicate = statement.get("predicate") or {}

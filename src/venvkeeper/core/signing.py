@@ -1,4 +1,5 @@
-"""Ed25519 signatures over a bundle's manifest, with ``cryptography`` (never hand-rolled).
+"""Ed25519 keys and signatures, with ``cryptography`` (never hand-rolled): a bundle's manifest
+signature (:mod:`venvkeeper.bundle`), and the key a receipt is signed with (:mod:`venvkeeper.verify.receipt`).
 
 Keys travel as PEM: the private key PKCS#8 and unencrypted (``keygen`` writes it 0600; a passphrase
 would need a prompt on every unattended ``pack``), the public key SubjectPublicKeyInfo. A signature is
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from venvkeeper.core.errors import ConfigError
 
-__all__ = ["generate_keypair", "load_key_file", "sign", "verify"]
+__all__ = ["generate_keypair", "load_key_file", "private_key", "public_key", "sign", "verify"]
 
 # A PEM Ed25519 key is about 120 bytes; reading at most this much keeps `--public-key /dev/zero` finite.
 _MAX_KEY_FILE = 64 * 1024
@@ -38,7 +39,8 @@ def generate_keypair() -> tuple[bytes, bytes]:
     return private_pem, public_pem
 
 
-def _private_key(private_pem: bytes) -> Ed25519PrivateKey:
+def private_key(private_pem: bytes) -> Ed25519PrivateKey:
+    """The key of PEM bytes (:func:`load_key_file` checked them); another kind is a ValueError."""
     key = serialization.load_pem_private_key(private_pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         # ValueError, as cryptography's own loaders raise for a key they cannot use.
@@ -46,7 +48,8 @@ def _private_key(private_pem: bytes) -> Ed25519PrivateKey:
     return key
 
 
-def _public_key(public_pem: bytes) -> Ed25519PublicKey:
+def public_key(public_pem: bytes) -> Ed25519PublicKey:
+    """The key of PEM bytes (:func:`load_key_file` checked them); another kind is a ValueError."""
     key = serialization.load_pem_public_key(public_pem)
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"not an Ed25519 public key: {type(key).__name__}")  # noqa: TRY004
@@ -55,7 +58,7 @@ def _public_key(public_pem: bytes) -> Ed25519PublicKey:
 
 def sign(private_pem: bytes, data: bytes) -> bytes:
     """The raw 64-byte signature of ``data``. A key that is not Ed25519 private PEM is a ValueError."""
-    return _private_key(private_pem).sign(data)
+    return private_key(private_pem).sign(data)
 
 
 def verify(public_pem: bytes, data: bytes, signature: bytes) -> bool:
@@ -64,7 +67,7 @@ def verify(public_pem: bytes, data: bytes, signature: bytes) -> bool:
     A bad signature is False (the caller refuses the bundle); a key that is not Ed25519 public PEM is
     a ValueError, because that is the caller's mistake (:func:`load_key_file` checks key files first).
     """
-    key = _public_key(public_pem)
+    key = public_key(public_pem)
     try:
         key.verify(signature, data)
     except InvalidSignature:
@@ -88,7 +91,7 @@ def load_key_file(path: Path, kind: Literal["private", "public"]) -> bytes:
     if len(pem) > _MAX_KEY_FILE:
         raise not_a_key
     try:
-        (_private_key if kind == "private" else _public_key)(pem)
+        (private_key if kind == "private" else public_key)(pem)
     except TypeError as exc:
         # cryptography raises TypeError for an encrypted private key loaded without a password.
         raise ConfigError(
