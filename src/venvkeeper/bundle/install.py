@@ -63,7 +63,7 @@ else:
     # cryptography only for a bundle installed with --public-key.
     signing = lazy("venvkeeper.core.signing")
 
-__all__ = ["check_target", "hooks_note", "install", "interpreter_for"]
+__all__ = ["already_installed", "check_target", "hooks_note", "install", "interpreter_for"]
 
 
 def interpreter_for(request: str | None, target_python: str) -> Path:
@@ -227,8 +227,8 @@ def _new_generation(
     started: float,
     run_hooks: bool,
 ) -> DeployResult:
-    if target.live is not None and target.healthy and target.live.inputs_sha256 == opened.inputs:
-        return _unchanged(layout, target, "this bundle is already the live generation", started)
+    if (same := already_installed(layout, target, opened.inputs, in_place=False)) is not None:
+        return _unchanged(layout, target, same, started)
     fields = opened.fields
     # The bundle names the project's post-deploy hooks, but carries no project to run them in
     # (alembic.ini, manage.py): they run only in a checkout the operator names.
@@ -265,8 +265,8 @@ def _new_generation(
 def _in_place(layout: Layout, target: Target, opened: _Bundle, started: float) -> DeployResult:
     """--in-place (a container image's layer): converge --env itself; no generations, no rollback."""
     live = target.live
-    if live is not None and live.inputs_sha256 == opened.inputs and (layout.env / "bin" / "python").exists():
-        return _unchanged(layout, target, "this bundle is already installed here", started)
+    if (same := already_installed(layout, target, opened.inputs, in_place=True)) is not None:
+        return _unchanged(layout, target, same, started)
     _stock(layout, opened)
     done = transaction.build_in_place(layout, target, functools.partial(_populate, layout, opened, live))
     store.prune(layout, _installed_from(done.state))
@@ -279,6 +279,17 @@ def _in_place(layout: Layout, target: Target, opened: _Bundle, started: float) -
         reason=f"converged in place from {opened.path.name}",
         duration_s=time.monotonic() - started,
     )
+
+
+def already_installed(layout: Layout, target: Target, inputs: str, *, in_place: bool) -> str | None:
+    """Why installing the bundle whose manifest hashes to ``inputs`` changes nothing (it is the live
+    generation, or what --env holds in place), or None (``install --check`` asks the same)."""
+    live = target.live
+    if live is None or live.inputs_sha256 != inputs:
+        return None
+    if in_place:
+        return "this bundle is already installed here" if (layout.env / "bin" / "python").exists() else None
+    return "this bundle is already the live generation" if target.healthy else None
 
 
 def _unchanged(layout: Layout, target: Target, reason: str, started: float) -> DeployResult:

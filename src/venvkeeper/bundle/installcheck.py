@@ -18,15 +18,15 @@ from pathlib import Path
 from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
 
 from venvkeeper.bundle import archive as bundle
-from venvkeeper.bundle.install import check_target, hooks_note, interpreter_for
+from venvkeeper.bundle.install import already_installed, check_target, hooks_note, interpreter_for
 from venvkeeper.core.errors import ConfigError, InterpreterError
 from venvkeeper.core.lazy import lazy
 from venvkeeper.core.names import canonicalize_name
 from venvkeeper.gateways.uv import find_uv, throwaway_cache
 from venvkeeper.generations import smoke
-from venvkeeper.generations.layout import Layout, read_packages, refuse_inside
+from venvkeeper.generations.layout import Layout, refuse_inside
 from venvkeeper.generations.results import CheckResult
-from venvkeeper.generations.transaction import Target, target_for
+from venvkeeper.generations.transaction import packages_before, target_for
 from venvkeeper.project import interpreters, plan
 
 TYPE_CHECKING = False
@@ -53,23 +53,6 @@ def pylock_packages(pylock: bytes, markers: Mapping[str, str] | None, label: str
             f"{label}: {bundle.TOP}/{bundle.PYLOCK}: {exc}", hint="pack the bundle again with venvkeeper pack"
         ) from None
     return found
-
-
-def _unchanged(target: Target, layout: Layout, inputs: str, in_place: bool) -> str | None:
-    """Install's own rule for "nothing to do" (bundle.install): the reason, or None."""
-    live = target.live
-    if live is None or live.inputs_sha256 != inputs:
-        return None
-    if in_place:
-        return "this bundle is already installed here" if (layout.env / "bin" / "python").exists() else None
-    return "this bundle is already the live generation" if target.healthy else None
-
-
-def _before(target: Target, layout: Layout, in_place: bool) -> dict[str, str]:
-    """What the install's package diff starts from (generations.transaction)."""
-    if in_place or target.kind == "venv":
-        return read_packages(layout.env) if target.env_kind == "venv" else {}
-    return dict(target.live.packages) if target.live is not None else {}
 
 
 def check(
@@ -101,7 +84,7 @@ def check(
     inputs = hashlib.sha256(checked.manifest_bytes).hexdigest()  # install's key for "the same bundle"
     result = CheckResult("install", env=str(layout.env), in_place=in_place, show_diff=diff)
     result.generation = result.previous = target.live_number
-    same = _unchanged(target, layout, inputs, in_place)
+    same = already_installed(layout, target, inputs, in_place=in_place)
     if same is not None:
         result.reason = same
     else:
@@ -110,7 +93,8 @@ def check(
             raise InterpreterError(f"{interpreter}: does not run", hint="pass --python /path/to/python")
         after = pylock_packages(checked.pylock, markers, str(bundle_path))
         result.changed = True
-        result.packages = plan.diff_packages(_before(target, layout, in_place), after)
+        before = packages_before(layout, target, in_place=in_place, adopt=target.kind == "venv")
+        result.packages = plan.diff_packages(before, after)
         would_run = hooks_dir is not None and run_hooks and not in_place
         result.planned_hooks = list(fields.post_deploy) if would_run else []
         where = "--env would be converged in place from" if in_place else "a new generation would install"

@@ -22,9 +22,9 @@ from venvkeeper.core.errors import InterpreterError, VenvkeeperError
 from venvkeeper.deploy import check
 from venvkeeper.deploy.decision import Decision, Found, Live, Project
 from venvkeeper.generations import engine, smoke, wheelcache
-from venvkeeper.generations.layout import Layout, read_packages
+from venvkeeper.generations.layout import Layout
 from venvkeeper.generations.results import DeployResult
-from venvkeeper.generations.transaction import Target
+from venvkeeper.generations.transaction import Target, packages_before
 from venvkeeper.project import plan
 from venvkeeper.project.facts import ProjectFacts
 
@@ -62,7 +62,7 @@ def planned(
         result = check.planned(decided, env=env, previous={}, packages=None)
     else:
         packages, unknown = _packages(asked, decided, found, lock, stage)
-        previous = _previous(asked, decided)
+        previous = packages_before(asked.layout, asked.target, in_place=decided.in_place, adopt=decided.adopt)
         if decided.in_place:
             packages.update({n: v for n, v in previous.items() if n in _SEED_PACKAGES and n not in packages})
         result = check.planned(decided, env=env, previous=previous, packages=packages, unknown=unknown)
@@ -72,13 +72,6 @@ def planned(
         result.reason += f"; a deploy would record {root} as its source (was {record.project})"
     result.duration_s = time.monotonic() - asked.started
     return result
-
-
-def _previous(asked: Asked, decided: Decision) -> dict[str, str]:
-    """What the deploy's package diff starts from (generations.transaction)."""
-    if decided.in_place or decided.adopt:
-        return read_packages(asked.layout.env) if asked.target.env_kind == "venv" else {}
-    return dict(asked.live.record.packages) if asked.live.record is not None else {}
 
 
 def _packages(

@@ -238,7 +238,7 @@ def build_in_place(
 ) -> InPlace:
     """--in-place (a container image's layer): populate --env itself and record it; no generations,
     no rollback. ``populate(directory, 0, manifest_path)`` returns the record."""
-    before = read_packages(layout.env) if target.env_kind == "venv" else {}
+    before = packages_before(layout, target, in_place=True, adopt=False)
     # The record goes first: a run killed half-way must not leave a record saying "unchanged".
     layout.inplace_state.unlink(missing_ok=True)
     if target.env_kind == "empty":
@@ -247,6 +247,14 @@ def build_in_place(
     state.directory = str(layout.env)  # where it was built: a later move is noticed (paths.moved_from)
     fsutil.atomic_write_json(layout.inplace_state, state.to_json())
     return InPlace(state, before)
+
+
+def packages_before(layout: Layout, target: Target, *, in_place: bool, adopt: bool) -> dict[str, str]:
+    """What a deploy's or install's package diff starts from (``--check`` predicts against it too):
+    the venv standing at --env when it is converged in place or adopted, else the live record's."""
+    if in_place or adopt:
+        return read_packages(layout.env) if target.env_kind == "venv" else {}
+    return dict(target.live.packages) if target.live is not None else {}
 
 
 def _record_adopted(layout: Layout, number: int, packages: dict[str, str]) -> None:
