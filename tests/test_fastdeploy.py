@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from venvkeeper.cli import commands
-from vk import Outcome, vk
+from vk import vk, vk_click
 
 PROGRAM = (
     "import sys\n"
@@ -21,18 +20,6 @@ PROGRAM = (
     "    fh.write(' '.join(sys.modules))\n"
     "raise SystemExit(code)\n"
 )
-
-
-def _through_click(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Outcome:
-    """The command as click parses and runs it (what cli.main did for every deploy before)."""
-    capsys.readouterr()
-    try:
-        commands.cli.main(args=[str(a) for a in args], prog_name="venvkeeper", standalone_mode=False)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err)
 
 
 def _comparable(report: dict[str, object], env: Path) -> dict[str, object]:
@@ -53,7 +40,7 @@ def test_a_deploy_without_click_reports_what_clicks_deploy_reports(
     options = ["--group", "dev", "--keep", "2", "--no-rollback", "--json"]
 
     fast = vk(capsys, "deploy", project, "--env", fast_env, *options)
-    slow = _through_click(capsys, "deploy", project, "--env", click_env, *options)
+    slow = vk_click(capsys, "deploy", project, "--env", click_env, *options)
 
     assert fast.code == slow.code == 0, fast.out + slow.out
     assert list(fast.json) == list(slow.json)

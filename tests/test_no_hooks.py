@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from venvkeeper.cli import commands
-from vk import Outcome, commit_all, generations, run_in_env, vk
+from vk import commit_all, generations, run_in_env, vk, vk_click
 
 SKIPPED = "post-deploy hooks skipped (--no-hooks)"
 
@@ -29,18 +28,6 @@ def _edit_member(project: Path, marker: str) -> None:
     commit_all(project, f"edit {marker}")
 
 
-def _through_click(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Outcome:
-    """Click's ``deploy`` itself (cli.main answers simple deploys without click: cli/fastdeploy.py)."""
-    capsys.readouterr()
-    try:
-        commands.cli.main(args=[str(a) for a in args], prog_name="venvkeeper", standalone_mode=False)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err)
-
-
 @pytest.mark.parametrize("parser", ["fast", "click"])
 def test_deploy_with_no_hooks_switches_but_runs_no_hook(
     make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], parser: str
@@ -49,7 +36,7 @@ def test_deploy_with_no_hooks_switches_but_runs_no_hook(
     marker = tmp_path / "migrated"
     _with_marker_hook(project, marker)
     env = tmp_path / ".venv"
-    run = vk if parser == "fast" else _through_click
+    run = vk if parser == "fast" else vk_click
 
     skipped = run(capsys, "deploy", project, "--env", env, "--no-hooks", "--json")
 

@@ -8,20 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from venvkeeper.cli import commands
-from vk import Outcome, vk
-
-
-def _through_click(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Outcome:
-    """Click's command itself (cli.main answers simple deploys without click: cli/fastdeploy.py)."""
-    capsys.readouterr()
-    try:
-        commands.cli.main(args=[str(a) for a in args], prog_name="venvkeeper", standalone_mode=False)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err)
+from vk import vk, vk_click
 
 
 @pytest.mark.parametrize("parser", ["fast", "click"])
@@ -30,7 +17,7 @@ def test_deploy_takes_project(
 ) -> None:
     project = make_project("workspace")
     env = tmp_path / ".venv"
-    run = vk if parser == "fast" else _through_click
+    run = vk if parser == "fast" else vk_click
 
     first = run(capsys, "deploy", "--project", project, "--env", env, "--json")
 

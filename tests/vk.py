@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from venvkeeper.cli import commands
 from venvkeeper.cli.main import main
 
 
@@ -38,6 +39,19 @@ class Outcome:
 def vk(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Outcome:
     capsys.readouterr()
     code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return Outcome(code, captured.out, captured.err)
+
+
+def vk_click(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Outcome:
+    """The command as click parses and runs it: cli.main answers simple deploys (and verify, doctor)
+    without click (cli/fastdeploy.py, cli/fastchecks.py), so a test of both parsers runs this too."""
+    capsys.readouterr()
+    try:
+        commands.cli.main(args=[str(a) for a in args], prog_name="venvkeeper", standalone_mode=False)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
     captured = capsys.readouterr()
     return Outcome(code, captured.out, captured.err)
 
