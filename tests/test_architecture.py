@@ -34,13 +34,16 @@ LAYERS: dict[str, set[str]] = {
     "gateways": {"core"},
     "project": {"core", "gateways"},
     "generations": {"core", "gateways", "project"},
-    "deploy": {"core", "gateways", "project", "generations"},
-    "verify": {"core", "gateways", "project", "generations"},
-    "doctor": {"core", "gateways", "project", "generations"},
-    "update": {"core", "gateways", "project", "generations"},
-    "bundle": {"core", "gateways", "project", "generations"},
-    "audit": {"core", "gateways", "project", "generations"},
-    "cli": {"core", "gateways", "project", "generations", *CAPABILITIES},
+    # SBOMs are written where a generation is sealed (deploy, install, update) and read by receipt:
+    # a layer below the capabilities, like generations/, rather than a capability they cannot import.
+    "sbom": {"core", "gateways", "project", "generations"},
+    "deploy": {"core", "gateways", "project", "generations", "sbom"},
+    "verify": {"core", "gateways", "project", "generations", "sbom"},
+    "doctor": {"core", "gateways", "project", "generations", "sbom"},
+    "update": {"core", "gateways", "project", "generations", "sbom"},
+    "bundle": {"core", "gateways", "project", "generations", "sbom"},
+    "audit": {"core", "gateways", "project", "generations", "sbom"},
+    "cli": {"core", "gateways", "project", "generations", "sbom", *CAPABILITIES},
     "__main__": {"cli"},
 }
 MAX_MODULE_LINES = 500

@@ -52,6 +52,7 @@ __all__ = [
     "MAX_TOTAL",
     "MAX_TRAILER",
     "PYLOCK",
+    "SBOM",
     "SIGNATURE",
     "SIGNATURE_SIZE",
     "TOP",
@@ -75,10 +76,11 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
 SIGNATURE_SIZE = 64  # the raw Ed25519 signature of manifest.json
 PYLOCK = "pylock.toml"
+SBOM = "sbom.cdx.json"  # the bundle's CycloneDX SBOM (venvkeeper.sbom), listed in the manifest like any file
 EXECUTABLE = "uv/uv"  # the one entry with mode 0755
 # manifest.json and pylock.toml are held in memory to be parsed; thousands of wheels list in under 1 MiB.
 _MAX_MANIFEST = 16 * 1024**2
-_KEPT = (MANIFEST, SIGNATURE, PYLOCK)  # read into memory by the first pass
+_KEPT = (MANIFEST, SIGNATURE, PYLOCK, SBOM)  # read into memory by the first pass
 _BLOCK = tarfile.BLOCKSIZE
 # After the last entry: the two zero blocks that end a tar archive, then the zeros that pad it to a
 # whole record (tarfile.RECORDSIZE, 20 blocks). tarfile and GNU tar pad so, 2 to 21 blocks in all;
@@ -119,6 +121,9 @@ class CheckedBundle:
     files: dict[str, tuple[int, str]]  # manifest.json and manifest.json.sig included
     fields: bundlecheck.ManifestFields  # the manifest's fields install acts on, checked
     pylock: bytes = b""  # pylock.toml's bytes, checked against the manifest and by check_pylock
+    sbom: bytes | None = (
+        None  # sbom.cdx.json's bytes, checked against the manifest; None: the bundle has none
+    )
 
 
 class Sink(Protocol):
@@ -180,7 +185,13 @@ def read_bundle(path: Path, *, public_key: bytes | None, sink: Sink | None = Non
             hint="a bundle installs only its own wheels: pack it again with venvkeeper pack",
         ) from None
     return CheckedBundle(
-        manifest=manifest, manifest_bytes=raw, signed=signed, files=files, fields=fields, pylock=kept[PYLOCK]
+        manifest=manifest,
+        manifest_bytes=raw,
+        signed=signed,
+        files=files,
+        fields=fields,
+        pylock=kept[PYLOCK],
+        sbom=kept.get(SBOM),
     )
 
 

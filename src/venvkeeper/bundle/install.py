@@ -55,6 +55,7 @@ from venvkeeper.generations.transaction import (
 )
 from venvkeeper.project import interpreters, plan
 from venvkeeper.project.interpreters import Interpreter
+from venvkeeper.sbom import generation as sbomgen
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -442,6 +443,8 @@ def _populate(
         reuse=cloned.reused if cloned is not None else None,
     )
     state = _state(opened, number, done)
+    if opened.checked.sbom is not None:  # checked with the bundle: it names exactly the wheels installed
+        state.sbom_sha256 = sbomgen.write(sbomgen.sbom_path(manifest_path), opened.checked.sbom)
     if cloned is not None:  # uv pip sync brought what changed; which ones, it does not say
         built = cloned.built(int(built["source"]), sorted(stale), lock_synced=True)
     state.built = built or None

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import parse_wheel_filename
 
 from venvkeeper import __version__
-from venvkeeper.bundle import fetch, locked, pylockgen, sdistbuild
-from venvkeeper.bundle.archive import FORMAT_VERSION, BundleError
+from venvkeeper.bundle import fetch, locked, pylockgen, sbomfile, sdistbuild
+from venvkeeper.bundle.archive import FORMAT_VERSION, SBOM, BundleError
 from venvkeeper.bundle.executable import default_script, make_executable
 from venvkeeper.bundle.locked import Artifact
 from venvkeeper.bundle.target import Target, target_for
@@ -252,6 +252,7 @@ def _contents(plan: _Plan, scratch: Path, *, with_uv: bool) -> _Contents:
     member_wheels = _build_members(stage, members, plan.lock, target, scratch / "built", mtime, builder)
     for wheel in member_wheels:
         files[f"wheels/{wheel.name}"] = wheel
+    files[SBOM] = _sbom(plan, [a for a, _ in from_sdists], member_wheels, mtime)
     files["pylock.toml"] = pylockgen.pylock_for(
         [*plan.wheels, *(a for a, _ in from_sdists), *(_member_artifact(w) for w in member_wheels)],
         {name.removeprefix("wheels/"): name for name in files if name.startswith("wheels/")},
@@ -282,6 +283,21 @@ def _manifest(plan: _Plan, contents: _Contents) -> dict[str, Any]:
         },
         "files": describe(contents.files),
     }
+
+
+def _sbom(plan: _Plan, from_sdists: list[Artifact], member_wheels: list[Path], mtime: int) -> bytes:
+    """The bundle's CycloneDX SBOM (docs/supply-chain.md): what it carries, by the lock's purls and hashes."""
+    workspace = plan.workspace
+    return sbomfile.pack_sbom(
+        plan.lock,
+        plan.wheels,
+        from_sdists,
+        [(w, hashlib.sha256(w.read_bytes()).hexdigest()) for w in member_wheels],
+        project=workspace.root_name or workspace.root.name,
+        project_version=str(workspace.pyproject.get("project", {}).get("version", "")),
+        commit=gitcmd.commit_of(workspace.root),
+        mtime=mtime,
+    )
 
 
 def _build_python(stage: Path, target: Target) -> tuple[Path, bool]:

@@ -11,6 +11,7 @@ import click
 
 from venvkeeper import __version__
 from venvkeeper.cli import options
+from venvkeeper.cli.commands_sbom import sbom
 from venvkeeper.cli.commands_supply import audit, receipt
 from venvkeeper.core.lazy import lazy
 
@@ -473,3 +474,4 @@ def pack(
 
 cli.add_command(audit)
 cli.add_command(receipt)
+cli.add_command(sbom)

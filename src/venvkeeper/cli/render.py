@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         render_bundle,
         render_deploy,
         render_doctor,
+        render_sbom,
         render_update,
         render_verify,
     )
@@ -42,6 +43,7 @@ else:
     render_audit = lazy("venvkeeper.cli.render_audit")
     render_deploy = lazy("venvkeeper.cli.render_deploy")
     render_doctor = lazy("venvkeeper.cli.render_doctor")
+    render_sbom = lazy("venvkeeper.cli.render_sbom")
     render_update = lazy("venvkeeper.cli.render_update")
     render_verify = lazy("venvkeeper.cli.render_verify")
     results = lazy("venvkeeper.generations.results")  # dataclasses: only when a command failed
@@ -66,6 +68,7 @@ RENDERERS: dict[str, Renderer] = {
     "venvkeeper.bundle.export.ExportResult": render_bundle,
     "venvkeeper.bundle.pack.PackResult": render_bundle,
     "venvkeeper.bundle.keys.KeygenResult": render_bundle,
+    "venvkeeper.sbom.result.SbomResult": render_sbom,
 }
 
 

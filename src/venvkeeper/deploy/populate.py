@@ -34,9 +34,12 @@ from venvkeeper.generations.build import (
 )
 from venvkeeper.generations.clone import Clone, CloneRefusedError
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso
+from venvkeeper.generations.manifest import Manifest
 from venvkeeper.generations.wheels import WheelInfo, inspect_wheel
 from venvkeeper.project import plan
 from venvkeeper.project.facts import ProjectFacts
+from venvkeeper.project.workspace import parse_lock
+from venvkeeper.sbom import generation as sbomgen
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -88,6 +91,7 @@ def populate(build: Build, env_dir: Path, number: int, manifest_path: Path) -> G
     build.gate()
     state = _record(build, number, done.packages, wheels, infos, done.report, done.manifest_sha256)
     state.built = {"from": "nothing", "why": why}
+    _write_sbom(build, env_dir, manifest_path, done.manifest, state)
     return state
 
 
@@ -156,7 +160,18 @@ def _populate_clone(
     build.gate()
     state = _record(build, number, done.packages, wheels, infos, done.report, done.manifest_sha256)
     state.built = cloned.built(source, changed, decision.sync_lock)
+    _write_sbom(build, env_dir, manifest_path, done.manifest, state)
     return state
+
+
+def _write_sbom(
+    build: Build, env_dir: Path, manifest_path: Path, manifest: Manifest, state: GenerationState
+) -> None:
+    """The generation's SBOM beside its manifest, from the lock as deployed; its hash in the record."""
+    workspace = build.facts.workspace
+    state.sbom_sha256 = sbomgen.write_generation(
+        env_dir, manifest_path, manifest, state.to_json(), parse_lock(workspace), workspace.root
+    )
 
 
 def _record(

@@ -43,6 +43,7 @@ __all__ = [
     "Inspection",
     "Subject",
     "inspect",
+    "load_manifest",
     "resolve",
     "verify",
 ]
@@ -121,7 +122,8 @@ def resolve(env: str) -> Subject:
     return Subject(env, directory, "venv", why_no_manifest="not deployed by venvkeeper")
 
 
-def _load_manifest(subject: Subject) -> Manifest | None:
+def load_manifest(subject: Subject) -> Manifest | None:
+    """The subject's sealed manifest, checked against its record's sha256 (None when it has none)."""
     if subject.manifest_path is None:
         return None
     try:
@@ -242,7 +244,7 @@ def inspect(
             f"{root}: not a virtual environment (no pyvenv.cfg)", hint="check the --env path"
         )
     hashing = None if fast else Hashing(root, disk)  # helper threads start on the large files now
-    manifest = _load_manifest(subject)
+    manifest = load_manifest(subject)
     dists = read_distributions(root, disk)
     hashes = None if hashing is None else hashing.result()
     hashed = 0 if fast else sum(s.size for s in disk.values() if s.link is None)

@@ -72,6 +72,8 @@ class GenerationState:
     # The project's commit (HEAD) it was deployed from, or the bundle's built_from.git_commit; None
     # outside git. What a receipt names (verify.receipt).
     git_commit: str | None = None
+    # The sha256 of its SBOM (generations/NNNN.sbom.cdx.json); None for one made before SBOMs.
+    sbom_sha256: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -139,6 +141,10 @@ class Layout:
 
     def manifest_file(self, number: int) -> Path:
         return Path(paths.manifest_file(str(self.home), number))
+
+    def sbom_file(self, number: int) -> Path:
+        """Its CycloneDX SBOM, beside the manifest (venvkeeper.sbom.generation)."""
+        return self.generations / f"{number:04d}.sbom.cdx.json"
 
     def ctimes_file(self, number: int) -> Path:
         """The ctimes venvkeeper's own unlinks moved in generation ``number`` (generations.identity)."""
@@ -318,7 +324,7 @@ class Layout:
 
     def remove_generation(self, number: int) -> None:
         # The record first: without it the rest is an incomplete generation that sweep removes.
-        for path in (self.state_file(number), self.manifest_file(number)):
+        for path in (self.state_file(number), self.manifest_file(number), self.sbom_file(number)):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         fsutil.remove_tree(self.gen_dir(number))

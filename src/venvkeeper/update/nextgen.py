@@ -65,6 +65,7 @@ from venvkeeper.project.workspace import (
     load_workspace,
     parse_lock,
 )
+from venvkeeper.sbom import generation as sbomgen
 from venvkeeper.update.preflight import Preflight
 from venvkeeper.update.session import Session
 
@@ -373,6 +374,15 @@ def switch(session: Session, pre: Preflight, prepared: Prepared, tested_in: Path
             _remove(layout, prepared.number)
             return None
         state = _record(prepared, facts, opts, tested_in)
+        # The SBOM of the committed lock (its commit time): written with the record, as a deploy does.
+        state.sbom_sha256 = sbomgen.write_generation(
+            prepared.directory,
+            layout.manifest_file(prepared.number),
+            prepared.finished.manifest,
+            state.to_json(),
+            parse_lock(workspace),
+            workspace.root,
+        )
         hooks, root = workspace.config.hooks, workspace.root
         cwd = (root / hooks.directory).resolve() if hooks.directory else root
 

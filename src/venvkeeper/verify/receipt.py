@@ -34,6 +34,7 @@ from venvkeeper.core import signing
 from venvkeeper.core.errors import CannotVerifyError, VenvkeeperError
 from venvkeeper.generations.findings import Finding
 from venvkeeper.generations.inspection import Check, Subject, inspect, resolve
+from venvkeeper.sbom import read as sbomread
 from venvkeeper.verify.result import ReceiptResult
 
 __all__ = ["PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "check_receipt", "sign_receipt"]
@@ -63,6 +64,8 @@ def _subject_of(env: str) -> Subject:
 
 
 def _statement(subject: Subject, manifest_sha256: str, files: int) -> dict[str, Any]:
+    # The SBOM written with the generation (checked against its record); None for one made before.
+    sbom_sha256 = sbomread.live_sbom_sha256(subject)
     state = subject.state or {}
     interpreter = state.get("interpreter") or {}
     return {
@@ -76,7 +79,7 @@ def _statement(subject: Subject, manifest_sha256: str, files: int) -> dict[str, 
             "lock_sha256": state.get("lock_sha256"),
             "git_commit": state.get("git_commit"),
             "manifest_sha256": manifest_sha256,
-            "sbom_sha256": None,  # no SBOM per generation yet
+            "sbom_sha256": sbom_sha256,
             "interpreter": {k: interpreter.get(k) for k in ("path", "realpath", "version", "implementation")},
             "packages": dict(sorted((state.get("packages") or {}).items())),
             "host": socket.gethostname(),

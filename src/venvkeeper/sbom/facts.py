@@ -1,0 +1,280 @@
+"""What an SBOM says, decided from plain data: no CycloneDX here, no file read, no process started.
+
+A generation's SBOM lists what its sealed manifest says is installed (``distributions``), each with the
+lock's account of it (:func:`lock_entries`: its source, its files and their sha256). Of a package's
+locked wheels the one that was installed is the one whose file name carries the tags of the installed
+``*.dist-info/WHEEL`` (:func:`installed_artifact`); a package uv built from its sdist matches none, and
+gets the sdist's hash. Each component says which (``hash_of``), and members carry the content hash of
+their sources and the commit they were built from. :mod:`venvkeeper.sbom.document` writes it as
+CycloneDX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packageurl import PackageURL
+from packaging.tags import parse_tag
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from venvkeeper.core.names import canonicalize_name
+
+__all__ = [
+    "Artifact",
+    "Component",
+    "LockEntry",
+    "SbomFacts",
+    "bundle_facts",
+    "component_for",
+    "generation_facts",
+    "installed_artifact",
+    "lock_entries",
+    "member_component",
+    "pylock_entries",
+]
+
+PYPI = "https://pypi.org/simple"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    filename: str
+    sha256: str | None
+    kind: str  # "wheel" or "sdist"
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One package of a lock: where it comes from, its files, what it depends on."""
+
+    name: str
+    version: str
+    source: str  # "registry", "git", "url", "path" (a local file or directory) or "member"
+    qualifiers: tuple[tuple[str, str], ...] = ()  # the purl's: repository_url, vcs_url, download_url
+    wheels: tuple[Artifact, ...] = ()
+    sdist: Artifact | None = None
+    depends: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    version: str
+    kind: str  # as LockEntry.source
+    purl: str | None  # None for members and local paths: they are not on PyPI
+    sha256: str | None
+    hash_of: str  # "wheel", "sdist", "member-source" or "none"
+    artifact: str | None = None
+    commit: str | None = None
+    depends: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return (
+            f"member:{self.name}"
+            if self.kind == "member"
+            else self.purl or f"local:{self.name}@{self.version}"
+        )
+
+
+@dataclass(frozen=True)
+class SbomFacts:
+    """Everything the document holds: nothing that differs between two builds of the same content."""
+
+    subject: str  # "generation" or "bundle"
+    project: str
+    components: tuple[Component, ...]
+    project_version: str | None = None
+    commit: str | None = None
+    timestamp: str | None = None  # ISO 8601 UTC: the lock's commit time; None outside git
+    properties: tuple[tuple[str, str], ...] = field(default=())
+
+
+def _purl(name: str, version: str, qualifiers: Sequence[tuple[str, str]]) -> str:
+    """``pkg:pypi/name@version`` (https://github.com/package-url/purl-spec, type pypi: the name lower
+    case with ``-`` for ``_``), its qualifiers encoded by packageurl-python, the spec's own library."""
+    return str(
+        PackageURL("pypi", None, canonicalize_name(name), version, dict(qualifiers) or None).to_string()
+    )
+
+
+def _hash(value: Any) -> str | None:
+    text = str(value or "")
+    return text.removeprefix("sha256:") if text.startswith("sha256:") else None
+
+
+def _filename(entry: Mapping[str, Any]) -> str:
+    for key in ("filename", "path", "url"):
+        if entry.get(key):
+            return str(entry[key]).rstrip("/").rpartition("/")[2]
+    return ""
+
+
+def _git(url: str) -> tuple[tuple[str, str], ...]:
+    """uv.lock's ``git = "https://host/repo?rev=x#<commit>"`` as the purl's ``vcs_url``."""
+    address, _, commit = url.partition("#")
+    address = address.partition("?")[0]
+    return (("vcs_url", f"git+{address}@{commit}" if commit else f"git+{address}"),)
+
+
+def _source(source: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    if "registry" in source:
+        registry = str(source["registry"]).rstrip("/")
+        return "registry", () if registry == PYPI else (("repository_url", registry),)
+    if "git" in source:
+        return "git", _git(str(source["git"]))
+    if "url" in source:
+        return "url", (("download_url", str(source["url"])),)
+    if "path" in source or "directory" in source:
+        return "path", ()
+    return "member", ()  # editable / virtual: the workspace's own
+
+
+def lock_entries(lock: Mapping[str, Any]) -> dict[tuple[str, str], LockEntry]:
+    """uv.lock's packages by (canonical name, version)."""
+    found: dict[tuple[str, str], LockEntry] = {}
+    for package in lock.get("package", []):
+        name, version = canonicalize_name(str(package.get("name", ""))), str(package.get("version", ""))
+        kind, qualifiers = _source(package.get("source") or {})
+        sdist = package.get("sdist")
+        found[name, version] = LockEntry(
+            name,
+            version,
+            kind,
+            qualifiers,
+            tuple(Artifact(_filename(w), _hash(w.get("hash")), "wheel") for w in package.get("wheels", [])),
+            Artifact(_filename(sdist), _hash(sdist.get("hash")), "sdist")
+            if isinstance(sdist, dict)
+            else None,
+            tuple(sorted({canonicalize_name(str(d.get("name"))) for d in package.get("dependencies", [])})),
+        )
+    return found
+
+
+def pylock_entries(pylock: Mapping[str, Any]) -> dict[tuple[str, str], LockEntry]:
+    """A bundle's pylock.toml (PEP 751) packages by (canonical name, version): its wheels only."""
+    found: dict[tuple[str, str], LockEntry] = {}
+    for package in pylock.get("packages", []):
+        name, version = canonicalize_name(str(package.get("name", ""))), str(package.get("version", ""))
+        wheels = tuple(
+            Artifact(str(w.get("name") or _filename(w)), (w.get("hashes") or {}).get("sha256"), "wheel")
+            for w in package.get("wheels", [])
+        )
+        found[name, version] = LockEntry(name, version, "registry", (), wheels)
+    return found
+
+
+def _tags(filename: str) -> frozenset[str]:
+    try:
+        return frozenset(str(t) for t in parse_wheel_filename(filename)[3])
+    except InvalidWheelFilename:
+        return frozenset()
+
+
+def installed_artifact(entry: LockEntry, installed_tags: Iterable[str]) -> Artifact | None:
+    """The locked file that was installed: the wheel whose file name's tags are the installed WHEEL's
+    ``Tag:`` lines (the most of them in common), else the sdist uv built it from, else None."""
+    tags = frozenset(t for line in installed_tags for t in (str(x) for x in parse_tag(line)))
+    best, shared = None, 0
+    for wheel in sorted(entry.wheels, key=lambda w: w.filename):
+        common = len(_tags(wheel.filename) & tags)
+        if common > shared:
+            best, shared = wheel, common
+    if best is not None:
+        return best
+    if len(entry.wheels) == 1 and not tags:  # no WHEEL to go by (a bundle): its only wheel
+        return entry.wheels[0]
+    return entry.sdist
+
+
+def component_for(
+    name: str, version: str, entry: LockEntry | None, installed_tags: Iterable[str]
+) -> Component:
+    """A third-party distribution as installed, with what its lock entry says of it (None: not locked)."""
+    if entry is None:
+        return Component(name, version, "unlocked", _purl(name, version, ()), None, "none")
+    artifact = installed_artifact(entry, installed_tags)
+    return Component(
+        name,
+        version,
+        entry.source,
+        None if entry.source == "path" else _purl(name, version, entry.qualifiers),
+        artifact.sha256 if artifact is not None else None,
+        artifact.kind if artifact is not None and artifact.sha256 else "none",
+        artifact.filename if artifact is not None else None,
+        depends=entry.depends,
+    )
+
+
+def member_component(
+    name: str,
+    version: str,
+    sha256: str | None,
+    commit: str | None,
+    depends: tuple[str, ...] = (),
+    wheel: str | None = None,
+) -> Component:
+    """A workspace member: the content hash of its sources as sealed, and the commit it was built from;
+    in a bundle, the sha256 of its ``wheel`` (the file the bundle carries) instead."""
+    hash_of = "none" if not sha256 else "wheel" if wheel else "member-source"
+    return Component(name, version, "member", None, sha256, hash_of, wheel, commit, depends)
+
+
+def generation_facts(
+    distributions: Mapping[str, Mapping[str, Any]],
+    wheel_tags: Mapping[str, Sequence[str]],
+    entries: Mapping[tuple[str, str], LockEntry],
+    members: Mapping[str, str | None],
+    *,
+    project: str,
+    commit: str | None,
+    timestamp: str | None,
+) -> SbomFacts:
+    """A generation's SBOM: every distribution its manifest names (``distributions``, with the ``Tag:``
+    lines of each one's installed WHEEL), the lock's ``entries``, and the ``members`` (name: the content
+    hash of its sources) built from ``commit``."""
+    components = []
+    for name, dist in sorted(distributions.items()):
+        version = str(dist.get("version", ""))
+        depends = entries[name, version].depends if (name, version) in entries else ()
+        if name in members:
+            components.append(member_component(name, version, members[name], commit, depends))
+        else:
+            components.append(
+                component_for(name, version, entries.get((name, version)), wheel_tags.get(name, ()))
+            )
+    own = str(distributions[project].get("version", "")) if project in distributions else None
+    return SbomFacts("generation", project, tuple(components), own, commit, timestamp)
+
+
+def bundle_facts(
+    entries: Mapping[tuple[str, str], LockEntry],
+    artifacts: Sequence[tuple[str, str, Artifact]],
+    members: Sequence[tuple[str, str, Artifact]],
+    *,
+    project: str,
+    project_version: str | None,
+    commit: str | None,
+    timestamp: str | None,
+) -> SbomFacts:
+    """A bundle's SBOM: each package by the lock's file it carries (name, version, that file: a wheel,
+    or the sdist its wheel was built from), and each member by its wheel."""
+    components = []
+    for name, version, artifact in artifacts:
+        entry = entries.get((name, version))
+        kind, qualifiers, depends = (
+            (entry.source, entry.qualifiers, entry.depends) if entry else ("unlocked", (), ())
+        )
+        purl = None if kind == "path" else _purl(name, version, qualifiers)
+        components.append(
+            Component(
+                name, version, kind, purl, artifact.sha256, artifact.kind, artifact.filename, depends=depends
+            )
+        )
+    by_name = {name: entry for (name, _), entry in entries.items() if entry.source == "member"}
+    for name, version, wheel in members:
+        depends = by_name[name].depends if name in by_name else ()
+        components.append(member_component(name, version, wheel.sha256, commit, depends, wheel.filename))
+    return SbomFacts("bundle", project, tuple(components), project_version, commit, timestamp)

@@ -1,0 +1,100 @@
+"""``venvkeeper sbom --env PATH``: the live generation's SBOM, as written when it was sealed; for a
+generation made before SBOMs, built now from its manifest and record (and the lock, while the project
+still holds the very lock it was built from)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from venvkeeper.core.errors import CannotVerifyError
+from venvkeeper.generations.inspection import Subject, load_manifest, resolve
+from venvkeeper.project.workspace import load_workspace, parse_lock
+from venvkeeper.sbom import facts as sbomfacts
+from venvkeeper.sbom import generation as sbomgen
+from venvkeeper.sbom.result import SbomResult
+
+__all__ = ["env_sbom", "live_sbom_sha256"]
+
+
+def _subject(env: str) -> Subject:
+    subject = resolve(env)
+    if subject.kind not in ("generation", "in-place") or subject.manifest_path is None or not subject.state:
+        raise CannotVerifyError(
+            f"{env}: {subject.why_no_manifest or 'not an environment venvkeeper built'}: an SBOM describes "
+            "a sealed generation",
+            hint="deploy or install it with venvkeeper first",
+        )
+    return subject
+
+
+def _recorded(subject: Subject) -> bytes | None:
+    """The SBOM written with the generation (checked against its record), or None when it has none."""
+    assert subject.manifest_path is not None  # noqa: S101 - _subject made sure
+    path = sbomgen.sbom_path(Path(subject.manifest_path))
+    recorded = (subject.state or {}).get("sbom_sha256")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if recorded:
+            raise CannotVerifyError(
+                f"{path}: missing, though the generation's record names its sha256",
+                hint="`venvkeeper deploy --repair` builds and seals a new generation with its SBOM",
+            ) from None
+        return None
+    except OSError as exc:
+        raise CannotVerifyError(
+            f"{path}: cannot be read: {exc.strerror}", hint="check its permissions"
+        ) from None
+    if recorded and hashlib.sha256(raw).hexdigest() != recorded:
+        raise CannotVerifyError(
+            f"{path}: does not match the sha256 in its generation record",
+            hint="it was changed after the deploy; `venvkeeper deploy --repair` builds a new generation",
+        )
+    return raw
+
+
+def _lock_of(
+    project: str | None, lock_sha256: str | None
+) -> tuple[dict[tuple[str, str], sbomfacts.LockEntry], str]:
+    """The lock's entries, when the project still holds the lock the generation was built from."""
+    if not project or not lock_sha256 or not os.path.isfile(os.path.join(project, "uv.lock")):
+        return {}, "its lock is not at hand: no wheel hashes"
+    workspace = load_workspace(Path(project))
+    if hashlib.sha256(workspace.lock_bytes).hexdigest() != lock_sha256:
+        return {}, f"{project}/uv.lock has changed since: no wheel hashes"
+    return sbomfacts.lock_entries(parse_lock(workspace)), ""
+
+
+def env_sbom(env: str) -> SbomResult:
+    subject = _subject(env)
+    raw = _recorded(subject)
+    if raw is not None:
+        return SbomResult(source=env, document=raw, generation=subject.generation)
+    manifest = load_manifest(subject)
+    if manifest is None:
+        raise CannotVerifyError(
+            f"{env}: {subject.why_no_manifest}: no SBOM can be built", hint="deploy again"
+        )
+    state = subject.state or {}
+    entries, missing = _lock_of(state.get("project"), state.get("lock_sha256"))
+    timestamp = sbomgen.lock_time(Path(state["project"])) if entries else None
+    raw = sbomgen.build(Path(subject.directory), manifest, state, entries, timestamp)
+    why = "it was made before venvkeeper wrote SBOMs: built now from its manifest and record"
+    return SbomResult(
+        source=env,
+        document=raw,
+        generation=subject.generation,
+        built_now=f"{why}; {missing}" if missing else why,
+    )
+
+
+def live_sbom_sha256(subject: Subject) -> str | None:
+    """The sha256 of the generation's SBOM as recorded (and still on disk), or None for one without."""
+    raw = _recorded(subject)
+    return (
+        hashlib.sha256(raw).hexdigest()
+        if raw is not None and (subject.state or {}).get("sbom_sha256")
+        else None
+    )
