@@ -352,6 +352,7 @@ RENDERER_OWNS = {
     "render_update": {"update"},
     "render_bundle": {"bundle"},
     "render_audit": {"audit"},
+    "render_sbom": set(),
 }
 
 

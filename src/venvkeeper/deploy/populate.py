@@ -69,6 +69,7 @@ def populate(build: Build, env_dir: Path, number: int, manifest_path: Path) -> G
     """Install the lock and the members into ``env_dir``, smoke-check it, seal it, and describe it."""
     decision, facts = build.decision, build.facts
     python = Path(decision.python or build.found.python)
+    sbomgen.preload()  # cyclonedx-python-lib loads while uv installs: the SBOM is written after the seal
     why = "the live generation cannot be its source (none, in place, moved, damaged or another interpreter)"
     if decision.clone_from is not None:
         try:

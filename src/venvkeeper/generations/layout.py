@@ -7,6 +7,7 @@ Layout, for ``--env /var/lib/app/.venv``::
         deploy.lock                 one venvkeeper at a time
         generations/0003/           a virtual environment (never renamed: its scripts name it)
         generations/0003.manifest.json  every file as built (size, sha256), sealed before the switch
+        generations/0003.sbom.cdx.json  its CycloneDX SBOM (venvkeeper.sbom), sha256 in the record
         generations/0003.json       what it was built from; written last, so no JSON = incomplete
         wheels/<member>/<digest>/   built workspace members, by content
         wheels-store/<sha256>/      bundle wheels install unpacked, by content (bundle/store.py)

@@ -63,7 +63,7 @@ class Component:
     name: str
     version: str
     kind: str  # as LockEntry.source
-    purl: str | None  # None for members and local paths: they are not on PyPI
+    purl: str | None  # pkg:pypi/..., or pkg:generic/... for members and local paths (not on an index)
     sha256: str | None
     hash_of: str  # "wheel", "sdist", "member-source" or "none"
     artifact: str | None = None
@@ -92,11 +92,15 @@ class SbomFacts:
     properties: tuple[tuple[str, str], ...] = field(default=())
 
 
-def _purl(name: str, version: str, qualifiers: Sequence[tuple[str, str]]) -> str:
+def _purl(name: str, version: str, qualifiers: Sequence[tuple[str, str]], kind: str = "registry") -> str:
     """``pkg:pypi/name@version`` (https://github.com/package-url/purl-spec, type pypi: the name lower
-    case with ``-`` for ``_``), its qualifiers encoded by packageurl-python, the spec's own library."""
+    case with ``-`` for ``_``), its qualifiers encoded by packageurl-python, the spec's own library.
+
+    A member or a local path is ``pkg:generic/name@version``: it was never published, and a pypi purl
+    would let a scanner match it to an unrelated PyPI project that happens to have its name."""
+    purl_type = "generic" if kind in ("member", "path") else "pypi"
     return str(
-        PackageURL("pypi", None, canonicalize_name(name), version, dict(qualifiers) or None).to_string()
+        PackageURL(purl_type, None, canonicalize_name(name), version, dict(qualifiers) or None).to_string()
     )
 
 
@@ -200,7 +204,7 @@ def component_for(
         name,
         version,
         entry.source,
-        None if entry.source == "path" else _purl(name, version, entry.qualifiers),
+        _purl(name, version, entry.qualifiers, entry.source),
         artifact.sha256 if artifact is not None else None,
         artifact.kind if artifact is not None and artifact.sha256 else "none",
         artifact.filename if artifact is not None else None,
@@ -219,7 +223,8 @@ def member_component(
     """A workspace member: the content hash of its sources as sealed, and the commit it was built from;
     in a bundle, the sha256 of its ``wheel`` (the file the bundle carries) instead."""
     hash_of = "none" if not sha256 else "wheel" if wheel else "member-source"
-    return Component(name, version, "member", None, sha256, hash_of, wheel, commit, depends)
+    purl = _purl(name, version, (), "member")
+    return Component(name, version, "member", purl, sha256, hash_of, wheel, commit, depends)
 
 
 def generation_facts(
@@ -267,7 +272,7 @@ def bundle_facts(
         kind, qualifiers, depends = (
             (entry.source, entry.qualifiers, entry.depends) if entry else ("unlocked", (), ())
         )
-        purl = None if kind == "path" else _purl(name, version, qualifiers)
+        purl = _purl(name, version, qualifiers, kind)
         components.append(
             Component(
                 name, version, kind, purl, artifact.sha256, artifact.kind, artifact.filename, depends=depends

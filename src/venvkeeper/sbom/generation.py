@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,10 +26,21 @@ if TYPE_CHECKING:
 else:
     document = lazy("venvkeeper.sbom.document")  # cyclonedx-python-lib: only when an SBOM is written
 
-__all__ = ["SUFFIX", "build", "lock_time", "sbom_path", "wheel_tags", "write", "write_generation"]
+__all__ = ["SUFFIX", "build", "lock_time", "preload", "sbom_path", "wheel_tags", "write", "write_generation"]
 
 SUFFIX = ".sbom.cdx.json"
 _MANIFEST_SUFFIX = ".manifest.json"
+
+
+def _load() -> None:
+    document.render  # noqa: B018 - the first read imports cyclonedx-python-lib
+
+
+def preload() -> None:
+    """Import cyclonedx-python-lib (about 0.3 s) in a thread while uv installs, so that writing the SBOM
+    after the seal costs only its rendering. The deferred module takes the import lock: a write that
+    comes first waits for the one import."""
+    threading.Thread(target=_load, name="sbom-preload").start()
 
 
 def sbom_path(manifest_path: Path) -> Path:
