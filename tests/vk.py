@@ -95,10 +95,13 @@ def snapshot(root: Path) -> dict[str, str]:
 def generations(env: Path) -> list[str]:
     """Entries of the generations directory (complete ones have NNNN and NNNN.json).
 
-    A generation's sealed manifest (NNNN.manifest.json) is left out; ``leftovers`` reports one
-    that outlived its record.
+    A generation's sealed manifest (NNNN.manifest.json) and its SBOM (NNNN.sbom.cdx.json) are left
+    out; ``leftovers`` reports one that outlived its record.
     """
-    return [n for n in _generation_entries(env) if not n.endswith(".manifest.json")]
+    return [n for n in _generation_entries(env) if not n.endswith(_BESIDE)]
+
+
+_BESIDE = (".manifest.json", ".sbom.cdx.json")  # written beside a generation's record
 
 
 def _generation_entries(env: Path) -> list[str]:
@@ -115,7 +118,7 @@ def leftovers(env: Path) -> list[str]:
     orphans = [
         n
         for n in _generation_entries(env)
-        if n.endswith(".manifest.json") and n.replace(".manifest", "") not in gens
+        if n.endswith(_BESIDE) and n.replace(".manifest", "").replace(".sbom.cdx", "") not in gens
     ]
     return tmp + incomplete + orphans
 
