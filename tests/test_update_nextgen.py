@@ -102,6 +102,7 @@ def test_the_generation_the_tests_ran_on_goes_live_without_a_second_build(
     assert sorted(ours) == sorted(theirs)
     same = ("lock_sha256", "export_sha256", "inputs_sha256", "lock_inputs_sha256", "effective_sha256")
     assert {k: ours[k] for k in same} == {k: theirs[k] for k in same}
+    assert ours["git_commit"] == theirs["git_commit"] is not None
     assert (ours["packages"], ours["options"], ours["members"]) == (
         theirs["packages"],
         theirs["options"],
@@ -110,6 +111,12 @@ def test_the_generation_the_tests_ran_on_goes_live_without_a_second_build(
     # The same interpreter (its identity); the path it was named by is the live record's here, where
     # a deploy into a new --env has uv find one.
     assert {**ours["interpreter"], "path": None} == {**theirs["interpreter"], "path": None}
+    # ...and so is its SBOM, byte for byte (the same lock, members and commit: the same document).
+    sboms = [
+        g / "generations" / f"{n:04d}.sbom.cdx.json"
+        for g, n in ((service.state, 2), (other.parent / ".venv.venvkeeper", 1))
+    ]
+    assert sboms[0].read_bytes() == sboms[1].read_bytes()
 
     # A deploy of the committed project finds nothing to do, verify is clean, rollback works.
     again = vk(capsys, "deploy", service.project, "--env", service.env, "--json")

@@ -29,6 +29,7 @@ from venvkeeper import __version__
 from venvkeeper.core import locking
 from venvkeeper.core.config import DEFAULT_KEEP
 from venvkeeper.core.errors import BusyError, InterpreterError
+from venvkeeper.gateways import git as gitcmd
 from venvkeeper.gateways.uv import uv_cache, uv_version
 from venvkeeper.generations import delta, engine, identity, wheelcache
 from venvkeeper.generations import dropped as lockdrop
@@ -292,6 +293,8 @@ def _record(prepared: Prepared, facts: ProjectFacts, opts: plan.Options, tested_
         created=now_iso(),
         packages=finished.packages,
         project=str(facts.workspace.root),
+        # The commit of the lock update just committed, as a deploy of it records (receipt, SBOM).
+        git_commit=gitcmd.commit_of(facts.workspace.root),
         lock_sha256=facts.lock_sha256,
         export_sha256=prepared.export_sha256,
         inputs_sha256=facts.inputs,
