@@ -161,6 +161,30 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("    if as_json or quiet or stream is None:\n", "    if as_json or stream is None:\n"),),
         ("tests/test_progress.py::test_quiet_and_json_on_a_terminal_print_what_a_pipe_gets",),
     ),
+    Mutation(
+        "sbom-installed-wheel",
+        "a generation's SBOM gives each installed package the lock's sha256 of the wheel installed",
+        "sbom/facts.py",
+        (("artifact.sha256 if artifact is not None else None,", "None,"),),
+        ("tests/test_sbom.py::test_a_deploy_writes_a_valid_sbom_of_the_lock_beside_the_record",),
+    ),
+    Mutation(
+        "sbom-sealed",
+        "a generation's SBOM is sealed by its record's sbom_sha256 (as a bundle's by its manifest)",
+        "deploy/populate.py",
+        (("    state.sbom_sha256 = sbomgen.write_generation(", "    _ = sbomgen.write_generation("),),
+        (
+            "tests/test_sbom.py::test_a_deploy_writes_a_valid_sbom_of_the_lock_beside_the_record",
+            "tests/test_sbom.py::test_an_altered_or_missing_sbom_is_refused_not_printed",
+        ),
+    ),
+    Mutation(
+        "sbom-recorded",
+        "sbom --env and receipt refuse an SBOM that is not the one the generation's record names",
+        "sbom/read.py",
+        (("if recorded and hashlib.sha256(raw).hexdigest() != recorded:", "if False:"),),
+        ("tests/test_sbom.py::test_an_altered_or_missing_sbom_is_refused_not_printed",),
+    ),
 )
 
 

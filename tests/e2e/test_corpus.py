@@ -9,7 +9,8 @@ so its tests run on one worker, in the order written here, and no two workers bu
 The steps: deploy from a read-only bind mount (source byte-identical, ``.git`` included); the
 installed set equals raw ``uv sync --frozen --all-packages --no-default-groups --no-editable`` on a
 scratch clone (the selection rule: runtime dependencies only, uv's ``default-groups`` are not
-deployed); a smoke command; an unchanged redeploy; verify with and without ``--project``; pack twice
+deployed); a smoke command; an unchanged redeploy; verify with and without ``--project``; the
+generation's SBOM (schema-valid, naming every installed distribution with its hash); pack twice
 (identical) and install the bundle with no network (``unshare -n``); export as pylock and
 requirements; heal after the interpreter's store moved; heal after the environment itself moved;
 ``update --dry-run`` against a bare remote.
@@ -30,6 +31,8 @@ from typing import Any
 
 import pytest
 import uv
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
@@ -400,6 +403,27 @@ def test_verify_with_project(deployment: Deployment) -> None:
     before = snapshot(deployment.source)
     deployment.assert_verify_clean(deployment.env, "--project", deployment.source)
     assert source_diff(before, snapshot(deployment.source)) == []
+
+
+def test_sbom(deployment: Deployment) -> None:
+    deployment.require_deployed()
+    outcome = deployment.vk("sbom", "--env", deployment.env)
+    assert outcome.code == 0, explain(outcome)
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(outcome.out)
+    assert error is None, getattr(getattr(error, "data", None), "message", error)
+    document = json.loads(outcome.out)
+    components = {(_normalize(c["name"]), c.get("version", "")): c for c in document["components"]}
+    # Every distribution installed, and nothing else; each with a purl and the lock's sha256 of what
+    # was installed (a member: the hash of its sources), and the same bytes as the file written.
+    assert sorted(components) == sorted(deployment.installed(deployment.env))
+    for (name, _), component in components.items():
+        properties = {p["name"]: p["value"] for p in component["properties"]}
+        assert component["purl"].startswith("pkg:"), name
+        assert properties["venvkeeper:hash-of"] != "none", name
+        assert component["hashes"][0]["alg"] == "SHA-256", name
+        if name in deployment.members():
+            assert properties["venvkeeper:hash-of"] == "member-source", name
+    assert deployment.vk("sbom", "--env", deployment.env).out == outcome.out
 
 
 def _pack(deployment: Deployment) -> tuple[Outcome, Outcome, list[str]]:
