@@ -278,6 +278,8 @@ def _repack(bundle: Path, out: Path, change: Callable[[dict[str, bytes]], None])
     change(files)
     with tarfile.open(out, "w:gz", format=tarfile.USTAR_FORMAT) as tar:
         for member, _ in members:
+            if member.isfile() and member.name.removeprefix(f"{TOP}/") not in files:
+                continue  # the change removed it
             data = files.get(member.name.removeprefix(f"{TOP}/"), b"")
             member.size = len(data)
             tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
@@ -352,3 +354,56 @@ def test_a_bundle_whose_sbom_was_changed_is_refused(
     assert not (tmp_path / "srv").exists()
     good = vk(capsys, "sbom", signed, "--public-key", key)
     assert good.code == 0, good.err
+
+
+def _describe(files: dict[str, bytes]) -> None:
+    """manifest.json describing ``files`` as they now are (an unsigned bundle stays consistent)."""
+    manifest = json.loads(files["manifest.json"])
+    manifest["files"] = [
+        {"path": path, "size": len(files[path]), "sha256": hashlib.sha256(files[path]).hexdigest()}
+        for path in sorted(files)
+        if path != "manifest.json"
+    ]
+    files["manifest.json"] = (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode()
+
+
+def test_a_bundle_sbom_that_is_not_cyclonedx_is_refused_and_one_without_installs(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project("single")
+    bundle = tmp_path / "app.tar.gz"
+    _pack(capsys, project, bundle)
+
+    def not_cyclonedx(files: dict[str, bytes]) -> None:
+        files["sbom.cdx.json"] = b'{"spdxVersion": "SPDX-2.3"}\n'
+        _describe(files)
+
+    def without(files: dict[str, bytes]) -> None:
+        del files["sbom.cdx.json"]
+        _describe(files)
+
+    other, old = tmp_path / "other.tar.gz", tmp_path / "old.tar.gz"
+    _repack(bundle, other, not_cyclonedx)
+    _repack(bundle, old, without)
+    env = tmp_path / "srv" / ".venv"
+
+    printed = vk(capsys, "sbom", other)
+    refused = vk(capsys, "install", other, "--env", env)
+    no_sbom = vk(capsys, "sbom", old)
+    installed = vk(capsys, "install", old, "--env", env)
+
+    for result in (printed, refused):
+        assert (result.code, result.out) == (2, "")
+        assert "sbom.cdx.json: is not a CycloneDX JSON document" in result.error_line
+    assert no_sbom.code == 2
+    assert "has no venvkeeper-bundle/sbom.cdx.json: it was packed before venvkeeper wrote SBOMs" in (
+        no_sbom.error_line
+    )
+    assert installed.code == 0, installed.err
+    record = json.loads((_home(env) / "generations" / "0001.json").read_text())
+    assert record["sbom_sha256"] is None
+    assert not (_home(env) / "generations" / "0001.sbom.cdx.json").exists()
+    built = vk(capsys, "sbom", "--env", env)
+    assert built.code == 0, built.err
+    assert "note: generation 1 has no SBOM file" in built.err
+    assert sorted(_components(_valid(built.out.encode()))) == ["single", "tinyutil"]

@@ -175,15 +175,7 @@ def read_bundle(path: Path, *, public_key: bytes | None, sink: Sink | None = Non
         fields = bundlecheck.check_manifest(manifest, listed)
     except bundlecheck.Malformed as exc:
         raise _damaged(f"{where}: {exc.message}") from None
-    if PYLOCK not in listed:
-        raise _damaged(f"{label}: has no {TOP}/{PYLOCK}: there is nothing to install")
-    try:
-        bundlecheck.check_pylock(kept[PYLOCK], listed)
-    except bundlecheck.Malformed as exc:
-        raise BundleError(
-            f"{label}: {TOP}/{PYLOCK}: {exc.message}",
-            hint="a bundle installs only its own wheels: pack it again with venvkeeper pack",
-        ) from None
+    _check_kept(label, kept, listed)
     return CheckedBundle(
         manifest=manifest,
         manifest_bytes=raw,
@@ -193,6 +185,24 @@ def read_bundle(path: Path, *, public_key: bytes | None, sink: Sink | None = Non
         pylock=kept[PYLOCK],
         sbom=kept.get(SBOM),
     )
+
+
+def _check_kept(label: str, kept: Mapping[str, bytes], listed: Mapping[str, tuple[int, str]]) -> None:
+    """pylock.toml names only the bundle's own files; sbom.cdx.json, when there, is CycloneDX."""
+    if PYLOCK not in listed:
+        raise _damaged(f"{label}: has no {TOP}/{PYLOCK}: there is nothing to install")
+    try:
+        bundlecheck.check_pylock(kept[PYLOCK], listed)
+    except bundlecheck.Malformed as exc:
+        raise BundleError(
+            f"{label}: {TOP}/{PYLOCK}: {exc.message}",
+            hint="a bundle installs only its own wheels: pack it again with venvkeeper pack",
+        ) from None
+    if SBOM in kept:
+        try:
+            bundlecheck.check_sbom(kept[SBOM])
+        except bundlecheck.Malformed as exc:
+            raise _damaged(f"{label}: {TOP}/{SBOM}: {exc.message}") from None
 
 
 def _check_listed(

@@ -30,6 +30,7 @@ __all__ = [
     "ManifestFields",
     "check_manifest",
     "check_pylock",
+    "check_sbom",
     "parse_json",
     "show",
 ]
@@ -288,6 +289,14 @@ def _check_built_by(built_from: Mapping[str, Any]) -> None:
 
 # PEP 751's sources of a package: only files (a wheel, an sdist, an archive) can be the bundle's.
 _NOT_FILES = {"vcs": "a VCS checkout", "directory": "a local directory"}
+
+
+def check_sbom(raw: bytes) -> None:
+    """The bundle's ``sbom.cdx.json`` is a CycloneDX JSON document: ``sbom BUNDLE`` prints it and
+    install keeps it as the generation's, so neither hands on something else under that name."""
+    document = parse_json(raw)
+    if not isinstance(document, dict) or document.get("bomFormat") != "CycloneDX":
+        raise Malformed('is not a CycloneDX JSON document (no "bomFormat": "CycloneDX")')
 
 
 def check_pylock(raw: bytes, files: Mapping[str, tuple[int, str]]) -> None:
