@@ -25,6 +25,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
+from venvkeeper.sbom import facts
 from vk import commit_all, vk
 
 NIL = "urn:uuid:00000000-0000-0000-0000-000000000000"
@@ -407,3 +408,68 @@ def test_a_bundle_sbom_that_is_not_cyclonedx_is_refused_and_one_without_installs
     assert built.code == 0, built.err
     assert "note: generation 1 has no SBOM file" in built.err
     assert sorted(_components(_valid(built.out.encode()))) == ["single", "tinyutil"]
+
+
+# -- the facts, from plain data -------------------------------------------------------------------
+
+_LOCK = {
+    "package": [
+        {
+            "name": "Fast_Lib",
+            "version": "2.0",
+            "source": {"registry": "https://pypi.org/simple"},
+            "sdist": {"url": "https://files/fast_lib-2.0.tar.gz", "hash": "sha256:" + "0" * 64},
+            "wheels": [
+                {
+                    "url": "https://files/fast_lib-2.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+                    "hash": "sha256:" + "1" * 64,
+                },
+                {
+                    "url": "https://files/fast_lib-2.0-cp311-cp311-musllinux_1_2_x86_64.whl",
+                    "hash": "sha256:" + "2" * 64,
+                },
+                {
+                    "url": "https://files/fast_lib-2.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+                    "hash": "sha256:" + "3" * 64,
+                },
+            ],
+        },
+        {
+            "name": "fromgit",
+            "version": "0.1",
+            "source": {"git": "https://example.org/r.git?rev=main#" + "a" * 40},
+        },
+        {"name": "local", "version": "1.0", "source": {"directory": "../local"}},
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("tags", "chosen"),
+    [
+        (["cp311-cp311-manylinux_2_17_x86_64"], "1" * 64),
+        (["cp311-cp311-musllinux_1_2_x86_64"], "2" * 64),
+        (["cp312-cp312-manylinux_2_17_x86_64"], "3" * 64),
+        (["cp313-cp313-linux_x86_64"], "0" * 64),  # built from the sdist: the sdist's hash
+    ],
+)
+def test_the_hash_is_the_locked_file_that_was_installed(tags: list[str], chosen: str) -> None:
+    entries = facts.lock_entries(_LOCK)
+    component = facts.component_for("fast-lib", "2.0", entries["fast-lib", "2.0"], tags)
+
+    assert component.sha256 == chosen
+    assert component.hash_of == ("sdist" if chosen == "0" * 64 else "wheel")
+    assert component.purl == "pkg:pypi/fast-lib@2.0"  # PyPI itself: no repository_url
+
+
+def test_purls_name_where_a_package_came_from() -> None:
+    entries = facts.lock_entries(_LOCK)
+    git = facts.component_for("fromgit", "0.1", entries["fromgit", "0.1"], [])
+    local = facts.component_for("local", "1.0", entries["local", "1.0"], [])
+    unlocked = facts.component_for("stray", "9", None, [])
+
+    assert PackageURL.from_string(git.purl or "").qualifiers == {
+        "vcs_url": "git+https://example.org/r.git@" + "a" * 40
+    }
+    assert (local.purl, local.hash_of) == ("pkg:generic/local@1.0", "none")
+    assert (unlocked.purl, unlocked.sha256, unlocked.hash_of) == ("pkg:pypi/stray@9", None, "none")

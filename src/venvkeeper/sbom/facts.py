@@ -32,7 +32,6 @@ __all__ = [
     "installed_artifact",
     "lock_entries",
     "member_component",
-    "pylock_entries",
 ]
 
 PYPI = "https://pypi.org/simple"
@@ -154,19 +153,6 @@ def lock_entries(lock: Mapping[str, Any]) -> dict[tuple[str, str], LockEntry]:
             else None,
             tuple(sorted({canonicalize_name(str(d.get("name"))) for d in package.get("dependencies", [])})),
         )
-    return found
-
-
-def pylock_entries(pylock: Mapping[str, Any]) -> dict[tuple[str, str], LockEntry]:
-    """A bundle's pylock.toml (PEP 751) packages by (canonical name, version): its wheels only."""
-    found: dict[tuple[str, str], LockEntry] = {}
-    for package in pylock.get("packages", []):
-        name, version = canonicalize_name(str(package.get("name", ""))), str(package.get("version", ""))
-        wheels = tuple(
-            Artifact(str(w.get("name") or _filename(w)), (w.get("hashes") or {}).get("sha256"), "wheel")
-            for w in package.get("wheels", [])
-        )
-        found[name, version] = LockEntry(name, version, "registry", (), wheels)
     return found
 
 

@@ -8,7 +8,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from venvkeeper.core.errors import CannotVerifyError
+from venvkeeper.core.errors import CannotVerifyError, VenvkeeperError
 from venvkeeper.generations.inspection import Subject, load_manifest, resolve
 from venvkeeper.project.workspace import load_workspace, parse_lock
 from venvkeeper.sbom import facts as sbomfacts
@@ -61,10 +61,13 @@ def _lock_of(
     """The lock's entries, when the project still holds the lock the generation was built from."""
     if not project or not lock_sha256 or not os.path.isfile(os.path.join(project, "uv.lock")):
         return {}, "its lock is not at hand: no wheel hashes"
-    workspace = load_workspace(Path(project))
-    if hashlib.sha256(workspace.lock_bytes).hexdigest() != lock_sha256:
-        return {}, f"{project}/uv.lock has changed since: no wheel hashes"
-    return sbomfacts.lock_entries(parse_lock(workspace)), ""
+    try:
+        workspace = load_workspace(Path(project))
+        if hashlib.sha256(workspace.lock_bytes).hexdigest() != lock_sha256:
+            return {}, f"{project}/uv.lock has changed since: no wheel hashes"
+        return sbomfacts.lock_entries(parse_lock(workspace)), ""
+    except VenvkeeperError as exc:  # the project moved on: the SBOM is still the manifest's
+        return {}, f"{project} cannot be read ({exc}): no wheel hashes"
 
 
 def env_sbom(env: str) -> SbomResult:
