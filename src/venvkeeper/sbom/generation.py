@@ -17,14 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from venvkeeper.core import files as fsutil
 from venvkeeper.core.lazy import lazy
-from venvkeeper.gateways import git as gitcmd
-from venvkeeper.generations.manifest import Manifest
-from venvkeeper.sbom import facts as sbomfacts
 
 if TYPE_CHECKING:
+    from venvkeeper.gateways import git as gitcmd
+    from venvkeeper.generations.manifest import Manifest
     from venvkeeper.sbom import document
+    from venvkeeper.sbom import facts as sbomfacts
 else:
     document = lazy("venvkeeper.sbom.document")  # cyclonedx-python-lib: only when an SBOM is written
+    # Only to build one: `sbom --env` reads the file written at the seal without them (purls, tags).
+    gitcmd = lazy("venvkeeper.gateways.git")
+    sbomfacts = lazy("venvkeeper.sbom.facts")
 
 __all__ = ["SUFFIX", "build", "lock_time", "preload", "sbom_path", "wheel_tags", "write", "write_generation"]
 

@@ -7,13 +7,21 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from venvkeeper.core.errors import CannotVerifyError, VenvkeeperError
+from venvkeeper.core.lazy import lazy
 from venvkeeper.generations.inspection import Subject, load_manifest, resolve
-from venvkeeper.project.workspace import load_workspace, parse_lock
-from venvkeeper.sbom import facts as sbomfacts
 from venvkeeper.sbom import generation as sbomgen
 from venvkeeper.sbom.result import SbomResult
+
+if TYPE_CHECKING:
+    from venvkeeper.project import workspace
+    from venvkeeper.sbom import facts as sbomfacts
+else:
+    # Only for a generation made before SBOMs, built now: the recorded file is read without them.
+    workspace = lazy("venvkeeper.project.workspace")
+    sbomfacts = lazy("venvkeeper.sbom.facts")
 
 __all__ = ["env_sbom", "live_sbom_sha256"]
 
@@ -62,10 +70,10 @@ def _lock_of(
     if not project or not lock_sha256 or not os.path.isfile(os.path.join(project, "uv.lock")):
         return {}, "its lock is not at hand: no wheel hashes"
     try:
-        workspace = load_workspace(Path(project))
-        if hashlib.sha256(workspace.lock_bytes).hexdigest() != lock_sha256:
+        loaded = workspace.load_workspace(Path(project))
+        if hashlib.sha256(loaded.lock_bytes).hexdigest() != lock_sha256:
             return {}, f"{project}/uv.lock has changed since: no wheel hashes"
-        return sbomfacts.lock_entries(parse_lock(workspace)), ""
+        return sbomfacts.lock_entries(workspace.parse_lock(loaded)), ""
     except VenvkeeperError as exc:  # the project moved on: the SBOM is still the manifest's
         return {}, f"{project} cannot be read ({exc}): no wheel hashes"
 
