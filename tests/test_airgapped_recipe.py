@@ -24,9 +24,12 @@ def _recipe_lines(variables: dict[str, Path]) -> list[list[str]]:
     """The recipe's venvkeeper command lines, in order, with ``$VAR`` / ``"$VAR"`` filled in."""
     found = []
     for block in blocks(RECIPE.read_text(), RECIPE.name):
-        for command in command_texts(block):
-            for name, value in variables.items():
+        for text in command_texts(block):
+            command = text
+            # "$KEYS/release.key" too, not only a whole "$KEYS"; the longest names first ($OSV_ZIP, $OUT).
+            for name, value in sorted(variables.items(), key=lambda item: -len(item[0])):
                 command = command.replace(f'"${name}"', shlex.quote(str(value)))
+                command = command.replace(f"${name}", str(value))
             found.extend(invocations(command))
     return found
 

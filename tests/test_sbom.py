@@ -97,7 +97,8 @@ def test_a_deploy_writes_a_valid_sbom_of_the_lock_beside_the_record(
         purl = PackageURL.from_string(components[name]["purl"])
         [wheel] = locked[name]["wheels"]
         assert (purl.type, purl.name, purl.version) == ("pypi", name, locked[name]["version"])
-        assert purl.qualifiers == {"repository_url": locked[name]["source"]["registry"]}
+        assert purl.qualifiers == {}  # what scanners match: the index is a property instead
+        assert _properties(components[name])["venvkeeper:index"] == locked[name]["source"]["registry"]
         assert _sha256(components[name]) == wheel["hash"].removeprefix("sha256:")
         assert _properties(components[name])["venvkeeper:hash-of"] == "wheel"
     head = _git(project, "rev-parse", "HEAD")
@@ -440,6 +441,16 @@ _LOCK = {
             "source": {"git": "https://example.org/r.git?rev=main#" + "a" * 40},
         },
         {"name": "local", "version": "1.0", "source": {"directory": "../local"}},
+        {
+            "name": "mirrored",
+            "version": "3",
+            "source": {"registry": "https://ci:s3cret@mirror.example/simple/"},
+        },
+        {
+            "name": "byurl",
+            "version": "4",
+            "source": {"url": "https://ci:s3cret@files.example/byurl-4.tar.gz"},
+        },
     ]
 }
 
@@ -459,7 +470,7 @@ def test_the_hash_is_the_locked_file_that_was_installed(tags: list[str], chosen:
 
     assert component.sha256 == chosen
     assert component.hash_of == ("sdist" if chosen == "0" * 64 else "wheel")
-    assert component.purl == "pkg:pypi/fast-lib@2.0"  # PyPI itself: no repository_url
+    assert (component.purl, component.index) == ("pkg:pypi/fast-lib@2.0", "https://pypi.org/simple")
 
 
 def test_purls_name_where_a_package_came_from() -> None:
@@ -473,3 +484,10 @@ def test_purls_name_where_a_package_came_from() -> None:
     }
     assert (local.purl, local.hash_of) == ("pkg:generic/local@1.0", "none")
     assert (unlocked.purl, unlocked.sha256, unlocked.hash_of) == ("pkg:pypi/stray@9", None, "none")
+    # An index's or a URL's credentials never reach the SBOM.
+    mirrored = facts.component_for("mirrored", "3", entries["mirrored", "3"], [])
+    byurl = facts.component_for("byurl", "4", entries["byurl", "4"], [])
+    assert (mirrored.purl, mirrored.index) == ("pkg:pypi/mirrored@3", "https://mirror.example/simple")
+    assert PackageURL.from_string(byurl.purl or "").qualifiers == {
+        "download_url": "https://files.example/byurl-4.tar.gz"
+    }

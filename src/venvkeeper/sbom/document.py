@@ -47,6 +47,8 @@ def _component(c: sbomfacts.Component, project: bool = False) -> Component:
     )
     if c.artifact:
         properties.append(Property(name=f"{_PREFIX}artifact", value=c.artifact))
+    if c.index:
+        properties.append(Property(name=f"{_PREFIX}index", value=c.index))
     return Component(
         name=c.name,
         version=c.version or None,

@@ -11,6 +11,7 @@ CycloneDX.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +35,6 @@ __all__ = [
     "member_component",
 ]
 
-PYPI = "https://pypi.org/simple"
-
 
 @dataclass(frozen=True)
 class Artifact:
@@ -51,10 +50,11 @@ class LockEntry:
     name: str
     version: str
     source: str  # "registry", "git", "url", "path" (a local file or directory) or "member"
-    qualifiers: tuple[tuple[str, str], ...] = ()  # the purl's: repository_url, vcs_url, download_url
+    qualifiers: tuple[tuple[str, str], ...] = ()  # the purl's: vcs_url, download_url
     wheels: tuple[Artifact, ...] = ()
     sdist: Artifact | None = None
     depends: tuple[str, ...] = ()
+    index: str | None = None  # the registry it was locked from, without credentials
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class Component:
     artifact: str | None = None
     commit: str | None = None
     depends: tuple[str, ...] = ()
+    index: str | None = None  # LockEntry.index: a property, not the purl's repository_url
 
     @property
     def ref(self) -> str:
@@ -115,21 +116,32 @@ def _filename(entry: Mapping[str, Any]) -> str:
     return ""
 
 
+def _public(url: str) -> str:
+    """``url`` without the user and password a private index or repository may carry: an SBOM is
+    handed to others (uv writes none into uv.lock, but a hand-edited lock may have one)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def _git(url: str) -> tuple[tuple[str, str], ...]:
     """uv.lock's ``git = "https://host/repo?rev=x#<commit>"`` as the purl's ``vcs_url``."""
-    address, _, commit = url.partition("#")
+    address, _, commit = _public(url).partition("#")
     address = address.partition("?")[0]
     return (("vcs_url", f"git+{address}@{commit}" if commit else f"git+{address}"),)
 
 
 def _source(source: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    # A registry's packages are plain pkg:pypi purls whatever the index (PyPI, a mirror, a proxy):
+    # scanners match advisories by name and version, and a mirror's repository_url would only hide
+    # the match. The index is kept as the component's venvkeeper:index property instead.
     if "registry" in source:
-        registry = str(source["registry"]).rstrip("/")
-        return "registry", () if registry == PYPI else (("repository_url", registry),)
+        return "registry", ()
     if "git" in source:
         return "git", _git(str(source["git"]))
     if "url" in source:
-        return "url", (("download_url", str(source["url"])),)
+        return "url", (("download_url", _public(str(source["url"]))),)
     if "path" in source or "directory" in source:
         return "path", ()
     return "member", ()  # editable / virtual: the workspace's own
@@ -140,7 +152,8 @@ def lock_entries(lock: Mapping[str, Any]) -> dict[tuple[str, str], LockEntry]:
     found: dict[tuple[str, str], LockEntry] = {}
     for package in lock.get("package", []):
         name, version = canonicalize_name(str(package.get("name", ""))), str(package.get("version", ""))
-        kind, qualifiers = _source(package.get("source") or {})
+        source = package.get("source") or {}
+        kind, qualifiers = _source(source)
         sdist = package.get("sdist")
         found[name, version] = LockEntry(
             name,
@@ -152,6 +165,7 @@ def lock_entries(lock: Mapping[str, Any]) -> dict[tuple[str, str], LockEntry]:
             if isinstance(sdist, dict)
             else None,
             tuple(sorted({canonicalize_name(str(d.get("name"))) for d in package.get("dependencies", [])})),
+            _public(str(source["registry"]).rstrip("/")) if "registry" in source else None,
         )
     return found
 
@@ -195,6 +209,7 @@ def component_for(
         artifact.kind if artifact is not None and artifact.sha256 else "none",
         artifact.filename if artifact is not None else None,
         depends=entry.depends,
+        index=entry.index,
     )
 
 
@@ -261,7 +276,15 @@ def bundle_facts(
         purl = _purl(name, version, qualifiers, kind)
         components.append(
             Component(
-                name, version, kind, purl, artifact.sha256, artifact.kind, artifact.filename, depends=depends
+                name,
+                version,
+                kind,
+                purl,
+                artifact.sha256,
+                artifact.kind,
+                artifact.filename,
+                depends=depends,
+                index=entry.index if entry else None,
             )
         )
     by_name = {name: entry for (name, _), entry in entries.items() if entry.source == "member"}
