@@ -132,9 +132,9 @@ def fix_targets(
 
 
 def widened_request(name: str, target: str, rule: str) -> str:
-    """The request that takes a fix past the policy: at least the fix, within the policy around it."""
-    bound = upper_bound(target, rule)
-    return f"{name}>={target}" + (f",{bound}" if bound else "")
+    """The request that takes a fix past the policy: the policy's bound around the fix. No lower bound:
+    an index without the fixed version still resolves (below it, the candidate is judged again)."""
+    return f"{name}{upper_bound(target, rule) or ''}"
 
 
 def cap_request(name: str, locked: str, vulnerable: str) -> str:
