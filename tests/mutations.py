@@ -125,6 +125,18 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/test_updateplan.py", "tests/test_update.py"),
     ),
     Mutation(
+        "update-advisory",
+        "update never ships a candidate version with a known advisory: it is held back and named",
+        "update/screen.py",
+        (
+            (
+                "    bad = security.vulnerable_candidates(changes, _ask(screening, changes))\n",
+                "    bad: dict[str, tuple[str, list[security.Known]]] = {}\n",
+            ),
+        ),
+        ("tests/test_update_security.py::test_a_vulnerable_candidate_is_held_back_and_named",),
+    ),
+    Mutation(
         "clone-ctime",
         "a file written in place with its mtime put back is hashed before it is linked",
         "generations/clone.py",
