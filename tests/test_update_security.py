@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from support.gitremote import commit_message, head
+from support.osvserver import OsvServer
 from support.smtp import SmtpServer
 from test_update import FIRST_COMMIT, Service, changes, deploy_service, mentions, parts, update, use_mail
 from venvkeeper.update import plan as updateplan
@@ -158,6 +159,26 @@ def test_the_source_is_osv_then_the_audit_config_then_the_environment(
     assert security_of(with_osv.json)["held_back"][0]["name"] == "tinydb"
 
 
+def test_advisories_from_an_osv_service(
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    publish("tinydb", "1.2.1")
+    publish("tinydb", "1.2.2")
+    with OsvServer([BAD_TINYDB, TINYWEB_NO_FIX]) as osv:
+        result = update(capsys, service, "--dry-run", "--osv", osv.url)
+        asked = {(q["package"]["name"], q["version"]) for batch in osv.queries for q in batch["queries"]}
+    assert result.code == 0, result.err
+    assert changes(result.json) == {"tinydb": ("1.2.0", "1.2.1", "patch", True)}
+    found = security_of(result.json)
+    assert [(e["name"], e["version"]) for e in found["held_back"]] == [("tinydb", "1.2.2")]
+    assert found["remaining"] == [{"name": "tinyweb", "version": "1.0.0", "id": "GHSA-tiny-web0-0100"}]
+    assert {("tinydb", "1.2.0"), ("tinydb", "1.2.2"), ("tinydb", "1.2.1")} <= asked
+    with OsvServer([], status=500) as failing:
+        down = update(capsys, service, "--osv", failing.url)
+    assert (down.code, down.json["check"]) == (2, "advisories")
+    service.assert_lock_and_live_untouched()
+
+
 def test_a_new_dependency_with_an_advisory_holds_back_its_parent(
     service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -287,6 +308,7 @@ def test_requests_caps_and_parents() -> None:
     plan = updateplan.plan_upgrade({"tinydb": ("1.2.0",), "tinyweb": ("1.0.0",)}, "patch", {})
     capped = security.with_requests(plan, {"tinydb": security.cap_request("tinydb", "1.2.0", "1.2.2")}, {})
     assert sorted(capped.requests) == ["tinydb>=1.2.0,<1.2.2", "tinyweb<1.1"]
+    assert security.cap_request("tinydb", "1.2.2", "1.2.1") is None  # a downgrade: held instead
     assert security.widened_request("tinyutil", "1.2.0", "patch") == "tinyutil<1.3"
     moved = [
         Change("tinydb", "1.2.0", "1.2.1, 1.2.2", "patch", True),

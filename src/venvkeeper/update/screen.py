@@ -111,10 +111,14 @@ def judge(
             for parent in sorted(security.parents_of(new_lock, name, moved, added)):
                 adjust.hold.add(parent)
                 adjust.held_back[name]["parent"] = parent
-        elif last or len(versions.get(name, ())) != 1:
+            continue
+        capped = None
+        if not last and len(versions.get(name, ())) == 1:
+            capped = security.cap_request(name, versions[name][0], version)
+        if capped is None:
             adjust.hold.add(name)
         else:
-            adjust.requests[name] = security.cap_request(name, versions[name][0], version)
+            adjust.requests[name] = capped
             adjust.rules.pop(name, None)  # back to its policy: the widening took a vulnerable version
     return bool(bad)
 

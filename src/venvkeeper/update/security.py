@@ -137,8 +137,11 @@ def widened_request(name: str, target: str, rule: str) -> str:
     return f"{name}{upper_bound(target, rule) or ''}"
 
 
-def cap_request(name: str, locked: str, vulnerable: str) -> str:
-    """Below the vulnerable version, never below the locked one (uv prefers the locked version)."""
+def cap_request(name: str, locked: str, vulnerable: str) -> str | None:
+    """Below the vulnerable version, never below the locked one (uv prefers the locked version); None
+    when nothing is left between them (a downgrade to a vulnerable version: hold the package)."""
+    if _key(vulnerable) <= _key(locked):
+        return None
     return f"{name}>={locked},<{vulnerable}"
 
 
