@@ -132,6 +132,29 @@ def test_the_text_report_names_what_is_held_back_and_security_is_off_without_a_s
     service.assert_lock_and_live_untouched()
 
 
+def test_a_night_whose_only_update_is_held_back_is_mailed(
+    service: Service,
+    publish: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    smtp: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    publish("tinyutil", "1.1.1")
+    use_mail(monkeypatch, smtp.port)
+
+    result = update(capsys, service, "--osv", str(export(tmp_path, BAD_TINYUTIL)))
+
+    assert result.code == 0, result.out + result.err
+    assert (result.json["outcome"], result.json["changes"]) == ("no-updates", [])
+    reason = "no updates within the patch policy (tinyutil held back: known advisories)"
+    assert result.json["reason"] == reason
+    (message,) = smtp.messages
+    text = parts(message)["text/plain"]
+    assert mentions(text, "held back:", "tinyutil", "1.1.1", "GHSA-tiny-util-0111"), text
+    service.assert_lock_and_live_untouched()
+
+
 def test_the_source_is_osv_then_the_audit_config_then_the_environment(
     service: Service,
     publish: Callable[..., Path],
