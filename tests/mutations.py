@@ -127,13 +127,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "update-advisory",
         "update never ships a candidate version with a known advisory: it is held back and named",
-        "update/screen.py",
-        (
-            (
-                "    bad = security.vulnerable_candidates(changes, _ask(screening, changes))\n",
-                "    bad: dict[str, tuple[str, list[security.Known]]] = {}\n",
-            ),
-        ),
+        "update/security.py",
+        (("            if known and change.name not in bad:\n", "            if False:\n"),),
         ("tests/test_update_security.py::test_a_vulnerable_candidate_is_held_back_and_named",),
     ),
     Mutation(

@@ -338,10 +338,13 @@ def test_requests_caps_and_parents() -> None:
         Change("new", None, "1.0", "added", False),
     ]
     found = {("tinydb", "1.2.2"): [security.Known("A")], ("new", "1.0"): [security.Known("B")]}
-    assert {n: v for n, (v, _) in security.vulnerable_candidates(moved, found).items()} == {
+    assert {n: v for n, (v, _) in security.vulnerable_candidates(moved, found, {}).items()} == {
         "tinydb": "1.2.2",
         "new": "1.0",
     }
+    # An advisory the locked version has as well holds nothing back (it stays "remaining").
+    already = {("tinydb", "1.2.0"): [security.Known("A")]}
+    assert set(security.vulnerable_candidates(moved, found, already)) == {"new"}
     lock = {
         "package": [
             {"name": "web", "dependencies": [{"name": "mid"}]},

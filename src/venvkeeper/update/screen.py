@@ -101,7 +101,7 @@ def judge(
 ) -> bool:
     """Whether the re-lock installs a version with a known advisory; if so ``adjust`` holds it back
     (capped below it, or, a new dependency, its parent held; on the ``last`` round, held outright)."""
-    bad = security.vulnerable_candidates(changes, _ask(screening, changes))
+    bad = security.vulnerable_candidates(changes, _ask(screening, changes), screening.current)
     moved = {c.name for c in changes if c.old}
     added = {c.name for c in changes if not c.old}
     for name, (version, known) in bad.items():

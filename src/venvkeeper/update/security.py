@@ -158,12 +158,19 @@ def with_requests(plan: UpgradePlan, requests: Mapping[str, str], rules: Mapping
     return UpgradePlan((*kept, *requests.values()), {**plan.rules, **rules})
 
 
-def vulnerable_candidates(changes: Iterable[Change], found: Lookup) -> dict[str, tuple[str, list[Known]]]:
-    """Name -> (the lowest new version with an advisory, its advisories), among what the re-lock moved."""
+def vulnerable_candidates(
+    changes: Iterable[Change], found: Lookup, current: Lookup
+) -> dict[str, tuple[str, list[Known]]]:
+    """Name -> (the lowest new version with an advisory, its advisories), among what the re-lock moved.
+
+    An advisory the locked version has too does not count: holding the package back would leave it
+    as exposed (an advisory with no fix would freeze the package for good); it stays "remaining"."""
     bad: dict[str, tuple[str, list[Known]]] = {}
     for change in changes:
+        old = change.old.split(", ") if change.old else []
+        already = {k.id for v in old for k in current.get((change.name, v), ())}
         for version in sorted((change.new or "").split(", "), key=_key) if change.new else ():
-            known = list(found.get((change.name, version), ()))
+            known = [k for k in found.get((change.name, version), ()) if k.id not in already]
             if known and change.name not in bad:
                 bad[change.name] = (version, known)
     return bad
