@@ -21,8 +21,10 @@ from support.gitremote import commit_message, head
 from support.osvserver import OsvServer
 from support.smtp import SmtpServer
 from test_update import FIRST_COMMIT, Service, changes, deploy_service, mentions, parts, update, use_mail
+from venvkeeper.core.errors import ConfigError
 from venvkeeper.update import plan as updateplan
 from venvkeeper.update import security
+from venvkeeper.update.config import parse_update_config
 from venvkeeper.update.plan import Change
 from vk import vk
 
@@ -353,3 +355,15 @@ def test_requests_caps_and_parents() -> None:
         ]
     }
     assert security.parents_of(lock, "new", moved={"web", "other"}, added={"mid", "new"}) == {"web"}
+
+
+def test_the_security_key_takes_a_level(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+
+    def parsed(value: object) -> str:
+        return parse_update_config({"tool": {"venvkeeper": {"update": {"security": value}}}}, path).security
+
+    assert parse_update_config({}, path).security == "off"
+    assert [parsed(level) for level in ("off", "patch", "minor", "major")] == list(security.LEVELS)
+    with pytest.raises(ConfigError, match=r"\[tool.venvkeeper.update\] security must be"):
+        parsed("yes")
