@@ -125,6 +125,27 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/test_updateplan.py", "tests/test_update.py"),
     ),
     Mutation(
+        "update-advisory",
+        "update never ships a candidate version with a known advisory: it is held back and named",
+        "update/security.py",
+        (("            if known and change.name not in bad:\n", "            if False:\n"),),
+        ("tests/test_update_security.py::test_a_vulnerable_candidate_is_held_back_and_named",),
+    ),
+    Mutation(
+        "update-security-level",
+        "a fix of a known advisory passes the policy only as far as [tool.venvkeeper.update] security allows",
+        "update/security.py",
+        (
+            (
+                "        if kind is not None and kind not in _WITHIN[rule] and kind in _WITHIN[level]:\n",
+                "        if kind is not None and kind not in _WITHIN[rule]:\n",
+            ),
+        ),
+        (
+            "tests/test_update_security.py::test_fix_targets_take_the_lowest_fix_past_the_policy_within_the_level",
+        ),
+    ),
+    Mutation(
         "clone-ctime",
         "a file written in place with its mtime put back is hashed before it is linked",
         "generations/clone.py",

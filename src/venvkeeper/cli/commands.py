@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from venvkeeper.bundle import installcheck as bundle_installcheck
     from venvkeeper.bundle import keys as bundle_keys
     from venvkeeper.bundle import pack as bundle_pack
-    from venvkeeper.cli import compose
+    from venvkeeper.cli import advisories, compose
     from venvkeeper.deploy import converge
     from venvkeeper.doctor import examine
     from venvkeeper.doctor import heal as doctor_heal
@@ -38,6 +38,7 @@ else:
     bundle_installcheck = lazy("venvkeeper.bundle.installcheck")
     bundle_keys = lazy("venvkeeper.bundle.keys")
     bundle_pack = lazy("venvkeeper.bundle.pack")
+    advisories = lazy("venvkeeper.cli.advisories")
     compose = lazy("venvkeeper.cli.compose")
     converge = lazy("venvkeeper.deploy.converge")
     examine = lazy("venvkeeper.doctor.examine")
@@ -235,6 +236,9 @@ def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: boo
 @click.option("--dry-run", is_flag=True, help="Show what would be updated; commit, deploy and mail nothing.")
 @click.option("--no-push", is_flag=True, help="Commit the tested lock but do not push it.")
 @click.option("--history", "show_history", is_flag=True, help="List the past runs for --env and exit.")
+@click.option(
+    "--osv", metavar="URL|PATH", help="Advisories (as audit's --osv): hold back vulnerable versions."
+)
 @options.json_option
 @options.quiet_option
 def update(
@@ -249,6 +253,7 @@ def update(
     dry_run: bool,
     no_push: bool,
     show_history: bool,
+    osv: str | None,
     as_json: bool,
 ) -> None:
     """Take the updates --policy allows, test them off-line, then commit, push, deploy and mail."""
@@ -269,6 +274,7 @@ def update(
         branch=branch,
         dry_run=dry_run,
         push=not no_push,
+        advisories=advisories.for_update(osv),
     )
     options.run("update", as_json, lambda: update_run.update(request, compose.ship_with_deploy))
 

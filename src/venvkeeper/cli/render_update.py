@@ -6,6 +6,7 @@ from typing import Any, TextIO
 
 from venvkeeper.core.exitcodes import ExitCode
 from venvkeeper.core.results import Result
+from venvkeeper.update import security
 from venvkeeper.update.result import HistoryResult, TestOutcome, UpdateResult
 
 __all__ = ["render"]
@@ -67,6 +68,9 @@ def _update(result: UpdateResult, out: TextIO, err: TextIO) -> None:
             out.write(f"    {c.name:<{width}}  {c.old or '-'} -> {c.new or '-'}  {c.kind}, {origin}\n")
     if result.held:
         out.write(f"  held at the locked version (uv moved them past the policy): {', '.join(result.held)}\n")
+    advisories = security.lines(None if result.security is None else result.security.to_json())
+    if advisories:
+        out.write("  advisories:\n" + "".join(f"    {line}\n" for line in advisories))
     tests = [t for t in (_tests("baseline", result.baseline), _tests("candidate", result.candidate)) if t]
     if tests:
         out.write(f"  tests: {'; '.join(tests)}\n")

@@ -42,6 +42,7 @@ _KEYS = {
     "packages",
     "hosts",
     "notify",
+    "security",
 }
 
 
@@ -68,6 +69,8 @@ class UpdateConfig:
     # (fnmatch pattern on the hostname, groups), in the file's order: the first match wins
     hosts: tuple[tuple[str, tuple[str, ...]], ...] = ()
     notify: Any = None  # mail.NotifyConfig, or None when the table is absent
+    # How far past its policy a package may move to a version that fixes an advisory (update/security.py)
+    security: str = "off"
 
 
 def _fail(path: Path, key: str, wanted: str) -> ConfigError:
@@ -157,6 +160,9 @@ def parse_update_config(pyproject: dict[str, Any], path: Path) -> UpdateConfig:
     if not isinstance(group_write, bool):
         raise _fail(path, "group-write", "true or false")
     test_groups = table.get("test-groups")
+    security = table.get("security", "off")
+    if security not in ("off", *POLICIES):
+        raise _fail(path, "security", '"off", "patch", "minor" or "major"')
     notify = table.get("notify")
     return UpdateConfig(
         policy=policy,
@@ -174,4 +180,5 @@ def parse_update_config(pyproject: dict[str, Any], path: Path) -> UpdateConfig:
         packages={canonicalize_name(n): _package_rule(n, r, path) for n, r in packages_table.items()},
         hosts=tuple((pattern, _groups(g, path, f"hosts.{pattern}")) for pattern, g in hosts_table.items()),
         notify=None if notify is None else mail.parse_notify(notify, path),
+        security=security,
     )

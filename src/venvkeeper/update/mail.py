@@ -20,6 +20,7 @@ from dotenv import dotenv_values
 
 from venvkeeper.core.config import reject_unknown
 from venvkeeper.core.errors import ConfigError
+from venvkeeper.update import security
 
 __all__ = ["MailSettings", "NotifyConfig", "compose", "load_settings", "parse_notify"]
 
@@ -273,6 +274,7 @@ class _Body:
     changes: list[list[str]]  # the header row first
     tests: list[tuple[str, str]]  # (heading, output tail) of each failed test run
     diff: str
+    advisories: list[str]  # held back, fixed, remaining (empty: no advisory source)
 
 
 def _body(report: Mapping[str, Any], lock_diff: str, title: str) -> _Body:
@@ -305,7 +307,8 @@ def _body(report: Mapping[str, Any], lock_diff: str, title: str) -> _Body:
             "The deploy of the update listed below failed and the live environment is as it was, but the "
             "commit could NOT be reverted: see the reason."
         )
-    return _Body(title, facts, notice, changes, tests, diff)
+    advisories = security.lines(_mapping(report.get("security")))
+    return _Body(title, facts, notice, changes, tests, diff, advisories)
 
 
 def _render_text(body: _Body) -> str:
@@ -318,6 +321,8 @@ def _render_text(body: _Body) -> str:
         for row in body.changes:
             lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         lines.append("")
+    if body.advisories:
+        lines += ["Advisories:", *(f"  {line}" for line in body.advisories), ""]
     for heading, tail in body.tests:
         lines += [heading, tail.rstrip("\n"), ""]
     return "\n".join([*lines, "uv.lock diff:", body.diff, ""])
@@ -339,6 +344,9 @@ def _render_html(body: _Body) -> str:
         parts.append("<tr>" + "".join(f"<th>{e(cell)}</th>" for cell in header) + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in row) + "</tr>" for row in rows]
         parts.append("</table>")
+    if body.advisories:
+        items = [f"<li>{e(line)}</li>" for line in body.advisories]
+        parts += ["<h2>Advisories</h2>", "<ul>", *items, "</ul>"]
     for heading, tail in body.tests:
         parts += [f"<h2>{e(heading)}</h2>", f"<pre>{e(tail)}</pre>"]
     parts += ["<h2>uv.lock diff</h2>", f"<pre>{e(body.diff)}</pre>", "</body></html>", ""]

@@ -92,7 +92,9 @@ def notify(result: UpdateResult, given_root: Path, config: UpdateConfig | None) 
 
 def _unsent(result: UpdateResult, settings: mail.MailSettings) -> Notified | None:
     """Why no mail goes out with these settings (None: it does)."""
-    if result.outcome == "no-updates" and not settings.always:
+    # A version held back for a known advisory is news even on a night with no update.
+    held_back = result.security is not None and result.security.held_back
+    if result.outcome == "no-updates" and not settings.always and not held_back:
         return Notified(skipped="no updates (set notify.always to be mailed anyway)")
     if not settings.host:
         return Notified(skipped="no SMTP host configured (VENVKEEPER_SMTP_HOST or notify.smtp-host)")

@@ -258,7 +258,7 @@ def to_hold(lock: Mapping[str, Any], changes: Sequence[Change], rules: Mapping[s
     return sorted(held)
 
 
-def commit_message(changes: Sequence[Change], policy: str) -> str:
+def commit_message(changes: Sequence[Change], policy: str, notes: Sequence[str] = ()) -> str:
     """A subject naming the changes, then one line per change (package, old, new, kind, direct)."""
     names = ", ".join(f"{c.name} {c.new or 'removed'}" for c in changes[:4])
     more = f" and {len(changes) - 4} more" if len(changes) > 4 else ""
@@ -267,6 +267,8 @@ def commit_message(changes: Sequence[Change], policy: str) -> str:
     for c in changes:
         origin = "direct" if c.direct else "transitive"
         lines.append(f"  {c.name:<{width}}  {c.old or '-'} -> {c.new or '-'}  ({c.kind}, {origin})")
+    if notes:
+        lines += ["", *notes]
     lines += ["", "Tested and committed by venvkeeper update."]
     return "\n".join(lines) + "\n"
 

@@ -30,9 +30,10 @@ from venvkeeper.project.workspace import (
     parse_lock,
     stale_member,
 )
-from venvkeeper.update import groupperm, live
+from venvkeeper.update import groupperm, live, screen
 from venvkeeper.update import plan as updateplan
 from venvkeeper.update.config import UpdateConfig
+from venvkeeper.update.security import Screening
 from venvkeeper.update.session import Session, refused
 
 __all__ = ["Preflight", "preflight"]
@@ -75,6 +76,7 @@ class Preflight:
     # it) and the one to re-lock; uv rewrites uv.lock in place, so they cannot be one.
     stage: Path
     relock_stage: Path
+    screening: Screening | None = None  # None: no advisory source, security is off
 
     @property
     def python(self) -> Path:
@@ -91,6 +93,7 @@ def preflight(session: Session) -> Preflight:
     facts, stage, relock_stage = _lock_current(session, project, current, groups)
     _live_clean(session)
     _permissions(session, repository.config)
+    screening = screen.screen_current(session, repository.config, project.lock)
     return Preflight(
         config=repository.config,
         branch=repository.branch,
@@ -106,6 +109,7 @@ def preflight(session: Session) -> Preflight:
         facts=facts,
         stage=stage,
         relock_stage=relock_stage,
+        screening=screening,
     )
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 import tomllib
 from dataclasses import dataclass
+from typing import Any
 
 from venvkeeper.core.errors import VenvkeeperError
 from venvkeeper.generations import engine
 from venvkeeper.update import plan as updateplan
+from venvkeeper.update import screen
 from venvkeeper.update.preflight import Preflight
 from venvkeeper.update.session import Session, Stop
 
@@ -32,20 +34,57 @@ class Relocked:
 
 
 def relock(session: Session, pre: Preflight) -> Relocked:
-    """Re-lock; the changes, the packages held and the lock's diff go into the report."""
+    """Re-lock; the changes, the packages held and the lock's diff go into the report.
+
+    With an advisory source (``pre.screening``), a re-lock that installs a version with a known
+    advisory is done again with that version held back (:mod:`.screen`)."""
     result = session.result
     old_lock = pre.workspace.lock_bytes
     versions = updateplan.locked_versions(pre.lock, registry_only=True)
+    adjust = screen.start(pre.screening, versions, pre.config, result.policy)
+    for attempt in range(screen.SECURITY_ROUNDS + 1):
+        new_lock, new, changes, held = _resolve(session, pre, versions, adjust, first=attempt == 0)
+        last = attempt >= screen.SECURITY_ROUNDS - 1
+        if pre.screening is None:
+            break
+        if not screen.judge(pre.screening, versions, new, changes, adjust, last=last):
+            break
+        if attempt == screen.SECURITY_ROUNDS:
+            raise Stop(
+                "relock-failed",
+                f"the re-lock installs versions with known advisories even with "
+                f"{', '.join(sorted(adjust.hold))} held at the locked version; uv.lock was not changed",
+                hint="pin or exclude the package in [tool.venvkeeper.update.packages]",
+            )
+    screen.summarize(session, pre.screening, versions, new, adjust)
+    result.held = sorted(held)
+    result.changes = changes
+    result.lock_diff = updateplan.lock_diff(old_lock, new_lock) if changes else ""
+    return Relocked(old_lock, new_lock, tuple(changes))
+
+
+def _resolve(
+    session: Session,
+    pre: Preflight,
+    versions: dict[str, tuple[str, ...]],
+    adjust: screen.Adjust,
+    *,
+    first: bool,
+) -> tuple[bytes, dict[str, Any], list[updateplan.Change], list[str]]:
+    """One resolution within the rules: a package uv moved past its rule is held and uv asked again."""
+    old_lock = pre.workspace.lock_bytes
     held: list[str] = []
     for attempt in range(RELOCK_ATTEMPTS):
-        plan = updateplan.plan_upgrade(versions, result.policy, pre.config.packages, hold=held)
-        if attempt:
+        hold = [*held, *sorted(adjust.hold)]
+        rules = pre.config.packages
+        plan = adjust.apply(updateplan.plan_upgrade(versions, session.result.policy, rules, hold))
+        if attempt or not first:
             (pre.relock_stage / "uv.lock").write_bytes(old_lock)  # the preferences uv starts from
-        new_lock, changes = _relock_once(session, pre, plan)
+        new_lock, new, changes = _relock_once(session, pre, plan)
         broken = updateplan.violations(changes, plan.rules)
         if not broken:
-            break
-        more = [name for name in updateplan.to_hold(pre.lock, changes, plan.rules) if name not in held]
+            return new_lock, new, changes, held
+        more = [name for name in updateplan.to_hold(pre.lock, changes, plan.rules) if name not in hold]
         if not more or attempt + 1 == RELOCK_ATTEMPTS:
             raise Stop(
                 "relock-failed",
@@ -57,15 +96,12 @@ def relock(session: Session, pre: Preflight) -> Relocked:
                 "that needs it",
             )
         held.extend(more)
-    result.held = sorted(held)
-    result.changes = changes
-    result.lock_diff = updateplan.lock_diff(old_lock, new_lock) if changes else ""
-    return Relocked(old_lock, new_lock, tuple(changes))
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _relock_once(
     session: Session, pre: Preflight, plan: updateplan.UpgradePlan
-) -> tuple[bytes, list[updateplan.Change]]:
+) -> tuple[bytes, dict[str, Any], list[updateplan.Change]]:
     started = time.monotonic()
     try:
         engine.relock(pre.relock_stage, plan.requests, pre.python)
@@ -82,4 +118,4 @@ def _relock_once(
     changes = updateplan.changes_between(
         updateplan.locked_versions(pre.lock), updateplan.locked_versions(new), direct
     )
-    return new_lock, changes
+    return new_lock, new, changes

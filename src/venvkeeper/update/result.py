@@ -8,6 +8,7 @@ from typing import Any
 from venvkeeper.core.exitcodes import ExitCode
 from venvkeeper.core.results import Result
 from venvkeeper.update.plan import Change
+from venvkeeper.update.security import SecurityReport
 
 __all__ = ["OUTCOMES", "HistoryResult", "TestOutcome", "UpdateResult"]
 
@@ -86,6 +87,7 @@ class UpdateResult(Result):
     recovered: str | None = None  # what this run finished or undid of a killed one
     lock_diff: str = ""  # for the mail; not in the JSON (the lock itself is in git)
     project_name: str | None = None  # the mail's: the root project's name, once its pyproject is read
+    security: SecurityReport | None = None  # None: no advisory source, no security configured
 
     @property
     def exit_code(self) -> ExitCode:
@@ -130,6 +132,7 @@ class UpdateResult(Result):
             "notification": self.notification,
             "durations": {k: round(v, 3) for k, v in self.durations.items()},
             "recovered": self.recovered,
+            "security": None if self.security is None else self.security.to_json(),
         }
 
     def history_entry(self, time: str) -> dict[str, Any]:
@@ -153,6 +156,7 @@ class UpdateResult(Result):
             "durations": {k: round(v, 3) for k, v in self.durations.items()},
             "exit_code": int(self.exit_code),
             "recovered": self.recovered,
+            "security": None if self.security is None else self.security.brief(),
         }
 
 

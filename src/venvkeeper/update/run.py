@@ -118,6 +118,9 @@ def _steps(session: Session, deploy: Deploy, started: float) -> None:
                 baseline.exception()  # wait: the candidate directory is removed after the run
     if not relocked.changes:
         result.outcome, result.reason = "no-updates", f"no updates within the {result.policy} policy"
+        if result.security is not None and result.security.held_back:
+            held = ", ".join(sorted(e["name"] for e in result.security.held_back))
+            result.reason += f" ({held} held back: known advisories)"
         return
     if baseline is None:  # a dry run
         result.outcome = "would-update"

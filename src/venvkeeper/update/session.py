@@ -17,6 +17,7 @@ from venvkeeper.core.errors import ConfigError
 from venvkeeper.update.config import UpdateConfig, parse_update_config
 from venvkeeper.update.plan import Change
 from venvkeeper.update.result import UpdateResult
+from venvkeeper.update.security import Advisories
 from venvkeeper.update.store import UpdateStore
 
 __all__ = ["Session", "Stop", "UpdateRequest", "count", "read_config", "refused"]
@@ -33,6 +34,8 @@ class UpdateRequest:
     branch: str | None = None
     dry_run: bool = False
     push: bool = True
+    # The project's advisory source, built by the command line (update never reads OSV data itself).
+    advisories: Advisories | None = None
 
 
 class Stop(Exception):  # noqa: N818 - an outcome, not an error

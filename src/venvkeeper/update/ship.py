@@ -19,7 +19,7 @@ from venvkeeper.core.lazy import lazy
 from venvkeeper.gateways import git as gitcmd
 from venvkeeper.generations import engine
 from venvkeeper.generations.results import DeployResult
-from venvkeeper.update import live
+from venvkeeper.update import live, security
 from venvkeeper.update import plan as updateplan
 from venvkeeper.update.candidate import Candidate
 from venvkeeper.update.journal import journal, read_or_none, recover, restore, write_like
@@ -146,7 +146,9 @@ def _commit(
         write_like(root / name, content)
     try:
         commit = gitcmd.commit_paths(
-            root, sorted(files), updateplan.commit_message(result.changes, result.policy)
+            root,
+            sorted(files),
+            updateplan.commit_message(result.changes, result.policy, security.commit_notes(result.security)),
         )
     except VenvkeeperError as exc:
         restore(session, originals, parent, None)

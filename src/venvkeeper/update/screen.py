@@ -1,0 +1,143 @@
+"""The advisories in an update run: read at preflight, judged after each re-lock, summed up at the end.
+
+The decisions are :mod:`.security`'s; this module asks the run's advisory source and keeps what a
+re-lock must change (:class:`Adjust`) from one resolution to the next.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from venvkeeper.core.errors import VenvkeeperError
+from venvkeeper.update import plan as updateplan
+from venvkeeper.update import security
+from venvkeeper.update.config import UpdateConfig
+from venvkeeper.update.session import Session, Stop, refused
+
+__all__ = ["SECURITY_ROUNDS", "Adjust", "judge", "screen_current", "start", "summarize"]
+
+# Re-locks for the advisories: capped below a vulnerable version, then held at the locked one.
+SECURITY_ROUNDS = 4
+
+
+@dataclass
+class Adjust:
+    """What the next re-lock asks differently because of advisories."""
+
+    requests: dict[str, str] = field(default_factory=dict)  # name -> its --upgrade-package request
+    rules: dict[str, str] = field(default_factory=dict)  # name -> the rule its change is checked by
+    hold: set[str] = field(default_factory=set)  # kept at the locked version
+    held_back: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> the report's entry
+
+    def apply(self, plan: updateplan.UpgradePlan) -> updateplan.UpgradePlan:
+        requests = {n: r for n, r in self.requests.items() if n not in self.hold}
+        return security.with_requests(plan, requests, self.rules)
+
+
+def screen_current(
+    session: Session, config: UpdateConfig, lock: Mapping[str, Any]
+) -> security.Screening | None:
+    """The preflight check ``advisories``: the source (none configured: security is off) and the
+    advisories of the locked versions; a source that cannot be read stops the run, nothing changed."""
+    factory = session.request.advisories
+    try:
+        source = factory(session.root) if factory is not None else None
+        if source is None:
+            if config.security != "off":
+                session.result.security = security.SecurityReport(
+                    "none",
+                    config.security,
+                    note=f'security = "{config.security}" is set but no advisory source is configured: '
+                    "security checks are off (give --osv, [tool.venvkeeper.audit] osv or $VENVKEEPER_OSV)",
+                )
+            return None
+        versions = updateplan.locked_versions(lock, registry_only=True)
+        current = source.affecting(versions)
+    except VenvkeeperError as exc:
+        raise refused("advisories", f"the advisories cannot be read: {exc.message}", exc.hint) from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise refused("advisories", f"the advisories cannot be read: {exc}", "check --osv") from None
+    screening = security.Screening(source, config.security, current)
+    session.result.security = security.report(screening, versions, versions, current)
+    return screening
+
+
+def start(
+    screening: security.Screening | None,
+    versions: Mapping[str, Sequence[str]],
+    config: UpdateConfig,
+    policy: str,
+) -> Adjust:
+    """The first re-lock's changes: a fix past the policy, where the ``security`` level allows it."""
+    adjust = Adjust()
+    if screening is None:
+        return adjust
+    rules = {name: config.packages.get(name, policy) for name in versions}
+    for name, target in security.fix_targets(versions, rules, screening.current, screening.level).items():
+        adjust.requests[name] = security.widened_request(name, target, rules[name])
+        adjust.rules[name] = screening.level
+    return adjust
+
+
+def _ask(screening: security.Screening, changes: Sequence[updateplan.Change]) -> security.Lookup:
+    moved = {c.name: tuple(c.new.split(", ")) for c in changes if c.new}
+    try:
+        return screening.source.affecting(moved)
+    except VenvkeeperError as exc:
+        raise Stop("relock-failed", f"the advisories cannot be read: {exc.message}", hint=exc.hint) from None
+
+
+def judge(
+    screening: security.Screening,
+    versions: Mapping[str, Sequence[str]],
+    new_lock: Mapping[str, Any],
+    changes: Sequence[updateplan.Change],
+    adjust: Adjust,
+    *,
+    last: bool,
+) -> bool:
+    """Whether the re-lock installs a version with a known advisory; if so ``adjust`` holds it back
+    (capped below it, or, a new dependency, its parent held; on the ``last`` round, held outright)."""
+    bad = security.vulnerable_candidates(changes, _ask(screening, changes), screening.current)
+    moved = {c.name for c in changes if c.old}
+    added = {c.name for c in changes if not c.old}
+    for name, (version, known) in bad.items():
+        entry = {"name": name, "version": version, "ids": sorted({k.id for k in known}), "parent": None}
+        adjust.held_back.setdefault(name, entry)
+        if name in added:
+            for parent in sorted(security.parents_of(new_lock, name, moved, added)):
+                adjust.hold.add(parent)
+                adjust.held_back[name]["parent"] = parent
+            continue
+        capped = None
+        if not last and len(versions.get(name, ())) == 1:
+            capped = security.cap_request(name, versions[name][0], version)
+        if capped is None:
+            adjust.hold.add(name)
+        else:
+            adjust.requests[name] = capped
+            adjust.rules.pop(name, None)  # back to its policy: the widening took a vulnerable version
+    return bool(bad)
+
+
+def summarize(
+    session: Session,
+    screening: security.Screening | None,
+    versions: Mapping[str, Sequence[str]],
+    new_lock: Mapping[str, Any],
+    adjust: Adjust,
+) -> None:
+    """The report's advisories once the re-lock is final: fixed, remaining, held back."""
+    if screening is None:
+        return
+    new = updateplan.locked_versions(new_lock, registry_only=True)
+    try:
+        after = screening.source.affecting(new)
+    except VenvkeeperError as exc:
+        raise Stop("relock-failed", f"the advisories cannot be read: {exc.message}", hint=exc.hint) from None
+    found = security.report(screening, versions, new, after)
+    found.held_back = [adjust.held_back[n] for n in sorted(adjust.held_back)]
+    session.result.security = found

@@ -1,0 +1,369 @@
+"""``venvkeeper update`` with advisories: a version with a known advisory is held back and named, a fix
+may pass the policy up to ``[tool.venvkeeper.update] security`` (the tests still judge it), the report,
+the history, the commit and the mail list what is fixed and what remains, and a source that cannot be
+read stops the run before anything changes.
+
+The advisories are an OSV export zip the tests write (as OSV publishes ``PyPI/all.zip``); the project is
+test_update's ``updatable`` (tinydb and tinyweb directly, tinyutil through tinyweb), on the local index.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.gitremote import commit_message, head
+from support.osvserver import OsvServer
+from support.smtp import SmtpServer
+from test_update import FIRST_COMMIT, Service, changes, deploy_service, mentions, parts, update, use_mail
+from venvkeeper.core.errors import ConfigError
+from venvkeeper.update import plan as updateplan
+from venvkeeper.update import security
+from venvkeeper.update.config import parse_update_config
+from venvkeeper.update.plan import Change
+from vk import vk
+
+
+def _record(
+    vuln_id: str, name: str, *, versions: tuple[str, ...] = (), fixed: str | None = None
+) -> dict[str, Any]:
+    """An OSV record: the listed versions, or every version below ``fixed``."""
+    entry: dict[str, Any] = {"package": {"ecosystem": "PyPI", "name": name}}
+    if versions:
+        entry["versions"] = list(versions)
+    if fixed:
+        entry["ranges"] = [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]
+    return {
+        "id": vuln_id,
+        "aliases": [f"CVE-2026-{abs(hash(vuln_id)) % 10000:04d}"],
+        "summary": f"a flaw in {name}",
+        "modified": "2026-11-01T00:00:00Z",
+        "affected": [entry],
+    }
+
+
+def export(tmp_path: Path, *records: dict[str, Any], name: str = "all.zip") -> Path:
+    """An OSV export as OSV publishes it: a zip of ``ID.json`` records (outside the project)."""
+    path = tmp_path / "osv" / name
+    path.parent.mkdir(exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        for record in records:
+            archive.writestr(f"{record['id']}.json", json.dumps(record))
+    return path
+
+
+BAD_TINYDB = _record("GHSA-tiny-db00-0122", "tinydb", versions=("1.2.2",))
+BAD_TINYUTIL = _record("GHSA-tiny-util-0111", "tinyutil", versions=("1.1.1",))
+OLD_TINYUTIL = _record("GHSA-tiny-util-0120", "tinyutil", fixed="1.2.0")  # affects the locked 1.1.0
+TINYWEB_NO_FIX = _record("GHSA-tiny-web0-0100", "tinyweb", versions=("1.0.0",))
+BAD_TINYDOCS = _record("GHSA-tiny-docs-0100", "tinydocs", versions=("1.0.0",))
+
+
+@pytest.fixture
+def service(make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Service:
+    return deploy_service(make_project, tmp_path, capsys)
+
+
+def set_security(service: Service, level: str) -> None:
+    pyproject = service.project / "pyproject.toml"
+    text = pyproject.read_text().replace('policy = "patch"\n', f'policy = "patch"\nsecurity = "{level}"\n')
+    pyproject.write_text(text)
+    service.commit_and_push(f"security = {level}")
+
+
+def security_of(report: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = report["security"]
+    return found
+
+
+def test_a_vulnerable_candidate_is_held_back_and_named(
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name, version in (("tinydb", "1.2.1"), ("tinydb", "1.2.2"), ("tinyutil", "1.1.1")):
+        publish(name, version)
+    osv = export(tmp_path, BAD_TINYDB, BAD_TINYUTIL)
+
+    result = update(capsys, service, "--osv", str(osv))
+
+    assert result.code == 0, result.out + result.err
+    report = result.json
+    assert report["outcome"] == "updated"
+    # tinydb: the highest version without an advisory (1.2.1, not 1.2.2); tinyutil's only newer
+    # release has one, so it stays at the locked 1.1.0.
+    assert changes(report) == {"tinydb": ("1.2.0", "1.2.1", "patch", True)}
+    found = security_of(report)
+    assert found["source"] == f"the OSV export {osv}"
+    assert found["held_back"] == [
+        {"name": "tinydb", "version": "1.2.2", "ids": ["GHSA-tiny-db00-0122"], "parent": None},
+        {"name": "tinyutil", "version": "1.1.1", "ids": ["GHSA-tiny-util-0111"], "parent": None},
+    ]
+    assert (found["fixed"], found["remaining"]) == ([], [])
+    lock = service.lock_bytes()
+    assert b'name = "tinydb"\nversion = "1.2.1"' in lock
+    assert b'name = "tinyutil"\nversion = "1.1.0"' in lock
+    assert service.imported_version("tinydb") == "1.2.1"
+    assert service.imported_version("tinyutil") == "1.1.0"
+    (entry,) = service.history()
+    assert entry["security"]["held_back"] == ["GHSA-tiny-db00-0122", "GHSA-tiny-util-0111"]
+
+
+def test_the_text_report_names_what_is_held_back_and_security_is_off_without_a_source(
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    publish("tinydb", "1.2.2")
+    osv = export(tmp_path, BAD_TINYDB, TINYWEB_NO_FIX)
+
+    text = vk(capsys, "update", service.project, "--env", service.env, "--dry-run", "--osv", osv)
+
+    assert text.code == 0, text.out + text.err
+    assert "no-updates" in text.out
+    assert mentions(text.out, "held back:", "tinydb", "1.2.2", "GHSA-tiny-db00-0122"), text.out
+    assert mentions(text.out, "remaining:", "tinyweb", "1.0.0", "GHSA-tiny-web0-0100"), text.out
+
+    # No source anywhere: the update is as it always was (tinydb 1.2.2 is taken), nothing is said.
+    plain = update(capsys, service, "--dry-run")
+    assert plain.code == 0, plain.err
+    assert plain.json["security"] is None
+    assert changes(plain.json) == {"tinydb": ("1.2.0", "1.2.2", "patch", True)}
+    assert "advisories" not in vk(capsys, "update", service.project, "--env", service.env, "--dry-run").out
+    service.assert_lock_and_live_untouched()
+
+
+def test_a_night_whose_only_update_is_held_back_is_mailed(
+    service: Service,
+    publish: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    smtp: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    publish("tinyutil", "1.1.1")
+    use_mail(monkeypatch, smtp.port)
+
+    result = update(capsys, service, "--osv", str(export(tmp_path, BAD_TINYUTIL)))
+
+    assert result.code == 0, result.out + result.err
+    assert (result.json["outcome"], result.json["changes"]) == ("no-updates", [])
+    reason = "no updates within the patch policy (tinyutil held back: known advisories)"
+    assert result.json["reason"] == reason
+    (message,) = smtp.messages
+    text = parts(message)["text/plain"]
+    assert mentions(text, "held back:", "tinyutil", "1.1.1", "GHSA-tiny-util-0111"), text
+    service.assert_lock_and_live_untouched()
+
+
+def test_the_source_is_osv_then_the_audit_config_then_the_environment(
+    service: Service,
+    publish: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    publish("tinydb", "1.2.2")
+    vulnerable = export(tmp_path, BAD_TINYDB, name="vulnerable.zip")
+    clean = export(tmp_path, TINYWEB_NO_FIX, name="clean.zip")
+
+    def taken() -> tuple[str | None, str]:
+        result = update(capsys, service, "--dry-run")
+        assert result.code == 0, result.err
+        return changes(result.json).get("tinydb", (None, None))[1], security_of(result.json)["source"]
+
+    monkeypatch.setenv("VENVKEEPER_OSV", str(vulnerable))
+    assert taken() == (None, f"the OSV export {vulnerable}")
+    pyproject = service.project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + f'\n[tool.venvkeeper.audit]\nosv = "{clean}"\n')
+    service.commit_and_push("audit with the clean export")
+    assert taken() == ("1.2.2", f"the OSV export {clean}")
+    with_osv = update(capsys, service, "--dry-run", "--osv", str(vulnerable))
+    assert "tinydb" not in changes(with_osv.json)
+    assert security_of(with_osv.json)["held_back"][0]["name"] == "tinydb"
+
+
+def test_advisories_from_an_osv_service(
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    publish("tinydb", "1.2.1")
+    publish("tinydb", "1.2.2")
+    with OsvServer([BAD_TINYDB, TINYWEB_NO_FIX]) as osv:
+        result = update(capsys, service, "--dry-run", "--osv", osv.url)
+        asked = {(q["package"]["name"], q["version"]) for batch in osv.queries for q in batch["queries"]}
+    assert result.code == 0, result.err
+    assert changes(result.json) == {"tinydb": ("1.2.0", "1.2.1", "patch", True)}
+    found = security_of(result.json)
+    assert [(e["name"], e["version"]) for e in found["held_back"]] == [("tinydb", "1.2.2")]
+    assert found["remaining"] == [{"name": "tinyweb", "version": "1.0.0", "id": "GHSA-tiny-web0-0100"}]
+    assert {("tinydb", "1.2.0"), ("tinydb", "1.2.2"), ("tinydb", "1.2.1")} <= asked
+    with OsvServer([], status=500) as failing:
+        down = update(capsys, service, "--osv", failing.url)
+    assert (down.code, down.json["check"]) == (2, "advisories")
+    service.assert_lock_and_live_untouched()
+
+
+def test_a_new_dependency_with_an_advisory_holds_back_its_parent(
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    publish("tinyweb", "1.0.1", requires=("tinyutil>=1.0", "tinydocs"))
+    publish("tinydb", "1.2.1")
+
+    result = update(capsys, service, "--dry-run", "--osv", str(export(tmp_path, BAD_TINYDOCS)))
+
+    assert result.code == 0, result.err
+    assert changes(result.json) == {"tinydb": ("1.2.0", "1.2.1", "patch", True)}
+    assert security_of(result.json)["held_back"] == [
+        {"name": "tinydocs", "version": "1.0.0", "ids": ["GHSA-tiny-docs-0100"], "parent": "tinyweb"}
+    ]
+
+
+def test_security_minor_takes_a_fix_past_the_patch_policy_and_the_tests_still_judge_it(
+    make_project: Callable[..., Path],
+    publish: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    smtp: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    osv = export(tmp_path, OLD_TINYUTIL, TINYWEB_NO_FIX)
+    config = f'\n[tool.venvkeeper.audit]\nosv = "{osv}"\n'
+    service = deploy_service(make_project, tmp_path, capsys, config=config)
+    set_security(service, "minor")
+    for version in ("1.1.1", "1.2.0", "1.3.0", "2.0.0"):
+        publish("tinyutil", version)
+    use_mail(monkeypatch, smtp.port)
+
+    # The fix (1.2.0) is a minor change, past the patch policy: taken, but only if the tests pass.
+    service.refuse("tinyutil", "1.2.0")
+    refused = update(capsys, service)
+    assert refused.code == 1, refused.out + refused.err
+    assert refused.json["outcome"] == "tests-failed"
+    assert changes(refused.json) == {"tinyutil": ("1.1.0", "1.2.0", "minor", False)}
+    service.assert_lock_and_live_untouched()
+    (service.project / "refuse-tests.txt").unlink()
+
+    result = update(capsys, service)
+
+    assert result.code == 0, result.out + result.err
+    report = result.json
+    # The lowest fix's minor line (not 1.3.0, not 2.0.0); tinyweb has no fix, its advisory remains.
+    assert changes(report) == {"tinyutil": ("1.1.0", "1.2.0", "minor", False)}
+    found = security_of(report)
+    assert found["level"] == "minor"
+    assert found["fixed"] == [
+        {"name": "tinyutil", "old": "1.1.0", "new": "1.2.0", "id": "GHSA-tiny-util-0120"}
+    ]
+    assert found["remaining"] == [{"name": "tinyweb", "version": "1.0.0", "id": "GHSA-tiny-web0-0100"}]
+    assert service.imported_version("tinyutil") == "1.2.0"
+    message = commit_message(service.project)
+    assert mentions(message, "Fixes", "GHSA-tiny-util-0120", "tinyutil 1.1.0"), message
+    assert head(service.project) != service.head
+    (entry, last) = service.history()
+    assert (entry["outcome"], last["outcome"]) == ("tests-failed", "updated")
+    assert last["security"] == {
+        "fixed": ["GHSA-tiny-util-0120"],
+        "remaining": ["GHSA-tiny-web0-0100"],
+        "held_back": [],
+    }
+
+    failed_mail, mail = smtp.messages
+    for message_ in (failed_mail, mail):
+        text = parts(message_)["text/plain"]
+        assert "Advisories:" in text
+        assert mentions(text, "fixed:", "tinyutil", "1.1.0", "1.2.0", "GHSA-tiny-util-0120"), text
+        assert mentions(text, "remaining:", "tinyweb", "1.0.0", "GHSA-tiny-web0-0100"), text
+    assert mentions(parts(mail)["text/html"], "<li>", "fixed:", "GHSA-tiny-util-0120", "</li>")
+
+
+def test_an_unreadable_source_stops_the_update_before_anything_changes(
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    publish("tinydb", "1.2.1")
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(b"not a zip")
+
+    result = vk(capsys, "update", service.project, "--env", service.env, "--osv", damaged)
+
+    assert result.code == 2, result.out + result.err
+    assert result.error_line.startswith("error: preflight-failed: the advisories cannot be read:")
+    assert f"{damaged}: not a readable OSV export zip" in result.error_line
+    missing = update(capsys, service, "--osv", str(tmp_path / "nowhere.zip"))
+    assert (missing.code, missing.json["outcome"], missing.json["check"]) == (
+        2,
+        "preflight-failed",
+        "advisories",
+    )
+    service.assert_lock_and_live_untouched()
+    assert [e["check"] for e in service.history()] == ["advisories", "advisories"]
+    assert service.remote is not None
+    assert service.remote.log() == [FIRST_COMMIT]
+
+
+def test_security_set_without_a_source_says_so(
+    make_project: Callable[..., Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    service = deploy_service(make_project, tmp_path, capsys)
+    set_security(service, "major")
+
+    result = update(capsys, service, "--dry-run")
+
+    assert result.code == 0, result.err
+    note = security_of(result.json)["note"]
+    assert "no advisory source is configured: security checks are off" in note
+
+
+# The pure decisions.
+
+
+def test_fix_targets_take_the_lowest_fix_past_the_policy_within_the_level() -> None:
+    fix = security.Known("A", fixed=("1.2.0", "2.0.1"))
+    current = {("p", "1.1.0"): [fix], ("q", "1.1.0"): [fix], ("r", "1.1.0"): [security.Known("B")]}
+    versions = {"p": ("1.1.0",), "q": ("1.1.0",), "r": ("1.1.0",)}
+    rules = {"p": "patch", "q": "minor", "r": "patch"}
+    # q's policy takes 1.2.0 by itself; r's advisory has no fix.
+    assert security.fix_targets(versions, rules, current, "minor") == {"p": "1.2.0"}
+    assert security.fix_targets(versions, rules, current, "patch") == {}
+    assert security.fix_targets(versions, rules, current, "off") == {}
+    assert security.fix_targets(versions, {**rules, "p": "==1.1.0"}, current, "major") == {}
+
+
+def test_requests_caps_and_parents() -> None:
+    plan = updateplan.plan_upgrade({"tinydb": ("1.2.0",), "tinyweb": ("1.0.0",)}, "patch", {})
+    capped = security.with_requests(plan, {"tinydb": security.cap_request("tinydb", "1.2.0", "1.2.2")}, {})
+    assert sorted(capped.requests) == ["tinydb>=1.2.0,<1.2.2", "tinyweb<1.1"]
+    assert security.cap_request("tinydb", "1.2.2", "1.2.1") is None  # a downgrade: held instead
+    assert security.widened_request("tinyutil", "1.2.0", "patch") == "tinyutil<1.3"
+    moved = [
+        Change("tinydb", "1.2.0", "1.2.1, 1.2.2", "patch", True),
+        Change("new", None, "1.0", "added", False),
+    ]
+    found = {("tinydb", "1.2.2"): [security.Known("A")], ("new", "1.0"): [security.Known("B")]}
+    assert {n: v for n, (v, _) in security.vulnerable_candidates(moved, found, {}).items()} == {
+        "tinydb": "1.2.2",
+        "new": "1.0",
+    }
+    # An advisory the locked version has as well holds nothing back (it stays "remaining").
+    already = {("tinydb", "1.2.0"): [security.Known("A")]}
+    assert set(security.vulnerable_candidates(moved, found, already)) == {"new"}
+    lock = {
+        "package": [
+            {"name": "web", "dependencies": [{"name": "mid"}]},
+            {"name": "mid", "dependencies": [{"name": "new"}]},
+            {"name": "other", "dependencies": []},
+        ]
+    }
+    assert security.parents_of(lock, "new", moved={"web", "other"}, added={"mid", "new"}) == {"web"}
+
+
+def test_the_security_key_takes_a_level(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+
+    def parsed(value: object) -> str:
+        return parse_update_config({"tool": {"venvkeeper": {"update": {"security": value}}}}, path).security
+
+    assert parse_update_config({}, path).security == "off"
+    assert [parsed(level) for level in ("off", "patch", "minor", "major")] == list(security.LEVELS)
+    with pytest.raises(ConfigError, match=r"\[tool.venvkeeper.update\] security must be"):
+        parsed("yes")
