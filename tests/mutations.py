@@ -161,6 +161,15 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("    if as_json or quiet or stream is None:\n", "    if as_json or stream is None:\n"),),
         ("tests/test_progress.py::test_quiet_and_json_on_a_terminal_print_what_a_pipe_gets",),
     ),
+    Mutation(
+        "bytecode-check",
+        "verify checks __pycache__: a planted or altered .pyc of a sealed module is a finding",
+        "generations/inspection.py",
+        (("    disk = walk(root, pycache=pycache)\n", "    disk = walk(root)\n"),),
+        (
+            "tests/test_bytecode.py::test_planted_pyc_with_the_sources_header_is_a_finding_and_repair_replaces_it",
+        ),
+    ),
 )
 
 
