@@ -336,9 +336,7 @@ def compare_bytecode(
             found.append(
                 Finding("bytecode", owner, path, expected, f"{_describe(st, actual)}; {runs}", "manifest")
             )
-        elif (
-            st.link is not None or st.size != sealed.size or (actual is not None and actual != sealed.sha256)
-        ):
+        elif st.link is not None or (st.size, actual or sealed.sha256) != (sealed.size, sealed.sha256):
             expected = f"sha256:{sealed.sha256} ({sealed.size} bytes)"
             actual_text = f"{_describe(st, actual)}, not the sealed bytecode; {runs}"
             found.append(Finding("bytecode", owner, path, expected, actual_text, "manifest"))

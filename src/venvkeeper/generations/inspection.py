@@ -245,7 +245,9 @@ def inspect(
         )
     # The bytecode is hashed with the files (helper threads start on the large files now); nearly all
     # of it is sealed, and what is not is rare enough not to pick out before the manifest is read.
-    everything = {**disk, **pycache} if pycache and not fast else disk
+    # Without a manifest there is nothing to hold it to.
+    sealed = pycache and not fast and subject.manifest_path is not None
+    everything = {**disk, **pycache} if sealed else disk
     hashing = None if fast else Hashing(root, everything)
     manifest = _load_manifest(subject)
     dists = read_distributions(root, disk)
