@@ -17,7 +17,10 @@ then each round times, for each copy:
   the network's noise);
 - **member changed**: one member's ``__init__.py`` edited and committed, then the deploy (``--keep 1``:
   a clone of the live generation plus the member) into the copy's ``--env``;
-- **verify**: ``verify --env`` of that environment (now hashing ``__pycache__`` too).
+- **verify**: ``verify --env`` of that environment (now hashing ``__pycache__`` too);
+
+and, as anchors for the first, ``uv sync`` into a new environment with and without
+``--compile-bytecode`` (uv compiles all of site-packages then, as timestamp ``.pyc``).
 
 It then reports the bytecode each copy's live generation holds (files and bytes under ``__pycache__``)
 and the sealed bytecode in its manifest. Nothing fails on a target: the script measures and reports.
@@ -42,6 +45,9 @@ PROG = "bytecode_bench"
 BEFORE = "cdc8f42"  # main before sealed bytecode
 CHANGED_FILE = "packages/webapp/src/webapp/__init__.py"
 STEPS = ("from nothing", "member changed", "verify")
+# The anchors for "from nothing": uv into a new environment (warm cache), and with uv's own compile of
+# all of site-packages (timestamp .pyc): what compiling every module costs without venvkeeper.
+UV_STEPS = ("uv sync, new env", "uv sync --compile-bytecode, new env")
 
 
 def timed(argv: Sequence[str], env: Mapping[str, str], cwd: Path, what: str) -> tuple[float, float | None]:
@@ -81,6 +87,7 @@ def measure(args: argparse.Namespace, work: Path, tools: Tools) -> dict[str, obj
         wall, _ = timed(argv, env, work, f"{name}: first deploy")
         print(f"{name}: first deploy {wall:.1f} s (not timed)", file=sys.stderr, flush=True)
     times: dict[tuple[str, str], list[float]] = {(s, n): [] for s in STEPS for n in copies}
+    times.update({(s, "uv"): [] for s in UV_STEPS})
     internal: dict[tuple[str, str], list[float]] = {(s, n): [] for s in STEPS for n in copies}
     for i in range(args.rounds):
         init = bench.project / CHANGED_FILE
@@ -108,6 +115,9 @@ def measure(args: argparse.Namespace, work: Path, tools: Tools) -> dict[str, obj
                 times[step, name].append(wall)
                 if duration is not None:
                     internal[step, name].append(duration)
+        for extra in ((), ("--compile-bytecode",)):
+            fresh = work / "fresh" / f"uv{len(extra)}-{i:02d}" / ".venv"
+            times[UV_STEPS[len(extra)], "uv"].append(bench.uv_sync(fresh, env, *extra).wall_s)
         print(f"round {i + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     return {"times": times, "internal": internal, "bytes": {n: bytecode_of(envs[n]) for n in copies}}
 
@@ -129,6 +139,8 @@ def report(found: dict[str, object], rounds: int, before: str) -> str:
         "",
     ]
     lines += [benchlib.text_table(headers, rows), ""]
+    uv_rows = [[step, ms(statistics.median(times[step, "uv"]))] for step in UV_STEPS]
+    lines += [benchlib.text_table(["anchor (new environment, warm cache)", "ms"], uv_rows), ""]
     size_rows = [
         [name, str(files), f"{size / 1024:.0f}", str(sealed), f"{sealed_bytes / 1024:.0f}"]
         for name, (files, size, sealed, sealed_bytes) in sizes.items()
