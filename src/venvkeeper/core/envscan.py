@@ -135,7 +135,10 @@ def _cached(top: str, rel: str, into: dict[str, FileStat]) -> None:
         return
     with entries:
         for entry in entries:
-            st = entry.stat(follow_symlinks=False)
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue  # CPython's temporary file, renamed over its .pyc since the listing
             if stat.S_ISREG(st.st_mode):
                 into[f"{rel}/{entry.name}"] = _regular(st)
             elif stat.S_ISLNK(st.st_mode):
