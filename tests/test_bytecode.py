@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from vk import Outcome, site_packages, vk
+from vk import Outcome, commit_all, site_packages, vk
 
 # Run by the environment's interpreter: a .pyc of other code, with the real source's mtime and size
 # in its header (what an attacker with write access to __pycache__ makes), at the given level.
@@ -197,3 +197,44 @@ def test_bytecode_written_later_for_what_is_not_sealed_is_no_finding(
     assert result.json["findings"] == []
     if other is None:
         pytest.skip("no CPython of another minor under /root/.pyenv/versions: the other-tag part did not run")
+
+
+def test_a_clone_keeps_the_sealed_bytecode_linked_and_compiles_the_delta(
+    project: Path, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = env.resolve()
+    before = _manifest(env)
+    tinydb = next(p for p in before["bytecode"] if "/tinydb/" in p)
+    init = project / "packages" / "webapp" / "src" / "webapp" / "__init__.py"
+    init.write_text(init.read_text() + "\nEDITED = True\n")
+    commit_all(project)
+
+    result = vk(capsys, "deploy", project, "--env", env, "--keep", "5", "--json")
+
+    assert result.code == 0, result.err
+    second = env.resolve()
+    assert second != first
+    after = _manifest(env)
+    assert (second / tinydb).stat().st_ino == (first / tinydb).stat().st_ino  # linked, not compiled
+    assert after["bytecode"][tinydb][1] == before["bytecode"][tinydb][1]
+    webapp = next(p for p in after["bytecode"] if "/webapp/" in p)
+    assert (second / webapp).stat().st_ino != (first / webapp).stat().st_ino
+    assert int.from_bytes((second / webapp).read_bytes()[4:8], "little") == 0b11
+    assert after["bytecode"][webapp][1] != before["bytecode"][webapp][1]
+    assert _verify(capsys, env).code == 0
+
+
+def test_bytecode_cpython_writes_in_place_of_a_deleted_sealed_pyc_is_a_finding(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The documented limit (docs/bytecode.md): CPython writes timestamp bytecode for a module without
+    any, and verify cannot tell it from a planted one."""
+    sealed = next(p for p in _manifest(env)["bytecode"] if "tinyutil" in p)
+    (env / sealed).unlink()
+    assert _python(env, "-c", "import tinyutil").returncode == 0
+    assert int.from_bytes((env / sealed).read_bytes()[4:8], "little") == 0  # timestamp mode
+
+    found = _verify(capsys, env)
+
+    assert found.code == 1
+    assert _bytecode_findings(found) == [sealed]
