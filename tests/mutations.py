@@ -206,6 +206,15 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("if recorded and hashlib.sha256(raw).hexdigest() != recorded:", "if False:"),),
         ("tests/test_sbom.py::test_an_altered_or_missing_sbom_is_refused_not_printed",),
     ),
+    Mutation(
+        "bytecode-check",
+        "verify checks __pycache__: a planted or altered .pyc of a sealed module is a finding",
+        "generations/inspection.py",
+        (("    disk = walk(root, pycache=pycache)\n", "    disk = walk(root)\n"),),
+        (
+            "tests/test_bytecode.py::test_planted_pyc_with_the_sources_header_is_a_finding_and_repair_replaces_it",
+        ),
+    ),
 )
 
 

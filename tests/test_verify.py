@@ -109,7 +109,13 @@ def test_deployed_environment_that_has_run_is_clean(
     assert report["kind"] == "generation"
     assert report["generation"] == 1
     assert report["directory"] == str(env.resolve())
-    assert _checks(result) == {"lock": "ok", "manifest": "ok", "record": "ok", "startup-code": "ok"}
+    assert _checks(result) == {
+        "lock": "ok",
+        "manifest": "ok",
+        "record": "ok",
+        "startup-code": "ok",
+        "bytecode": "ok",
+    }
     assert report["files"] > 0
     assert report["bytes_hashed"] > 0
 
@@ -125,6 +131,7 @@ def test_deployed_environment_that_has_run_is_clean(
         "manifest": "ok",
         "record": "ok",
         "startup-code": "ok",
+        "bytecode": "ok",
         "source": "ok",
         "git": "ok",
     }
@@ -158,6 +165,7 @@ def test_a_changed_byte_is_found_against_manifest_and_record(
         "manifest": "findings",
         "record": "findings",
         "startup-code": "ok",
+        "bytecode": "ok",
     }
 
     text = vk(capsys, "verify", "--env", env)

@@ -437,9 +437,6 @@ def _populate(
         manifest_path,
         provided,
         {},
-        compile_files=delta.delta_sources(env_dir, cloned, {m for i in provided for m in i.top_level})
-        if cloned is not None
-        else None,
         reuse=cloned.reused if cloned is not None else None,
     )
     state = _state(opened, number, done)

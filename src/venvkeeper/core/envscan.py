@@ -74,19 +74,22 @@ class FileStat:
         self.ctime_ns = ctime_ns
 
 
-def walk(root: str, *, bytecode: bool = False) -> dict[str, FileStat]:
+def walk(
+    root: str, *, bytecode: bool = False, pycache: dict[str, FileStat] | None = None
+) -> dict[str, FileStat]:
     """Every regular file and symlink under ``root`` by relative path ('/'-separated).
 
-    ``__pycache__`` directories are skipped: CPython writes them at run time, and a bytecode file
-    is only used for a source file that is itself checked. ``bytecode``: only the files inside them
-    (the bytecode a deploy compiled and seals, :func:`venvkeeper.generations.manifest.seal_bytecode`).
+    ``__pycache__`` directories are skipped: CPython writes them at run time. ``bytecode``: only the
+    files inside them (the bytecode a deploy compiled and seals,
+    :func:`venvkeeper.generations.manifest.seal_bytecode`). ``pycache``: filled with the regular files
+    inside them in the same walk (verify: the sealed bytecode, and any planted beside it).
     """
     found: dict[str, FileStat] = {}
-    stack = [""]
+    stack = [(root, "", False)]
     while stack:
-        rel = stack.pop()
+        top, rel, cached = stack.pop()
         try:
-            entries = os.scandir(os.path.join(root, rel) if rel else root)
+            entries = os.scandir(top)
         except OSError:
             continue
         with entries:
@@ -94,9 +97,11 @@ def walk(root: str, *, bytecode: bool = False) -> dict[str, FileStat]:
                 path = f"{rel}/{entry.name}" if rel else entry.name
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name != "__pycache__" or bytecode:
-                        stack.append(path)
+                        stack.append((entry.path, path, bytecode and entry.name == "__pycache__"))
+                    elif pycache is not None:
+                        _cached(entry.path, path, pycache)
                     continue
-                if bytecode and rel.rpartition("/")[2] != "__pycache__":
+                if bytecode and not cached:
                     continue
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
@@ -104,18 +109,42 @@ def walk(root: str, *, bytecode: bool = False) -> dict[str, FileStat]:
                         os.readlink(entry.path), 0, False, st.st_dev, st.st_ino, st.st_nlink
                     )
                 elif stat.S_ISREG(st.st_mode):
-                    executable = bool(st.st_mode & 0o111)
-                    found[path] = FileStat(
-                        None,
-                        st.st_size,
-                        executable,
-                        st.st_dev,
-                        st.st_ino,
-                        st.st_nlink,
-                        st.st_mtime_ns,
-                        st.st_ctime_ns,
-                    )
+                    found[path] = _regular(st)
     return found
+
+
+def _regular(st: os.stat_result) -> FileStat:
+    return FileStat(
+        None,
+        st.st_size,
+        bool(st.st_mode & 0o111),
+        st.st_dev,
+        st.st_ino,
+        st.st_nlink,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+    )
+
+
+def _cached(top: str, rel: str, into: dict[str, FileStat]) -> None:
+    """The files and symlinks directly inside the ``__pycache__`` ``top`` (CPython looks no deeper, and
+    follows a symlink)."""
+    try:
+        entries = os.scandir(top)
+    except OSError:
+        return
+    with entries:
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue  # CPython's temporary file, renamed over its .pyc since the listing
+            if stat.S_ISREG(st.st_mode):
+                into[f"{rel}/{entry.name}"] = _regular(st)
+            elif stat.S_ISLNK(st.st_mode):
+                into[f"{rel}/{entry.name}"] = FileStat(
+                    os.readlink(entry.path), 0, False, st.st_dev, st.st_ino, st.st_nlink
+                )
 
 
 def sha256_file(path: str, size: int) -> str:

@@ -155,7 +155,6 @@ def _populate_clone(
         manifest_path,
         infos.values(),
         build.facts.member_entries,
-        compile_files=delta.delta_sources(env_dir, cloned, {m for n in changed for m in infos[n].top_level}),
         reuse=cloned.reused,
     )
     build.gate()

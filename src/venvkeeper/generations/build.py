@@ -99,14 +99,13 @@ def finish(
     provided: Iterable[WheelInfo],
     sources: Mapping[str, Mapping[str, str]],
     *,
-    compile_files: Sequence[str] | None = None,
     reuse: Mapping[str, SealedFile] | None = None,
 ) -> Finished:
-    """Smoke-check ``env_dir`` (the members' modules import, their scripts run this interpreter), seal
-    it and write the manifest to ``manifest_path``. ``provided``: what the members' wheels provide;
-    ``sources``: each member's files with their hashes, sealed with it (empty for a bundle).
-    ``compile_files`` and ``reuse``: a clone's delta to compile, and what it linked (see
-    :mod:`venvkeeper.generations.clone`); None for an environment built from nothing."""
+    """Compile the bytecode and smoke-check ``env_dir`` (the members' modules import, their scripts run
+    this interpreter), seal it and write the manifest to ``manifest_path``. ``provided``: what the
+    members' wheels provide; ``sources``: each member's files with their hashes, sealed with it (empty
+    for a bundle). ``reuse``: what a clone linked (see :mod:`venvkeeper.generations.clone`), whose
+    bytecode is not compiled again; None for an environment built from nothing, where every module is."""
     infos = list(provided)
     # The smoke check writes only bytecode, which the seal's walk skips, so the files can be sealed
     # while it runs; the bytecode is sealed once it has finished. Looked up on their modules when
@@ -118,12 +117,12 @@ def finish(
                 env_dir,
                 sorted({m for i in infos for m in i.top_level}),
                 sorted({s for i in infos for s in i.scripts}),
-                compile_files=compile_files,
+                compile_all=reuse is None,
             ),
         ),
         progress.traced("sealing", lambda: sealing.seal(env_dir, sources, reuse)),
     )
-    sealing.seal_bytecode(env_dir, manifest, reuse)
+    sealing.seal_bytecode(env_dir, manifest, reuse, str(report.get("cache_tag") or ""))
     manifest_sha = fsutil.atomic_write_json(manifest_path, manifest.to_json(), compact=True)
     return Finished(report, manifest, manifest_sha)
 

@@ -266,9 +266,11 @@ def clone(
     for path, target in manifest.links.items():
         cloner.parent(path)
         os.symlink(target.replace(cloner.old.decode(), cloner.dst), os.path.join(cloner.dst, path))
-    for path, sealed in manifest.bytecode.items():
+    # A generation sealed before every module was compiled checked-hash (no cache tag): its bytecode,
+    # what its smoke check's imports wrote, is not carried; the new one compiles all of it.
+    for path, sealed in manifest.bytecode.items() if manifest.cache_tag else ():
         # Only beside its own source, linked unchanged: bytecode is what runs instead of that source.
-        # A refused one is simply not carried (CPython compiles the source again); no reinstall.
+        # A refused one is simply not carried (the smoke check compiles the source again); no reinstall.
         if source_of(path) in cloner.result.linked and cloner.still(path, sealed):
             cloner.link(path, sealed, cloner.result.bytecode)
     return cloner.result

@@ -1,23 +1,23 @@
 """The steps around a clone (:mod:`venvkeeper.generations.clone`): start it from a checked manifest, and
-after the delta's install, drop the bytecode it made stale and list what to compile. (What the lock no
-longer installs: :mod:`venvkeeper.generations.dropped`, which needs packaging's markers.)
+after the delta's install, drop the bytecode it made stale (the smoke check then compiles every module
+left without any). (What the lock no longer installs: :mod:`venvkeeper.generations.dropped`, which
+needs packaging's markers.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from venvkeeper.core import progress
-from venvkeeper.core.envscan import walk
 from venvkeeper.generations import clone as cloning
 from venvkeeper.generations import identity
 from venvkeeper.generations.layout import Layout
 from venvkeeper.generations.manifest import Manifest, read_manifest, source_of
 
-__all__ = ["delta_sources", "drop_stale_bytecode", "empty", "start"]
+__all__ = ["drop_stale_bytecode", "empty", "start"]
 
 
 def _source_manifest(layout: Layout, number: int) -> tuple[Manifest, str | None]:
@@ -88,25 +88,3 @@ def drop_stale_bytecode(env_dir: Path, cloned: cloning.Clone) -> None:
         if not same:
             (env_dir / path).unlink(missing_ok=True)
             del cloned.bytecode[path]
-
-
-def delta_sources(env_dir: Path, cloned: cloning.Clone, packages: Iterable[str]) -> list[str]:
-    """The ``.py`` files of these top-level ``packages`` (the changed members') that the delta installed
-    (not a linked inode): what the smoke check compiles, so even the modules it does not import start
-    warm. The rest of the delta is compiled by the smoke check's imports, as far as they reach."""
-    linked = {f.ino for f in cloned.linked.values()}
-    wanted = set(packages)
-    root = str(env_dir)
-    found = []
-    for path, st in walk(root).items():
-        parts = path.split("/", 4)
-        if (
-            path.endswith(".py")
-            and len(parts) > 3
-            and parts[2] == "site-packages"
-            and parts[3].removesuffix(".py") in wanted
-            and st.link is None
-            and st.ino not in linked
-        ):
-            found.append(f"{root}/{path}")
-    return sorted(found)

@@ -5,7 +5,9 @@ manifest, or the project's lock): ``missing``, ``extra``, ``version``, ``source`
 File findings compare every file with the sealed manifest and with each distribution's RECORD:
 ``modified``, ``missing-file``, ``unexpected-file``, and ``unowned-startup-code`` for code that
 runs when the interpreter starts (``.pth``, ``sitecustomize``/``usercustomize``, ``bin/``
-executables) that no RECORD owns. A file finding that belongs to a distribution with a package
+executables) that no RECORD owns. Bytecode findings (``bytecode``) compare ``__pycache__`` with the
+sealed bytecode: a ``.pyc`` runs on import instead of its source, so one that is not the sealed one
+is code nobody checked (docs/bytecode.md). A file finding that belongs to a distribution with a package
 finding (an extra or downgraded distribution's files) is folded into that finding, so one cause is
 reported once.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import re
 
 from venvkeeper.core.envscan import site_packages
+from venvkeeper.generations.manifest import compiled_source, source_of
 
 TYPE_CHECKING = False  # no typing or dataclasses at run time: see envscan.FileStat
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ __all__ = [
     "PACKAGE_CATEGORIES",
     "Expected",
     "Finding",
+    "compare_bytecode",
     "compare_files",
     "compare_packages",
     "fold",
@@ -298,6 +302,45 @@ def _against_manifest(
                     "manifest",
                 )
             )
+
+
+# -- bytecode ----------------------------------------------------------------------------------
+
+
+def compare_bytecode(
+    pycache: Mapping[str, FileStat], hashes: Mapping[str, str | None] | None, manifest: Manifest
+) -> list[Finding]:
+    """Bytecode findings: each sealed ``.pyc`` that is no longer what was sealed, and, when the deploy
+    compiled every module (the manifest names the interpreter's cache tag), any other ``.pyc`` of that
+    tag for a sealed module of site-packages: CPython would load it instead of the sealed source. A
+    sealed ``.pyc`` that is missing is no finding (the sealed source runs, and CPython compiles it);
+    the one CPython then writes in timestamp mode is, as verify cannot tell it from a planted one.
+    Bytecode of another tag (another interpreter's: never loaded here) and of modules that are not
+    sealed (written at run time for files the deploy did not install) is not looked at."""
+    found: list[Finding] = []
+    tag = manifest.cache_tag
+    for path, st in pycache.items():
+        sealed = manifest.bytecode.get(path)
+        source, level = compiled_source(path, tag) if tag else (source_of(path), 0)
+        if source is None or (sealed is None and (not tag or source not in manifest.files)):
+            continue
+        of_source = manifest.files.get(source)
+        owner = of_source.owner if of_source is not None and of_source.owner else None
+        actual = hashes.get(path) if hashes is not None else None
+        under = f" under python -{'O' * level}" if level else ""
+        runs = f"it runs on import{under} instead of {source}"
+        if sealed is None:
+            expected = (
+                "not present (the deploy compiled no bytecode of this level)" if level else "not present"
+            )
+            found.append(
+                Finding("bytecode", owner, path, expected, f"{_describe(st, actual)}; {runs}", "manifest")
+            )
+        elif st.link is not None or (st.size, actual or sealed.sha256) != (sealed.size, sealed.sha256):
+            expected = f"sha256:{sealed.sha256} ({sealed.size} bytes)"
+            actual_text = f"{_describe(st, actual)}, not the sealed bytecode; {runs}"
+            found.append(Finding("bytecode", owner, path, expected, actual_text, "manifest"))
+    return sorted(found, key=lambda f: f.path or "")
 
 
 # -- folding -----------------------------------------------------------------------------------

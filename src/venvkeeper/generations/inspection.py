@@ -23,6 +23,7 @@ from venvkeeper.core.lazy import lazy
 from venvkeeper.generations.findings import (
     Expected,
     Finding,
+    compare_bytecode,
     compare_files,
     compare_packages,
     fold,
@@ -238,17 +239,23 @@ def inspect(
 ) -> Inspection:
     """Compare the environment with its manifest, its RECORDs and the expected distributions."""
     root = subject.directory
-    disk = walk(root)
+    pycache: dict[str, FileStat] = {}
+    disk = walk(root, pycache=pycache)
     if "pyvenv.cfg" not in disk:
         raise CannotVerifyError(
             f"{root}: not a virtual environment (no pyvenv.cfg)", hint="check the --env path"
         )
-    hashing = None if fast else Hashing(root, disk)  # helper threads start on the large files now
+    # The bytecode is hashed with the files (helper threads start on the large files now); nearly all
+    # of it is sealed, and what is not is rare enough not to pick out before the manifest is read.
+    # Without a manifest there is nothing to hold it to.
+    sealed = pycache and not fast and subject.manifest_path is not None
+    everything = {**disk, **pycache} if sealed else disk
+    hashing = None if fast else Hashing(root, everything)
     manifest = load_manifest(subject)
     dists = read_distributions(root, disk)
     hashes = None if hashing is None else hashing.result()
-    hashed = 0 if fast else sum(s.size for s in disk.values() if s.link is None)
-    out = Inspection(manifest, len(disk), hashed)
+    hashed = 0 if fast else sum(s.size for s in everything.values() if s.link is None)
+    out = Inspection(manifest, len(disk) + len(pycache), hashed)
     if expected is None:
         expected = _recorded_expectations(subject, manifest)
     package: list[Finding] = []
@@ -275,12 +282,26 @@ def inspect(
     out.checks.append(Check("record", "findings" if bad_record else "ok", record_reason))
     startup = any(f.category == "unowned-startup-code" for f in files)
     out.checks.append(Check("startup-code", "findings" if startup else "ok", ".pth, *customize.py, bin/"))
+    if manifest is not None:
+        bytecode = compare_bytecode(pycache, hashes, manifest)
+        out.checks.append(_bytecode_check(manifest, bytecode, what))
+        files += bytecode
     out.findings = fold(package, files)
     moved = _moved(subject)
     if moved is not None:
         out.findings.append(moved)
         out.checks.append(Check("location", "findings", "where the environment was built"))
     return out
+
+
+def _bytecode_check(manifest: Manifest, found: Sequence[Finding], what: str) -> Check:
+    status = "findings" if found else "ok"
+    if manifest.cache_tag:
+        return Check("bytecode", status, f"{what}; every .pyc of {manifest.cache_tag} for a sealed module")
+    # Sealed before the deploy compiled every module: its map holds what the smoke check's imports
+    # wrote, and the application writes the rest, so bytecode that is not sealed proves nothing.
+    reason = f"{what} of the sealed .pyc only (sealed before all bytecode was; the next deploy compiles it)"
+    return Check("bytecode", status, reason)
 
 
 def _moved(subject: Subject) -> Finding | None:

@@ -23,7 +23,17 @@ if TYPE_CHECKING:
 
     from venvkeeper.core.envscan import FileStat
 
-__all__ = ["MANIFEST_SCHEMA", "Manifest", "SealedFile", "read_manifest", "seal", "seal_bytecode", "source_of"]
+__all__ = [
+    "MANIFEST_SCHEMA",
+    "Manifest",
+    "SealedFile",
+    "compiled_source",
+    "in_site_packages",
+    "read_manifest",
+    "seal",
+    "seal_bytecode",
+    "source_of",
+]
 
 MANIFEST_SCHEMA = 2
 _READABLE = (1, 2)  # schema 1 (no identities, no bytecode): read, verified, never cloned from
@@ -81,11 +91,17 @@ class Manifest:
         bytecode: dict[str, SealedFile] | None = None,
         dev: int = 0,
         schema: int = MANIFEST_SCHEMA,
+        cache_tag: str = "",
     ) -> None:
         self.files = files or {}
         # __pycache__/*.pyc that the deploy compiled before the seal (never what ran later): cloned
         # forward like any sealed file, so a generation's first start is warm.
         self.bytecode = bytecode or {}
+        # The environment's interpreter's sys.implementation.cache_tag ("cpython-311") when the deploy
+        # compiled every module of site-packages (checked-hash, PEP 552): then any bytecode of that tag
+        # for a sealed module must be the sealed one (verify). "" for a generation sealed before that,
+        # whose map holds only what the smoke check's imports wrote.
+        self.cache_tag = cache_tag
         self.dev = dev  # the filesystem every identity is on
         self.schema = schema
         self.links = links or {}
@@ -101,6 +117,7 @@ class Manifest:
             "files": {p: f.row() for p, f in sorted(self.files.items())},
             "links": dict(sorted(self.links.items())),
             "bytecode": {p: f.row() for p, f in sorted(self.bytecode.items())},
+            **({"cache_tag": self.cache_tag} if self.cache_tag else {}),
             "distributions": self.distributions,
             "sources": self.sources,
         }
@@ -126,9 +143,10 @@ class Manifest:
                 str(m): {str(p): str(e) for p, e in entries.items()}
                 for m, entries in data.get("sources", {}).items()
             }
+            tag = _text(data.get("cache_tag", ""), "cache_tag")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"damaged manifest ({type(exc).__name__}: {exc})") from None
-        return cls(files, links, dists, sources, bytecode, int(data.get("dev", 0)), int(data["schema"]))
+        return cls(files, links, dists, sources, bytecode, int(data.get("dev", 0)), int(data["schema"]), tag)
 
 
 def _text(value: object, where: str) -> str:
@@ -199,20 +217,26 @@ def seal(
 
 
 def seal_bytecode(
-    env_dir: str | os.PathLike[str], manifest: Manifest, reuse: Mapping[str, SealedFile] | None = None
+    env_dir: str | os.PathLike[str],
+    manifest: Manifest,
+    reuse: Mapping[str, SealedFile] | None = None,
+    cache_tag: str = "",
 ) -> None:
     """Add to ``manifest`` every ``__pycache__`` file now in ``env_dir`` whose source file is sealed in
-    it: what the deploy compiled (a clone's delta, the smoke check's imports). Called before the switch,
-    so nothing the application wrote at run time can be among them."""
+    it: what the deploy compiled (every module of site-packages, or a clone's delta beside the bytecode
+    it linked). Called before the switch, so nothing the application wrote at run time can be among
+    them. ``cache_tag``: the interpreter's, when the deploy compiled all of site-packages; only its
+    optimization level 0 bytecode is sealed then (what :func:`compiled_source` names)."""
     root = os.fspath(env_dir)
-    found = {
-        p: st
-        for p, st in walk(root, bytecode=True).items()
-        if st.link is None and source_of(p) in manifest.files
-    }
+    found = {}
+    for p, st in walk(root, bytecode=True).items():
+        source, level = compiled_source(p, cache_tag) if cache_tag else (source_of(p), 0)
+        if st.link is None and level == 0 and source in manifest.files:
+            found[p] = st
     for path, digest in _hashed(root, found, reuse).items():
         st = found[path]
         manifest.bytecode[path] = SealedFile(st.size, digest, False, "", st.ino, st.mtime_ns, st.ctime_ns)
+    manifest.cache_tag = cache_tag
 
 
 def source_of(pyc: str) -> str:
@@ -221,6 +245,29 @@ def source_of(pyc: str) -> str:
     parent = folder.rpartition("/")[0]
     module = name.partition(".")[0]
     return f"{parent}/{module}.py" if parent else f"{module}.py"
+
+
+def compiled_source(pyc: str, cache_tag: str) -> tuple[str | None, int]:
+    """The module source ``pyc`` (a path inside a ``__pycache__``) is loaded for by an interpreter of
+    ``cache_tag``, and its optimization level (0; 1 under ``-O``, 2 under ``-OO``): the name
+    :func:`importlib.util.cache_from_source` gives, read backwards. ``(None, 0)``: another tag's, or no
+    bytecode at all, which that interpreter never loads (nor a ``__pycache__`` outside site-packages,
+    where the deploy compiles nothing)."""
+    folder, _, name = pyc.rpartition("/")
+    parent, _, cache = folder.rpartition("/")
+    module, dot, rest = name.partition(f".{cache_tag}.")
+    if cache != "__pycache__" or not dot or not module or not in_site_packages(parent + "/"):
+        return None, 0
+    level = {"pyc": 0, "opt-1.pyc": 1, "opt-2.pyc": 2}.get(rest)
+    if level is None:
+        return None, 0
+    return f"{parent}/{module}.py", level
+
+
+def in_site_packages(path: str) -> bool:
+    """``lib/python3.X/site-packages/...``: where the deploy compiles every module."""
+    parts = path.split("/", 3)
+    return len(parts) > 3 and parts[0] == "lib" and parts[2] == "site-packages"
 
 
 def read_manifest(raw: bytes) -> Manifest:

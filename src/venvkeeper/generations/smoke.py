@@ -1,16 +1,16 @@
 """Smoke-check a freshly built environment before anything points at it.
 
-One run of the new interpreter: it compiles the bytecode it is given (the changed members' modules),
-then checks that it starts, every member's top-level packages import, and every console script the
-members declare exists, is executable and names this interpreter.
+One run of the new interpreter: it compiles the environment's bytecode, then checks that it starts,
+every member's top-level packages import, and every console script the members declare exists, is
+executable and names this interpreter.
 
-Bytecode: the environment's own interpreter compiles (venvkeeper's may be another minor), and the
-imports write the bytecode of what they load and does not have it yet. A clone carries its
-predecessor's sealed bytecode, so that is the delta's; a generation built from nothing gets it for what
-the application imports (compiling all of site-packages would cost seconds, and a bumped package's
-modules that nothing imports, such as idna's 200 kB table, cost more to compile than uv takes to sync).
-The seal that follows records what is there (:func:`venvkeeper.generations.manifest.seal_bytecode`),
-before the switch: the application's first start is warm.
+Bytecode (docs/bytecode.md): the environment's own interpreter compiles (venvkeeper's may be another
+minor), every module of site-packages, as checked-hash ``.pyc`` files (PEP 552: CPython loads one only
+while its source hashes as it says), at optimization level 0, on two workers at most. A clone carries
+its predecessor's sealed bytecode by link, so only the modules without any (the delta's) are compiled
+then. Nothing else is written afterwards (the imports run with ``sys.dont_write_bytecode``): the seal
+that follows (:func:`venvkeeper.generations.manifest.seal_bytecode`) records exactly what was compiled,
+before the switch, and the application's first start is warm.
 """
 
 from __future__ import annotations
@@ -52,21 +52,45 @@ _SCRIPT = (
     MARKERS_SNIPPET
     + r"""
 import importlib, json, os, shlex, sys
-modules, scripts, bindir, compile_files = json.loads(sys.argv[1])
+modules, scripts, bindir, compiling = json.loads(sys.argv[1])
 failures = []
-if compile_files:
-    # py_compile writes even under -B; one that does not compile (py_compile reports it on stderr)
-    # fails its import below if it is imported at all, as with uv's --compile-bytecode.
-    import py_compile
-    if len(compile_files) > 400 and (os.cpu_count() or 1) > 1:
-        # Many files (a large package bumped): in parallel, as uv's --compile-bytecode does. The
-        # function is a module's, so it pickles under spawn and forkserver too.
+if compiling is not None:
+    import importlib.util, py_compile
+    from functools import partial
+    roots, everything = compiling
+    todo = []
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in files:
+                if not name.endswith(".py"):
+                    continue
+                path = os.path.join(folder, name)
+                if everything:
+                    # Bytecode of -O and -OO runs left in an environment filled again: not compiled here,
+                    # so not sealed; CPython writes it afresh under -O.
+                    for level in (1, 2):
+                        try:
+                            os.unlink(importlib.util.cache_from_source(path, optimization=level))
+                        except OSError:
+                            pass
+                elif os.path.exists(importlib.util.cache_from_source(path)):
+                    continue  # linked from the live generation, sealed there beside this very source
+                todo.append(path)
+    # Checked-hash (PEP 552): CPython loads it only while the source's hash is the one it holds. One
+    # that does not compile (quiet: py_compile says nothing) fails its import below if imported at all.
+    job = partial(py_compile.compile, quiet=2, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    workers = min(2, os.cpu_count() or 1)  # the deploy's other work (the seal) uses the second core
+    if len(todo) > 200 and workers > 1:
+        # The function is a module's (a partial of it), so it pickles under spawn and forkserver too.
         from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor() as pool:
-            list(pool.map(py_compile.compile, compile_files, chunksize=64))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(job, todo, chunksize=32))
     else:
-        for path in compile_files:
-            py_compile.compile(path)
+        for path in todo:
+            job(path)
+# From here on nothing is written: the bytecode sealed is exactly what was compiled above.
+sys.dont_write_bytecode = True
 for name in modules:
     try:
         importlib.import_module(name)
@@ -108,6 +132,7 @@ print(json.dumps({
     "implementation": sys.implementation.name,
     "base_executable": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
     "base_prefix": sys.base_prefix,
+    "cache_tag": sys.implementation.cache_tag or "",
     "markers": markers,
 }))
 """
@@ -119,16 +144,21 @@ def smoke_check(
     modules: Sequence[str],
     scripts: Sequence[str],
     *,
-    compile_files: Sequence[str] | None = None,
+    compile_all: bool | None = True,
     timeout: float = 300,
 ) -> dict[str, Any]:
     """Run the checks; return what the interpreter said about itself, or raise SmokeCheckError.
 
-    ``compile_files``: compile these (absolute paths) first."""
+    ``compile_all``: first compile every module of site-packages (True), or those that have no
+    bytecode yet (False: a clone, whose linked bytecode is sealed beside its linked source), or none
+    (None)."""
     python = env_dir / "bin" / "python"
-    payload = json.dumps([list(modules), list(scripts), str(env_dir / "bin"), list(compile_files or ())])
+    roots = sorted(str(p) for p in env_dir.glob("lib/*/site-packages") if p.is_dir() and not p.is_symlink())
+    compiling = None if compile_all is None else [roots, compile_all]
+    payload = json.dumps([list(modules), list(scripts), str(env_dir / "bin"), compiling])
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
-    # -I (isolated; it implies -E) and no -B: the bytecode written is sealed with the generation.
+    # -I (isolated; it implies -E, so PYTHONDONTWRITEBYTECODE is not read), no -B: the script compiles,
+    # then stops writing bytecode itself.
     try:
         proc = run_python(python, ["-I"], _SCRIPT, [payload], timeout=timeout, env=env, cwd=env_dir)
     except DidNotRunError as exc:

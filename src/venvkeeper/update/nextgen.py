@@ -234,7 +234,6 @@ def _finish_clone(
         layout.manifest_file(number),
         infos.values(),
         facts.member_entries,
-        compile_files=delta.delta_sources(env_dir, cloned, {m for n in changed for m in infos[n].top_level}),
         reuse=cloned.reused,
     )
     return done, cloned.built(source, changed, lock_synced=True)
