@@ -71,7 +71,9 @@ class CarriedPython:
         }
 
 
-def relocatable_problems(root: Path, elves: dict[str, Dynamic], present: set[str]) -> tuple[list[str], set[str]]:
+def relocatable_problems(
+    root: Path, elves: dict[str, Dynamic], present: set[str]
+) -> tuple[list[str], set[str]]:
     """What keeps the tree at ``root`` from moving (one line each), and what it needs from the system.
 
     ``elves`` are its ELF files by path relative to ``root``; ``present`` every file it carries.
@@ -127,9 +129,13 @@ def from_archive(path: Path, scratch: Path) -> CarriedPython:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the Python archive ({exc.strerror})", hint="check the path") from exc
+        raise ConfigError(
+            f"{path}: cannot read the Python archive ({exc.strerror})", hint="check the path"
+        ) from exc
     if size > _MAX_ARCHIVE:
-        raise BundleError(f"{path}: {size} bytes is more than a Python archive's 2 GiB", hint="check the file")
+        raise BundleError(
+            f"{path}: {size} bytes is more than a Python archive's 2 GiB", hint="check the file"
+        )
     try:
         with tarfile.open(path, "r:gz") as tar:
             members = tar.getmembers()
@@ -141,7 +147,8 @@ def from_archive(path: Path, scratch: Path) -> CarriedPython:
                 tar.extractall(scratch)  # noqa: S202  # every member's name and link checked above
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, OSError) as exc:
         raise BundleError(
-            f"{path}: not a readable tar.gz ({exc})", hint="give a python-build-standalone install_only archive"
+            f"{path}: not a readable tar.gz ({exc})",
+            hint="give a python-build-standalone install_only archive",
         ) from exc
     root = scratch / TOP
     versions = sorted(p.parent.name[len("python") :] for p in root.glob("lib/python3.*/os.py"))
@@ -151,9 +158,7 @@ def from_archive(path: Path, scratch: Path) -> CarriedPython:
             " python/lib/python3.X/os.py)",
             hint="use the cpython-*-install_only.tar.gz of a release",
         )
-    files = {
-        p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
-    }
+    files = {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
     machine, needs = _check(root, files, versions[0])
     sha, _ = _sha256(path)
     return CarriedPython(path, sha, size, versions[0], machine, str(path), needs)
@@ -198,7 +203,9 @@ def _check(root: Path, files: dict[str, Path], version: str) -> tuple[str, tuple
         try:
             dynamic = read_dynamic(path)
         except (ElfError, OSError) as exc:
-            raise BundleError(f"{path}: cannot read it as ELF ({exc})", hint="check the interpreter tree") from exc
+            raise BundleError(
+                f"{path}: cannot read it as ELF ({exc})", hint="check the interpreter tree"
+            ) from exc
         if dynamic is not None:
             elves[rel] = dynamic
     problems, needs = relocatable_problems(root, elves, set(files))
@@ -214,19 +221,27 @@ def _check(root: Path, files: dict[str, Path], version: str) -> tuple[str, tuple
 
 def _write_archive(out: Path, files: dict[str, Path], version: str, mtime: int) -> None:
     """A deterministic install_only archive: sorted, owned by 0, one mtime, gzip's header without one."""
-    with out.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            link = tarfile.TarInfo(START)
-            link.type, link.linkname, link.mode, link.mtime = tarfile.SYMTYPE, f"python{version}", 0o777, mtime
-            tar.addfile(link)
-            for rel in sorted(files):
-                path = files[rel]
-                info = tarfile.TarInfo(f"{TOP}/{rel}")
-                stat = path.stat()
-                info.size, info.mtime = stat.st_size, mtime
-                info.mode = 0o755 if stat.st_mode & 0o111 else 0o644
-                with path.open("rb") as fh:
-                    tar.addfile(info, fh)
+    with (
+        out.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        link = tarfile.TarInfo(START)
+        link.type, link.linkname, link.mode, link.mtime = (
+            tarfile.SYMTYPE,
+            f"python{version}",
+            0o777,
+            mtime,
+        )
+        tar.addfile(link)
+        for rel in sorted(files):
+            path = files[rel]
+            info = tarfile.TarInfo(f"{TOP}/{rel}")
+            stat = path.stat()
+            info.size, info.mtime = stat.st_size, mtime
+            info.mode = 0o755 if stat.st_mode & 0o111 else 0o644
+            with path.open("rb") as fh:
+                tar.addfile(info, fh)
 
 
 def _sha256(path: Path) -> tuple[str, int]:

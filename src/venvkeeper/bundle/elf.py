@@ -1,4 +1,4 @@
-"""What an ELF file needs from the dynamic linker: its machine, ``DT_NEEDED``, ``DT_RPATH`` and ``DT_RUNPATH``.
+"""What an ELF file needs from the dynamic linker: its machine, ``DT_NEEDED``, ``DT_RPATH``, ``DT_RUNPATH``.
 
 ``pack --with-python`` must know whether an interpreter tree can move to another path and another
 machine (:mod:`venvkeeper.bundle.carried`). That is in each ELF file's dynamic section, read here
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["ElfError", "Dynamic", "read_dynamic"]
+__all__ = ["Dynamic", "ElfError", "read_dynamic"]
 
 _MAGIC = b"\x7fELF"
 _SHT_DYNAMIC = 6
