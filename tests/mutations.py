@@ -161,6 +161,23 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("    if as_json or quiet or stream is None:\n", "    if as_json or stream is None:\n"),),
         ("tests/test_progress.py::test_quiet_and_json_on_a_terminal_print_what_a_pipe_gets",),
     ),
+    Mutation(
+        "executable-signature",
+        "run-executable runs nothing, and unpacks nothing, unless the file's signature is the key's",
+        "bundle/exesign.py",
+        (("    if not signing.verify(pem, data, sig):\n", "    if False:\n"),),
+        ("tests/test_executable_python.py::test_a_bad_signature_is_refused_and_nothing_is_unpacked",),
+    ),
+    Mutation(
+        "carried-python-relocatable",
+        "pack --with-python refuses an interpreter tree that cannot move (an absolute RUNPATH, libpython outside)",
+        "bundle/carried.py",
+        (("    return problems, needs\n", "    return [], needs\n"),),
+        (
+            "tests/test_executable_python.py::test_relocatability_is_decided_from_runpath_and_libpython",
+            "tests/test_executable_python.py::test_this_host_s_pyenv_tree_is_refused_in_one_line",
+        ),
+    ),
 )
 
 
