@@ -13,6 +13,7 @@ has (sh, tail, head, sha256sum, gzip, tar, ...) and a fresh HOME.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -108,7 +109,22 @@ def signed(
         "--python-archive", str(python_archive), "--sign", str(root / "key"), "--json",
     )  # fmt: skip
     assert packed.returncode == 0, packed.stderr
+    (root / "pack.json").write_text(packed.stdout)
     return app, root / "key.pub"
+
+
+@needs_debian_311
+def test_pack_reports_the_signature_and_the_carried_python(
+    signed: tuple[Path, Path], python_archive: Path
+) -> None:
+    app, _ = signed
+    payload = json.loads((app.parent / "pack.json").read_text())
+
+    assert (payload["ok"], payload["executable"], payload["signed"]) == (True, True, True)
+    assert payload["signature"] == f"{app}.sig" and len(Path(f"{app}.sig").read_bytes()) == 64
+    python = payload["python"]
+    assert (python["source"], python["version"], python["machine"]) == (str(python_archive), "3.11", "x86_64")
+    assert python["size"] == python_archive.stat().st_size and "libssl.so.3" in python["needs"]
 
 
 # uv's relocatable console scripts run "$(dirname -- "$(realpath -- "$0")")"/python: those two too.

@@ -8,12 +8,17 @@ entries, sorted, stamped 1980-01-01, so the same bundle always gives the same by
 __main__.py     the program of :mod:`venvkeeper.bundle.bootstrap`, with the key and the script baked in
 app.json        the key (the bundle's sha256), the console script, the project and the target
 bundle.tar.gz   the bundle, byte for byte (made with --with-uv: the bootstrap installs with its uv)
+python.tar.gz   with --with-python only: the interpreter it carries (:mod:`venvkeeper.bundle.carried`)
 ```
 
 The ``sh`` prefix is the warm start: when the app is installed (the bootstrap's ``_ready``), it execs
 the console script without starting Python, which would cost a whole interpreter start-up just to
 look at three paths. Anything else (a first run, another Python, an error) it hands to Python with
 ``exec PYTHON "$0" "$@"``, which runs ``__main__.py`` exactly as a ``#!PYTHON`` line would.
+
+With a carried interpreter the ``sh`` prefix is :data:`_CARRIED_PREFIX`: a first run unpacks
+``python.tar.gz`` into the cache with sh tools, then that Python runs the zip. A signature, when
+``pack --sign`` asks for one, is over the whole file (:mod:`venvkeeper.bundle.exesign`).
 
 This module is the build side, run by ``pack``; what the file does on the target is the bootstrap's.
 """
