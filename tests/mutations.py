@@ -170,7 +170,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "carried-python-relocatable",
-        "pack --with-python refuses an interpreter tree that cannot move (an absolute RUNPATH, libpython outside)",
+        "pack --with-python refuses a tree that cannot move (an absolute RUNPATH, libpython outside it)",
         "bundle/carried.py",
         (("    return problems, needs\n", "    return [], needs\n"),),
         (

@@ -7,7 +7,8 @@ mistaken for a bundle's signature: that one signs a ``manifest.json``, and an ex
 with ``#!/bin/sh``.
 
 ``run-executable`` reads the file once, into memory, checks the signature over those bytes, and
-only then writes them to a private directory (0700) and runs that copy: what runs is what was
+only then writes them to a private directory (0700) and runs that copy with ``/bin/sh`` (its ``#!``
+line, checked; so a ``noexec`` temporary directory does not stop it): what runs is what was
 checked, whatever happens to ``FILE`` meanwhile, and nothing of it is unpacked or run before.
 A missing or bad signature is refused in one line, never warned about.
 """
@@ -39,6 +40,7 @@ SUFFIX = ".sig"
 _SIGNATURE_SIZE = 64  # Ed25519's
 _MAX_FILE = 4 << 30  # read whole into memory to be checked: a carried-Python executable is ~20-80 MB
 _COMMAND = "run-executable"
+_SH = b"#!/bin/sh\n"  # every pack --executable file starts so
 
 
 @dataclass
@@ -100,6 +102,11 @@ def verify_file(file: Path, public_key: Path, signature: Path | None) -> Verifie
 def verified_copy(file: Path, public_key: Path, signature: Path | None) -> Iterator[Path]:
     """A private copy of the checked bytes of ``file`` (same name, mode 0700), removed afterwards."""
     _, data = _verified(file, public_key, signature)
+    if not data.startswith(_SH):
+        raise BundleError(
+            f"{file}: signed, but not a pack --executable file (it does not start with #!/bin/sh)",
+            hint="run-executable runs the files pack --executable writes",
+        )
     with tempfile.TemporaryDirectory(prefix="venvkeeper-run-") as private:  # mkdtemp: mode 0700
         copy = Path(private) / file.name
         fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
