@@ -26,8 +26,10 @@ import pytest
 from support.environment import hermetic_environ
 from support.index import LocalIndex
 from support.projects import ProjectFactory
-from venvkeeper.bundle import carried, elf, executable
+from venvkeeper.bundle import carried, elf, executable, exesign
+from venvkeeper.bundle.archive import BundleError
 from venvkeeper.bundle.executable import CARRIED
+from venvkeeper.core import signing
 from venvkeeper.core.errors import ConfigError
 from vk import commit_all
 
@@ -365,3 +367,66 @@ def test_openssl_checks_the_signature_without_venvkeeper(signed: tuple[Path, Pat
 
     assert (good.returncode, good.stdout.strip()) == (0, "Signature Verified Successfully"), good.stderr
     assert bad.returncode != 0
+
+
+@needs_debian_311
+def test_two_first_runs_at_once_unpack_the_python_once(signed: tuple[Path, Path], tmp_path: Path) -> None:
+    app, _ = signed
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    runs = [
+        subprocess.Popen([str(app)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outcomes = [(run.communicate(timeout=300), run.returncode) for run in runs]
+
+    for (out, err), code in outcomes:
+        assert (code, out.strip()) == (0, EXPECTED), err
+    (python,) = (tmp_path / "cache" / "venvkeeper" / "python").iterdir()
+    assert sorted(p.name for p in python.iterdir()) == ["python", "ready"]
+
+
+@needs_debian_311
+def test_a_damaged_carried_python_is_refused_and_not_unpacked(
+    signed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    source, _ = signed
+    app = tmp_path / source.name
+    with zipfile.ZipFile(source) as zf:
+        info = zf.getinfo(CARRIED)
+    data = bytearray(source.read_bytes())
+    head = data[:2048].decode(errors="replace")
+    offset = int(dict(word.split("=", 1) for word in head.splitlines()[3].split())["o"])
+    data[offset + info.file_size // 2] ^= 0xFF
+    app.write_bytes(bytes(data))
+    app.chmod(0o755)
+    cache = tmp_path / "cache"
+
+    result = subprocess.run(
+        [str(app)],
+        env={**os.environ, "XDG_CACHE_HOME": str(cache)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"error: {app.name}: the carried Python is damaged: get a fresh copy\n",
+    )
+    assert list((cache / "venvkeeper" / "python").iterdir()) == []
+    assert not (cache / "venvkeeper" / "apps").exists()
+
+
+def test_a_signed_file_that_is_no_executable_is_not_run(tmp_path: Path) -> None:
+    private, public = signing.generate_keypair()
+    (tmp_path / "key.pub").write_bytes(public)
+    script = tmp_path / "script.py"
+    script.write_text("print('ran')\n")
+    exesign.sign_file(script, private)
+
+    with (
+        pytest.raises(BundleError, match=r"script\.py: signed, but not a pack --executable file"),
+        exesign.verified_copy(script, tmp_path / "key.pub", None),
+    ):
+        pass
+    assert exesign.verify_file(script, tmp_path / "key.pub", None).size == len("print('ran')\n")

@@ -163,6 +163,11 @@ def pack(
 ) -> PackResult:
     started = time.monotonic()
     _check_options(executable=executable, script=script, carries=with_python or python_archive is not None)
+    if with_python and python_archive is not None:
+        raise ConfigError(
+            "--with-python and --python-archive: each names the interpreter to carry",
+            hint="give one: --with-python for this host's, --python-archive FILE for that archive's",
+        )
     with_uv = with_uv or executable
     private = signing.load_key_file(sign_key, "private") if sign_key is not None else None
     plan = _plan(project_dir, platforms, python, groups)
