@@ -13,11 +13,13 @@ has (sh, tail, head, sha256sum, gzip, tar, ...) and a fresh HOME.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -26,7 +28,7 @@ import pytest
 from support.environment import hermetic_environ
 from support.index import LocalIndex
 from support.projects import ProjectFactory
-from venvkeeper.bundle import carried, elf, executable, exesign
+from venvkeeper.bundle import carried, elf, executable, exesign, pack
 from venvkeeper.bundle.archive import BundleError
 from venvkeeper.bundle.executable import CARRIED
 from venvkeeper.core import signing
@@ -430,3 +432,45 @@ def test_a_signed_file_that_is_no_executable_is_not_run(tmp_path: Path) -> None:
     ):
         pass
     assert exesign.verify_file(script, tmp_path / "key.pub", None).size == len("print('ran')\n")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"with_python": True}, "--with-python and --python-archive are for --executable"),
+        (
+            {"executable": True, "with_python": True, "python_archive": Path("a.tar.gz")},
+            "--with-python and --python-archive: each names the interpreter to carry",
+        ),
+    ],
+)
+def test_the_carried_python_options_are_checked_first(
+    tmp_path: Path, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        pack.pack(tmp_path, tmp_path / "out", **options)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "link"),
+    [
+        ("python/../evil", None),
+        ("/python/bin/x", None),
+        ("other/bin/python3", None),
+        ("python/bin/x", "/etc/passwd"),
+    ],
+)
+def test_an_archive_with_a_name_or_link_outside_python_is_refused(
+    tmp_path: Path, name: str, link: str | None
+) -> None:
+    archive = tmp_path / "bad.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        if link is not None:
+            info.type, info.linkname = tarfile.SYMTYPE, link
+        tar.addfile(info, io.BytesIO(b""))
+
+    with pytest.raises(BundleError, match=r"is not a file under python/ \(or its link leaves it\)"):
+        carried.from_archive(archive, tmp_path / "unpacked")
+    assert not (tmp_path / "unpacked").exists() or list((tmp_path / "unpacked").iterdir()) == []
