@@ -474,3 +474,16 @@ def test_an_archive_with_a_name_or_link_outside_python_is_refused(
     with pytest.raises(BundleError, match=r"is not a file under python/ \(or its link leaves it\)"):
         carried.from_archive(archive, tmp_path / "unpacked")
     assert not (tmp_path / "unpacked").exists() or list((tmp_path / "unpacked").iterdir()) == []
+
+
+@needs_debian_311
+def test_without_home_a_carried_executable_says_so_in_one_line(signed: tuple[Path, Path]) -> None:
+    app, _ = signed
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME")}
+
+    result = subprocess.run([str(app)], env=env, capture_output=True, text=True, check=False, timeout=60)
+
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"error: {app.name}: HOME is not set: set HOME or XDG_CACHE_HOME\n",
+    )
