@@ -213,6 +213,21 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("    disk = walk(root, pycache=pycache)\n", "    disk = walk(root)\n"),),
         (
             "tests/test_bytecode.py::test_planted_pyc_with_the_sources_header_is_a_finding_and_repair_replaces_it",
+    Mutation(
+        "executable-signature",
+        "run-executable runs nothing, and unpacks nothing, unless the file's signature is the key's",
+        "bundle/exesign.py",
+        (("    if not signing.verify(pem, data, sig):\n", "    if False:\n"),),
+        ("tests/test_executable_python.py::test_a_bad_signature_is_refused_and_nothing_is_unpacked",),
+    ),
+    Mutation(
+        "carried-python-relocatable",
+        "pack --with-python refuses a tree that cannot move (an absolute RUNPATH, libpython outside it)",
+        "bundle/carried.py",
+        (("    return problems, needs\n", "    return [], needs\n"),),
+        (
+            "tests/test_executable_python.py::test_relocatability_is_decided_from_runpath_and_libpython",
+            "tests/test_executable_python.py::test_this_host_s_pyenv_tree_is_refused_in_one_line",
         ),
     ),
 )

@@ -8,12 +8,17 @@ entries, sorted, stamped 1980-01-01, so the same bundle always gives the same by
 __main__.py     the program of :mod:`venvkeeper.bundle.bootstrap`, with the key and the script baked in
 app.json        the key (the bundle's sha256), the console script, the project and the target
 bundle.tar.gz   the bundle, byte for byte (made with --with-uv: the bootstrap installs with its uv)
+python.tar.gz   with --with-python only: the interpreter it carries (:mod:`venvkeeper.bundle.carried`)
 ```
 
 The ``sh`` prefix is the warm start: when the app is installed (the bootstrap's ``_ready``), it execs
 the console script without starting Python, which would cost a whole interpreter start-up just to
 look at three paths. Anything else (a first run, another Python, an error) it hands to Python with
 ``exec PYTHON "$0" "$@"``, which runs ``__main__.py`` exactly as a ``#!PYTHON`` line would.
+
+With a carried interpreter the ``sh`` prefix is :data:`_CARRIED_PREFIX`: a first run unpacks
+``python.tar.gz`` into the cache with sh tools, then that Python runs the zip. A signature, when
+``pack --sign`` asks for one, is over the whole file (:mod:`venvkeeper.bundle.exesign`).
 
 This module is the build side, run by ``pack``; what the file does on the target is the bootstrap's.
 """
@@ -35,6 +40,7 @@ from typing import IO, Any
 
 from venvkeeper.bundle import bootstrap
 from venvkeeper.bundle.archive import EXECUTABLE, TOP, BundleError, CheckedBundle, read_bundle
+from venvkeeper.bundle.carried import CarriedPython
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.generations.wheels import inspect_wheel
 
@@ -42,6 +48,7 @@ __all__ = ["DEFAULT_PYTHON", "console_scripts", "default_script", "make_executab
 
 DEFAULT_PYTHON = "/usr/bin/env python3"
 _MAIN = "__main__.py"
+CARRIED = "python.tar.gz"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _CHUNK = 1024 * 1024
 _ZIP64_FROM = (1 << 31) - 1 - _CHUNK  # zipfile's ZIP64_LIMIT, less room for __main__.py and app.json
@@ -66,11 +73,55 @@ fi
 exec {python} "$0" "$@"
 """
 
+# The sh program of an executable that carries its Python (--with-python). The warm start is the
+# same. A first run unpacks the carried interpreter (a python-build-standalone install_only archive,
+# the zip's stored entry python.tar.gz at byte o, n bytes) into the cache, with tools every Linux has
+# (tail, head, sha256sum, gzip, tar, mkdir, mv, rm: Debian's essential set and busybox both), checking
+# its sha256 first, in a directory of its own renamed into place when whole; then it runs the zip
+# with that Python (-I: the target's PYTHONHOME or PYTHONPATH cannot redirect it). o and n are
+# written with a fixed width, so the prefix's length is known before the zip's offsets are.
+_CARRIED_PREFIX = """\
+#!/bin/sh
+# A venvkeeper executable (pack --executable --with-python): this sh program, then a zip. It carries
+# its Python: a first run unpacks it into the cache, then that Python runs the zip's __main__.py.
+k={key} s={script} p={python_sha} q={python_key} o={offset} n={size}
+case $XDG_CACHE_HOME in /*) c=$XDG_CACHE_HOME ;; *) c=${{HOME:+$HOME/.cache}} ;; esac
+h=$c/venvkeeper/apps/$k/
+unset PYTHONHOME PYTHONPATH
+if [ -n "$c" ] && [ -f "${{h}}ready" ] && [ -f "${{h}}venv/bin/$s" ] && [ -e "${{h}}venv/bin/python" ]; then
+  unset VENVKEEPER_APP_REEXEC; exec "${{h}}venv/bin/$s" "$@"
+fi
+e() {{ echo "error: ${{0##*/}}: $*" >&2; exit 2; }}
+[ -n "$c" ] || e "HOME is not set: set HOME or XDG_CACHE_HOME"
+y=$c/venvkeeper/python/$q
+if [ ! -f "$y/ready" ]; then
+  mkdir -p "${{y%/*}}" || e "cannot create ${{y%/*}}"
+  t=$y.tmp-$$; rm -rf "$t"; mkdir "$t" || e "cannot create $t"
+  tail -c +$((o + 1)) "$0" | head -c $((n)) > "$t/python.tar.gz" || {{ rm -rf "$t"; e "cannot read $0"; }}
+  d=$(sha256sum < "$t/python.tar.gz") || {{ rm -rf "$t"; e "no sha256sum to check the carried Python"; }}
+  [ "${{d%% *}}" = "$p" ] || {{ rm -rf "$t"; e "the carried Python is damaged: get a fresh copy"; }}
+  gzip -dc < "$t/python.tar.gz" | tar -xf - -C "$t" && rm "$t/python.tar.gz" && : > "$t/ready" ||
+    {{ rm -rf "$t"; e "cannot unpack the carried Python into $t"; }}
+  # Another first run may have put its copy there meanwhile: then mv puts ours inside it; remove that.
+  [ -d "$y" ] || mv "$t" "$y"; rm -rf "$t" "$y/${{t##*/}}"
+fi
+exec "$y/python/bin/python3" -I "$0" "$@"
+"""
+_WIDTH = 12  # digits of o and n: up to 1 TB
 
-def make_executable(bundle_path: Path, output: Path, *, script: str, python: str = DEFAULT_PYTHON) -> None:
+
+def make_executable(
+    bundle_path: Path,
+    output: Path,
+    *,
+    script: str,
+    python: str = DEFAULT_PYTHON,
+    carried: CarriedPython | None = None,
+) -> None:
     """Write ``output``: an executable (mode 0755) that installs ``bundle_path`` on first run, then
     runs the members' console script ``script``. ``python`` is the interpreter that runs the zip when
-    the app is not installed yet, split as a ``#!`` line would be (a path, then one optional argument).
+    the app is not installed yet, split as a ``#!`` line would be (a path, then one optional argument);
+    with ``carried`` (:mod:`~venvkeeper.bundle.carried`) the file carries its interpreter instead.
 
     The bundle is checked whole first (:func:`~venvkeeper.bundle.archive.read_bundle`) and must carry
     uv (``--with-uv``) and be unsigned: the executable has only the standard library, which cannot
@@ -111,7 +162,10 @@ def make_executable(bundle_path: Path, output: Path, *, script: str, python: str
         "project": manifest.get("project", {}),
         "target": manifest.get("target", {}),
     }
-    _write_atomically(out, python, meta, bundle_path)
+    if carried is not None:
+        _check_carried(carried, meta["target"])
+        meta["python"] = {k: v for k, v in carried.to_json().items() if k != "source"}  # no host path
+    _write_atomically(out, python, meta, bundle_path, carried)
 
 
 def console_scripts(bundle_path: Path) -> list[str]:
@@ -128,6 +182,25 @@ def default_script(bundle_path: Path) -> str:
             hint="add [project.scripts] to a member, or pack without --executable",
         )
     return scripts[0]
+
+
+def _check_carried(carried: CarriedPython, target: dict[str, Any]) -> None:
+    """The carried interpreter is the bundle's Python, for the bundle's machine."""
+    want, impl = str(target.get("python", "")), str(target.get("implementation", "cp"))
+    if (carried.version, "cp") != (want, impl):
+        raise ConfigError(
+            f"{carried.source}: is Python {carried.version}; the bundle is for Python {want} ({impl})",
+            hint=f"carry a Python {want} (--python-archive), or pack for --python {carried.version}",
+        )
+    platforms = [str(p) for p in target.get("platforms", [])]
+    if not any(
+        p.startswith(("linux_", "manylinux", "musllinux")) and p.endswith(carried.machine) for p in platforms
+    ):
+        raise ConfigError(
+            f"{carried.source}: a Linux {carried.machine} interpreter;"
+            f" the bundle is for {', '.join(platforms[:3])}",
+            hint="carry an interpreter of the bundle's platform",
+        )
 
 
 def _check_python(python: str) -> None:
@@ -201,12 +274,34 @@ def _wheel_scripts(bundle_path: Path, wheels: list[str]) -> dict[str, tuple[str,
     return found
 
 
-def _write_atomically(out: Path, python: str, meta: dict[str, Any], bundle_path: Path) -> None:
+def _carried_prefix(key: str, script: str, carried: CarriedPython, offset: int) -> bytes:
+    return _CARRIED_PREFIX.format(
+        key=shlex.quote(key[:32]),
+        script=shlex.quote(script),
+        python_sha=carried.sha256,
+        python_key=carried.sha256[:32],
+        offset=f"{offset:<{_WIDTH}d}",  # padded with spaces: a leading 0 is octal to sh
+        size=f"{carried.size:<{_WIDTH}d}",
+    ).encode()
+
+
+def _write_atomically(
+    out: Path, python: str, meta: dict[str, Any], bundle_path: Path, carried: CarriedPython | None
+) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         with os.fdopen(fd, "w+b") as fh:
-            fh.write(_prefix(meta["key"], meta["script"], python))
-            _write_zip(fh, meta, bundle_path)
+            if carried is None:
+                fh.write(_prefix(meta["key"], meta["script"], python))
+                _write_zip(fh, meta, bundle_path, None)
+            else:
+                # The prefix names where the carried archive's bytes start: known once the zip is written.
+                placeholder = _carried_prefix(meta["key"], meta["script"], carried, 0)
+                fh.write(placeholder)
+                offset = _write_zip(fh, meta, bundle_path, carried)
+                fh.seek(0)
+                fh.write(_carried_prefix(meta["key"], meta["script"], carried, offset))
+                _same_length(fh.tell(), len(placeholder))
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o755)  # noqa: S103  # it is a program: everyone may run it, as with any in bin/
@@ -217,8 +312,14 @@ def _write_atomically(out: Path, python: str, meta: dict[str, Any], bundle_path:
         raise
 
 
-def _write_zip(fh: IO[bytes], meta: dict[str, Any], bundle_path: Path) -> None:
-    """The zip after the sh prefix: the bootstrap as __main__.py, app.json, and the bundle as it is hashed."""
+def _same_length(written: int, placeholder: int) -> None:
+    if written != placeholder:  # _WIDTH digits hold any offset: not reached
+        raise RuntimeError("the carried prefix changed length")
+
+
+def _write_zip(fh: IO[bytes], meta: dict[str, Any], bundle_path: Path, carried: CarriedPython | None) -> int:
+    """The zip after the sh prefix: the bootstrap as __main__.py, app.json, the bundle as it is hashed,
+    and the carried Python's archive; returns the file offset of that archive's first byte (0: none)."""
 
     def entry(name: str, size: int = 0) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
@@ -244,8 +345,26 @@ def _write_zip(fh: IO[bytes], meta: dict[str, Any], bundle_path: Path) -> None:
             while chunk := src.read(_CHUNK):
                 sha.update(chunk)
                 dst.write(chunk)
+        offset = _write_carried(zf, fh, entry(CARRIED, carried.size), carried) if carried else 0
     if sha.hexdigest() != meta["key"]:
         raise BundleError(
             f"{bundle_path}: changed while it was made into an executable",
             hint="run the command again once nothing else writes the bundle",
         )
+    return offset
+
+
+def _write_carried(zf: zipfile.ZipFile, fh: IO[bytes], info: zipfile.ZipInfo, carried: CarriedPython) -> int:
+    """The carried archive as a stored entry, checked against its sha256 as it is copied."""
+    sha = hashlib.sha256()
+    with carried.archive.open("rb") as src, zf.open(info, "w") as dst:
+        offset = fh.tell()  # zipfile wrote the local header: the data starts here
+        while chunk := src.read(_CHUNK):
+            sha.update(chunk)
+            dst.write(chunk)
+    if sha.hexdigest() != carried.sha256:
+        raise BundleError(
+            f"{carried.archive}: changed while it was made into an executable",
+            hint="run the command again once nothing else writes it",
+        )
+    return offset

@@ -7,7 +7,8 @@ alone is fetched the same way and built into a wheel here (:mod:`sdistbuild`). T
 as wheels from a staging copy, never in the source tree. The bundle's ``pylock.toml`` (:mod:`pylockgen`)
 names exactly the bundled files, and the manifest lists every file's path, size and sha256. The
 archive is byte-identical for the same inputs (:mod:`writer`); with ``--executable`` it is wrapped
-into one runnable file (:mod:`executable`).
+into one runnable file (:mod:`executable`), carrying its interpreter with ``--with-python``
+(:mod:`carried`), signed whole with ``--sign`` (:mod:`exesign`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import parse_wheel_filename
 
 from venvkeeper import __version__
-from venvkeeper.bundle import fetch, locked, pylockgen, sbomfile, sdistbuild
+from venvkeeper.bundle import carried as carried_python
+from venvkeeper.bundle import exesign, fetch, locked, pylockgen, sbomfile, sdistbuild
 from venvkeeper.bundle.archive import FORMAT_VERSION, SBOM, BundleError
 from venvkeeper.bundle.executable import default_script, make_executable
 from venvkeeper.bundle.locked import Artifact
@@ -75,6 +77,8 @@ class PackResult(Result):
     members: list[str] = field(default_factory=list)
     built_from_sdists: list[str] = field(default_factory=list)
     executable: bool = False
+    signature: str = ""  # an executable's detached signature file
+    python: dict[str, Any] | None = None  # the interpreter an executable carries
     command: str = "pack"
 
     def payload(self) -> dict[str, Any]:
@@ -90,6 +94,8 @@ class PackResult(Result):
             "signed": self.signed,
             "with_uv": self.with_uv,
             "executable": self.executable,
+            "signature": self.signature or None,
+            "python": self.python,
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -152,24 +158,36 @@ def pack(
     sign_key: Path | None = None,
     executable: bool = False,
     script: str | None = None,
+    with_python: bool = False,
+    python_archive: Path | None = None,
 ) -> PackResult:
     started = time.monotonic()
-    _check_options(sign_key, executable=executable, script=script)
+    _check_options(executable=executable, script=script, carries=with_python or python_archive is not None)
+    if with_python and python_archive is not None:
+        raise ConfigError(
+            "--with-python and --python-archive: each names the interpreter to carry",
+            hint="give one: --with-python for this host's, --python-archive FILE for that archive's",
+        )
     with_uv = with_uv or executable
     private = signing.load_key_file(sign_key, "private") if sign_key is not None else None
     plan = _plan(project_dir, platforms, python, groups)
     out = Path(os.path.abspath(output))
     if not out.parent.is_dir():
         raise ConfigError(f"{out.parent}: no such directory", hint="create it, or give another -o path")
+    sig: Path | None = None
     with tempfile.TemporaryDirectory(prefix="venvkeeper-pack-") as scratch:
+        # The interpreter is checked first: a tree that cannot move fails before anything is fetched.
+        carried = _carried(with_python, python_archive, Path(scratch), _mtime(plan.workspace.root))
         contents = _contents(plan, Path(scratch), with_uv=with_uv)
         manifest = _manifest(plan, contents)
-        signature = signing.sign(private, manifest_bytes(manifest)) if private is not None else None
+        # An executable is signed whole (below): the bootstrap inside could not check a manifest's signature.
+        signature = signing.sign(private, manifest_bytes(manifest)) if private and not executable else None
         written = Path(scratch) / "bundle.tar.gz" if executable else out
         with progress.step(f"writing {out.name}"):
             _write_atomically(written, contents.files, manifest, contents.mtime, signature)
             if executable:
-                make_executable(written, out, script=script or default_script(written))
+                make_executable(written, out, script=script or default_script(written), carried=carried)
+                sig = exesign.sign_file(out, private) if private is not None else None
     raw = out.read_bytes()
     return PackResult(
         output=str(out),
@@ -180,22 +198,39 @@ def pack(
         members=manifest["members"],
         built_from_sdists=sorted(a.filename for a, _ in contents.from_sdists),
         target=manifest["target"],
-        signed=signature is not None,
+        signed=signature is not None or (executable and private is not None),
         with_uv=with_uv,
         executable=executable,
+        signature=str(sig) if executable and sig is not None else "",
+        python=carried.to_json() if carried is not None else None,
         duration_s=time.monotonic() - started,
     )
 
 
-def _check_options(sign_key: Path | None, *, executable: bool, script: str | None) -> None:
-    if executable and sign_key is not None:
-        raise ConfigError(
-            "--executable and --sign: an executable installs with Python's standard library alone, "
-            "which cannot check a signature",
-            hint="sign a plain bundle and install it with venvkeeper install --public-key",
-        )
+def _check_options(*, executable: bool, script: str | None, carries: bool) -> None:
     if script is not None and not executable:
         raise ConfigError("--script is for --executable", hint="add --executable, or leave out --script")
+    if carries and not executable:
+        raise ConfigError(
+            "--with-python and --python-archive are for --executable",
+            hint="add --executable, or leave them out",
+        )
+
+
+def _carried(
+    with_python: bool, python_archive: Path | None, scratch: Path, mtime: int
+) -> carried_python.CarriedPython | None:
+    """The interpreter the executable carries: the archive given, else this host's tree, checked."""
+    if python_archive is not None:
+        with progress.step(f"checking {python_archive.name}"):
+            unpacked = scratch / "carried"
+            unpacked.mkdir()
+            return carried_python.from_archive(python_archive, unpacked)
+    if not with_python:
+        return None
+    prefix, version = carried_python.host_prefix()
+    with progress.step(f"packing the interpreter {prefix}"):
+        return carried_python.from_tree(prefix, version, scratch / "python.tar.gz", mtime=mtime)
 
 
 def _plan(

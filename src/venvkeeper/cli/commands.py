@@ -12,6 +12,7 @@ import click
 from venvkeeper import __version__
 from venvkeeper.cli import options
 from venvkeeper.cli.commands_sbom import sbom
+from venvkeeper.cli.commands_executable import carried_python_options, run_executable
 from venvkeeper.cli.commands_supply import audit, receipt
 from venvkeeper.core.lazy import lazy
 
@@ -444,6 +445,7 @@ def keygen(private_key: Path, as_json: bool) -> None:
 @click.option(
     "--script", metavar="NAME", help="The console script the executable runs (default: the members' first)."
 )
+@carried_python_options
 @options.json_option
 @options.quiet_option
 def pack(
@@ -457,6 +459,8 @@ def pack(
     sign_key: Path | None,
     executable: bool,
     script: str | None,
+    with_python: bool,
+    python_archive: Path | None,
     as_json: bool,
 ) -> None:
     """Pack the lock's wheels and the built members into one deterministic, offline bundle."""
@@ -474,6 +478,8 @@ def pack(
             sign_key=sign_key,
             executable=executable,
             script=script,
+            with_python=with_python,
+            python_archive=python_archive,
         ),
     )
 
@@ -481,3 +487,4 @@ def pack(
 cli.add_command(audit)
 cli.add_command(receipt)
 cli.add_command(sbom)
+cli.add_command(run_executable)

@@ -67,6 +67,8 @@ RENDERERS: dict[str, Renderer] = {
     "venvkeeper.update.result.HistoryResult": render_update,
     "venvkeeper.bundle.export.ExportResult": render_bundle,
     "venvkeeper.bundle.pack.PackResult": render_bundle,
+    "venvkeeper.bundle.exesign.VerifiedResult": render_bundle,
+    "venvkeeper.bundle.exesign.RanResult": render_bundle,
     "venvkeeper.bundle.keys.KeygenResult": render_bundle,
     "venvkeeper.sbom.result.SbomResult": render_sbom,
 }
