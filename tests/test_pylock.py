@@ -1,0 +1,217 @@
+"""A PEP 751 lock alone (a requirements.txt resolved into a pylock.toml, no pyproject.toml, no uv.lock):
+``deploy --lock``, ``install pylock.toml``, ``verify --lock`` and ``audit pylock.toml``.
+
+The locks are real: one written by uv (``uv pip compile --format pylock.toml``) against the local
+index, and one written by hand per PEP 751 with ``path`` wheels beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from support.packages import fake_wheel
+from support.process import run
+from vk import run_in_env, vk
+
+PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def _uv_lock(directory: Path, uv_bin: Path, requirements: str, *extra: str) -> Path:
+    """``uv pip compile requirements.txt --format pylock.toml``, as a user runs it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "requirements.txt").write_text(requirements)
+    lock = directory / "pylock.toml"
+    run(
+        [
+            uv_bin,
+            "pip",
+            "compile",
+            "--quiet",
+            "--python-version",
+            PYTHON,
+            "requirements.txt",
+            "--format",
+            "pylock.toml",
+            "-o",
+            lock.name,
+            *extra,
+        ],
+        cwd=directory,
+    )
+    return lock
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _hand_lock(directory: Path, wheels: dict[str, tuple[str, Path]], *, header: str = "") -> Path:
+    """A pylock.toml written by hand per PEP 751: each wheel by its relative ``path``."""
+    lines = ['lock-version = "1.0"', 'created-by = "hand"', 'requires-python = ">=3.10"', header, ""]
+    for name, (version, wheel) in sorted(wheels.items()):
+        lines += [
+            "[[packages]]",
+            f'name = "{name}"',
+            f'version = "{version}"',
+            f'wheels = [{{ name = "{wheel.name}", path = "./{os.path.relpath(wheel, directory)}", '
+            f'hashes = {{ sha256 = "{_sha(wheel)}" }} }}]',
+            "",
+        ]
+    lock = directory / "pylock.toml"
+    lock.write_text("\n".join(lines))
+    return lock
+
+
+@pytest.fixture
+def hand_lock(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    (project / "wheels").mkdir(parents=True)
+    util = fake_wheel(project / "wheels", "tinyutil", "1.1.0")
+    web = fake_wheel(project / "wheels", "tinyweb", "1.0.0")
+    return _hand_lock(project, {"tinyutil": ("1.1.0", util), "tinyweb": ("1.0.0", web)})
+
+
+def test_a_uv_written_lock_deploys_verifies_and_rolls_back(
+    tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = _uv_lock(tmp_path / "project", uv_bin, "tinyweb\n")
+    assert not (lock.parent / "pyproject.toml").exists()
+    assert {p["name"] for p in tomllib.loads(lock.read_text())["packages"]} == {"tinyutil", "tinyweb"}
+    env = tmp_path / "env"
+    first = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--json")
+    assert first.code == 0, first.err
+    assert first.json["generation"] == 1 and first.json["changed"] is True
+    assert [p["name"] for p in first.json["added"]] == ["tinyutil", "tinyweb"]
+    assert run_in_env(env, "tinyweb").stdout.strip() == "tinyweb 1.0.0"
+    again = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--json")
+    assert again.code == 0 and again.json["changed"] is False and again.json["generation"] == 1
+
+    clean = vk(capsys, "verify", "--env", env, "--lock", lock, "--json")
+    assert clean.code == 0, clean.out + clean.err
+    assert {c["check"]: c["status"] for c in clean.json["checks"]}["wheels"] == "ok"
+    # The plain verify works too: the generation was sealed.
+    assert vk(capsys, "verify", "--env", env).code == 0
+
+    # A new lock (tinyutil pinned back) is generation 2; rollback returns to 1.
+    older = _uv_lock(tmp_path / "older", uv_bin, "tinyweb\ntinyutil==1.0.0\n")
+    second = vk(capsys, "deploy", "--lock", older, "--env", env, "--python", PYTHON, "--json")
+    assert second.code == 0, second.err
+    assert second.json["generation"] == 2
+    assert vk(capsys, "verify", "--env", env, "--lock", lock).code == 1  # drift against the first lock
+    assert vk(capsys, "rollback", "--env", env).code == 0
+    assert vk(capsys, "verify", "--env", env, "--lock", lock).code == 0
+
+
+def test_check_says_what_would_change_and_writes_nothing(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    would = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--check", "--json")
+    assert would.code == 6, would.err  # ExitCode.WOULD_CHANGE
+    assert [p["name"] for p in would.json["added"]] == ["tinyutil", "tinyweb"]
+    assert not env.exists() and not (tmp_path / ".env.venvkeeper").exists()
+    assert vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON).code == 0
+    same = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--check", "--json")
+    assert same.code == 0 and same.json["changed"] is False
+
+
+def test_a_failing_hook_rolls_back(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    ok = vk(
+        capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--hook", "tinyweb > ran.txt"
+    )
+    assert ok.code == 0, ok.err
+    assert (hand_lock.parent / "ran.txt").read_text().strip() == "tinyweb 1.0.0"
+    other = hand_lock.parent / "other"
+    other.mkdir()
+    util = fake_wheel(other, "tinyutil", "1.0.0")
+    web = fake_wheel(other, "tinyweb", "1.0.0")
+    second = _hand_lock(other, {"tinyutil": ("1.0.0", util), "tinyweb": ("1.0.0", web)})
+    failed = vk(capsys, "deploy", "--lock", second, "--env", env, "--python", PYTHON, "--hook", "exit 7")
+    assert failed.code == 4, failed.err
+    assert "switched back to generation 1" in failed.error_line
+    assert os.readlink(env).endswith("1") or env.resolve().name.endswith("1")
+    assert vk(capsys, "verify", "--env", env, "--lock", hand_lock).code == 0
+
+
+def test_a_wheel_that_is_not_the_locked_one_is_refused_in_one_line(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wheel = next((hand_lock.parent / "wheels").glob("tinyutil-*.whl"))
+    fake_wheel(tmp_path, "tinyutil", "1.0.0").replace(wheel)  # same name, other bytes
+    env = tmp_path / "env"
+    refused = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON)
+    assert refused.code == 2
+    line = refused.error_line
+    assert str(wheel) in line and "the lock says" in line and "tinyutil" in line
+    assert not env.exists() and not os.path.lexists(env)
+
+
+def test_a_lock_not_covering_this_interpreter_is_one_line_naming_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    util = fake_wheel(project, "tinyutil", "1.1.0")
+    lock = _hand_lock(
+        project, {"tinyutil": ("1.1.0", util)}, header="environments = [\"sys_platform == 'win32'\"]"
+    )
+    refused = vk(capsys, "deploy", "--lock", lock, "--env", tmp_path / "env", "--python", PYTHON)
+    assert refused.code == 2
+    line = refused.error_line
+    assert str(lock) in line and f"{PYTHON}." in line and "linux" in line and "win32" in line
+    verified = vk(capsys, "verify", "--env", tmp_path / "env", "--lock", lock)
+    assert verified.code == 2
+
+
+def test_verify_lock_finds_a_file_whose_record_was_edited_to_match(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    assert vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON).code == 0
+    (module,) = env.resolve().glob("lib/python*/site-packages/tinyutil/__init__.py")
+    (record,) = env.resolve().glob("lib/python*/site-packages/tinyutil-*.dist-info/RECORD")
+    tampered = b"print('not the locked code')\n"
+    digest = base64.urlsafe_b64encode(hashlib.sha256(tampered).digest()).rstrip(b"=").decode()
+    rows = [
+        f"tinyutil/__init__.py,sha256={digest},{len(tampered)}"
+        if row.startswith("tinyutil/__init__.py,")
+        else row
+        for row in record.read_text().splitlines()
+    ]
+    for path, data in ((module, tampered), (record, ("\n".join(rows) + "\n").encode())):
+        path.unlink()  # never in place: a hard link may share uv's cache
+        path.write_bytes(data)
+    found = vk(capsys, "verify", "--env", env, "--lock", hand_lock, "--json")
+    assert found.code == 1
+    wheel_findings = [f for f in found.json["findings"] if (f["reference"] or "").startswith("wheel ")]
+    assert [(f["category"], f["distribution"]) for f in wheel_findings] == [("modified", "tinyutil")]
+
+
+def test_install_and_audit_take_a_pylock(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    installed = vk(capsys, "install", hand_lock, "--env", env, "--python", PYTHON, "--json")
+    assert installed.code == 0, installed.err
+    assert installed.json["command"] == "install" and installed.json["generation"] == 1
+    osv = tmp_path / "osv.zip"
+    with zipfile.ZipFile(osv, "w") as archive:
+        archive.writestr(
+            "GHSA-test.json",
+            '{"id": "GHSA-test", "modified": "2024-01-01T00:00:00Z", "affected": [{"package": '
+            '{"ecosystem": "PyPI", "name": "tinyutil"}, "versions": ["1.1.0"]}]}',
+        )
+    audited = vk(capsys, "audit", hand_lock, "--osv", osv, "--json")
+    assert audited.code == 1, audited.out + audited.err
+    assert "GHSA-test" in audited.out
