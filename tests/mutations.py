@@ -161,6 +161,21 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("    if as_json or quiet or stream is None:\n", "    if as_json or stream is None:\n"),),
         ("tests/test_progress.py::test_quiet_and_json_on_a_terminal_print_what_a_pipe_gets",),
     ),
+    Mutation(
+        "pylock-wheel-record",
+        "verify --lock proves each installed file against its locked wheel's RECORD, not only the "
+        "installed RECORD (which an edit can rewrite to match)",
+        "verify/pylockcheck.py",
+        (("        if actual != want:\n", "        if False:\n"),),
+        ("tests/test_pylock.py::test_verify_lock_finds_a_file_whose_record_was_edited_to_match",),
+    ),
+    Mutation(
+        "pylock-environments",
+        "a PEP 751 lock whose environments do not include this interpreter and platform is refused",
+        "project/pylock.py",
+        (("    covered = not lock.environments or any(", "    covered = True or any("),),
+        ("tests/test_pylock.py::test_a_lock_not_covering_this_interpreter_is_one_line_naming_both",),
+    ),
 )
 
 

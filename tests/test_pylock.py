@@ -157,19 +157,26 @@ def test_a_wheel_that_is_not_the_locked_one_is_refused_in_one_line(
     assert not env.exists() and not os.path.lexists(env)
 
 
+@pytest.mark.parametrize(
+    ("header", "supported"),
+    [
+        ("environments = [\"sys_platform == 'win32'\"]", 'sys_platform == "win32"'),
+        ('requires-python = ">=3.99"', "requires-python >=3.99"),
+    ],
+)
 def test_a_lock_not_covering_this_interpreter_is_one_line_naming_both(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], header: str, supported: str
 ) -> None:
     project = tmp_path / "project"
     project.mkdir()
     util = fake_wheel(project, "tinyutil", "1.1.0")
-    lock = _hand_lock(
-        project, {"tinyutil": ("1.1.0", util)}, header="environments = [\"sys_platform == 'win32'\"]"
-    )
+    lock = _hand_lock(project, {"tinyutil": ("1.1.0", util)}, header=header)
+    if header.startswith("requires-python"):
+        lock.write_text(lock.read_text().replace('requires-python = ">=3.10"\n', "", 1))
     refused = vk(capsys, "deploy", "--lock", lock, "--env", tmp_path / "env", "--python", PYTHON)
     assert refused.code == 2
     line = refused.error_line
-    assert str(lock) in line and f"{PYTHON}." in line and "linux" in line and "win32" in line
+    assert str(lock) in line and f"cpython {PYTHON}." in line and "on linux" in line and supported in line
     verified = vk(capsys, "verify", "--env", tmp_path / "env", "--lock", lock)
     assert verified.code == 2
 
@@ -215,3 +222,24 @@ def test_install_and_audit_take_a_pylock(
     audited = vk(capsys, "audit", hand_lock, "--osv", osv, "--json")
     assert audited.code == 1, audited.out + audited.err
     assert "GHSA-test" in audited.out
+
+
+def test_group_selects_a_pep_751_dependency_group(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    util, db = fake_wheel(project, "tinyutil", "1.1.0"), fake_wheel(project, "tinydb", "1.2.0")
+    lock = _hand_lock(
+        project,
+        {"tinyutil": ("1.1.0", util), "tinydb": ("1.2.0", db)},
+        header='dependency-groups = ["dev"]\ndefault-groups = []',
+    )
+    text = lock.read_text().replace(
+        'name = "tinydb"\n', 'name = "tinydb"\nmarker = "\'dev\' in dependency_groups"\n'
+    )
+    lock.write_text(text)
+    env = tmp_path / "env"
+    plain = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--json")
+    assert [p["name"] for p in plain.json["added"]] == ["tinyutil"], plain.err
+    dev = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--group", "dev", "--json")
+    assert dev.code == 0, dev.err
+    assert [p["name"] for p in dev.json["added"]] == ["tinydb"]

@@ -10,6 +10,7 @@ Pure: no uv, no network (the files are fetched, and their hashes checked, by the
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 import tomllib
@@ -132,23 +133,32 @@ def select(
     LockError naming the lock and the interpreter.
     """
     here = _describe(markers)
+    # The lock's environments are checked here, not left to select(): the refusal names what the
+    # lock supports and what this interpreter is, in one line.
+    covered = not lock.environments or any(
+        marker.evaluate(dict(markers), context="requirement") for marker in lock.environments
+    )
+    if not covered:
+        raise LockError(
+            f"{path}: does not cover {here}: it supports {_covers(lock)}",
+            hint="lock for this interpreter and platform (uv pip compile --python-version, "
+            "--python-platform), or pass --python",
+        )
     try:
         chosen = list(
-            lock.select(
+            dataclasses.replace(lock, environments=None).select(
                 environment=dict(markers),  # type: ignore[arg-type]
                 tags=tags,
                 dependency_groups=groups,
             )
         )
     except PylockSelectError as exc:
-        text = str(exc)
-        if "environments" in text or ("Python version requirement" in text and "for package" not in text):
+        if "Python version requirement" in str(exc) and "for package" not in str(exc):
             raise LockError(
                 f"{path}: does not cover {here}: it supports {_covers(lock)}",
-                hint="lock for this interpreter and platform (uv pip compile --python-version, "
-                "--python-platform), or pass --python",
+                hint="lock for this interpreter (uv pip compile --python-version), or pass --python",
             ) from None
-        raise LockError(f"{path}: {text} ({here})", hint="lock again for this interpreter") from None
+        raise LockError(f"{path}: {exc} ({here})", hint="lock again for this interpreter") from None
     wheels: list[LockedWheel] = []
     for package, artifact in chosen:
         if not isinstance(artifact, PackageWheel):
