@@ -13,6 +13,7 @@ import os
 import sys
 import tomllib
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,32 @@ def test_group_selects_a_pep_751_dependency_group(tmp_path: Path, capsys: pytest
     dev = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--group", "dev", "--json")
     assert dev.code == 0, dev.err
     assert [p["name"] for p in dev.json["added"]] == ["tinydb"]
+
+
+def test_a_uv_export_lock_deploys_and_verifies(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``uv export --format pylock.toml`` (what ``venvkeeper export`` runs) writes a lock deploy takes."""
+    project = make_project("workspace")
+    lock = tmp_path / "exported" / "pylock.toml"
+    lock.parent.mkdir()
+    assert vk(capsys, "export", project, "--format", "pylock", "-o", lock).code == 0
+    assert tomllib.loads(lock.read_text())["created-by"] == "uv"
+    env = tmp_path / "env"
+    deployed = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--json")
+    assert deployed.code == 0, deployed.err
+    assert sorted(p["name"] for p in deployed.json["added"]) == ["tinydb", "tinyutil", "tinyweb"]
+    assert vk(capsys, "verify", "--env", env, "--lock", lock).code == 0
+
+
+def test_a_directory_with_only_a_pylock_points_at_lock(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    assert vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON).code == 0
+    refused = vk(capsys, "verify", "--env", env, "--project", hand_lock.parent)
+    assert refused.code == 2
+    assert "pyproject.toml: not found, but pylock.toml is there" in refused.error_line
+    assert f"--lock {hand_lock}" in refused.err
+    in_place = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--in-place")
+    assert in_place.code == 2 and "--in-place does not apply to --lock" in in_place.err

@@ -107,10 +107,11 @@ def deploy(
 ) -> None:
     """Converge --env on PROJECT_DIR's uv.lock, or on a pylock.toml alone (never writing into PROJECT_DIR)."""
     if pylock is not None:
-        if project_dir is not None or project is not None:
-            raise click.UsageError("--lock deploys a pylock.toml alone: give no project directory with it")
         hooks = commands_lock.Hooks(tuple(hook_commands), hooks_dir, not no_rollback, not no_hooks)
-        commands_lock.deploy(pylock, env, tuple(groups), python, keep, not no_wait, hooks, check, as_json)
+        commands_lock.refuse_with_lock(project_dir or project, in_place=in_place, repair=repair)
+        commands_lock.deploy(
+            pylock, env, tuple(groups), python, keep, not no_wait, hooks, check, as_json, diff
+        )
     request = converge.DeployRequest(
         project_dir=options.project_dir("deploy", as_json, project_dir, project),
         env=env,

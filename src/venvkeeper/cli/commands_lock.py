@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from venvkeeper.bundle import fetch as fetching
     from venvkeeper.bundle import locked
     from venvkeeper.deploy import pylockdeploy
+    from venvkeeper.generations.results import DeployResult
     from venvkeeper.project import pylock as locks
     from venvkeeper.verify import pylockcheck
 else:
@@ -130,6 +131,7 @@ def deploy(
     hooks: Hooks,
     check: bool,
     as_json: bool,
+    diff: bool = False,
     command: str = "deploy",
 ) -> None:
     request = pylockdeploy.LockRequest(
@@ -145,7 +147,25 @@ def deploy(
         rollback=hooks.rollback,
         check=check,
     )
-    options.run(command, as_json, lambda: pylockdeploy.deploy_lock(request, fetch_wheels))
+
+    def action() -> DeployResult:
+        result = pylockdeploy.deploy_lock(request, fetch_wheels)
+        result.show_diff = diff
+        return result
+
+    options.run(command, as_json, action)
+
+
+def refuse_with_lock(project: Path | None, *, in_place: bool, repair: bool) -> None:
+    """deploy's arguments that mean nothing for a lock alone, refused rather than ignored."""
+    if project is not None:
+        raise click.UsageError(f"--lock deploys a pylock.toml alone: give no project directory ({project})")
+    given = [name for name, on in (("--in-place", in_place), ("--repair", repair)) if on]
+    if given:
+        raise click.UsageError(
+            f"{given[0]} does not apply to --lock: a pylock.toml is always deployed into a new generation "
+            "(verify --lock checks it, and a second deploy --lock rebuilds a damaged one)"
+        )
 
 
 def install(
