@@ -183,10 +183,15 @@ def test_a_lock_not_covering_this_interpreter_is_one_line_naming_both(
 
 
 def test_verify_lock_finds_a_file_whose_record_was_edited_to_match(
-    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, hand_lock: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A plain venv (a container's: no sealed manifest), the lock's wheels installed by uv: a file
+    edited with its RECORD row edited to match is found only against the locked wheel."""
     env = tmp_path / "env"
-    assert vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON).code == 0
+    run([uv_bin, "venv", "--quiet", "--python", sys.executable, env])
+    wheels = sorted(str(w) for w in (hand_lock.parent / "wheels").glob("*.whl"))
+    run([uv_bin, "pip", "install", "--quiet", "--python", env / "bin" / "python", *wheels])
+    assert vk(capsys, "verify", "--env", env, "--lock", hand_lock).code == 0
     (module,) = env.resolve().glob("lib/python*/site-packages/tinyutil/__init__.py")
     (record,) = env.resolve().glob("lib/python*/site-packages/tinyutil-*.dist-info/RECORD")
     tampered = b"print('not the locked code')\n"
@@ -202,8 +207,11 @@ def test_verify_lock_finds_a_file_whose_record_was_edited_to_match(
         path.write_bytes(data)
     found = vk(capsys, "verify", "--env", env, "--lock", hand_lock, "--json")
     assert found.code == 1
-    wheel_findings = [f for f in found.json["findings"] if (f["reference"] or "").startswith("wheel ")]
-    assert [(f["category"], f["distribution"]) for f in wheel_findings] == [("modified", "tinyutil")]
+    assert [(f["category"], f["distribution"], f["reference"]) for f in found.json["findings"]] == [
+        ("modified", "tinyutil", "wheel tinyutil-1.1.0-py3-none-any.whl")
+    ]
+    # Without the wheels (the RECORD only), the edit is invisible: what --lock adds.
+    assert vk(capsys, "verify", "--env", env, "--lock", hand_lock, "--fast").code == 0
 
 
 def test_install_and_audit_take_a_pylock(
@@ -273,3 +281,35 @@ def test_a_directory_with_only_a_pylock_points_at_lock(
     assert f"--lock {hand_lock}" in refused.err
     in_place = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--in-place")
     assert in_place.code == 2 and "--in-place does not apply to --lock" in in_place.err
+
+
+def test_a_uv_written_lock_whose_hash_was_edited_is_refused_in_one_line(
+    tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = _uv_lock(tmp_path / "project", uv_bin, "tinyweb\n")
+    raw = tomllib.loads(lock.read_text())
+    (web,) = [p for p in raw["packages"] if p["name"] == "tinyweb"]
+    real = web["wheels"][0]["hashes"]["sha256"]
+    lock.write_text(lock.read_text().replace(real, "0" * 64))
+    env = tmp_path / "env"
+    refused = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON)
+    assert refused.code != 0
+    assert "tinyweb" in refused.error_line and "0" * 64 in refused.err
+    assert not os.path.lexists(env)
+
+
+def test_a_package_locked_without_a_wheel_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    lock = project / "pylock.toml"
+    lock.write_text(
+        'lock-version = "1.0"\ncreated-by = "hand"\n\n[[packages]]\nname = "tinyutil"\nversion = "1.0.0"\n'
+        'sdist = { url = "https://example.invalid/tinyutil-1.0.0.tar.gz", hashes = { sha256 = "'
+        + "a" * 64
+        + '" } }\n'
+    )
+    refused = vk(capsys, "deploy", "--lock", lock, "--env", tmp_path / "env", "--python", PYTHON)
+    assert refused.code == 2
+    assert f"{lock}: tinyutil: locked as a sdist" in refused.error_line

@@ -163,8 +163,8 @@ def refuse_with_lock(project: Path | None, *, in_place: bool, repair: bool) -> N
     given = [name for name, on in (("--in-place", in_place), ("--repair", repair)) if on]
     if given:
         raise click.UsageError(
-            f"{given[0]} does not apply to --lock: a pylock.toml is always deployed into a new generation "
-            "(verify --lock checks it, and a second deploy --lock rebuilds a damaged one)"
+            f"{given[0]} does not apply to --lock: a pylock.toml is deployed into a new generation "
+            "whenever it changes (`venvkeeper verify --lock` finds a damaged one)"
         )
 
 

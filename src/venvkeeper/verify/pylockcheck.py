@@ -56,7 +56,7 @@ def verify_lock(env: str, lock_path: Path, fetch: Fetch, *, fast: bool = False) 
         same = [w for w in wheels if (d := dists.get(w.name)) is not None and d.version == w.version]
         files = fetch(same, lock_path)
         drift = [f for w in same for f in _against_wheel(subject.directory, dists[w.name], files[w.filename])]
-        findings += drift
+        findings += _merged(findings, drift)
         what = f"{len(same)} installed distributions against their locked wheels' RECORD"
         checks.append(Check("wheels", "findings" if drift else "ok", what))
     return VerifyResult(
@@ -71,6 +71,20 @@ def verify_lock(env: str, lock_path: Path, fetch: Fetch, *, fast: bool = False) 
         bytes_hashed=result.bytes_hashed,
         duration_s=time.monotonic() - started,
     )
+
+
+def _merged(found: list[Finding], drift: list[Finding]) -> list[Finding]:
+    """The wheel's findings not already made (the same file, the same way) against the manifest or
+    RECORD: those name the wheel as one more reference, so one cause is reported once."""
+    by_file = {(f.category, f.path): f for f in found}
+    new: list[Finding] = []
+    for finding in drift:
+        same = by_file.get((finding.category, finding.path))
+        if same is not None and same.actual and finding.actual and finding.actual in same.actual:
+            same.reference = f"{same.reference}, {finding.reference}" if same.reference else finding.reference
+        else:
+            new.append(finding)
+    return new
 
 
 def _wheel_record(wheel: Path) -> dict[str, str]:
