@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from support.index import LocalIndex
 from support.packages import fake_wheel
 from support.process import run
 from vk import run_in_env, vk
@@ -313,3 +314,14 @@ def test_a_package_locked_without_a_wheel_is_refused(
     refused = vk(capsys, "deploy", "--lock", lock, "--env", tmp_path / "env", "--python", PYTHON)
     assert refused.code == 2
     assert f"{lock}: tinyutil: locked as a sdist" in refused.error_line
+
+
+def test_no_network_once_the_locked_wheels_are_cached(
+    tmp_path: Path, uv_bin: Path, index: LocalIndex, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = _uv_lock(tmp_path / "project", uv_bin, "tinyweb\n")
+    assert vk(capsys, "deploy", "--lock", lock, "--env", tmp_path / "first", "--python", PYTHON).code == 0
+    index.stop()  # the lock's URLs now refuse every connection
+    second = vk(capsys, "deploy", "--lock", lock, "--env", tmp_path / "second", "--python", PYTHON)
+    assert second.code == 0, second.err
+    assert vk(capsys, "verify", "--env", tmp_path / "second", "--lock", lock).code == 0
