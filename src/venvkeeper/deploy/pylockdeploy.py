@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from venvkeeper import __version__
-from venvkeeper.core.config import DEFAULT_KEEP
+from venvkeeper.core.config import DEFAULT_HOOK_TIMEOUT, DEFAULT_KEEP
 from venvkeeper.core.errors import InterpreterError
 from venvkeeper.gateways.uv import cache_scope, uv_version
 from venvkeeper.generations import build, engine, smoke, transaction
@@ -38,7 +38,6 @@ __all__ = ["Fetch", "LockRequest", "deploy_lock", "selected_for"]
 
 # The caller's fetcher: every wheel as a local file (filename -> path), each checked against its sha256.
 Fetch = Callable[[Sequence[locks.LockedWheel], Path], Mapping[str, Path]]
-_DEFAULT_HOOK_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
                     transaction.run_post_deploy(
                         request.hooks,
                         cwd,
-                        _DEFAULT_HOOK_TIMEOUT_S,
+                        DEFAULT_HOOK_TIMEOUT,  # as [tool.venvkeeper.hooks] timeout's default
                         layout,
                         number,
                         undo,
@@ -151,18 +150,15 @@ def _check(
     live = target.live
     same = live is not None and target.healthy and live.inputs_sha256 == inputs
     before = transaction.packages_before(layout, target, in_place=False, adopt=target.kind == "venv")
+    name = request.lock.name
     return CheckResult(
         request.command,
         env=str(layout.env),
         changed=not same,
         generation=target.live_number,
         previous=target.live_number,
-        packages=plan.diff_packages(before, {} if same else chosen.packages)
-        if not same
-        else plan.diff_packages({}, {}),
-        reason=f"{request.lock.name} is already the live generation"
-        if same
-        else f"would install {request.lock.name}",
+        packages=plan.diff_packages({}, {}) if same else plan.diff_packages(before, chosen.packages),
+        reason=f"{name} is already the live generation" if same else f"would install {name}",
         planned_hooks=[] if same else list(request.hooks),
         duration_s=time.monotonic() - started,
     )
