@@ -139,11 +139,28 @@ def test_a_failing_hook_rolls_back(
     util = fake_wheel(other, "tinyutil", "1.0.0")
     web = fake_wheel(other, "tinyweb", "1.0.0")
     second = _hand_lock(other, {"tinyutil": ("1.0.0", util), "tinyweb": ("1.0.0", web)})
-    failed = vk(capsys, "deploy", "--lock", second, "--env", env, "--python", PYTHON, "--hook", "exit 7")
+    # In --hooks-dir, not the lock's directory; a failing hook switches back to generation 1.
+    hooks_dir = tmp_path / "checkout"
+    hooks_dir.mkdir()
+    hooks = (
+        "--hooks-dir",
+        hooks_dir,
+        "--hook",
+        "python -c 'import tinyutil; print(tinyutil.__version__)' > ran.txt",
+        "--hook",
+        "exit 7",
+    )
+    failed = vk(capsys, "deploy", "--lock", second, "--env", env, "--python", PYTHON, *hooks)
     assert failed.code == 4, failed.err
     assert "switched back to generation 1" in failed.error_line
-    assert os.readlink(env).endswith("1") or env.resolve().name.endswith("1")
+    assert (hooks_dir / "ran.txt").read_text().strip() == "1.0.0"  # it ran in the new generation
+    assert vk(capsys, "status", "--env", env, "--json").json["current"] == 1
     assert vk(capsys, "verify", "--env", env, "--lock", hand_lock).code == 0
+    # --no-hooks: the same lock goes live, no hook runs.
+    (hooks_dir / "ran.txt").unlink()
+    quiet = vk(capsys, "deploy", "--lock", second, "--env", env, "--python", PYTHON, *hooks, "--no-hooks")
+    assert quiet.code == 0, quiet.err
+    assert not (hooks_dir / "ran.txt").exists()
 
 
 def test_a_wheel_that_is_not_the_locked_one_is_refused_in_one_line(
@@ -222,6 +239,8 @@ def test_install_and_audit_take_a_pylock(
     installed = vk(capsys, "install", hand_lock, "--env", env, "--python", PYTHON, "--json")
     assert installed.code == 0, installed.err
     assert installed.json["command"] == "install" and installed.json["generation"] == 1
+    again = vk(capsys, "install", hand_lock, "--env", env, "--python", PYTHON, "--check", "--json")
+    assert again.code == 0 and again.json["changed"] is False
     osv = tmp_path / "osv.zip"
     with zipfile.ZipFile(osv, "w") as archive:
         archive.writestr(
