@@ -170,6 +170,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/test_pylock.py::test_verify_lock_finds_a_file_whose_record_was_edited_to_match",),
     ),
     Mutation(
+        "pylock-local-hash",
+        "deploy --lock refuses a local wheel that is not the locked one, in one line, before uv runs",
+        "project/pylock.py",
+        (("    if digest.hexdigest() != wheel.sha256:\n", "    if False:\n"),),
+        ("tests/test_pylock.py::test_a_wheel_that_is_not_the_locked_one_is_refused_in_one_line",),
+    ),
+    Mutation(
         "pylock-environments",
         "a PEP 751 lock whose environments do not include this interpreter and platform is refused",
         "project/pylock.py",
