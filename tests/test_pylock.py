@@ -344,3 +344,15 @@ def test_no_network_once_the_locked_wheels_are_cached(
     second = vk(capsys, "deploy", "--lock", lock, "--env", tmp_path / "second", "--python", PYTHON)
     assert second.code == 0, second.err
     assert vk(capsys, "verify", "--env", tmp_path / "second", "--lock", lock).code == 0
+
+
+def test_verify_lock_cannot_verify_when_a_locked_wheel_is_unreachable(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    assert vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON).code == 0
+    (wheel,) = (hand_lock.parent / "wheels").glob("tinyweb-*.whl")
+    wheel.unlink()
+    cannot = vk(capsys, "verify", "--env", env, "--lock", hand_lock)
+    assert cannot.code == 2  # not 1: nothing was found wrong, the proof could not be made
+    assert "tinyweb" in cannot.error_line and str(wheel) in cannot.error_line

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from venvkeeper.core.envscan import Distribution, read_distributions, walk
-from venvkeeper.core.errors import CannotVerifyError
+from venvkeeper.core.errors import CannotVerifyError, VenvkeeperError
 from venvkeeper.generations import smoke
 from venvkeeper.generations.findings import Expected, Finding
 from venvkeeper.generations.inspection import Check, inspect, resolve
@@ -54,7 +54,10 @@ def verify_lock(env: str, lock_path: Path, fetch: Fetch, *, fast: bool = False) 
     if not fast:
         dists = {d.name: d for d in read_distributions(subject.directory, walk(subject.directory))}
         same = [w for w in wheels if (d := dists.get(w.name)) is not None and d.version == w.version]
-        files = fetch(same, lock_path)
+        try:
+            files = fetch(same, lock_path)
+        except VenvkeeperError as exc:  # a wheel unreachable or not the locked one: nothing to prove against
+            raise CannotVerifyError(exc.message, hint=exc.hint) from None
         drift = [f for w in same for f in _against_wheel(subject.directory, dists[w.name], files[w.filename])]
         findings += _merged(findings, drift)
         what = f"{len(same)} installed distributions against their locked wheels' RECORD"
