@@ -69,7 +69,8 @@ def fetch_wheels(wheels: Sequence[locks.LockedWheel], lock_path: Path) -> Mappin
 
 
 def is_pylock(path: Path) -> bool:
-    return path.name == "pylock.toml" or (path.name.startswith("pylock.") and path.name.endswith(".toml"))
+    """``install``'s argument is a PEP 751 lock (by PEP 751's file names), not a bundle."""
+    return locks.is_pylock(path)
 
 
 def deploy_options(command: F) -> F:

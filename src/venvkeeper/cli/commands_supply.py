@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from venvkeeper.cli import options
+from venvkeeper.cli import commands_lock, options
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.core.lazy import lazy
 
@@ -112,7 +112,7 @@ def _subject(
     )
     if env is not None:
         return audit_subjects.env_subject(env), config
-    if bundle is not None and bundle.name.startswith("pylock.") and bundle.suffix == ".toml":
+    if bundle is not None and commands_lock.is_pylock(bundle):
         return audit_subjects.pylock_subject(bundle), config  # PEP 751: every package it locks
     if bundle is not None:
         return audit_subjects.bundle_subject(bundle, public_key), config
