@@ -213,6 +213,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("    disk = walk(root, pycache=pycache)\n", "    disk = walk(root)\n"),),
         (
             "tests/test_bytecode.py::test_planted_pyc_with_the_sources_header_is_a_finding_and_repair_replaces_it",
+        ),
+    ),
     Mutation(
         "executable-signature",
         "run-executable runs nothing, and unpacks nothing, unless the file's signature is the key's",
@@ -229,6 +231,28 @@ MUTATIONS: tuple[Mutation, ...] = (
             "tests/test_executable_python.py::test_relocatability_is_decided_from_runpath_and_libpython",
             "tests/test_executable_python.py::test_this_host_s_pyenv_tree_is_refused_in_one_line",
         ),
+    ),
+    Mutation(
+        "pylock-wheel-record",
+        "verify --lock proves each installed file against its locked wheel's RECORD, not only the "
+        "installed RECORD (which an edit can rewrite to match)",
+        "verify/pylockcheck.py",
+        (("        if actual != want:\n", "        if False:\n"),),
+        ("tests/test_pylock.py::test_verify_lock_finds_a_file_whose_record_was_edited_to_match",),
+    ),
+    Mutation(
+        "pylock-local-hash",
+        "deploy --lock refuses a local wheel that is not the locked one, in one line, before uv runs",
+        "project/pylock.py",
+        (("    if digest.hexdigest() != wheel.sha256:\n", "    if False:\n"),),
+        ("tests/test_pylock.py::test_a_wheel_that_is_not_the_locked_one_is_refused_in_one_line",),
+    ),
+    Mutation(
+        "pylock-environments",
+        "a PEP 751 lock whose environments do not include this interpreter and platform is refused",
+        "project/pylock.py",
+        (("    covered = not lock.environments or any(", "    covered = True or any("),),
+        ("tests/test_pylock.py::test_a_lock_not_covering_this_interpreter_is_one_line_naming_both",),
     ),
 )
 

@@ -7,6 +7,7 @@ against the local index, so this stays hermetic and quick.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -94,9 +95,24 @@ def _stage(stages: list[Stage], name: str) -> Stage:
 
 
 def _install_run(build: Stage) -> Instruction:
-    """The build stage's dependency install: the RUN that reads pylock.toml."""
-    (found,) = [i for i in build.of("RUN") if "pylock.toml" in i.args]
+    """The build stage's dependency install: the RUN that syncs pylock.toml."""
+    (found,) = [i for i in build.of("RUN") if "pylock.toml" in i.args and "uv pip sync" in i.args]
     return found
+
+
+# The proof step's venvkeeper, mounted from the venvkeeper stage in the image; this test's own outside.
+_IMAGE_VENVKEEPER = "/opt/venvkeeper/bin/venvkeeper"
+
+
+def _verify_run(build: Stage) -> Instruction:
+    """The build stage's proof: the RUN that verifies /opt/venv against pylock.toml."""
+    (found,) = [i for i in build.of("RUN") if f"{_IMAGE_VENVKEEPER} verify" in i.args]
+    return found
+
+
+def _replayed(step: Instruction) -> str:
+    """A RUN's command as this test runs it: the mounted venvkeeper is the one under test."""
+    return step.args.replace(_IMAGE_VENVKEEPER, f"{shlex.quote(sys.executable)} -m venvkeeper")
 
 
 def _uv_pip_calls(command: str) -> list[list[str]]:
@@ -160,6 +176,16 @@ def test_the_dependency_layer_depends_on_the_lock_only() -> None:
     assert all(steps.index(c) > steps.index(install) for c in copies[1:])
     assert [c.sources for c in copies[1:]] == [[f"{CONTEXT_PROJECT}/packages/"]]
     assert "uv pip sync" in install.args
+    # The proof comes right after the dependency layer (before the members, which the lock does not
+    # name), mounts venvkeeper from its own stage, and checks against the same pylock.toml.
+    proof = _verify_run(build)
+    assert steps.index(proof) == steps.index(install) + 1
+    assert "--mount=from=venvkeeper,source=/opt/venvkeeper,target=/opt/venvkeeper" in proof.flags
+    assert shlex.split(proof.args)[1:] == ["verify", "--env", "$VIRTUAL_ENV", "--lock", "pylock.toml"]
+    # venvkeeper is built from this repository at its own lock, and never copied into the image.
+    tool = _stage(stages, "venvkeeper")
+    assert any("uv sync --locked --no-dev --no-editable" in r.args for r in tool.of("RUN"))
+    assert not [c for s in stages for c in s.of("COPY") if "--from=venvkeeper" in c.flags]
     # Every `uv pip` names its target: a UV_PYTHON would otherwise win over VIRTUAL_ENV.
     for step in build.of("RUN"):
         for argv in _uv_pip_calls(step.args):
@@ -245,7 +271,7 @@ def test_the_lock_and_install_commands_work_outside_docker(
                 ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", ".venv"),
             )
         elif step.keyword == "RUN":
-            run(["sh", "-c", step.args], cwd=workdir, env=env)
+            run(["sh", "-c", _replayed(step)], cwd=workdir, env=env)
             if step == _install_run(build):
                 # The dependency layer alone: the lock's runtime set, importable, no dev group.
                 assert _distributions(venv) == ["tinydb", "tinyutil", "tinyweb"]
@@ -257,3 +283,55 @@ def test_the_lock_and_install_commands_work_outside_docker(
     assert run([venv / "bin" / "webapp"]).stdout.splitlines()[0] == (
         f"webapp 0.1.0 (core 0.1.0, tinyweb {pinned['tinyweb']}, tinydb {pinned['tinydb']})"
     )
+
+
+def _replay_dependency_layer(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[Stage, Path, Path, dict[str, str]]:
+    """The build stage replayed up to its dependency install (the proof step not yet run)."""
+    build = _stage(parse_dockerfile(DOCKERFILE.read_text()), "build")
+    venv, workdir = tmp_path / "opt-venv", tmp_path / "build"
+    workdir.mkdir()
+    assert vk(capsys, "export", project, "--format", "pylock", "-o", workdir / "pylock.toml").code == 0
+    env = _stage_env(build, venv)
+    for step in build.of("RUN")[: build.of("RUN").index(_install_run(build)) + 1]:
+        run(["sh", "-c", _replayed(step)], cwd=workdir, env=env)
+    return build, venv, workdir, env
+
+
+def test_the_proof_step_fails_the_build_on_drift(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build, venv, workdir, env = _replay_dependency_layer(make_project("workspace"), tmp_path, capsys)
+    proof = ["sh", "-c", _replayed(_verify_run(build))]
+    assert run(proof, cwd=workdir, env=env).returncode == 0
+
+    # Another tinyutil than the lock's, installed over it: the step exits non-zero, naming it.
+    locked = {
+        p["name"]: p["version"] for p in tomllib.loads((workdir / "pylock.toml").read_text())["packages"]
+    }
+    other = "1.0.0" if locked["tinyutil"] != "1.0.0" else "1.1.0"
+    run(["uv", "pip", "install", "--quiet", "--python", venv, f"tinyutil=={other}"], env=env)
+    drifted = run(proof, cwd=workdir, env=env, check=False)
+    assert drifted.returncode == 1, drifted.stdout + drifted.stderr
+    assert "tinyutil" in drifted.stdout and other in drifted.stdout
+
+
+def test_the_cmd_names_an_attribute_the_app_module_defines_and_the_healthcheck_requests_it() -> None:
+    final = parse_dockerfile(DOCKERFILE.read_text())[-1]
+    (cmd,) = final.of("CMD")
+    argv = json.loads(cmd.args)
+    module, _, attribute = argv[-1].partition(":")
+    source = EXAMPLE / "packages" / module.split(".")[0] / "src" / Path(*module.split(".")).with_suffix(".py")
+    tree = ast.parse(source.read_text())
+    assigned = {
+        t.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    assert attribute in assigned, f"{source} defines no {attribute!r} for `{argv[-1]}`"
+    port = argv[argv.index("--bind") + 1].rpartition(":")[2]
+    (health,) = final.of("HEALTHCHECK")
+    assert f"http://127.0.0.1:{port}/" in health.args

@@ -16,10 +16,10 @@ from venvkeeper.core.errors import CannotVerifyError
 from venvkeeper.core.names import canonicalize_name
 from venvkeeper.core.signing import load_key_file
 from venvkeeper.generations.layout import Layout, read_packages, read_state_file
-from venvkeeper.project import selection
+from venvkeeper.project import pylock, selection
 from venvkeeper.project.workspace import Workspace, parse_lock
 
-__all__ = ["bundle_subject", "env_subject", "lock_subject"]
+__all__ = ["bundle_subject", "env_subject", "lock_subject", "pylock_subject"]
 
 
 def lock_subject(workspace: Workspace, groups: tuple[str, ...] | None) -> Subject:
@@ -61,3 +61,9 @@ def bundle_subject(bundle: Path, public_key: Path | None) -> Subject:
             continue
     packages = installcheck.pylock_packages(checked.pylock, None, str(bundle))
     return Subject(f"bundle {bundle}", {n: v for n, v in packages.items() if n not in members})
+
+
+def pylock_subject(path: Path) -> Subject:
+    """Every package a PEP 751 lock names, whatever its marker (as for a bundle)."""
+    lock = pylock.load(path)
+    return Subject(str(path), {str(p.name): str(p.version or "") for p in lock.packages})

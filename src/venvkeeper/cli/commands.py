@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import click
 
 from venvkeeper import __version__
-from venvkeeper.cli import options
-from venvkeeper.cli.commands_sbom import sbom
+from venvkeeper.cli import commands_lock, options
 from venvkeeper.cli.commands_executable import carried_python_options, run_executable
+from venvkeeper.cli.commands_sbom import sbom
 from venvkeeper.cli.commands_supply import audit, receipt
 from venvkeeper.core.lazy import lazy
 
@@ -86,6 +86,7 @@ def cli() -> None:
 )
 @options.check_option
 @options.diff_option
+@commands_lock.deploy_options
 @options.json_option
 @options.quiet_option
 def deploy(
@@ -102,9 +103,18 @@ def deploy(
     repair: bool,
     check: bool,
     diff: bool,
+    pylock: Path | None,
+    hook_commands: Sequence[str],
+    hooks_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Converge --env on PROJECT_DIR's uv.lock (never writing into PROJECT_DIR)."""
+    """Converge --env on PROJECT_DIR's uv.lock, or on a pylock.toml alone (never writing into PROJECT_DIR)."""
+    if pylock is not None:
+        hooks = commands_lock.Hooks(tuple(hook_commands), hooks_dir, not no_rollback, not no_hooks)
+        commands_lock.refuse_with_lock(project_dir or project, in_place=in_place, repair=repair)
+        commands_lock.deploy(
+            pylock, env, tuple(groups), python, keep, not no_wait, hooks, check, as_json, diff
+        )
     request = converge.DeployRequest(
         project_dir=options.project_dir("deploy", as_json, project_dir, project),
         env=env,
@@ -164,11 +174,20 @@ def status(env: Path, as_json: bool) -> None:
     metavar="FILE",
     help="The receipt signer's public key (its signature is checked first).",
 )
+@commands_lock.verify_option
 @options.json_option
 def verify(
-    env: Path, project: Path | None, fast: bool, receipt: Path | None, public_key: Path | None, as_json: bool
+    env: Path,
+    project: Path | None,
+    fast: bool,
+    receipt: Path | None,
+    public_key: Path | None,
+    pylock: Path | None,
+    as_json: bool,
 ) -> None:
     """Prove --env is exactly what its lock says, file by file (exit 0 clean, 1 findings, 2 cannot verify)."""
+    if pylock is not None:
+        commands_lock.verify(env, pylock, fast=fast, as_json=as_json)
     named = None if project is None else str(project)
     options.run(
         "verify",
@@ -382,7 +401,9 @@ def install(
     diff: bool,
     as_json: bool,
 ) -> None:
-    """Install a bundle into a new generation of --env, with no network (checked whole first)."""
+    """Install a bundle (or a pylock.toml) into a new generation of --env, with no network (checked first)."""
+    if commands_lock.is_pylock(bundle_path):
+        commands_lock.install(bundle_path, env, python, keep, not no_wait, check, as_json)
     if check:
         checking = functools.partial(
             bundle_installcheck.check,

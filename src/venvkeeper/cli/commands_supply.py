@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from venvkeeper.cli import options
+from venvkeeper.cli import commands_lock, options
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.core.lazy import lazy
 
@@ -73,7 +73,7 @@ def audit(
 ) -> None:
     """Known vulnerabilities of a lock, an environment or a bundle (exit 0 clean, 1 findings, 2 no data).
 
-    TARGET is a project directory (its uv.lock, with deploy's selection of groups) or a bundle file;
+    TARGET is a project directory (its uv.lock, with deploy's selection of groups), a pylock.toml or a bundle;
     --env PATH audits what an environment holds (with --project, the project's config is read too).
     """
 
@@ -112,6 +112,8 @@ def _subject(
     )
     if env is not None:
         return audit_subjects.env_subject(env), config
+    if bundle is not None and commands_lock.is_pylock(bundle):
+        return audit_subjects.pylock_subject(bundle), config  # PEP 751: every package it locks
     if bundle is not None:
         return audit_subjects.bundle_subject(bundle, public_key), config
     if found is None:  # unreachable: root defaults to "." when nothing else is given

@@ -108,7 +108,7 @@ def resolve(env: str) -> Subject:
     if number is not None:
         if state is None:
             return Subject(env, directory, "venv", number, why_no_manifest="its generation record is missing")
-        if state.get("kind") not in ("deploy", "install"):
+        if state.get("kind") not in ("deploy", "install", "pylock"):
             return Subject(
                 env, directory, "venv", number, state, why_no_manifest="adopted, not built by venvkeeper"
             )

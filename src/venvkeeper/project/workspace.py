@@ -71,6 +71,12 @@ def load_workspace(project_dir: Path) -> Workspace:
     if not root.is_dir():
         raise ConfigError(f"{project_dir}: not a directory", hint="give the project's root directory")
     pyproject_path = root / "pyproject.toml"
+    pylocks = sorted(root.glob("pylock*.toml")) if not pyproject_path.exists() else []
+    if pylocks:  # a requirements.txt + pylock.toml project: no pyproject.toml, the lock alone
+        raise ConfigError(
+            f"{pyproject_path}: not found, but {pylocks[0].name} is there",
+            hint=f"a PEP 751 lock alone is deployed and verified with --lock {pylocks[0]}",
+        )
     pyproject = _read_toml(pyproject_path, "pyproject.toml")
     config = parse_config(pyproject, pyproject_path)
     lock_path = root / "uv.lock"

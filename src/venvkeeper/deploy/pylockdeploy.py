@@ -1,0 +1,202 @@
+"""``venvkeeper deploy --lock pylock.toml --env PATH`` (and ``install pylock.toml``): a PEP 751 lock alone.
+
+For a project with no ``pyproject.toml`` and no ``uv.lock`` (a hand-kept ``requirements.txt``
+resolved into a ``pylock.toml``). The lock is selected for the interpreter the environment will run
+(:mod:`venvkeeper.project.pylock`), its wheels are fetched by the caller's ``fetch`` (local files
+and cached downloads need no network; every file is checked against the lock's sha256 first), and
+uv installs exactly them with ``--require-hashes`` into a new generation, which the one transaction
+finishes (smoke check, sealed manifest), switches to, runs the hooks in (switching back when one
+fails) and prunes, as for any deploy.
+
+A new generation is always installed from nothing, never as a clone of the live one: uv keeps an
+installed distribution of the same version even when its wheel changed (astral-sh/uv#4412), and a
+hand-edited lock may change a wheel without changing its version.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from venvkeeper import __version__
+from venvkeeper.core.config import DEFAULT_HOOK_TIMEOUT, DEFAULT_KEEP
+from venvkeeper.core.errors import InterpreterError
+from venvkeeper.gateways.uv import cache_scope, uv_version
+from venvkeeper.generations import build, engine, smoke, transaction
+from venvkeeper.generations.layout import GenerationState, Layout, now_iso, refuse_inside
+from venvkeeper.generations.results import CheckResult, DeployResult
+from venvkeeper.project import plan
+from venvkeeper.project import pylock as locks
+
+__all__ = ["Fetch", "LockRequest", "deploy_lock", "selected_for"]
+
+# The caller's fetcher: every wheel as a local file (filename -> path), each checked against its sha256.
+Fetch = Callable[[Sequence[locks.LockedWheel], Path], Mapping[str, Path]]
+
+
+@dataclass(frozen=True)
+class LockRequest:
+    lock: Path
+    env: Path
+    command: str = "deploy"  # or "install": what the result and messages say
+    groups: tuple[str, ...] | None = None  # PEP 751 dependency-groups; None: the lock's default-groups
+    python: str | None = None
+    keep: int | None = None
+    wait: bool = True
+    hooks: tuple[str, ...] = ()
+    hooks_dir: Path | None = None
+    rollback: bool = True
+    check: bool = False
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The lock selected for one interpreter, and the digest a same deploy compares."""
+
+    interpreter: Path
+    wheels: list[locks.LockedWheel]
+    inputs: str
+
+    @property
+    def packages(self) -> dict[str, str]:
+        return {w.name: w.version for w in self.wheels}
+
+
+def selected_for(lock_path: Path, python: str | None, groups: Sequence[str] | None) -> Selected:
+    """What ``lock_path`` installs on the interpreter ``python`` names (else the one uv finds)."""
+    lock = locks.load(lock_path)
+    interpreter = engine.find_python(Path("/"), python)
+    markers = smoke.marker_environment(interpreter)
+    if markers is None:
+        raise InterpreterError(f"{interpreter}: does not run", hint="pass --python /path/to/python")
+    tags = locks.interpreter_tags(markers["python_full_version"])
+    wheels = locks.select(lock_path, lock, markers, tags, groups)
+    identity = transaction.interpreter_identity(interpreter) or {"path": str(interpreter)}
+    digest = hashlib.sha256(lock_path.read_bytes())
+    digest.update(json.dumps([sorted(groups or ()), identity.get("realpath")]).encode())
+    return Selected(interpreter, wheels, digest.hexdigest())
+
+
+def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
+    started = time.monotonic()
+    layout = Layout.for_env(request.env)
+    cwd = request.hooks_dir or request.lock.parent
+    if request.hooks_dir is not None:
+        refuse_inside(layout.env, request.hooks_dir, "the --hooks-dir checkout")
+    chosen = selected_for(request.lock, request.python, request.groups)
+    inputs = hashlib.sha256(f"{chosen.inputs}\0{json.dumps(request.hooks)}".encode()).hexdigest()
+    if request.check:
+        return _check(layout, request, chosen, inputs, started)
+    with transaction.claim(layout, wait=request.wait):
+        target = transaction.target_for(layout, plan.Options(), request.command)
+        live = target.live
+        if live is not None and target.healthy and live.inputs_sha256 == inputs:
+            return DeployResult(
+                request.command,
+                env=str(layout.env),
+                generation=target.live_number,
+                previous=target.live_number,
+                reason=f"{request.lock.name} is already the live generation",
+                duration_s=time.monotonic() - started,
+            )
+        with cache_scope(layout.home / "uv-cache"):
+            files = fetch(chosen.wheels, request.lock)
+            switched = transaction.build_and_switch(
+                layout,
+                target,
+                DEFAULT_KEEP if request.keep is None else request.keep,
+                functools.partial(_populate, request, chosen, files, inputs),
+                lambda number, undo: (
+                    transaction.run_post_deploy(
+                        request.hooks,
+                        cwd,
+                        DEFAULT_HOOK_TIMEOUT,  # as [tool.venvkeeper.hooks] timeout's default
+                        layout,
+                        number,
+                        undo,
+                        rollback=request.rollback,
+                    )
+                    if request.hooks
+                    else []
+                ),
+                adopt=target.kind == "venv",
+            )
+    return DeployResult(
+        request.command,
+        env=str(layout.env),
+        changed=True,
+        generation=switched.number,
+        previous=switched.previous,
+        packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
+        hooks=switched.hooks,
+        adopted=switched.adopted,
+        pruned=switched.pruned,
+        reason=f"installed {request.lock.name} ({len(chosen.wheels)} wheels, hashes checked)",
+        duration_s=time.monotonic() - started,
+    )
+
+
+def _check(
+    layout: Layout, request: LockRequest, chosen: Selected, inputs: str, started: float
+) -> CheckResult:
+    """--check: what the deploy would do; nothing is written (no state directory, no lock)."""
+    target = transaction.target_for(layout, plan.Options(), request.command)
+    live = target.live
+    same = live is not None and target.healthy and live.inputs_sha256 == inputs
+    before = transaction.packages_before(layout, target, in_place=False, adopt=target.kind == "venv")
+    name = request.lock.name
+    return CheckResult(
+        request.command,
+        env=str(layout.env),
+        changed=not same,
+        generation=target.live_number,
+        previous=target.live_number,
+        packages=plan.diff_packages({}, {}) if same else plan.diff_packages(before, chosen.packages),
+        reason=f"{name} is already the live generation" if same else f"would install {name}",
+        planned_hooks=[] if same else list(request.hooks),
+        duration_s=time.monotonic() - started,
+    )
+
+
+def _populate(
+    request: LockRequest,
+    chosen: Selected,
+    files: Mapping[str, Path],
+    inputs: str,
+    env_dir: Path,
+    number: int,
+    manifest_path: Path,
+) -> GenerationState:
+    """A venv on the chosen interpreter, the lock's wheels installed by uv with their hashes required."""
+    engine.create_venv(env_dir, str(chosen.interpreter), allow_existing=env_dir.is_dir())
+    python = env_dir / "bin" / "python"
+    with tempfile.TemporaryDirectory(prefix="pylock-") as scratch:
+        requirements = Path(scratch) / "requirements.txt"
+        requirements.write_text(locks.requirements_text(files, chosen.wheels), encoding="utf-8")
+        with build.installing(env_dir, f"installing {request.lock.name}"):
+            if chosen.wheels:
+                engine.install_requirements(
+                    python, ["--offline", "--require-hashes", "-r", str(requirements)]
+                )
+    done = build.finish(env_dir, manifest_path, [], {})
+    identity = transaction.interpreter_identity(chosen.interpreter) or {"path": str(chosen.interpreter)}
+    return GenerationState(
+        number=number,
+        kind="pylock",
+        created=now_iso(),
+        packages=done.packages,
+        project=None,
+        lock_sha256=hashlib.sha256(request.lock.read_bytes()).hexdigest(),
+        inputs_sha256=inputs,
+        interpreter=build.interpreter_record(identity, done.report),
+        options={"pylock": str(request.lock.resolve()), "groups": list(request.groups or ())},
+        uv_version=uv_version(),
+        manifest_sha256=done.manifest_sha256,
+        venvkeeper_version=__version__,
+    )

@@ -1,0 +1,358 @@
+"""A PEP 751 lock alone (a requirements.txt resolved into a pylock.toml, no pyproject.toml, no uv.lock):
+``deploy --lock``, ``install pylock.toml``, ``verify --lock`` and ``audit pylock.toml``.
+
+The locks are real: one written by uv (``uv pip compile --format pylock.toml``) against the local
+index, and one written by hand per PEP 751 with ``path`` wheels beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import sys
+import tomllib
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from support.index import LocalIndex
+from support.packages import fake_wheel
+from support.process import run
+from vk import run_in_env, vk
+
+PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def _uv_lock(directory: Path, uv_bin: Path, requirements: str, *extra: str) -> Path:
+    """``uv pip compile requirements.txt --format pylock.toml``, as a user runs it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "requirements.txt").write_text(requirements)
+    lock = directory / "pylock.toml"
+    run(
+        [
+            uv_bin,
+            "pip",
+            "compile",
+            "--quiet",
+            "--python-version",
+            PYTHON,
+            "requirements.txt",
+            "--format",
+            "pylock.toml",
+            "-o",
+            lock.name,
+            *extra,
+        ],
+        cwd=directory,
+    )
+    return lock
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _hand_lock(directory: Path, wheels: dict[str, tuple[str, Path]], *, header: str = "") -> Path:
+    """A pylock.toml written by hand per PEP 751: each wheel by its relative ``path``."""
+    lines = ['lock-version = "1.0"', 'created-by = "hand"', 'requires-python = ">=3.10"', header, ""]
+    for name, (version, wheel) in sorted(wheels.items()):
+        lines += [
+            "[[packages]]",
+            f'name = "{name}"',
+            f'version = "{version}"',
+            f'wheels = [{{ name = "{wheel.name}", path = "./{os.path.relpath(wheel, directory)}", '
+            f'hashes = {{ sha256 = "{_sha(wheel)}" }} }}]',
+            "",
+        ]
+    lock = directory / "pylock.toml"
+    lock.write_text("\n".join(lines))
+    return lock
+
+
+@pytest.fixture
+def hand_lock(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    (project / "wheels").mkdir(parents=True)
+    util = fake_wheel(project / "wheels", "tinyutil", "1.1.0")
+    web = fake_wheel(project / "wheels", "tinyweb", "1.0.0")
+    return _hand_lock(project, {"tinyutil": ("1.1.0", util), "tinyweb": ("1.0.0", web)})
+
+
+def test_a_uv_written_lock_deploys_verifies_and_rolls_back(
+    tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = _uv_lock(tmp_path / "project", uv_bin, "tinyweb\n")
+    assert not (lock.parent / "pyproject.toml").exists()
+    assert {p["name"] for p in tomllib.loads(lock.read_text())["packages"]} == {"tinyutil", "tinyweb"}
+    env = tmp_path / "env"
+    first = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--json")
+    assert first.code == 0, first.err
+    assert first.json["generation"] == 1 and first.json["changed"] is True
+    assert [p["name"] for p in first.json["added"]] == ["tinyutil", "tinyweb"]
+    assert run_in_env(env, "tinyweb").stdout.strip() == "tinyweb 1.0.0"
+    again = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--json")
+    assert again.code == 0 and again.json["changed"] is False and again.json["generation"] == 1
+
+    clean = vk(capsys, "verify", "--env", env, "--lock", lock, "--json")
+    assert clean.code == 0, clean.out + clean.err
+    assert {c["check"]: c["status"] for c in clean.json["checks"]}["wheels"] == "ok"
+    # The plain verify works too: the generation was sealed.
+    assert vk(capsys, "verify", "--env", env).code == 0
+
+    # A new lock (tinyutil pinned back) is generation 2; rollback returns to 1.
+    older = _uv_lock(tmp_path / "older", uv_bin, "tinyweb\ntinyutil==1.0.0\n")
+    second = vk(capsys, "deploy", "--lock", older, "--env", env, "--python", PYTHON, "--json")
+    assert second.code == 0, second.err
+    assert second.json["generation"] == 2
+    assert vk(capsys, "verify", "--env", env, "--lock", lock).code == 1  # drift against the first lock
+    assert vk(capsys, "rollback", "--env", env).code == 0
+    assert vk(capsys, "verify", "--env", env, "--lock", lock).code == 0
+
+
+def test_check_says_what_would_change_and_writes_nothing(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    would = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--check", "--json")
+    assert would.code == 6, would.err  # ExitCode.WOULD_CHANGE
+    assert [p["name"] for p in would.json["added"]] == ["tinyutil", "tinyweb"]
+    assert not env.exists() and not (tmp_path / ".env.venvkeeper").exists()
+    assert vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON).code == 0
+    same = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--check", "--json")
+    assert same.code == 0 and same.json["changed"] is False
+
+
+def test_a_failing_hook_rolls_back(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    ok = vk(
+        capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--hook", "tinyweb > ran.txt"
+    )
+    assert ok.code == 0, ok.err
+    assert (hand_lock.parent / "ran.txt").read_text().strip() == "tinyweb 1.0.0"
+    other = hand_lock.parent / "other"
+    other.mkdir()
+    util = fake_wheel(other, "tinyutil", "1.0.0")
+    web = fake_wheel(other, "tinyweb", "1.0.0")
+    second = _hand_lock(other, {"tinyutil": ("1.0.0", util), "tinyweb": ("1.0.0", web)})
+    # In --hooks-dir, not the lock's directory; a failing hook switches back to generation 1.
+    hooks_dir = tmp_path / "checkout"
+    hooks_dir.mkdir()
+    hooks = (
+        "--hooks-dir",
+        hooks_dir,
+        "--hook",
+        "python -c 'import tinyutil; print(tinyutil.__version__)' > ran.txt",
+        "--hook",
+        "exit 7",
+    )
+    failed = vk(capsys, "deploy", "--lock", second, "--env", env, "--python", PYTHON, *hooks)
+    assert failed.code == 4, failed.err
+    assert "switched back to generation 1" in failed.error_line
+    assert (hooks_dir / "ran.txt").read_text().strip() == "1.0.0"  # it ran in the new generation
+    assert vk(capsys, "status", "--env", env, "--json").json["current"] == 1
+    assert vk(capsys, "verify", "--env", env, "--lock", hand_lock).code == 0
+    # --no-hooks: the same lock goes live, no hook runs.
+    (hooks_dir / "ran.txt").unlink()
+    quiet = vk(capsys, "deploy", "--lock", second, "--env", env, "--python", PYTHON, *hooks, "--no-hooks")
+    assert quiet.code == 0, quiet.err
+    assert not (hooks_dir / "ran.txt").exists()
+
+
+def test_a_wheel_that_is_not_the_locked_one_is_refused_in_one_line(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wheel = next((hand_lock.parent / "wheels").glob("tinyutil-*.whl"))
+    fake_wheel(tmp_path, "tinyutil", "1.0.0").replace(wheel)  # same name, other bytes
+    env = tmp_path / "env"
+    refused = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON)
+    assert refused.code == 2
+    line = refused.error_line
+    assert str(wheel) in line and "the lock says" in line and "tinyutil" in line
+    assert not env.exists() and not os.path.lexists(env)
+
+
+@pytest.mark.parametrize(
+    ("header", "supported"),
+    [
+        ("environments = [\"sys_platform == 'win32'\"]", 'sys_platform == "win32"'),
+        ('requires-python = ">=3.99"', "requires-python >=3.99"),
+    ],
+)
+def test_a_lock_not_covering_this_interpreter_is_one_line_naming_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], header: str, supported: str
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    util = fake_wheel(project, "tinyutil", "1.1.0")
+    lock = _hand_lock(project, {"tinyutil": ("1.1.0", util)}, header=header)
+    if header.startswith("requires-python"):
+        lock.write_text(lock.read_text().replace('requires-python = ">=3.10"\n', "", 1))
+    refused = vk(capsys, "deploy", "--lock", lock, "--env", tmp_path / "env", "--python", PYTHON)
+    assert refused.code == 2
+    line = refused.error_line
+    assert str(lock) in line and f"cpython {PYTHON}." in line and "on linux" in line and supported in line
+    verified = vk(capsys, "verify", "--env", tmp_path / "env", "--lock", lock)
+    assert verified.code == 2
+
+
+def test_verify_lock_finds_a_file_whose_record_was_edited_to_match(
+    tmp_path: Path, hand_lock: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plain venv (a container's: no sealed manifest), the lock's wheels installed by uv: a file
+    edited with its RECORD row edited to match is found only against the locked wheel."""
+    env = tmp_path / "env"
+    run([uv_bin, "venv", "--quiet", "--python", sys.executable, env])
+    wheels = sorted(str(w) for w in (hand_lock.parent / "wheels").glob("*.whl"))
+    run([uv_bin, "pip", "install", "--quiet", "--python", env / "bin" / "python", *wheels])
+    assert vk(capsys, "verify", "--env", env, "--lock", hand_lock).code == 0
+    (module,) = env.resolve().glob("lib/python*/site-packages/tinyutil/__init__.py")
+    (record,) = env.resolve().glob("lib/python*/site-packages/tinyutil-*.dist-info/RECORD")
+    tampered = b"print('not the locked code')\n"
+    digest = base64.urlsafe_b64encode(hashlib.sha256(tampered).digest()).rstrip(b"=").decode()
+    rows = [
+        f"tinyutil/__init__.py,sha256={digest},{len(tampered)}"
+        if row.startswith("tinyutil/__init__.py,")
+        else row
+        for row in record.read_text().splitlines()
+    ]
+    for path, data in ((module, tampered), (record, ("\n".join(rows) + "\n").encode())):
+        path.unlink()  # never in place: a hard link may share uv's cache
+        path.write_bytes(data)
+    found = vk(capsys, "verify", "--env", env, "--lock", hand_lock, "--json")
+    assert found.code == 1
+    assert [(f["category"], f["distribution"], f["reference"]) for f in found.json["findings"]] == [
+        ("modified", "tinyutil", "wheel tinyutil-1.1.0-py3-none-any.whl")
+    ]
+    # Without the wheels (the RECORD only), the edit is invisible: what --lock adds.
+    assert vk(capsys, "verify", "--env", env, "--lock", hand_lock, "--fast").code == 0
+
+
+def test_install_and_audit_take_a_pylock(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    installed = vk(capsys, "install", hand_lock, "--env", env, "--python", PYTHON, "--json")
+    assert installed.code == 0, installed.err
+    assert installed.json["command"] == "install" and installed.json["generation"] == 1
+    again = vk(capsys, "install", hand_lock, "--env", env, "--python", PYTHON, "--check", "--json")
+    assert again.code == 0 and again.json["changed"] is False
+    osv = tmp_path / "osv.zip"
+    with zipfile.ZipFile(osv, "w") as archive:
+        archive.writestr(
+            "GHSA-test.json",
+            '{"id": "GHSA-test", "modified": "2024-01-01T00:00:00Z", "affected": [{"package": '
+            '{"ecosystem": "PyPI", "name": "tinyutil"}, "versions": ["1.1.0"]}]}',
+        )
+    audited = vk(capsys, "audit", hand_lock, "--osv", osv, "--json")
+    assert audited.code == 1, audited.out + audited.err
+    assert "GHSA-test" in audited.out
+
+
+def test_group_selects_a_pep_751_dependency_group(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    util, db = fake_wheel(project, "tinyutil", "1.1.0"), fake_wheel(project, "tinydb", "1.2.0")
+    lock = _hand_lock(
+        project,
+        {"tinyutil": ("1.1.0", util), "tinydb": ("1.2.0", db)},
+        header='dependency-groups = ["dev"]\ndefault-groups = []',
+    )
+    text = lock.read_text().replace(
+        'name = "tinydb"\n', 'name = "tinydb"\nmarker = "\'dev\' in dependency_groups"\n'
+    )
+    lock.write_text(text)
+    env = tmp_path / "env"
+    plain = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--json")
+    assert [p["name"] for p in plain.json["added"]] == ["tinyutil"], plain.err
+    dev = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--group", "dev", "--json")
+    assert dev.code == 0, dev.err
+    assert [p["name"] for p in dev.json["added"]] == ["tinydb"]
+
+
+def test_a_uv_export_lock_deploys_and_verifies(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``uv export --format pylock.toml`` (what ``venvkeeper export`` runs) writes a lock deploy takes."""
+    project = make_project("workspace")
+    lock = tmp_path / "exported" / "pylock.toml"
+    lock.parent.mkdir()
+    assert vk(capsys, "export", project, "--format", "pylock", "-o", lock).code == 0
+    assert tomllib.loads(lock.read_text())["created-by"] == "uv"
+    env = tmp_path / "env"
+    deployed = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--json")
+    assert deployed.code == 0, deployed.err
+    assert sorted(p["name"] for p in deployed.json["added"]) == ["tinydb", "tinyutil", "tinyweb"]
+    assert vk(capsys, "verify", "--env", env, "--lock", lock).code == 0
+
+
+def test_a_directory_with_only_a_pylock_points_at_lock(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    assert vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON).code == 0
+    refused = vk(capsys, "verify", "--env", env, "--project", hand_lock.parent)
+    assert refused.code == 2
+    assert "pyproject.toml: not found, but pylock.toml is there" in refused.error_line
+    assert f"--lock {hand_lock}" in refused.err
+    in_place = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--in-place")
+    assert in_place.code == 2 and "--in-place does not apply to --lock" in in_place.err
+
+
+def test_a_uv_written_lock_whose_hash_was_edited_is_refused_in_one_line(
+    tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = _uv_lock(tmp_path / "project", uv_bin, "tinyweb\n")
+    raw = tomllib.loads(lock.read_text())
+    (web,) = [p for p in raw["packages"] if p["name"] == "tinyweb"]
+    real = web["wheels"][0]["hashes"]["sha256"]
+    lock.write_text(lock.read_text().replace(real, "0" * 64))
+    env = tmp_path / "env"
+    refused = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON)
+    assert refused.code != 0
+    assert "tinyweb" in refused.error_line and "0" * 64 in refused.err
+    assert not os.path.lexists(env)
+
+
+def test_a_package_locked_without_a_wheel_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    lock = project / "pylock.toml"
+    lock.write_text(
+        'lock-version = "1.0"\ncreated-by = "hand"\n\n[[packages]]\nname = "tinyutil"\nversion = "1.0.0"\n'
+        'sdist = { url = "https://example.invalid/tinyutil-1.0.0.tar.gz", hashes = { sha256 = "'
+        + "a" * 64
+        + '" } }\n'
+    )
+    refused = vk(capsys, "deploy", "--lock", lock, "--env", tmp_path / "env", "--python", PYTHON)
+    assert refused.code == 2
+    assert f"{lock}: tinyutil: locked as a sdist" in refused.error_line
+
+
+def test_no_network_once_the_locked_wheels_are_cached(
+    tmp_path: Path, uv_bin: Path, index: LocalIndex, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = _uv_lock(tmp_path / "project", uv_bin, "tinyweb\n")
+    assert vk(capsys, "deploy", "--lock", lock, "--env", tmp_path / "first", "--python", PYTHON).code == 0
+    index.stop()  # the lock's URLs now refuse every connection
+    second = vk(capsys, "deploy", "--lock", lock, "--env", tmp_path / "second", "--python", PYTHON)
+    assert second.code == 0, second.err
+    assert vk(capsys, "verify", "--env", tmp_path / "second", "--lock", lock).code == 0
+
+
+def test_verify_lock_cannot_verify_when_a_locked_wheel_is_unreachable(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    assert vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON).code == 0
+    (wheel,) = (hand_lock.parent / "wheels").glob("tinyweb-*.whl")
+    wheel.unlink()
+    cannot = vk(capsys, "verify", "--env", env, "--lock", hand_lock)
+    assert cannot.code == 2  # not 1: nothing was found wrong, the proof could not be made
+    assert "tinyweb" in cannot.error_line and str(wheel) in cannot.error_line
