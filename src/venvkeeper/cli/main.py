@@ -11,6 +11,7 @@ import os
 import sys
 
 from venvkeeper.core.lazy import lazy
+from venvkeeper.gateways import selfexec
 
 TYPE_CHECKING = False  # collections.abc and typing are not imported at run time (timed paths)
 if TYPE_CHECKING:
@@ -34,6 +35,10 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        # Run as a program: first leave the caller's PYTHONPATH, PYTHONHOME and user site behind
+        # (gateways/selfexec.py: another minor's standard library there is "SRE module mismatch").
+        selfexec.isolate(sys.argv[1:])
     # Started with stdout or stderr closed (`venvkeeper deploy >&-`): Python sets it to None, and
     # the work must still be done and its exit code returned, with nobody to tell.
     if sys.stdout is None:
