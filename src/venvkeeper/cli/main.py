@@ -19,13 +19,14 @@ if TYPE_CHECKING:
 
     import click
 
-    from venvkeeper.cli import commands, fastchecks, fastdeploy, fastpath, render
+    from venvkeeper.cli import commands, fastchecks, fastdeploy, fastheal, fastpath, render
     from venvkeeper.core import exitcodes
 else:
     # Each fast path loads only its own module; the rest is for click's commands.
     fastpath = lazy("venvkeeper.cli.fastpath")
     fastdeploy = lazy("venvkeeper.cli.fastdeploy")
     fastchecks = lazy("venvkeeper.cli.fastchecks")
+    fastheal = lazy("venvkeeper.cli.fastheal")
     render = lazy("venvkeeper.cli.render")
     click = lazy("click")
     commands = lazy("venvkeeper.cli.commands")
@@ -67,6 +68,8 @@ def _fast(command: str, args: list[str]) -> int | None:
         return fastchecks.verify(args)
     if command == "doctor":
         return fastchecks.doctor(args)
+    if command == "heal":
+        return fastheal.heal_if_needed(args)
     return None
 
 
