@@ -172,7 +172,12 @@ def run_batch(
     help="Also heal the environments FILE lists, one path a line ('-': standard input).",
 )
 @click.option(
-    "--jobs", type=click.IntRange(1, 64), default=4, show_default=True, help="Environments healed at a time."
+    "--jobs",
+    metavar="N",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Environments healed at a time.",
 )
 @click.option(
     "--if-needed",
