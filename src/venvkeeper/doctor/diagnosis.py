@@ -25,9 +25,10 @@ __all__ = [
 ]
 
 SEVERITIES = ("error", "warning", "note")
-# A path component that names a patch release: h-python3-3.10.13 (Nix), 3.11.7 (pyenv, Homebrew's
-# Cellar), cpython-3.12.1-linux-x86_64-gnu (uv). /usr/bin or /opt/python3.11 name none.
-_PATCH = re.compile(r"(?<![\d.])3\.\d+\.\d+(?![\d.])")
+# A store path's component that names one patch release: <hash>-python3-3.10.13 (Nix),
+# <hash>-python-3.10.7 (Guix). Such a directory is replaced, not upgraded in place, and the old one is
+# collected. A pyenv or uv directory (3.11.7, cpython-3.12.1-linux-x86_64-gnu) stays until removed by hand.
+_STORE_ENTRY = re.compile(r"[0-9a-z]{20,}-[^/]*?(?<![\d.])3\.\d+\.\d+(?![\d.])[^/]*")
 
 
 class Problem:
@@ -291,9 +292,9 @@ def _paths(facts: Facts) -> list[Problem]:
 
 
 def versioned_component(path: str) -> str | None:
-    """The component of ``path`` naming a patch release (``abc-python3-3.10.13``), or None."""
+    """The store entry in ``path`` naming one patch release (``<hash>-python3-3.10.13``), or None."""
     for part in path.split("/"):
-        if _PATCH.search(part):
+        if _STORE_ENTRY.fullmatch(part):
             return part
     return None
 
