@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +21,8 @@ import pytest
 
 from support.process import run
 from support.pythons import real_python
-from test_docs_recipes import RECIPES, blocks, invocations, parse, units
+from test_docs_recipes import _EXEC as EXEC
+from test_docs_recipes import RECIPES, _stub_exec, _unit_texts, blocks, invocations, parse, units
 from venvkeeper.gateways.uv import find_uv
 
 RECIPE = (RECIPES / "heal-at-boot.md").read_text()
@@ -89,9 +92,8 @@ def test_the_unit_s_command_heals_the_listed_environments(py311: Path, tmp_path:
     first = subprocess.run(shlex.split(command), env=environ, capture_output=True, text=True, check=False)
 
     assert first.returncode == 0, first.stdout + first.stderr
-    assert first.stdout.splitlines()[-1].startswith(
-        '{"schema_version": 1, "command": "heal", "summary": true'
-    )
+    summary = json.loads(first.stdout.splitlines()[-1])
+    assert (summary["summary"], summary["environments"], summary["healed"]) == (True, 3, 3)
     assert all(os.readlink(env / "bin" / "python").startswith(f"{links}/python3.11/") for env in envs)
     again = subprocess.run(shlex.split(command), env=environ, capture_output=True, text=True, check=False)
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
@@ -124,3 +126,27 @@ def test_the_pip_wrapper_heals_before_pip_runs(py311: Path, tmp_path: Path) -> N
     assert (home / ".pythonlibs" / "lib64").is_symlink()
     again = _sh(wrapper, home, "--version")
     assert again.stderr == "" and again.stdout.startswith("pip ")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
+    """As test_docs_recipes.py does for systemd.md: Exec*= executables replaced by stubs of the same name."""
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    files = []
+    for name, text in _unit_texts(RECIPE).items():
+        files.append(tmp_path / name)
+        files[-1].write_text(EXEC.sub(lambda m: _stub_exec(m, stubs), text))
+
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    output = proc.stdout + proc.stderr
+    assert [Path(f).name for f in files] == ["pythonlibs-heal.service"]
+    assert proc.returncode == 0, output
+    assert not re.search(r"Unknown key|Failed to parse|ignoring|Refusing", output), output
