@@ -35,8 +35,8 @@ def stable_target(link_root: str, minor: str) -> str:
     return f"{os.path.abspath(link_root)}/python{minor}"
 
 
-def _problem(seen: str) -> Problem:
-    return Problem("unstable-interpreter", "error", "bin/python", seen, "heal --link-root DIR")
+def _problem(seen: str, severity: str = "error") -> Problem:
+    return Problem("unstable-interpreter", severity, "bin/python", seen, "heal --link-root DIR")
 
 
 def _plan(facts: Facts, link_root: str) -> tuple[list[Action], str | None]:
@@ -89,7 +89,10 @@ def link_through_root(result: HealResult, link_root: str, *, dry_run: bool) -> N
     facts = gather(result.env)
     actions, reason = _plan(facts, link_root)
     if reason is not None:
-        result.outcomes.append(Outcome(_problem(f"not routed through {link_root}"), "skipped", reason))
+        # A note: the environment works, it is only not routed (heal's exit code stays 0).
+        result.outcomes.append(
+            Outcome(_problem(f"not routed through {link_root}", "note"), "skipped", reason)
+        )
         return
     if not actions:
         return

@@ -6,9 +6,10 @@ loads ``re`` from there and stops at ``AssertionError: SRE module mismatch`` (``
 C module's magic), or later, at any module that differs between the two minors. ``PYTHONHOME`` and a user
 site-packages directory do the same from other places. So :func:`isolate` runs first in
 :func:`venvkeeper.cli.main.main`: when one of them is in effect, the process is replaced by
-``python -I -m venvkeeper ...`` with those variables removed (``-I``: no ``PYTHON*`` variable, no user site,
-no current directory on ``sys.path``). The check reads ``os.environ`` and ``sys`` only, both loaded
-before any module a foreign path could replace, and costs nothing when nothing is set.
+``python -I -c <venvkeeper's main> ...`` with those variables removed (``-I``: no ``PYTHON*``
+variable, no user site, no current directory on ``sys.path``). The check reads ``os.environ`` and
+``sys`` only, both loaded before any module a foreign path could replace, and costs nothing when
+nothing is set.
 
 The processes venvkeeper starts (uv, the interpreters it asks questions, hooks) inherit the cleaned
 environment; :func:`clean_environ` gives the same for a process started from a library call.
@@ -56,11 +57,25 @@ def foreign_settings() -> list[str]:
     return found
 
 
+# The re-executed program. Not ``-m venvkeeper``: venvkeeper may have been found through the very
+# PYTHONPATH being dropped (a checkout's src/), or a zip on sys.path[0]; its own directory is put back
+# on the isolated path, and nothing else of the caller's.
+_PROGRAM = """import sys
+root = {root!r}
+if root not in sys.path:
+    sys.path.insert(0, root)
+from venvkeeper.cli.main import main
+sys.exit(main())
+"""
+
+
 def isolate(args: Sequence[str]) -> None:
-    """Replace this process by ``python -I -m venvkeeper ARGS`` without the caller's start-up settings,
-    when there are any; return (doing nothing) when there are none."""
+    """Replace this process by ``python -I`` running venvkeeper with ``args``, without the caller's
+    start-up settings, when there are any; return (doing nothing) when there are none."""
     if not foreign_settings() or not sys.executable:
         return
+    # .../site-packages/venvkeeper/gateways/selfexec.py -> .../site-packages
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     for name in START_UP_VARIABLES:
         os.environ.pop(name, None)
     try:
@@ -68,4 +83,5 @@ def isolate(args: Sequence[str]) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
-    os.execv(sys.executable, [sys.executable, "-I", "-m", "venvkeeper", *args])  # noqa: S606
+    program = _PROGRAM.format(root=root)
+    os.execv(sys.executable, [sys.executable, "-I", "-c", program, *args])  # noqa: S606
