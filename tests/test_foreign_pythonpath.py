@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -152,3 +153,24 @@ def test_interpreters_venvkeeper_asks_do_not_inherit_pythonpath(
     )
 
     assert (ran.returncode, ran.stdout.strip()) == (0, "None None"), ran.stderr
+
+
+def test_a_checkout_found_through_the_dropped_pythonpath_still_runs(foreign: str, tmp_path: Path) -> None:
+    """venvkeeper run from a source tree on PYTHONPATH: the isolated process runs that same tree."""
+    source = Path(__import__("venvkeeper").__file__).parent
+    copy = tmp_path / "src" / "venvkeeper"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    init = copy / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "', '__version__ = "9.9.9+checkout-'))
+
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, venvkeeper.cli.main as m; sys.exit(m.main())", "--version"],
+        env={**os.environ, "PYTHONPATH": f"{tmp_path / 'src'}:{foreign}"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    assert "9.9.9+checkout-" in proc.stdout

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +315,65 @@ def test_heal_at_boot_is_fast_when_nothing_is_wrong(py311: Path, tmp_path: Path)
     )
     ran = run([sys.executable, "-c", code, env])
     assert ran.stdout.split() == ["0", "False", "False"]
+
+
+def test_a_package_directory_is_converted_and_routed_through_the_link_root(
+    py311: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The `.pythonlibs` story: a `--prefix` package directory on a store interpreter, healed at boot."""
+    entry = _store_entry(tmp_path / "store", py311, "a", _version(py311))
+    links, libs = tmp_path / "links", tmp_path / "home" / ".pythonlibs"
+    python3 = entry / "bin" / "python3"
+    run([find_uv(), "pip", "install", "--quiet", "--python", python3, "--prefix", libs, "tinyweb==1.0.0"])
+    assert not (libs / "pyvenv.cfg").exists()
+
+    healed = vk(
+        capsys, "heal", "--if-needed", "--env", libs, "--link-root", links, "--python", python3, "--json"
+    )
+
+    assert healed.code == 0, healed.out + healed.err
+    line = _lines(healed)[0]
+    assert [a["action"] for a in line["actions"]][:2] == ["convert", "link-root"]
+    assert os.readlink(libs / "bin" / "python") == f"{links}/python3.11/bin/python3"
+    assert _runs(libs) == "tinyweb 1.0.0"
+    quiet = vk(capsys, "heal", "--if-needed", "--env", libs, "--link-root", links)
+    assert (quiet.code, quiet.out) == (0, "")
+
+
+def test_a_deployed_generation_is_not_re_pointed_and_says_so(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env, links = tmp_path / "srv" / ".venv", tmp_path / "links"
+    deployed = vk(capsys, "deploy", make_project("single"), "--env", env)
+    assert deployed.code == 0, deployed.err
+    before = snapshot(env)
+
+    healed = vk(capsys, "heal", "--env", env, "--link-root", links, "--json")
+
+    assert healed.code == 0, healed.out
+    [unrouted] = healed.json["outcomes"]
+    assert (unrouted["code"], unrouted["outcome"]) == ("unstable-interpreter", "skipped")
+    assert "--python DIR/python3.X/bin/python3.X" in unrouted["reason"]
+    assert snapshot(env) == before
+    assert not links.exists()
+
+
+def test_envs_from_standard_input(py311: Path, tmp_path: Path) -> None:
+    envs = [tmp_path / "a", tmp_path / "b"]
+    for env in envs:
+        _venv(env, py311)
+    (envs[1] / "lib64").unlink()
+
+    ran = subprocess.run(
+        [sys.executable, "-m", "venvkeeper", "heal", "--if-needed", "--envs-from", "-", "--json"],
+        input="".join(f"{env}\n" for env in envs),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    lines = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert [line["env"] for line in lines[:-1]] == [str(envs[1])]
+    assert (lines[-1]["environments"], lines[-1]["healed"]) == (2, 1)
