@@ -32,8 +32,9 @@ def heal_if_needed(args: Sequence[str]) -> int | None:
         flags={"--if-needed", "--json", "-q", "--quiet"},
         repeatable={"--env"},
     )
-    if parsed is None or not parsed.get("--if-needed") or not str(parsed.get("--jobs", "1")).isdigit():
-        return None
+    jobs = str(parsed.get("--jobs", "1")) if parsed is not None else ""
+    if parsed is None or not parsed.get("--if-needed") or not (jobs.isdigit() and 1 <= int(jobs) <= 64):
+        return None  # click's heal says what is wrong with --jobs
     envs = [str(env) for env in parsed["--env"]]  # type: ignore[attr-defined]
     listed = parsed.get("--envs-from")
     if listed is not None:
