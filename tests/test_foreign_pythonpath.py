@@ -20,6 +20,7 @@ import pytest
 
 from support.pythons import real_python
 from venvkeeper.cli import commands
+from venvkeeper.gateways import selfexec
 from venvkeeper.gateways.python import run_python
 from vk import Outcome
 
@@ -174,3 +175,15 @@ def test_a_checkout_found_through_the_dropped_pythonpath_still_runs(foreign: str
 
     assert proc.returncode == 0, proc.stderr
     assert "9.9.9+checkout-" in proc.stdout
+
+
+def test_only_settings_that_change_what_loads_cost_a_second_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in selfexec.START_UP_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTHONUSERBASE", "/home/u/.pythonlibs")  # a venv ignores the user site
+    monkeypatch.setenv("PYTHONSTARTUP", "/etc/pythonrc")
+    assert selfexec.foreign_settings() == []
+
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    assert selfexec.foreign_settings() == ["PYTHONPATH"]
+    assert "PYTHONUSERBASE" not in selfexec.clean_environ()

@@ -36,6 +36,10 @@ START_UP_VARIABLES = (
     "PYTHONEXECUTABLE",
     "PYTHONSAFEPATH",
 )
+# Those that change what this process loads. PYTHONUSERBASE only moves the user site (judged by whether
+# it is on sys.path: a venv ignores it) and PYTHONSTARTUP only acts on an interactive prompt, so they
+# alone cost no second start-up (a platform that sets PYTHONUSERBASE=~/.pythonlibs heals at each login).
+_LOADING = ("PYTHONPATH", "PYTHONHOME", "PYTHONPLATLIBDIR", "PYTHONEXECUTABLE")
 
 
 def clean_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -49,7 +53,7 @@ def foreign_settings() -> list[str]:
     ``user site-packages`` when that directory is on ``sys.path``."""
     if sys.flags.isolated:  # -I: Python ignored them all (this is the re-executed process)
         return []
-    found = [name for name in START_UP_VARIABLES if os.environ.get(name)]
+    found = [name for name in _LOADING if os.environ.get(name)]
     site = sys.modules.get("site")
     user_site = getattr(site, "USER_SITE", None)
     if user_site and not sys.flags.no_user_site and user_site in sys.path:
