@@ -254,6 +254,37 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("    covered = not lock.environments or any(", "    covered = True or any("),),
         ("tests/test_pylock.py::test_a_lock_not_covering_this_interpreter_is_one_line_naming_both",),
     ),
+    Mutation(
+        "start-up-isolated",
+        "venvkeeper starts under a PYTHONPATH naming another minor's standard library (no SRE mismatch)",
+        "cli/main.py",
+        (("        selfexec.isolate(sys.argv[1:])\n", "        pass\n"),),
+        (
+            "tests/test_foreign_pythonpath.py::test_a_shadowing_package_on_pythonpath_is_not_loaded",
+            "tests/test_foreign_pythonpath.py::test_every_command_s_help_works_under_another_minor_s_stdlib",
+        ),
+    ),
+    Mutation(
+        "clean-interpreter-env",
+        "an interpreter venvkeeper asks a question runs without the caller's PYTHONPATH and PYTHONHOME",
+        "gateways/python.py",
+        (("            env=clean_environ(env),\n", "            env=None if env is None else dict(env),\n"),),
+        ("tests/test_foreign_pythonpath.py::test_interpreters_venvkeeper_asks_do_not_inherit_pythonpath",),
+    ),
+    Mutation(
+        "stable-link-exact",
+        "heal --link-root keeps the platform's working DIR/python3.X link and routes the environment through",
+        "doctor/stablelink.py",
+        (("    if not os.path.exists(stable):  # missing", "    if True:  # missing"),),
+        ("tests/test_platform_heal.py::test_heal_keeps_the_platform_s_link_and_routes_through_it",),
+    ),
+    Mutation(
+        "if-needed-minor",
+        "heal --if-needed does not take an environment whose interpreter became another minor for healthy",
+        "doctor/quickcheck.py",
+        (("        or minors[0] not in _interpreter_minor(os.path.realpath(python))\n", ""),),
+        ("tests/test_platform_heal.py::test_if_needed_does_not_take_a_broken_environment_for_a_healthy_one",),
+    ),
 )
 
 

@@ -373,7 +373,7 @@ def test_heal_loads_deploy_only_when_it_redeploys() -> None:
     """heal is handed deploy (cli/compose.py) but most heals never call it: naming the redeployer must
     not load the deploy machinery (it doubled a no-op heal's start-up once). Fresh interpreter."""
     code = (
-        f"import sys, {PACKAGE}.cli.commands as c; c.compose.redeploy_for_heal; c.doctor_heal.heal; "
+        f"import sys, {PACKAGE}.cli.commands_heal as c; c.compose.redeploy_for_heal; c.doctor_heal.heal; "
         "print(' '.join(sys.modules))"
     )
     loaded = subprocess.run(

@@ -12,6 +12,7 @@ import click
 from venvkeeper import __version__
 from venvkeeper.cli import commands_lock, options
 from venvkeeper.cli.commands_executable import carried_python_options, run_executable
+from venvkeeper.cli.commands_heal import heal
 from venvkeeper.cli.commands_sbom import sbom
 from venvkeeper.cli.commands_supply import audit, receipt
 from venvkeeper.core.lazy import lazy
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from venvkeeper.cli import advisories, compose
     from venvkeeper.deploy import converge
     from venvkeeper.doctor import examine
-    from venvkeeper.doctor import heal as doctor_heal
     from venvkeeper.generations import status as generation_status
     from venvkeeper.update import result as update_result
     from venvkeeper.update import run as update_run
@@ -43,7 +43,6 @@ else:
     compose = lazy("venvkeeper.cli.compose")
     converge = lazy("venvkeeper.deploy.converge")
     examine = lazy("venvkeeper.doctor.examine")
-    doctor_heal = lazy("venvkeeper.doctor.heal")
     generation_status = lazy("venvkeeper.generations.status")
     update_result = lazy("venvkeeper.update.result")
     update_run = lazy("venvkeeper.update.run")
@@ -202,26 +201,6 @@ def verify(
 def doctor(env: Path, as_json: bool) -> None:
     """Diagnose a broken environment or package directory (exit 0 healthy, 1 findings, 2 cannot inspect)."""
     options.run("doctor", as_json, lambda: examine.doctor(str(env)))
-
-
-@cli.command()
-@options.env_option
-@click.option(
-    "--python", "python", metavar="VERSION|PATH", help="Interpreter to heal with: a version (3.12) or a path."
-)
-@click.option("--dry-run", is_flag=True, help="Say what would be repaired; change nothing.")
-@click.option("--force", is_flag=True, help="Heal an environment that says someone else manages it.")
-@options.json_option
-@options.quiet_option
-def heal(env: Path, python: str | None, dry_run: bool, force: bool, as_json: bool) -> None:
-    """Repair what doctor finds, then check again (exit 0 healthy, 1 something left, 2 cannot inspect)."""
-    options.run(
-        "heal",
-        as_json,
-        lambda: doctor_heal.heal(
-            str(env), redeployer=compose.redeploy_for_heal, python=python, dry_run=dry_run, force=force
-        ),
-    )
 
 
 @cli.command()
@@ -509,3 +488,4 @@ cli.add_command(audit)
 cli.add_command(receipt)
 cli.add_command(sbom)
 cli.add_command(run_executable)
+cli.add_command(heal)

@@ -11,6 +11,7 @@ import os
 import sys
 
 from venvkeeper.core.lazy import lazy
+from venvkeeper.gateways import selfexec
 
 TYPE_CHECKING = False  # collections.abc and typing are not imported at run time (timed paths)
 if TYPE_CHECKING:
@@ -18,13 +19,14 @@ if TYPE_CHECKING:
 
     import click
 
-    from venvkeeper.cli import commands, fastchecks, fastdeploy, fastpath, render
+    from venvkeeper.cli import commands, fastchecks, fastdeploy, fastheal, fastpath, render
     from venvkeeper.core import exitcodes
 else:
     # Each fast path loads only its own module; the rest is for click's commands.
     fastpath = lazy("venvkeeper.cli.fastpath")
     fastdeploy = lazy("venvkeeper.cli.fastdeploy")
     fastchecks = lazy("venvkeeper.cli.fastchecks")
+    fastheal = lazy("venvkeeper.cli.fastheal")
     render = lazy("venvkeeper.cli.render")
     click = lazy("click")
     commands = lazy("venvkeeper.cli.commands")
@@ -34,6 +36,10 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        # Run as a program: first leave the caller's PYTHONPATH, PYTHONHOME and user site behind
+        # (gateways/selfexec.py: another minor's standard library there is "SRE module mismatch").
+        selfexec.isolate(sys.argv[1:])
     # Started with stdout or stderr closed (`venvkeeper deploy >&-`): Python sets it to None, and
     # the work must still be done and its exit code returned, with nobody to tell.
     if sys.stdout is None:
@@ -62,6 +68,8 @@ def _fast(command: str, args: list[str]) -> int | None:
         return fastchecks.verify(args)
     if command == "doctor":
         return fastchecks.doctor(args)
+    if command == "heal":
+        return fastheal.heal_if_needed(args)
     return None
 
 

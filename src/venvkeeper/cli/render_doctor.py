@@ -47,7 +47,7 @@ def _doctor(result: DoctorResult, out: TextIO) -> None:
 
 
 def _heal(result: HealResult, out: TextIO) -> None:
-    if not result.outcomes:
+    if not result.outcomes and not result.actions:
         out.write(f"{result.env}: healthy, nothing to do [{result.duration_s:.2f}s]\n")
         return
     head = (

@@ -7,15 +7,28 @@ environment) is decided the same way for doctor, for heal's plan and for heal's 
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from venvkeeper.doctor.envfacts import Facts
 
-__all__ = ["SEVERITIES", "Problem", "diagnose", "expects_lib64", "is_failing", "requested_minor"]
+__all__ = [
+    "SEVERITIES",
+    "Problem",
+    "diagnose",
+    "expects_lib64",
+    "is_failing",
+    "requested_minor",
+    "versioned_component",
+]
 
 SEVERITIES = ("error", "warning", "note")
+# A store path's component that names one patch release: <hash>-python3-3.10.13 (Nix),
+# <hash>-python-3.10.7 (Guix). Such a directory is replaced, not upgraded in place, and the old one is
+# collected. A pyenv or uv directory (3.11.7, cpython-3.12.1-linux-x86_64-gnu) stays until removed by hand.
+_STORE_ENTRY = re.compile(r"[0-9a-z]{20,}-[^/]*?(?<![\d.])3\.\d+\.\d+(?![\d.])[^/]*")
 
 
 class Problem:
@@ -278,6 +291,32 @@ def _paths(facts: Facts) -> list[Problem]:
     return found
 
 
+def versioned_component(path: str) -> str | None:
+    """The store entry in ``path`` naming one patch release (``<hash>-python3-3.10.13``), or None."""
+    for part in path.split("/"):
+        if _STORE_ENTRY.fullmatch(part):
+            return part
+    return None
+
+
+def _versioned(facts: Facts) -> list[Problem]:
+    """A note: the environment names its interpreter by a versioned store path (docs/doctor.md)."""
+    home = facts.cfg.values.get("home", "") if facts.cfg is not None else ""
+    named = facts.base_interpreter or home
+    part = versioned_component(named) if named else None
+    if part is None:
+        return []
+    return [
+        Problem(
+            "versioned-interpreter",
+            "note",
+            "bin/python",
+            f"links straight into {named} ({part} names one patch release: an upgrade breaks the link)",
+            "heal --link-root DIR: name it through DIR/python3.X, a link the platform re-points",
+        )
+    ]
+
+
 def diagnose(facts: Facts, *, lib64: bool | None = None) -> list[Problem]:
     """Every finding, most fundamental first; ``lib64`` None means "as on this platform"."""
     found: list[Problem] = []
@@ -319,7 +358,7 @@ def diagnose(facts: Facts, *, lib64: bool | None = None) -> list[Problem]:
         found += version
         found += [] if version else _abi(facts)
     found += _paths(facts)
-    return found
+    return found + _versioned(facts)
 
 
 def requested_minor(facts: Facts, minor: str, interpreter: str) -> Problem | None:

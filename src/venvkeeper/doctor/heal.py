@@ -25,10 +25,11 @@ from venvkeeper.doctor.redeploy import Redeployer, redeploy, redeploy_check
 from venvkeeper.doctor.result import HealResult, Outcome
 
 if TYPE_CHECKING:
-    from venvkeeper.doctor import inplace, rebuild
+    from venvkeeper.doctor import inplace, rebuild, stablelink
 else:  # the repairs themselves: a heal with nothing to repair (the common case) does not load them
     inplace = lazy("venvkeeper.doctor.inplace")
     rebuild = lazy("venvkeeper.doctor.rebuild")
+    stablelink = lazy("venvkeeper.doctor.stablelink")
 
 __all__ = ["heal"]
 
@@ -42,17 +43,26 @@ def heal(
     python: str | None = None,
     dry_run: bool = False,
     force: bool = False,
+    link_root: str | None = None,
 ) -> HealResult:
-    """Heal ``env``; ``redeployer`` rebuilds an environment venvkeeper deployed (deploy, as a repair)."""
+    """Heal ``env``; ``redeployer`` rebuilds an environment venvkeeper deployed (deploy, as a repair).
+    ``link_root``: then name the interpreter through ``link_root/pythonX.Y`` (:mod:`stablelink`)."""
     started = time.monotonic()
     if dry_run:
-        return _heal(env, python, force, started, redeployer, dry_run=True, recovered=None)
+        result = _heal(env, python, force, started, redeployer, dry_run=True, recovered=None)
+        if link_root:
+            stablelink.link_through_root(result, link_root, dry_run=True)
+        return result
     # One heal at a time, from the first look to the last: a second heal waits, then sees the healed
     # environment (facts read before the first one finished would rebuild from what is gone).
     try:
         with parent_locked(os.path.realpath(env)):
             recovered = recover(env)
-            return _heal(env, python, force, started, redeployer, dry_run=False, recovered=recovered)
+            result = _heal(env, python, force, started, redeployer, dry_run=False, recovered=recovered)
+            if link_root:
+                stablelink.link_through_root(result, link_root, dry_run=False)
+            result.duration_s = time.monotonic() - started
+            return result
     except OSError as exc:
         where = exc.filename or env
         raise VenvkeeperError(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+from venvkeeper.gateways.selfexec import clean_environ
+
 TYPE_CHECKING = False  # typing is not imported at run time (timed paths)
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -33,7 +35,9 @@ def run_python(
     cwd: str | os.PathLike[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``python FLAGS -c PROGRAM ARGS`` with its output captured as text; raise DidNotRunError if it could not
-    start or ran past ``timeout`` seconds. ``env``: the whole environment (None: this process's)."""
+    start or ran past ``timeout`` seconds. ``env``: the whole environment (None: this process's, without
+    PYTHONPATH, PYTHONHOME and the like: another minor's standard library there breaks the interpreter
+    asked, and ``-I`` alone does not clear them for what it starts)."""
     try:
         return subprocess.run(
             [os.fspath(python), *flags, "-c", program, *args],
@@ -41,7 +45,7 @@ def run_python(
             text=True,
             timeout=timeout,
             check=False,
-            env=None if env is None else dict(env),
+            env=clean_environ(env),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
         )
