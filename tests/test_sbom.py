@@ -451,6 +451,17 @@ _LOCK = {
             "version": "4",
             "source": {"url": "https://ci:s3cret@files.example/byurl-4.tar.gz"},
         },
+        {
+            "name": "presigned",
+            "version": "5",
+            "source": {"url": "https://bucket.example/presigned-5-py3-none-any.whl?X-Amz-Signature=s3cret#x"},
+            "wheels": [
+                {
+                    "url": "https://bucket.example/presigned-5-py3-none-any.whl?token=s3cret",
+                    "hash": "sha256:" + "4" * 64,
+                }
+            ],
+        },
     ]
 }
 
@@ -490,4 +501,10 @@ def test_purls_name_where_a_package_came_from() -> None:
     assert (mirrored.purl, mirrored.index) == ("pkg:pypi/mirrored@3", "https://mirror.example/simple")
     assert PackageURL.from_string(byurl.purl or "").qualifiers == {
         "download_url": "https://files.example/byurl-4.tar.gz"
+    }
+    # Nor does a presigned link's query (its signature or token), in the address or the file's name.
+    presigned = facts.component_for("presigned", "5", entries["presigned", "5"], ["py3-none-any"])
+    assert "s3cret" not in repr(presigned) and presigned.sha256 == "4" * 64
+    assert PackageURL.from_string(presigned.purl or "").qualifiers == {
+        "download_url": "https://bucket.example/presigned-5-py3-none-any.whl"
     }

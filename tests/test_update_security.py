@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from support.smtp import SmtpServer
 from test_update import FIRST_COMMIT, Service, changes, deploy_service, mentions, parts, update, use_mail
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.update import plan as updateplan
-from venvkeeper.update import security
+from venvkeeper.update import screen, security
 from venvkeeper.update.config import parse_update_config
 from venvkeeper.update.plan import Change
 from vk import vk
@@ -367,3 +367,40 @@ def test_the_security_key_takes_a_level(tmp_path: Path) -> None:
     assert [parsed(level) for level in ("off", "patch", "minor", "major")] == list(security.LEVELS)
     with pytest.raises(ConfigError, match=r"\[tool.venvkeeper.update\] security must be"):
         parsed("yes")
+
+
+class _Recording:
+    """An advisory source that records what it is asked and knows one advisory per name asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def affecting(
+        self, packages: Mapping[str, Collection[str]]
+    ) -> dict[tuple[str, str], list[security.Known]]:
+        self.asked.extend(packages)
+        return {(n, v): [security.Known("GHSA-x", fixed=("99",))] for n, vs in packages.items() for v in vs}
+
+
+def test_only_registry_packages_are_screened() -> None:
+    """A git or path package's name is never sent to the advisory service, nor held back by a PyPI
+    advisory for its namesake."""
+    new_lock = {
+        "package": [
+            {"name": "fromgit", "version": "2.0", "source": {"git": "https://example.org/r.git#" + "a" * 40}},
+            {"name": "tinyutil", "version": "1.1.0", "source": {"registry": "https://pypi.org/simple"}},
+        ]
+    }
+    changes = [
+        updateplan.Change("fromgit", "1.0", "2.0", "major", True),
+        updateplan.Change("tinyutil", "1.0.0", "1.1.0", "minor", False),
+    ]
+    source = _Recording()
+    screening = security.Screening(source, "off", {})
+    adjust = screen.Adjust()
+
+    assert screen.judge(
+        screening, {"tinyutil": ("1.0.0",), "fromgit": ("1.0",)}, new_lock, changes, adjust, last=False
+    )
+    assert source.asked == ["tinyutil"]
+    assert set(adjust.held_back) == {"tinyutil"}

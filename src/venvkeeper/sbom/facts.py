@@ -112,7 +112,8 @@ def _hash(value: Any) -> str | None:
 def _filename(entry: Mapping[str, Any]) -> str:
     for key in ("filename", "path", "url"):
         if entry.get(key):
-            return str(entry[key]).rstrip("/").rpartition("/")[2]
+            # A URL's query and fragment (a presigned link's token) are not part of the file's name.
+            return urllib.parse.urlsplit(str(entry[key])).path.rstrip("/").rpartition("/")[2]
     return ""
 
 
@@ -123,6 +124,13 @@ def _public(url: str) -> str:
     if parts.username is None and parts.password is None:
         return url
     return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _download(url: str) -> str:
+    """A ``url`` source's address as an SBOM may show it: no credentials, and no query or fragment,
+    where a presigned link (S3's ``X-Amz-Signature``, a ``?token=``) carries its secret."""
+    parts = urllib.parse.urlsplit(_public(url))
+    return urllib.parse.urlunsplit(parts._replace(query="", fragment=""))
 
 
 def _git(url: str) -> tuple[tuple[str, str], ...]:
@@ -141,7 +149,7 @@ def _source(source: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]
     if "git" in source:
         return "git", _git(str(source["git"]))
     if "url" in source:
-        return "url", (("download_url", _public(str(source["url"]))),)
+        return "url", (("download_url", _download(str(source["url"]))),)
     if "path" in source or "directory" in source:
         return "path", ()
     return "member", ()  # editable / virtual: the workspace's own
@@ -165,7 +173,7 @@ def lock_entries(lock: Mapping[str, Any]) -> dict[tuple[str, str], LockEntry]:
             if isinstance(sdist, dict)
             else None,
             tuple(sorted({canonicalize_name(str(d.get("name"))) for d in package.get("dependencies", [])})),
-            _public(str(source["registry"]).rstrip("/")) if "registry" in source else None,
+            _download(str(source["registry"]).rstrip("/")) if "registry" in source else None,
         )
     return found
 

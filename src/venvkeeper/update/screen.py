@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from venvkeeper.core.errors import VenvkeeperError
 from venvkeeper.update import plan as updateplan
 from venvkeeper.update import security
@@ -101,7 +103,11 @@ def judge(
 ) -> bool:
     """Whether the re-lock installs a version with a known advisory; if so ``adjust`` holds it back
     (capped below it, or, a new dependency, its parent held; on the ``last`` round, held outright)."""
-    bad = security.vulnerable_candidates(changes, _ask(screening, changes), screening.current)
+    # Only what comes from a registry is asked about: a git, path or private package's name is not
+    # sent to an advisory service, and a PyPI project's advisory must not hold back its namesake.
+    registry = updateplan.locked_versions(new_lock, registry_only=True)
+    asked = [c for c in changes if canonicalize_name(c.name) in registry]
+    bad = security.vulnerable_candidates(asked, _ask(screening, asked), screening.current)
     moved = {c.name for c in changes if c.old}
     added = {c.name for c in changes if not c.old}
     for name, (version, known) in bad.items():
