@@ -21,7 +21,8 @@ import pytest
 from support.index import LocalIndex
 from support.packages import fake_wheel
 from support.process import run
-from vk import run_in_env, vk
+from support.pythons import install_store_python, real_python
+from vk import run_in_env, snapshot, vk
 
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -356,3 +357,25 @@ def test_verify_lock_cannot_verify_when_a_locked_wheel_is_unreachable(
     cannot = vk(capsys, "verify", "--env", env, "--lock", hand_lock)
     assert cannot.code == 2  # not 1: nothing was found wrong, the proof could not be made
     assert "tinyweb" in cannot.error_line and str(wheel) in cannot.error_line
+
+
+def test_heal_never_edits_a_pylock_generation_and_names_deploy_lock(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = real_python(PYTHON)
+    if source is None:
+        pytest.skip(f"CPython {PYTHON} not found under pyenv or on PATH")
+    store, env = tmp_path / "store-a", tmp_path / "srv" / ".venv"
+    python = install_store_python(store, source)
+    assert vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", python).code == 0
+    store.rename(tmp_path / "collected")  # the interpreter is gone, as after a Nix GC
+    live = env.resolve()
+    before = snapshot(live)
+
+    heal = vk(capsys, "heal", "--env", env, "--json")
+
+    assert heal.code == 1, heal.out + heal.err
+    assert snapshot(live) == before
+    assert env.resolve() == live
+    reasons = " ".join(o.get("reason") or "" for o in heal.json["outcomes"])
+    assert f"venvkeeper deploy --lock {hand_lock.resolve()} --env {env}" in reasons, heal.out

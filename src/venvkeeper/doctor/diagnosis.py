@@ -248,6 +248,10 @@ def _sealed(facts: Facts) -> str | None:
         return "deploy a new generation here from the recorded project (a sealed generation is not edited)"
     if kind == "install":
         return "install the bundle again here (a sealed generation is not edited)"
+    if kind == "pylock":
+        return "deploy the recorded pylock.toml here again with --lock (a sealed generation is not edited)"
+    if kind is not None and kind != "adopted":
+        return "deploy a new generation here (a sealed generation is not edited)"
     return None
 
 

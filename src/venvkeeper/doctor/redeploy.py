@@ -49,13 +49,9 @@ def redeploy_check(facts: Facts, env: str) -> healplan.Redeploy | None:
             f"generation {facts.generation} has no readable record, and a sealed generation is never edited "
             f"in place: run `venvkeeper deploy PROJECT_DIR --env {env}`",
         )
-    if state is not None and state.get("kind") == "install":
-        bundle = state.get("options", {}).get("bundle", "BUNDLE")
-        return healplan.Redeploy(
-            None,
-            f"generation {facts.generation} was installed from a bundle, and a sealed generation is never "
-            f"edited in place: run `venvkeeper install {bundle} --env {env}` (with --python for another one)",
-        )
+    sealed = _sealed_elsewhere(facts, env, state)
+    if sealed is not None:
+        return sealed
     if state is None or state.get("kind") != "deploy":
         return None
     project = state.get("project")
@@ -81,6 +77,32 @@ def redeploy_check(facts: Facts, env: str) -> healplan.Redeploy | None:
         project,
         f"{changed} changed since {generation} was built, and heal does not update: "
         f"run `venvkeeper deploy {project} --env {env}`",
+    )
+
+
+def _sealed_elsewhere(facts: Facts, env: str, state: dict[str, Any] | None) -> healplan.Redeploy | None:
+    """A recorded generation of any kind but ``deploy`` (heal redeploys) and ``adopted`` (a venv taken
+    over as it was): sealed, so never edited in place; heal names the command that builds a new one."""
+    kind = None if state is None else state.get("kind")
+    if kind in (None, "deploy", "adopted"):
+        return None
+    if kind == "install":
+        bundle = (state or {}).get("options", {}).get("bundle", "BUNDLE")
+        return healplan.Redeploy(
+            None,
+            f"generation {facts.generation} was installed from a bundle, and a sealed generation is never "
+            f"edited in place: run `venvkeeper install {bundle} --env {env}` (with --python for another one)",
+        )
+    generation = f"generation {facts.generation}" if facts.generation is not None else "the environment"
+    if kind == "pylock":
+        lock = (state or {}).get("options", {}).get("pylock") or "pylock.toml"
+        command = f"venvkeeper deploy --lock {lock} --env {env}"
+    else:
+        command = f"venvkeeper deploy PROJECT_DIR --env {env}"
+    return healplan.Redeploy(
+        None,
+        f"{generation} was built by `{kind}`, and a sealed generation is never edited in place: "
+        f"run `{command}` (with --python for another interpreter)",
     )
 
 
