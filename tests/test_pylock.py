@@ -379,3 +379,25 @@ def test_heal_never_edits_a_pylock_generation_and_names_deploy_lock(
     assert env.resolve() == live
     reasons = " ".join(o.get("reason") or "" for o in heal.json["outcomes"])
     assert f"venvkeeper deploy --lock {hand_lock.resolve()} --env {env}" in reasons, heal.out
+
+
+def test_repair_with_lock_rebuilds_a_damaged_generation(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    assert vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON).code == 0
+    (module,) = (env / "lib").glob("python*/site-packages/tinyutil/__init__.py")
+    module.write_text(module.read_text() + "\nTAMPERED = True\n")
+    assert vk(capsys, "verify", "--env", env).code == 1
+    same = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--json")
+    assert same.code == 0 and same.json["changed"] is False  # the inputs match: only --repair looks
+
+    repaired = vk(
+        capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--repair", "--json"
+    )
+
+    assert repaired.code == 0, repaired.err
+    assert repaired.json["changed"] is True and repaired.json["generation"] == 2
+    assert vk(capsys, "verify", "--env", env).code == 0
+    again = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--repair", "--json")
+    assert again.code == 0 and again.json["changed"] is False and again.json["generation"] == 2

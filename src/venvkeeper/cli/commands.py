@@ -110,9 +110,9 @@ def deploy(
     """Converge --env on PROJECT_DIR's uv.lock, or on a pylock.toml alone (never writing into PROJECT_DIR)."""
     if pylock is not None:
         hooks = commands_lock.Hooks(tuple(hook_commands), hooks_dir, not no_rollback, not no_hooks)
-        commands_lock.refuse_with_lock(project_dir or project, in_place=in_place, repair=repair)
+        commands_lock.refuse_with_lock(project_dir or project, in_place=in_place)
         commands_lock.deploy(
-            pylock, env, tuple(groups), python, keep, not no_wait, hooks, check, as_json, diff
+            pylock, env, tuple(groups), python, keep, not no_wait, hooks, check, as_json, diff, repair=repair
         )
     request = converge.DeployRequest(
         project_dir=options.project_dir("deploy", as_json, project_dir, project),

@@ -134,6 +134,7 @@ def deploy(
     as_json: bool,
     diff: bool = False,
     command: str = "deploy",
+    repair: bool = False,
 ) -> None:
     request = pylockdeploy.LockRequest(
         lock=lock,
@@ -147,6 +148,7 @@ def deploy(
         hooks_dir=hooks.directory,
         rollback=hooks.rollback,
         check=check,
+        repair=repair,
     )
 
     def action() -> DeployResult:
@@ -157,15 +159,14 @@ def deploy(
     options.run(command, as_json, action)
 
 
-def refuse_with_lock(project: Path | None, *, in_place: bool, repair: bool) -> None:
+def refuse_with_lock(project: Path | None, *, in_place: bool) -> None:
     """deploy's arguments that mean nothing for a lock alone, refused rather than ignored."""
     if project is not None:
         raise click.UsageError(f"--lock deploys a pylock.toml alone: give no project directory ({project})")
-    given = [name for name, on in (("--in-place", in_place), ("--repair", repair)) if on]
-    if given:
+    if in_place:
         raise click.UsageError(
-            f"{given[0]} does not apply to --lock: a pylock.toml is deployed into a new generation "
-            "whenever it changes (`venvkeeper verify --lock` finds a damaged one)"
+            "--in-place does not apply to --lock: a pylock.toml is deployed into a new generation "
+            "whenever it changes (`--repair` builds a new one when verify finds the live one damaged)"
         )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from venvkeeper import __version__
 from venvkeeper.core.config import DEFAULT_HOOK_TIMEOUT, DEFAULT_KEEP
 from venvkeeper.core.errors import InterpreterError
+from venvkeeper.deploy.repair import plan_repair
 from venvkeeper.gateways.uv import cache_scope, uv_version
 from venvkeeper.generations import build, engine, smoke, transaction
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso, refuse_inside
@@ -53,6 +54,7 @@ class LockRequest:
     hooks_dir: Path | None = None
     rollback: bool = True
     check: bool = False
+    repair: bool = False  # verify the live generation first; any finding forces a new one
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
     with transaction.claim(layout, wait=request.wait):
         target = transaction.target_for(layout, plan.Options(), request.command)
         live = target.live
-        if live is not None and target.healthy and live.inputs_sha256 == inputs:
+        with cache_scope(layout.home / "uv-cache"):  # the cache a repair drops damaged entries from
+            damaged = request.repair and _damaged(layout, target)
+        if live is not None and target.healthy and live.inputs_sha256 == inputs and not damaged:
             return DeployResult(
                 request.command,
                 env=str(layout.env),
@@ -137,9 +141,17 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
         hooks=switched.hooks,
         adopted=switched.adopted,
         pruned=switched.pruned,
-        reason=f"installed {request.lock.name} ({len(chosen.wheels)} wheels, hashes checked)",
+        reason=f"{'repaired: ' if damaged else ''}installed {request.lock.name} "
+        f"({len(chosen.wheels)} wheels, hashes checked)",
         duration_s=time.monotonic() - started,
     )
+
+
+def _damaged(layout: Layout, target: transaction.Target) -> bool:
+    """--repair: whether verify finds anything in the live generation (uv's cache entries the damaged
+    files are hard links to are dropped, so the new generation gets fresh bytes)."""
+    found = plan_repair(layout, target)
+    return found is not None and found.findings > 0
 
 
 def _check(
