@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import sys
 import tomllib
@@ -17,11 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from packageurl import PackageURL
 
 from support.index import LocalIndex
 from support.packages import fake_wheel
 from support.process import run
 from support.pythons import install_store_python, real_python
+from venvkeeper.deploy.pylockdeploy import sbom_entries
+from venvkeeper.project.pylock import LockedWheel
 from vk import run_in_env, snapshot, vk
 
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -401,3 +405,82 @@ def test_repair_with_lock_rebuilds_a_damaged_generation(
     assert vk(capsys, "verify", "--env", env).code == 0
     again = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--repair", "--json")
     assert again.code == 0 and again.json["changed"] is False and again.json["generation"] == 2
+
+
+def test_deploy_lock_writes_the_sbom_of_its_wheels_and_receipt_signs_it(
+    tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = _uv_lock(tmp_path / "project", uv_bin, "tinyweb\n")
+    locked = {p["name"]: p for p in tomllib.loads(lock.read_text())["packages"]}
+    env = tmp_path / "env"
+    assert vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON).code == 0
+    home = tmp_path / "env.venvkeeper" / "generations"
+    raw = (home / "0001.sbom.cdx.json").read_bytes()
+    assert json.loads((home / "0001.json").read_text())["sbom_sha256"] == hashlib.sha256(raw).hexdigest()
+
+    sbom = vk(capsys, "sbom", "--env", env, "--json")
+
+    assert sbom.code == 0, sbom.err
+    assert "made before" not in sbom.err
+    components = {c["name"]: c for c in sbom.json["sbom"]["components"]}
+    assert sorted(components) == ["tinyutil", "tinyweb"]
+    for name, component in components.items():
+        [wheel] = locked[name]["wheels"]
+        # uv names no index in a pylock.toml, only each wheel's URL: the purl's download_url.
+        purl = PackageURL.from_string(component["purl"])
+        assert (purl.type, purl.name, purl.version) == ("pypi", name, locked[name]["version"])
+        assert purl.qualifiers == {"download_url": wheel["url"]}
+        assert component["hashes"] == [{"alg": "SHA-256", "content": wheel["hashes"]["sha256"]}]
+    key = tmp_path / "key"
+    assert vk(capsys, "keygen", key).code == 0
+    receipt = tmp_path / "receipt.json"
+    assert vk(capsys, "receipt", "--env", env, "--key", key, "-o", receipt).code == 0
+    payload = json.loads(base64.b64decode(json.loads(receipt.read_text())["payload"]))
+    assert payload["predicate"]["sbom_sha256"] == hashlib.sha256(raw).hexdigest()
+
+
+def test_install_pylock_with_local_wheels_writes_an_sbom_of_generic_purls(
+    tmp_path: Path, hand_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    assert vk(capsys, "install", hand_lock, "--env", env, "--python", PYTHON).code == 0
+
+    sbom = vk(capsys, "sbom", "--env", env, "--json")
+
+    assert sbom.code == 0 and "made before" not in sbom.err, sbom.err
+    locked = {p["name"]: p for p in tomllib.loads(hand_lock.read_text())["packages"]}
+    for component in sbom.json["sbom"]["components"]:
+        name = component["name"]
+        assert component["purl"] == f"pkg:generic/{name}@{locked[name]['version']}"
+        [wheel] = locked[name]["wheels"]
+        assert component["hashes"] == [{"alg": "SHA-256", "content": wheel["hashes"]["sha256"]}]
+
+
+def test_the_sbom_names_a_locked_url_or_index_without_credentials_query_or_fragment(tmp_path: Path) -> None:
+    lock = tmp_path / "pylock.toml"
+    digest, secret = "0" * 64, "https://u:p@files.example/tinyutil-1.1.0-py3-none-any.whl?x=1#frag"
+    hashes = f'hashes = {{ sha256 = "{digest}" }}'
+    lock.write_text(
+        'lock-version = "1.0"\ncreated-by = "hand"\n\n'
+        '[[packages]]\nname = "tiny-web"\nversion = "1.0.0"\nindex = "https://u:p@idx.example/simple/"\n'
+        f'wheels = [{{ url = "https://idx.example/tiny_web-1.0.0-py3-none-any.whl", {hashes} }}]\n\n'
+        f'[[packages]]\nname = "tinyutil"\nversion = "1.1.0"\nwheels = [{{ url = "{secret}", {hashes} }}]\n'
+    )
+    web = LockedWheel(
+        "tiny-web",
+        "1.0.0",
+        "tiny_web-1.0.0-py3-none-any.whl",
+        "https://idx.example/tiny_web-1.0.0-py3-none-any.whl",
+        digest,
+        None,
+    )
+    util = LockedWheel("tinyutil", "1.1.0", "tinyutil-1.1.0-py3-none-any.whl", secret, digest, None)
+
+    entries = sbom_entries(lock, [web, util])
+
+    assert entries["tiny-web", "1.0.0"].source == "registry"
+    assert entries["tiny-web", "1.0.0"].index == "https://idx.example/simple"
+    assert entries["tinyutil", "1.1.0"].qualifiers == (
+        ("download_url", "https://files.example/tinyutil-1.1.0-py3-none-any.whl"),
+    )
+    assert [a.sha256 for e in entries.values() for a in e.wheels] == [digest, digest]

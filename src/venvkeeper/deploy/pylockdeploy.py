@@ -20,6 +20,7 @@ import hashlib
 import json
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from pathlib import Path
 from venvkeeper import __version__
 from venvkeeper.core.config import DEFAULT_HOOK_TIMEOUT, DEFAULT_KEEP
 from venvkeeper.core.errors import InterpreterError
+from venvkeeper.core.names import canonicalize_name
 from venvkeeper.deploy.repair import plan_repair
 from venvkeeper.gateways.uv import cache_scope, uv_version
 from venvkeeper.generations import build, engine, smoke, transaction
@@ -34,6 +36,8 @@ from venvkeeper.generations.layout import GenerationState, Layout, now_iso, refu
 from venvkeeper.generations.results import CheckResult, DeployResult
 from venvkeeper.project import plan
 from venvkeeper.project import pylock as locks
+from venvkeeper.sbom import facts as sbomfacts
+from venvkeeper.sbom import generation as sbomgen
 
 __all__ = ["Fetch", "LockRequest", "deploy_lock", "selected_for"]
 
@@ -186,6 +190,7 @@ def _populate(
     manifest_path: Path,
 ) -> GenerationState:
     """A venv on the chosen interpreter, the lock's wheels installed by uv with their hashes required."""
+    sbomgen.preload()  # cyclonedx-python-lib loads while uv installs: the SBOM is written after the seal
     engine.create_venv(env_dir, str(chosen.interpreter), allow_existing=env_dir.is_dir())
     python = env_dir / "bin" / "python"
     with tempfile.TemporaryDirectory(prefix="pylock-") as scratch:
@@ -198,7 +203,7 @@ def _populate(
                 )
     done = build.finish(env_dir, manifest_path, [], {})
     identity = transaction.interpreter_identity(chosen.interpreter) or {"path": str(chosen.interpreter)}
-    return GenerationState(
+    state = GenerationState(
         number=number,
         kind="pylock",
         created=now_iso(),
@@ -212,3 +217,55 @@ def _populate(
         manifest_sha256=done.manifest_sha256,
         venvkeeper_version=__version__,
     )
+    raw = sbomgen.build(
+        env_dir, done.manifest, state.to_json(), sbom_entries(request.lock, chosen.wheels), None
+    )
+    state.sbom_sha256 = sbomgen.write(sbomgen.sbom_path(manifest_path), raw)
+    return state
+
+
+def _public(url: str) -> str:
+    """``url`` as an SBOM may show it: no user or password, no query, no fragment."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(
+        parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment="")
+    )
+
+
+def sbom_entries(
+    lock_path: Path, wheels: Sequence[locks.LockedWheel]
+) -> dict[tuple[str, str], sbomfacts.LockEntry]:
+    """The chosen wheels as the SBOM's lock entries: each wheel's file and sha256 as locked; from an
+    index (a registry: a plain pypi purl, the index as a property), a URL of its own (the purl's
+    download_url), or a local path (a generic purl)."""
+    packages = {canonicalize_name(p.name): p for p in locks.load(lock_path).packages}
+    found: dict[tuple[str, str], sbomfacts.LockEntry] = {}
+    qualifiers: tuple[tuple[str, str], ...]
+    for wheel in wheels:
+        package = packages.get(wheel.name)
+        index = package.index if package is not None else None
+        depends = tuple(
+            sorted(
+                {
+                    canonicalize_name(str(d["name"]))
+                    for d in (package and package.dependencies) or ()
+                    if d.get("name")
+                }
+            )
+        )
+        if wheel.local is not None:
+            source, qualifiers, index = "path", (), None
+        elif index:
+            source, qualifiers, index = "registry", (), _public(index).rstrip("/")
+        else:
+            source, qualifiers = "url", (("download_url", _public(wheel.location)),)
+        found[wheel.name, wheel.version] = sbomfacts.LockEntry(
+            wheel.name,
+            wheel.version,
+            source,
+            qualifiers,
+            (sbomfacts.Artifact(wheel.filename, wheel.sha256, "wheel"),),
+            depends=depends,
+            index=index,
+        )
+    return found
