@@ -395,6 +395,10 @@ def test_repair_with_lock_rebuilds_a_damaged_generation(
     assert vk(capsys, "verify", "--env", env).code == 1
     same = vk(capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--json")
     assert same.code == 0 and same.json["changed"] is False  # the inputs match: only --repair looks
+    key = tmp_path / "key"
+    assert vk(capsys, "keygen", key).code == 0
+    refused = vk(capsys, "receipt", "--env", env, "--key", key)
+    assert refused.code != 0 and f"venvkeeper deploy --lock {hand_lock.resolve()} --repair" in refused.err
 
     repaired = vk(
         capsys, "deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON, "--repair", "--json"

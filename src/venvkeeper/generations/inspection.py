@@ -45,9 +45,17 @@ __all__ = [
     "Subject",
     "inspect",
     "load_manifest",
+    "repair_command",
     "resolve",
     "verify",
 ]
+
+
+def repair_command(state: Mapping[str, Any] | None) -> str:
+    """The deploy that builds a generation afresh: ``--lock LOCK`` too for one deployed from a lock."""
+    state = state or {}
+    lock = (state.get("options") or {}).get("pylock") if state.get("kind") == "pylock" else None
+    return f"venvkeeper deploy --lock {lock} --repair" if lock else "venvkeeper deploy --repair"
 
 
 class Check:
@@ -143,14 +151,14 @@ def load_manifest(subject: Subject) -> Manifest | None:
     if recorded and hashlib.sha256(raw).hexdigest() != recorded:
         raise CannotVerifyError(
             f"{subject.manifest_path}: does not match the sha256 in its generation record",
-            hint="it was changed after the deploy; `venvkeeper deploy --repair` builds and seals a new one",
+            hint=f"it was changed after the deploy; `{repair_command(subject.state)}` seals a new one",
         )
     try:
         return read_manifest(raw)
     except ValueError as exc:
         raise CannotVerifyError(
             f"{subject.manifest_path}: cannot be read: {exc}",
-            hint="it is damaged; `venvkeeper deploy --repair` builds and seals a new generation",
+            hint=f"it is damaged; `{repair_command(subject.state)}` builds and seals a new generation",
         ) from None
 
 

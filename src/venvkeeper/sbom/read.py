@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from venvkeeper.core.errors import CannotVerifyError, VenvkeeperError
 from venvkeeper.core.lazy import lazy
-from venvkeeper.generations.inspection import Subject, load_manifest, resolve
+from venvkeeper.generations.inspection import Subject, load_manifest, repair_command, resolve
 from venvkeeper.sbom import generation as sbomgen
 from venvkeeper.sbom.result import SbomResult
 
@@ -48,7 +48,7 @@ def _recorded(subject: Subject) -> bytes | None:
         if recorded:
             raise CannotVerifyError(
                 f"{path}: missing, though the generation's record names its sha256",
-                hint="`venvkeeper deploy --repair` builds and seals a new generation with its SBOM",
+                hint=f"`{repair_command(subject.state)}` builds and seals a new generation with its SBOM",
             ) from None
         return None
     except OSError as exc:
@@ -58,7 +58,7 @@ def _recorded(subject: Subject) -> bytes | None:
     if recorded and hashlib.sha256(raw).hexdigest() != recorded:
         raise CannotVerifyError(
             f"{path}: does not match the sha256 in its generation record",
-            hint="it was changed after the deploy; `venvkeeper deploy --repair` builds a new generation",
+            hint=f"changed after the deploy; `{repair_command(subject.state)}` builds a new generation",
         )
     return raw
 

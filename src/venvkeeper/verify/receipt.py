@@ -33,7 +33,7 @@ from venvkeeper.core import files as fsutil
 from venvkeeper.core import signing
 from venvkeeper.core.errors import CannotVerifyError, VenvkeeperError
 from venvkeeper.generations.findings import Finding
-from venvkeeper.generations.inspection import Check, Subject, inspect, resolve
+from venvkeeper.generations.inspection import Check, Subject, inspect, repair_command, resolve
 from venvkeeper.sbom import read as sbomread
 from venvkeeper.verify.result import ReceiptResult
 
@@ -116,7 +116,7 @@ def sign_receipt(env: str, key_path: Path, output: Path | None) -> ReceiptResult
         found = len(inspected.findings)
         raise DriftError(
             f"{env}: verify found {found} difference(s) from its seal: no receipt is signed",
-            hint=f"`venvkeeper verify --env {env}` shows them; `venvkeeper deploy --repair` rebuilds",
+            hint=f"`venvkeeper verify --env {env}` shows them; `{repair_command(subject.state)}` rebuilds",
         )
     statement = _statement(subject, _manifest_sha256(subject), inspected.files)
     public = SSlibKey.from_crypto(private.public_key())
