@@ -7,6 +7,8 @@ import signal
 import subprocess
 from collections.abc import Sequence
 
+from venvkeeper.gateways.selfexec import clean_environ
+
 __all__ = ["run_program"]
 
 
@@ -17,7 +19,10 @@ def run_program(argv: Sequence[str]) -> int:
     venvkeeper waits for it rather than leave it running behind the shell's prompt.
     """
     try:
-        proc = subprocess.Popen(list(argv))  # a verified program, by its path
+        # Without the caller's PYTHONPATH and the like, whether or not they made venvkeeper
+        # re-execute itself: the program runs its own interpreter, which another minor's standard
+        # library would break (the carried-interpreter prefix drops them too).
+        proc = subprocess.Popen(list(argv), env=clean_environ())  # a verified program, by its path
     except OSError as exc:
         return 127 if isinstance(exc, FileNotFoundError) else 126
     while True:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from venvkeeper.core import progress
+from venvkeeper.gateways.selfexec import START_UP_VARIABLES
 from venvkeeper.gateways.shell import run_shell, tail
 
 __all__ = ["HookRun", "run_hooks"]
@@ -38,13 +39,15 @@ class HookRun:
 
 
 def hook_environment(env_path: Path, generation: int | None) -> dict[str, str]:
+    # The hooks run the environment's own interpreter: the caller's PYTHONPATH, PYTHONHOME and the
+    # like (another minor's standard library, on a hosting platform) would break it, whether or not
+    # they made venvkeeper re-execute itself (gateways/selfexec.py).
     # The mail credentials venvkeeper update reads are not the project's to see: a test that dumps
     # its environment on failure would put them in the report and the mail.
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("PYTHONPATH", "PYTHONHOME", "UV_PROJECT_ENVIRONMENT")
-        and not k.startswith("VENVKEEPER_SMTP_")
+        if k not in (*START_UP_VARIABLES, "UV_PROJECT_ENVIRONMENT") and not k.startswith("VENVKEEPER_SMTP_")
     }
     env["PATH"] = f"{env_path / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
     env["VIRTUAL_ENV"] = str(env_path)
