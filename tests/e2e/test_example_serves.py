@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -76,7 +77,12 @@ def replayed(tmp_path: Path) -> Path:
             leftovers = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", ".venv")
             shutil.copytree(ROOT / source, workdir / step.destination, ignore=leftovers)
         elif step.keyword == "RUN":
-            run(["sh", "-c", step.args], cwd=workdir, env=env, timeout=600)
+            # The proof step's venvkeeper is mounted from the image's venvkeeper stage; here it is the
+            # one under test.
+            command = step.args.replace(
+                "/opt/venvkeeper/bin/venvkeeper", f"{shlex.quote(sys.executable)} -m venvkeeper"
+            )
+            run(["sh", "-c", command], cwd=workdir, env=env, timeout=600)
     return venv
 
 
