@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from support.gitremote import commit_message, head
+from support.index import LocalIndex
 from support.osvserver import OsvServer
 from support.smtp import SmtpServer
 from test_update import FIRST_COMMIT, Service, changes, deploy_service, mentions, parts, update, use_mail
@@ -76,6 +77,12 @@ def set_security(service: Service, level: str) -> None:
     service.commit_and_push(f"security = {level}")
 
 
+def held(name: str, version: str, *ids: str, held_at: str | None, **more: str) -> dict[str, Any]:
+    """A held-back entry of the report, as ``--json`` has it."""
+    entry = {"name": name, "version": version, "ids": list(ids), "parent": None, "requires": None, "uv": None}
+    return {**entry, **more, "held_at": held_at}
+
+
 def security_of(report: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = report["security"]
     return found
@@ -99,8 +106,8 @@ def test_a_vulnerable_candidate_is_held_back_and_named(
     found = security_of(report)
     assert found["source"] == f"the OSV export {osv}"
     assert found["held_back"] == [
-        {"name": "tinydb", "version": "1.2.2", "ids": ["GHSA-tiny-db00-0122"], "parent": None},
-        {"name": "tinyutil", "version": "1.1.1", "ids": ["GHSA-tiny-util-0111"], "parent": None},
+        held("tinydb", "1.2.2", "GHSA-tiny-db00-0122", held_at="1.2.1"),
+        held("tinyutil", "1.1.1", "GHSA-tiny-util-0111", held_at="1.1.0"),
     ]
     assert (found["fixed"], found["remaining"]) == ([], [])
     lock = service.lock_bytes()
@@ -214,8 +221,9 @@ def test_a_new_dependency_with_an_advisory_holds_back_its_parent(
 
     assert result.code == 0, result.err
     assert changes(result.json) == {"tinydb": ("1.2.0", "1.2.1", "patch", True)}
+    # tinydocs is in no lock: nothing is held at a version of it.
     assert security_of(result.json)["held_back"] == [
-        {"name": "tinydocs", "version": "1.0.0", "ids": ["GHSA-tiny-docs-0100"], "parent": "tinyweb"}
+        held("tinydocs", "1.0.0", "GHSA-tiny-docs-0100", parent="tinyweb", held_at=None)
     ]
 
 
@@ -314,6 +322,133 @@ def test_security_set_without_a_source_says_so(
     assert "no advisory source is configured: security checks are off" in note
 
 
+def pin_tinyweb_to_a_release_that_needs_the_vulnerable_tinyutil(
+    service: Service, publish: Callable[..., Path]
+) -> None:
+    """tinyweb 1.0.7 needs tinyutil 1.1.1 (which has an advisory) and is pinned in the update table, so
+    the cap below 1.1.1 leaves uv no solution; tinydb 1.2.7 depends on tinyutil too, but not on that
+    version. (Versions no other test publishes: uv's cache outlives a test, and other contents under
+    the same name and version would not match their hash.)"""
+    publish("tinyutil", "1.1.1")
+    publish("tinyweb", "1.0.7", requires=("tinyutil==1.1.1",))
+    publish("tinydb", "1.2.7", requires=("tinyutil>=1.0",))
+    pyproject = service.project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.venvkeeper.update.packages]\ntinyweb = "==1.0.7"\n')
+    service.commit_and_push("pin tinyweb")
+
+
+def test_a_package_whose_update_needs_the_vulnerable_version_is_held_too_and_the_rest_ships(
+    service: Service,
+    publish: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    smtp: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pin_tinyweb_to_a_release_that_needs_the_vulnerable_tinyutil(service, publish)
+    osv = export(tmp_path, BAD_TINYUTIL)
+
+    text = vk(capsys, "update", service.project, "--env", service.env, "--dry-run", "--osv", osv)
+    assert text.code == 0, text.out + text.err
+    assert mentions(text.out, "held back:", "tinyutil", "1.1.1", "GHSA-tiny-util-0111", "held at 1.1.0"), (
+        text.out
+    )
+    assert mentions(
+        text.out,
+        "held back:",
+        "tinyweb 1.0.7",
+        "depends on tinyutil",
+        "GHSA-tiny-util-0111",
+        "held at 1.0.0",
+        "uv, with tinyutil capped:",
+    ), text.out
+    use_mail(monkeypatch, smtp.port)
+
+    result = update(capsys, service, "--osv", str(osv))
+
+    assert result.code == 0, result.out + result.err
+    report = result.json
+    assert report["outcome"] == "updated"
+    assert changes(report) == {"tinydb": ("1.2.0", "1.2.7", "patch", True)}
+    assert report["held"] == []  # held for the advisory, not for moving past the policy
+    tinyweb = held("tinyweb", "1.0.7", "GHSA-tiny-util-0111", requires="tinyutil", held_at="1.0.0")
+    found = security_of(report)["held_back"]
+    assert [{**e, "uv": None} for e in found] == [
+        held("tinyutil", "1.1.1", "GHSA-tiny-util-0111", held_at="1.1.0"),
+        {**tinyweb, "uv": None},
+    ]
+    # uv's own reason, as it gave it with tinyutil capped.
+    said = found[1]["uv"]
+    assert said.startswith("No solution found when resolving dependencies"), said
+    assert "tinyweb" in said and "tinyutil==1.1.1" in said, said
+    lock = service.lock_bytes()
+    for name, version in (("tinydb", "1.2.7"), ("tinyweb", "1.0.0"), ("tinyutil", "1.1.0")):
+        assert f'name = "{name}"\nversion = "{version}"'.encode() in lock, name
+    assert head(service.project) != service.head
+    assert service.remote is not None and service.remote.head() == head(service.project)
+    message = commit_message(service.project)
+    assert mentions(message, "Held back:", "tinyweb 1.0.7", "depends on tinyutil", "held at 1.0.0"), message
+    assert [service.imported_version(m) for m in ("tinydb", "tinyweb", "tinyutil")] == [
+        "1.2.7",
+        "1.0.0",
+        "1.1.0",
+    ]
+    (message_,) = smtp.messages
+    mail = parts(message_)["text/plain"]
+    assert "Advisories:" in mail
+    assert mentions(
+        mail,
+        "held back:",
+        "tinyweb 1.0.7",
+        "depends on tinyutil",
+        "held at 1.0.0",
+        "uv, with tinyutil capped: No solution",
+    ), mail
+    assert service.history()[-1]["security"]["held_back"] == ["GHSA-tiny-util-0111"]
+
+
+def test_when_nothing_can_be_held_the_run_says_the_cap_left_no_solution_in_uvs_words(
+    service: Service,
+    publish: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    smtp: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    index: LocalIndex,
+) -> None:
+    pin_tinyweb_to_a_release_that_needs_the_vulnerable_tinyutil(service, publish)
+    # The locked tinyweb is gone from the index: every tinyweb left needs the vulnerable tinyutil.
+    index.unpublish("tinyweb", "1.0.0")
+    osv = export(tmp_path, BAD_TINYUTIL)
+    use_mail(monkeypatch, smtp.port)
+
+    text = vk(capsys, "update", service.project, "--env", service.env, "--osv", osv)
+
+    assert text.code == 1, text.out + text.err
+    assert text.error_line.startswith(
+        "error: relock-failed: holding back versions with known advisories leaves no solution: "
+        "tinyutil below 1.1.1 (GHSA-tiny-util-0111); uv could not re-lock: No solution found"
+    ), text.err
+    assert "all versions of tinyweb depend on tinyutil==1.1.1" in text.error_line, text.err
+    assert "uv.lock was not changed" in text.error_line
+    assert mentions(text.out, "held back:", "tinyweb 1.0.7", "depends on tinyutil"), text.out
+    assert "hint: nothing newer without a known advisory fits" in text.err
+    service.assert_lock_and_live_untouched()
+
+    result = update(capsys, service, "--osv", str(osv))
+    assert (result.code, result.json["outcome"]) == (1, "relock-failed")
+    assert result.json["changes"] == []
+    assert [(e["name"], e["requires"]) for e in security_of(result.json)["held_back"]] == [
+        ("tinyutil", None),
+        ("tinyweb", "tinyutil"),
+    ]
+    service.assert_lock_and_live_untouched()
+    assert [e["outcome"] for e in service.history()] == ["relock-failed", "relock-failed"]
+    mail = parts(smtp.messages[0])["text/plain"]
+    assert mentions(mail, "Reason:", "leaves no solution", "No solution found"), mail
+    assert mentions(mail, "held back:", "tinyutil", "1.1.1", "GHSA-tiny-util-0111"), mail
+
+
 # The pure decisions.
 
 
@@ -404,3 +539,46 @@ def test_only_registry_packages_are_screened() -> None:
     )
     assert source.asked == ["tinyutil"]
     assert set(adjust.held_back) == {"tinyutil"}
+
+
+def test_dependents_are_the_moved_packages_that_lead_to_a_capped_one() -> None:
+    lock = {
+        "package": [
+            {"name": "app-web", "dependencies": [{"name": "Mid"}]},  # moved, through a new package
+            {"name": "mid", "dependencies": [{"name": "tinyutil"}]},  # new
+            {"name": "tinyweb", "dependencies": [{"name": "tinyutil"}]},  # moved
+            {"name": "top", "dependencies": [{"name": "tinyweb"}]},  # moved, through a moved package
+            {"name": "steady", "dependencies": [{"name": "tinyutil"}]},  # did not move
+            {"name": "tinyutil", "dependencies": []},
+        ]
+    }
+    moved = {"app-web", "tinyweb", "top", "tinyutil"}
+    found = security.dependents(lock, {"tinyutil"}, moved, added={"mid"})
+    assert found == {"app-web": "tinyutil", "tinyweb": "tinyutil", "top": "tinyutil"}
+    assert security.dependents(lock, {"steady"}, moved, added={"mid"}) == {}
+    said = "Because tinyweb>=1.0.1 depends on tinyutil==1.1.1 and App_Web==2 depends on tinyweb, ..."
+    assert security.named_in(said, found) == ["app-web", "tinyweb"]
+
+
+def test_unblock_holds_only_what_uvs_reason_names_and_gives_up_when_it_names_none() -> None:
+    lock = {
+        "package": [
+            {"name": "tinyweb", "version": "1.0.1", "dependencies": [{"name": "tinyutil"}]},
+            {"name": "tinydb", "version": "1.2.1", "dependencies": [{"name": "tinyutil"}]},
+            {"name": "tinyutil", "version": "1.1.1"},
+        ]
+    }
+    adjust = screen.Adjust(fresh={"tinyutil": "1.1.1"}, judged=lock, moved={"tinyweb", "tinydb", "tinyutil"})
+    adjust.held_back["tinyutil"] = {"name": "tinyutil", "version": "1.1.1", "ids": ["GHSA-x"]}
+    said = (
+        "No solution found: Because tinyweb==1.0.1 depends on tinyutil==1.1.1 and tinyutil>=1.1.0,<1.1.1, ..."
+    )
+
+    assert screen.unblock(adjust, said)
+    assert adjust.hold == {"tinyweb"}  # tinydb depends on tinyutil too, but uv does not name it
+    assert adjust.held_back["tinyweb"]["requires"] == "tinyutil"
+    assert adjust.held_back["tinyweb"]["version"] == "1.0.1"
+    assert adjust.held_back["tinyweb"]["uv"] == said
+    # The same words again (tinyweb already held): nothing more to hold, the caps leave no way.
+    assert not screen.unblock(adjust, said)
+    assert adjust.hold == {"tinyweb"}

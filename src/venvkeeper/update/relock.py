@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from venvkeeper.core.errors import VenvkeeperError
+from venvkeeper.gateways.uvfailure import NO_SOLUTION
 from venvkeeper.generations import engine
 from venvkeeper.update import plan as updateplan
 from venvkeeper.update import screen
@@ -24,6 +25,18 @@ __all__ = ["RELOCK_ATTEMPTS", "Relocked", "relock"]
 
 # Re-locks per run: the first, then one for each round of packages held back after breaking a rule.
 RELOCK_ATTEMPTS = 3
+
+
+# How engine.relock begins its error; uv's own words follow.
+_UV_SAID = "uv could not re-lock: "
+
+
+class _NoSolutionError(Exception):
+    """uv found no solution: the run's end (``stop``) unless an advisory cap caused it."""
+
+    def __init__(self, error: VenvkeeperError, stop: Stop) -> None:
+        super().__init__(error.message)
+        self.error, self.stop = error, stop
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,17 @@ def relock(session: Session, pre: Preflight) -> Relocked:
     versions = updateplan.locked_versions(pre.lock, registry_only=True)
     adjust = screen.start(pre.screening, versions, pre.config, result.policy)
     for attempt in range(screen.SECURITY_ROUNDS + 1):
-        new_lock, new, changes, held = _resolve(session, pre, versions, adjust, first=attempt == 0)
+        try:
+            new_lock, new, changes, held = _resolve(session, pre, versions, adjust, first=attempt == 0)
+        except _NoSolutionError as failed:
+            # A cap below a vulnerable version may be what leaves uv no way: another package's new
+            # version needs that version. Hold that package too and resolve again, or say so.
+            if not adjust.fresh:
+                raise failed.stop from None
+            said = failed.error.message.removeprefix(_UV_SAID)
+            if attempt == screen.SECURITY_ROUNDS or not screen.unblock(adjust, said):
+                raise screen.blocked(session, adjust, failed.error) from None
+            continue
         last = attempt >= screen.SECURITY_ROUNDS - 1
         if pre.screening is None:
             break
@@ -106,7 +129,10 @@ def _relock_once(
     try:
         engine.relock(pre.relock_stage, plan.requests, pre.python)
     except VenvkeeperError as exc:
-        raise Stop("relock-failed", f"{exc.message}; uv.lock was not changed", hint=exc.hint) from None
+        stop = Stop("relock-failed", f"{exc.message}; uv.lock was not changed", hint=exc.hint)
+        if exc.cause == NO_SOLUTION:
+            raise _NoSolutionError(exc, stop) from None
+        raise stop from None
     finally:
         session.timed("relock", started)
     new_lock = (pre.relock_stage / "uv.lock").read_bytes()

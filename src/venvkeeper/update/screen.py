@@ -19,7 +19,16 @@ from venvkeeper.update import security
 from venvkeeper.update.config import UpdateConfig
 from venvkeeper.update.session import Session, Stop, refused
 
-__all__ = ["SECURITY_ROUNDS", "Adjust", "judge", "screen_current", "start", "summarize"]
+__all__ = [
+    "SECURITY_ROUNDS",
+    "Adjust",
+    "blocked",
+    "judge",
+    "screen_current",
+    "start",
+    "summarize",
+    "unblock",
+]
 
 # Re-locks for the advisories: capped below a vulnerable version, then held at the locked one.
 SECURITY_ROUNDS = 4
@@ -33,6 +42,12 @@ class Adjust:
     rules: dict[str, str] = field(default_factory=dict)  # name -> the rule its change is checked by
     hold: set[str] = field(default_factory=set)  # kept at the locked version
     held_back: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> the report's entry
+    # The caps the last judged re-lock added (name -> the vulnerable version), with that lock and what
+    # moved in it: if uv then finds no solution, these say which packages' new versions need them.
+    fresh: dict[str, str] = field(default_factory=dict)
+    judged: Mapping[str, Any] = field(default_factory=dict)
+    moved: set[str] = field(default_factory=set)
+    added: set[str] = field(default_factory=set)
 
     def apply(self, plan: updateplan.UpgradePlan) -> updateplan.UpgradePlan:
         requests = {n: r for n, r in self.requests.items() if n not in self.hold}
@@ -110,8 +125,9 @@ def judge(
     bad = security.vulnerable_candidates(asked, _ask(screening, asked), screening.current)
     moved = {c.name for c in changes if c.old}
     added = {c.name for c in changes if not c.old}
+    adjust.fresh, adjust.judged, adjust.moved, adjust.added = {}, new_lock, moved, added
     for name, (version, known) in bad.items():
-        entry = {"name": name, "version": version, "ids": sorted({k.id for k in known}), "parent": None}
+        entry = _entry(name, version, sorted({k.id for k in known}))
         adjust.held_back.setdefault(name, entry)
         if name in added:
             for parent in sorted(security.parents_of(new_lock, name, moved, added)):
@@ -126,7 +142,50 @@ def judge(
         else:
             adjust.requests[name] = capped
             adjust.rules.pop(name, None)  # back to its policy: the widening took a vulnerable version
+            adjust.fresh[name] = version
     return bool(bad)
+
+
+def _entry(name: str, version: str, ids: list[str], **more: Any) -> dict[str, Any]:
+    """A held-back entry of the report, every key present (``held_at`` is set once the lock is final)."""
+    entry = {"name": name, "version": version, "ids": ids, "parent": None, "requires": None, "uv": None}
+    return {**entry, **more, "held_at": None}
+
+
+def unblock(adjust: Adjust, uv_reason: str) -> bool:
+    """uv found no solution with the last caps: hold at their locked versions the packages whose new
+    versions depend on a capped one and that uv's reason names (its derivation names each package the
+    conflict runs through; a dependent it does not name is not in the way). False when none is left
+    to hold: the caps make the resolution impossible."""
+    users = security.dependents(adjust.judged, adjust.fresh, adjust.moved, adjust.added)
+    left = {name: capped for name, capped in users.items() if name not in adjust.hold}
+    chosen = security.named_in(uv_reason, left)
+    for name in chosen:
+        capped = left[name]
+        version = ", ".join(updateplan.locked_versions(adjust.judged).get(name, ())) or "?"
+        ids = adjust.held_back[capped]["ids"]
+        adjust.held_back[name] = _entry(name, version, ids, requires=capped, uv=uv_reason)
+        adjust.hold.add(name)
+    return bool(chosen)
+
+
+def blocked(session: Session, adjust: Adjust, error: VenvkeeperError) -> Stop:
+    """The run's end when the caps leave uv no solution and nothing more can be held: uv's reason, and
+    the report's advisories naming what was held back."""
+    capped = ", ".join(
+        f"{name} below {version} ({', '.join(adjust.held_back[name]['ids'])})"
+        for name, version in sorted(adjust.fresh.items())
+    )
+    found = session.result.security
+    if found is not None:
+        found.held_back = [adjust.held_back[n] for n in sorted(adjust.held_back)]
+    return Stop(
+        "relock-failed",
+        f"holding back versions with known advisories leaves no solution: {capped or 'the caps'}; "
+        f"{error.message}; uv.lock was not changed",
+        hint="nothing newer without a known advisory fits the other packages' requirements; pin the "
+        "packages that need the vulnerable version in [tool.venvkeeper.update.packages], or wait for a fix",
+    )
 
 
 def summarize(
@@ -145,5 +204,6 @@ def summarize(
     except VenvkeeperError as exc:
         raise Stop("relock-failed", f"the advisories cannot be read: {exc.message}", hint=exc.hint) from None
     found = security.report(screening, versions, new, after)
-    found.held_back = [adjust.held_back[n] for n in sorted(adjust.held_back)]
+    held = adjust.held_back
+    found.held_back = [{**held[n], "held_at": ", ".join(new.get(n, ())) or None} for n in sorted(held)]
     session.result.security = found

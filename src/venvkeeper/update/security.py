@@ -11,6 +11,7 @@ default); the tests still judge it. The advisories come from a source the comman
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +33,10 @@ __all__ = [
     "SecurityReport",
     "cap_request",
     "commit_notes",
+    "dependents",
     "fix_targets",
     "lines",
+    "named_in",
     "parents_of",
     "report",
     "vulnerable_candidates",
@@ -197,6 +200,44 @@ def parents_of(
     return parents
 
 
+def dependents(
+    lock: Mapping[str, Any], names: Collection[str], moved: Collection[str], added: Collection[str]
+) -> dict[str, str]:
+    """The packages of ``moved`` whose version in ``lock`` depends on one of ``names``, directly or
+    through packages that moved or are new too: each -> the name of ``names`` it leads to.
+
+    When a cap below a vulnerable version leaves uv no solution, these are the packages whose new
+    version may be what needs the vulnerable one: held at their locked versions (which the old lock
+    shows need no such version), they give uv back a way out."""
+    users: dict[str, set[str]] = {}
+    for package in lock.get("package", []):
+        parent = canonicalize_name(str(package.get("name", "")))
+        for dependency in package.get("dependencies", []):
+            users.setdefault(canonicalize_name(str(dependency.get("name", ""))), set()).add(parent)
+    found: dict[str, str] = {}
+    for name in sorted(names):
+        seen, todo = {name}, [name]
+        while todo:
+            for parent in sorted(users.get(todo.pop(), ())):
+                if parent in seen or (parent not in moved and parent not in added):
+                    continue
+                seen.add(parent)
+                todo.append(parent)
+                if parent in moved and parent not in names:
+                    found.setdefault(parent, name)
+    return found
+
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def named_in(text: str, names: Iterable[str]) -> list[str]:
+    """Those of ``names`` that ``text`` (uv's account of a failed resolution) names: uv's derivation
+    names every package the conflict runs through, so these are the ones to hold first."""
+    said = {canonicalize_name(word.rstrip(".-_")) for word in _WORD.findall(text)}
+    return sorted(name for name in names if name in said)
+
+
 @dataclass
 class SecurityReport:
     """What the report, the history and the mail say about advisories."""
@@ -205,7 +246,10 @@ class SecurityReport:
     level: str
     fixed: list[dict[str, Any]] = field(default_factory=list)  # {name, old, new, id}
     remaining: list[dict[str, Any]] = field(default_factory=list)  # {name, version, id}
-    held_back: list[dict[str, Any]] = field(default_factory=list)  # {name, version, ids, held_at}
+    # {name, version, ids, parent, requires, uv, held_at}: ``parent`` the package a new dependency with
+    # an advisory holds back; ``requires`` the vulnerable package a package's new version depends on
+    # when the cap on it left uv no solution (``uv``: uv's reason); ``held_at`` the version kept.
+    held_back: list[dict[str, Any]] = field(default_factory=list)
     note: str | None = None  # why security is off although configured
 
     def to_json(self) -> dict[str, Any]:
@@ -248,11 +292,12 @@ def report(
 
 
 def commit_notes(found: SecurityReport | None) -> list[str]:
-    """The commit message's lines: each advisory the update fixes, and each it leaves."""
+    """The commit message's lines: each advisory the update fixes, each it leaves, each it held back."""
     if found is None:
         return []
     notes = [f"Fixes {e['id']} ({e['name']} {e['old']})" for e in found.fixed]
-    return notes + [f"Still affected: {e['id']} ({e['name']} {e['version']})" for e in found.remaining]
+    notes += [f"Still affected: {e['id']} ({e['name']} {e['version']})" for e in found.remaining]
+    return notes + [f"Held back: {_held_line(e).removeprefix('held back: ')}" for e in found.held_back]
 
 
 def lines(security: Mapping[str, Any] | None) -> list[str]:
@@ -263,12 +308,24 @@ def lines(security: Mapping[str, Any] | None) -> list[str]:
         return [str(security["note"])]
     out: list[str] = []
     for entry in security.get("held_back") or []:
-        ids = ", ".join(entry.get("ids") or [])
-        via = f", brought in by {entry['parent']}" if entry.get("parent") else ""
-        out.append(f"held back: {entry.get('name')} {entry.get('version')} ({ids}{via})")
+        out.append(_held_line(entry))
     for entry in security.get("fixed") or []:
         moved = f"{entry.get('old')} -> {entry.get('new') or '-'}"
         out.append(f"fixed: {entry.get('name')} {moved} ({entry.get('id')})")
     for entry in security.get("remaining") or []:
         out.append(f"remaining: {entry.get('name')} {entry.get('version')} ({entry.get('id')})")
     return out or [f"none known ({security.get('source')})"]
+
+
+def _held_line(entry: Mapping[str, Any]) -> str:
+    ids = ", ".join(entry.get("ids") or [])
+    what = f"{entry.get('name')} {entry.get('version')}"
+    if entry.get("requires"):
+        why = f"depends on {entry['requires']}, held back for {ids}"
+    else:
+        why = ids + (f", brought in by {entry['parent']}" if entry.get("parent") else "")
+    line = f"held back: {what} ({why})"
+    if entry.get("held_at"):
+        line += f", held at {entry['held_at']}"
+    # uv's own words, as it gave them with the dependency capped: why this package is held too.
+    return line + (f"; uv, with {entry['requires']} capped: {entry['uv']}" if entry.get("uv") else "")
