@@ -132,6 +132,28 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/test_update_security.py::test_a_vulnerable_candidate_is_held_back_and_named",),
     ),
     Mutation(
+        "update-advisory-unblock",
+        "a cap below a vulnerable version that leaves uv no solution holds the package whose update needs "
+        "that version, and the rest of the update ships",
+        "update/screen.py",
+        (("    chosen = security.named_in(uv_reason, left)\n", "    chosen: list[str] = []\n"),),
+        (
+            "tests/test_update_security.py::"
+            "test_a_package_whose_update_needs_the_vulnerable_version_is_held_too_and_the_rest_ships",
+        ),
+    ),
+    Mutation(
+        "update-advisory-unblock-named",
+        "only the dependents uv's reason names are held back: another dependent of the capped package "
+        "still moves",
+        "update/screen.py",
+        (("    chosen = security.named_in(uv_reason, left)\n", "    chosen = sorted(left)\n"),),
+        (
+            "tests/test_update_security.py::"
+            "test_a_package_whose_update_needs_the_vulnerable_version_is_held_too_and_the_rest_ships",
+        ),
+    ),
+    Mutation(
         "update-security-level",
         "a fix of a known advisory passes the policy only as far as [tool.venvkeeper.update] security allows",
         "update/security.py",
