@@ -449,6 +449,27 @@ def test_when_nothing_can_be_held_the_run_says_the_cap_left_no_solution_in_uvs_w
     assert mentions(mail, "held back:", "tinyutil", "1.1.1", "GHSA-tiny-util-0111"), mail
 
 
+def test_a_pin_to_a_version_with_an_advisory_holds_the_package_at_the_locked_version(
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Capped below the pinned 1.2.2, uv would take 1.2.1, which the pin forbids: held at 1.2.0."""
+    publish("tinydb", "1.2.1")
+    publish("tinydb", "1.2.2")
+    pyproject = service.project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.venvkeeper.update.packages]\ntinydb = "==1.2.2"\n')
+    service.commit_and_push("pin tinydb")
+
+    result = update(capsys, service, "--osv", str(export(tmp_path, BAD_TINYDB)))
+
+    assert result.code == 0, result.out + result.err
+    assert (result.json["outcome"], result.json["changes"]) == ("no-updates", [])
+    assert result.json["reason"] == "no updates within the patch policy (tinydb held back: known advisories)"
+    assert security_of(result.json)["held_back"] == [
+        held("tinydb", "1.2.2", "GHSA-tiny-db00-0122", held_at="1.2.0")
+    ]
+    service.assert_lock_and_live_untouched()
+
+
 # The pure decisions.
 
 

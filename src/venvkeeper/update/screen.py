@@ -41,6 +41,7 @@ class Adjust:
     requests: dict[str, str] = field(default_factory=dict)  # name -> its --upgrade-package request
     rules: dict[str, str] = field(default_factory=dict)  # name -> the rule its change is checked by
     hold: set[str] = field(default_factory=set)  # kept at the locked version
+    pinned: set[str] = field(default_factory=set)  # pinned (``==VERSION``) in the update table
     held_back: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> the report's entry
     # The caps the last judged re-lock added (name -> the vulnerable version), with that lock and what
     # moved in it: if uv then finds no solution, these say which packages' new versions need them.
@@ -93,6 +94,7 @@ def start(
     if screening is None:
         return adjust
     rules = {name: config.packages.get(name, policy) for name in versions}
+    adjust.pinned = {name for name, rule in rules.items() if rule.startswith("==")}
     for name, target in security.fix_targets(versions, rules, screening.current, screening.level).items():
         adjust.requests[name] = security.widened_request(name, target, rules[name])
         adjust.rules[name] = screening.level
@@ -135,7 +137,9 @@ def judge(
                 adjust.held_back[name]["parent"] = parent
             continue
         capped = None
-        if not last and len(versions.get(name, ())) == 1:
+        # A pin names the one version to take: capped below it, uv would take another, which the pin
+        # forbids; held at the locked version instead.
+        if not last and len(versions.get(name, ())) == 1 and name not in adjust.pinned:
             capped = security.cap_request(name, versions[name][0], version)
         if capped is None:
             adjust.hold.add(name)
