@@ -432,7 +432,7 @@ def test_when_nothing_can_be_held_the_run_says_the_cap_left_no_solution_in_uvs_w
     assert "all versions of tinyweb depend on tinyutil==1.1.1" in text.error_line, text.err
     assert "uv.lock was not changed" in text.error_line
     assert mentions(text.out, "held back:", "tinyweb 1.0.7", "depends on tinyutil"), text.out
-    assert "hint: nothing newer without a known advisory fits" in text.err
+    assert "hint: the packages uv names need the version with the advisory" in text.err
     service.assert_lock_and_live_untouched()
 
     result = update(capsys, service, "--osv", str(osv))

@@ -50,7 +50,9 @@ def relock(session: Session, pre: Preflight) -> Relocked:
     """Re-lock; the changes, the packages held and the lock's diff go into the report.
 
     With an advisory source (``pre.screening``), a re-lock that installs a version with a known
-    advisory is done again with that version held back (:mod:`.screen`)."""
+    advisory is done again with that version held back (:mod:`.screen`); when that cap leaves uv no
+    solution, the packages whose new versions need the vulnerable one are held too, and the re-lock
+    runs again (or the run ends saying the caps left no solution, in uv's words)."""
     result = session.result
     old_lock = pre.workspace.lock_bytes
     versions = updateplan.locked_versions(pre.lock, registry_only=True)

@@ -164,9 +164,10 @@ def unblock(adjust: Adjust, uv_reason: str) -> bool:
     users = security.dependents(adjust.judged, adjust.fresh, adjust.moved, adjust.added)
     left = {name: capped for name, capped in users.items() if name not in adjust.hold}
     chosen = security.named_in(uv_reason, left)
+    judged = updateplan.locked_versions(adjust.judged)
     for name in chosen:
         capped = left[name]
-        version = ", ".join(updateplan.locked_versions(adjust.judged).get(name, ())) or "?"
+        version = ", ".join(judged.get(name, ())) or "?"
         ids = adjust.held_back[capped]["ids"]
         adjust.held_back[name] = _entry(name, version, ids, requires=capped, uv=uv_reason)
         adjust.hold.add(name)
@@ -185,10 +186,11 @@ def blocked(session: Session, adjust: Adjust, error: VenvkeeperError) -> Stop:
         found.held_back = [adjust.held_back[n] for n in sorted(adjust.held_back)]
     return Stop(
         "relock-failed",
-        f"holding back versions with known advisories leaves no solution: {capped or 'the caps'}; "
+        f"holding back versions with known advisories leaves no solution: {capped}; "
         f"{error.message}; uv.lock was not changed",
-        hint="nothing newer without a known advisory fits the other packages' requirements; pin the "
-        "packages that need the vulnerable version in [tool.venvkeeper.update.packages], or wait for a fix",
+        hint="the packages uv names need the version with the advisory: wait for releases that do not, "
+        "or, if the advisory does not apply here, ignore it in [tool.venvkeeper.audit] ignore "
+        "(id, until, reason)",
     )
 
 

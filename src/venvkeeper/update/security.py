@@ -233,7 +233,8 @@ _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 def named_in(text: str, names: Iterable[str]) -> list[str]:
     """Those of ``names`` that ``text`` (uv's account of a failed resolution) names: uv's derivation
-    names every package the conflict runs through, so these are the ones to hold first."""
+    names every package the conflict runs through, so these are the ones in the way (a word of uv's
+    prose that happens to be a package's name only holds that package back one round more)."""
     said = {canonicalize_name(word.rstrip(".-_")) for word in _WORD.findall(text)}
     return sorted(name for name in names if name in said)
 
