@@ -449,6 +449,35 @@ def test_when_nothing_can_be_held_the_run_says_the_cap_left_no_solution_in_uvs_w
     assert mentions(mail, "held back:", "tinyutil", "1.1.1", "GHSA-tiny-util-0111"), mail
 
 
+def test_a_pinned_package_that_needs_the_vulnerable_version_through_another_is_held_with_it(
+    service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """tinyextra 1.0.8 (pinned) needs tinyweb 1.0.8, which needs the vulnerable tinyutil 1.1.1: both are
+    held at their locked versions; tinydb, which depends on tinyutil but not on 1.1.1, still moves."""
+    publish("tinyutil", "1.1.1")
+    publish("tinyweb", "1.0.8", requires=("tinyutil==1.1.1",))
+    publish("tinyextra", "1.0.8", requires=("tinyweb>=1.0.8",))
+    publish("tinydb", "1.2.8", requires=("tinyutil>=1.0",))
+    pyproject = service.project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + '\n[tool.venvkeeper.update.packages]\ntinyextra = "==1.0.8"\n'
+    )
+    service.commit_and_push("pin tinyextra")
+
+    result = update(capsys, service, "--dry-run", "--osv", str(export(tmp_path, BAD_TINYUTIL)))
+
+    assert result.code == 0, result.out + result.err
+    assert result.json["outcome"] == "would-update"
+    assert changes(result.json) == {"tinydb": ("1.2.0", "1.2.8", "patch", True)}
+    found = security_of(result.json)["held_back"]
+    assert [(e["name"], e["version"], e["requires"], e["held_at"]) for e in found] == [
+        ("tinyextra", "1.0.8", "tinyutil", "1.0.0"),
+        ("tinyutil", "1.1.1", None, "1.1.0"),
+        ("tinyweb", "1.0.8", "tinyutil", "1.0.0"),
+    ]
+    service.assert_lock_and_live_untouched()
+
+
 def test_a_pin_to_a_version_with_an_advisory_holds_the_package_at_the_locked_version(
     service: Service, publish: Callable[..., Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -603,3 +632,6 @@ def test_unblock_holds_only_what_uvs_reason_names_and_gives_up_when_it_names_non
     # The same words again (tinyweb already held): nothing more to hold, the caps leave no way.
     assert not screen.unblock(adjust, said)
     assert adjust.hold == {"tinyweb"}
+    # uv's derivation goes on below its first sentence: a package named there is held too.
+    assert screen.unblock(adjust, said, "  And because tinydb==1.2.1 depends on tinyutil==1.1.1, ...")
+    assert adjust.hold == {"tinyweb", "tinydb"}

@@ -66,7 +66,7 @@ def relock(session: Session, pre: Preflight) -> Relocked:
             if not adjust.fresh:
                 raise failed.stop from None
             said = failed.error.message.removeprefix(_UV_SAID)
-            if attempt == screen.SECURITY_ROUNDS or not screen.unblock(adjust, said):
+            if attempt == screen.SECURITY_ROUNDS or not screen.unblock(adjust, said, failed.error.detail):
                 raise screen.blocked(session, adjust, failed.error) from None
             continue
         last = attempt >= screen.SECURITY_ROUNDS - 1

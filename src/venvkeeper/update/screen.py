@@ -156,14 +156,14 @@ def _entry(name: str, version: str, ids: list[str], **more: Any) -> dict[str, An
     return {**entry, **more, "held_at": None}
 
 
-def unblock(adjust: Adjust, uv_reason: str) -> bool:
+def unblock(adjust: Adjust, uv_reason: str, uv_output: str = "") -> bool:
     """uv found no solution with the last caps: hold at their locked versions the packages whose new
-    versions depend on a capped one and that uv's reason names (its derivation names each package the
-    conflict runs through; a dependent it does not name is not in the way). False when none is left
+    versions depend on a capped one and that uv names (its derivation, ``uv_output``, names each package
+    the conflict runs through; a dependent it does not name is not in the way). False when none is left
     to hold: the caps make the resolution impossible."""
     users = security.dependents(adjust.judged, adjust.fresh, adjust.moved, adjust.added)
     left = {name: capped for name, capped in users.items() if name not in adjust.hold}
-    chosen = security.named_in(uv_reason, left)
+    chosen = security.named_in(f"{uv_reason}\n{uv_output}", left)
     judged = updateplan.locked_versions(adjust.judged)
     for name in chosen:
         capped = left[name]
