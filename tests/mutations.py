@@ -285,6 +285,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("        or minors[0] not in _interpreter_minor(os.path.realpath(python))\n", ""),),
         ("tests/test_platform_heal.py::test_if_needed_does_not_take_a_broken_environment_for_a_healthy_one",),
     ),
+    Mutation(
+        "if-needed-through-link-root",
+        "heal --if-needed under --link-root does not take a venv linked past DIR/python3.X for healthy",
+        "doctor/quickcheck.py",
+        (("            return target.startswith(stable)\n", "            return True\n"),),
+        ("tests/test_platform_heal.py::test_the_quick_look_still_sends_a_broken_stdlib_venv_to_heal",),
+    ),
 )
 
 
