@@ -292,6 +292,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("            return target.startswith(stable)\n", "            return True\n"),),
         ("tests/test_platform_heal.py::test_the_quick_look_still_sends_a_broken_stdlib_venv_to_heal",),
     ),
+    Mutation(
+        "interpreter-link-dangling",
+        "doctor names the platform's dangling DIR/python3.X link, not only what it breaks in the environment",
+        "doctor/envfacts.py",
+        (("        facts.interpreter_link = _dangling_minor_link(named)\n", "        pass\n"),),
+        ("tests/test_platform_heal.py::test_doctor_names_the_platform_s_dangling_link_and_both_fixes",),
+    ),
 )
 
 

@@ -209,6 +209,88 @@ def test_the_link_root_comes_from_the_environment_variable(
     assert outcome.out.splitlines()[-1].startswith("heal: 1 environment: 0 healthy, 1 healed")
 
 
+def _routed_then_collected(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, python: Path
+) -> tuple[Path, Path, Path]:
+    """A venv healed through ``links/python3.11``, whose store entry the store then collected:
+    (env, links, the removed entry)."""
+    store, links, env = tmp_path / "store", tmp_path / "links", tmp_path / "srv" / ".venv"
+    entry = _store_entry(store, python, "a", _version(python))
+    _venv(env, entry / "bin" / "python3", "tinyweb==1.0.0")
+    assert vk(capsys, "heal", "--env", env, "--link-root", links).code == 0
+    shutil.rmtree(entry)
+    assert not (env / "bin" / "python").exists()
+    return env, links, entry
+
+
+def test_doctor_names_the_platform_s_dangling_link_and_both_fixes(
+    patches: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    older, newer = patches
+    env, links, gone = _routed_then_collected(capsys, tmp_path, older)
+    link = links / "python3.11"
+
+    doctor = vk(capsys, "doctor", "--env", env, "--json")
+
+    assert doctor.code == 1, doctor.out
+    [finding] = doctor.json["findings"]  # not home-missing and interpreter-dangling besides
+    assert (finding["code"], finding["severity"], finding["path"]) == (
+        "interpreter-link-dangling",
+        "error",
+        "bin/python",
+    )
+    assert finding["seen"] == (
+        f"{link} -> {gone}, which does not exist (the store entry was removed or moved); "
+        "bin/python, bin/python3, bin/python3.11 and pyvenv.cfg's home go through it"
+    )
+    assert finding["repair"] == (
+        f"re-point the platform's link: ln -sfn NEW_STORE_ENTRY {link} (every environment on it follows), "
+        f"or venvkeeper heal --env {env} --link-root {links} --python NEW_STORE_ENTRY/bin/python3"
+    )
+    text = vk(capsys, "doctor", "--env", env)
+    assert text.code == 1
+    assert "  error   interpreter-link-dangling bin/python\n" in text.out
+    assert f"      {finding['seen']}\n      heal: {finding['repair']}\n" in text.out
+
+    # The first fix, the platform's: one link re-pointed, and the environment runs on the new entry.
+    before = snapshot(env)
+    new_entry = _store_entry(tmp_path / "store", newer, "b", _version(newer))
+    _repoint(link, new_entry)
+    assert _runs(env) == "tinyweb 1.0.0"
+    assert vk(capsys, "doctor", "--env", env, "--json").json["findings"] == []
+    assert _quick_look(env, links) == "0 False\n"
+    assert snapshot(env) == before
+
+
+def test_heal_onto_a_new_store_entry_re_points_the_dangling_link(
+    patches: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    older, newer = patches
+    env, links, _ = _routed_then_collected(capsys, tmp_path, older)
+    new_entry = _store_entry(tmp_path / "store", newer, "b", _version(newer))
+
+    healed = vk(
+        capsys,
+        "heal",
+        "--env",
+        env,
+        "--link-root",
+        links,
+        "--python",
+        new_entry / "bin" / "python3",
+        "--json",
+    )
+
+    assert healed.code == 0, healed.out + healed.err
+    outcomes = {o["code"]: o["outcome"] for o in healed.json["outcomes"]}
+    assert outcomes == {"interpreter-link-dangling": "repaired"}
+    assert os.readlink(links / "python3.11") == str(new_entry)
+    assert os.readlink(env / "bin" / "python") == f"{links}/python3.11/bin/python3"
+    assert _runs(env) == "tinyweb 1.0.0"
+    assert _python_version(env) == _version(newer)
+    assert vk(capsys, "doctor", "--env", env, "--json").json["findings"] == []
+
+
 # -- the quick look after a heal, whatever links the environment's maker wrote -----------------
 
 
