@@ -268,18 +268,17 @@ def test_heal_onto_a_new_store_entry_re_points_the_dangling_link(
     older, newer = patches
     env, links, _ = _routed_then_collected(capsys, tmp_path, older)
     new_entry = _store_entry(tmp_path / "store", newer, "b", _version(newer))
+    heal = ("heal", "--env", env, "--link-root", links, "--python", new_entry / "bin" / "python3", "--json")
+    dry = vk(capsys, *heal, "--dry-run")
+    assert dry.code == 1, dry.out
+    assert [(o["code"], o["outcome"]) for o in dry.json["outcomes"]] == [
+        ("interpreter-link-dangling", "would-repair"),
+        ("unstable-interpreter", "skipped"),  # a note: it cannot tell the routed links before the repair
+    ]
+    assert dry.json["outcomes"][1]["reason"] == f"routed through {links} once the repairs above are made"
+    assert not (links / "python3.11").exists() and (links / "python3.11").is_symlink()
 
-    healed = vk(
-        capsys,
-        "heal",
-        "--env",
-        env,
-        "--link-root",
-        links,
-        "--python",
-        new_entry / "bin" / "python3",
-        "--json",
-    )
+    healed = vk(capsys, *heal)
 
     assert healed.code == 0, healed.out + healed.err
     outcomes = {o["code"]: o["outcome"] for o in healed.json["outcomes"]}
