@@ -307,6 +307,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         (("        or minors[0] not in _interpreter_minor(os.path.realpath(python))\n", ""),),
         ("tests/test_platform_heal.py::test_if_needed_does_not_take_a_broken_environment_for_a_healthy_one",),
     ),
+    Mutation(
+        "if-needed-through-link-root",
+        "heal --if-needed under --link-root does not take a venv linked past DIR/python3.X for healthy",
+        "doctor/quickcheck.py",
+        (("            return target.startswith(stable)\n", "            return True\n"),),
+        ("tests/test_platform_heal.py::test_the_quick_look_still_sends_a_broken_stdlib_venv_to_heal",),
+    ),
+    Mutation(
+        "interpreter-link-dangling",
+        "doctor names the platform's dangling DIR/python3.X link, not only what it breaks in the environment",
+        "doctor/envfacts.py",
+        (("        facts.interpreter_link = _dangling_minor_link(named)\n", "        pass\n"),),
+        ("tests/test_platform_heal.py::test_doctor_names_the_platform_s_dangling_link_and_both_fixes",),
+    ),
 )
 
 

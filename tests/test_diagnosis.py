@@ -91,6 +91,65 @@ def test_a_store_interpreter_that_moved_dangles_and_is_repointed_link_by_link() 
     assert set(result.covers) == {p.key for p in problems}
 
 
+def _through_a_dangling_platform_link() -> Facts:
+    """Routed through /opt/python/python3.11 (heal --link-root), whose store entry was collected."""
+    facts = _healthy_facts()
+    stable = "/opt/python/python3.11/bin/python3.11"
+    facts.cfg = pyvenvcfg.parse("home = /opt/python/python3.11/bin\nversion_info = 3.11.9\n")
+    facts.home_exists = False
+    facts.home_interpreters = set()
+    facts.links = [
+        Link("python", "python3.11", None),
+        Link("python3", "python3.11", None),
+        Link("python3.11", stable, None),
+    ]
+    facts.base_interpreter = stable
+    facts.interpreter_link = ("/opt/python/python3.11", "/nix/store/abc-python3-3.11.9")
+    facts.interpreter = None
+    return facts
+
+
+def test_a_dangling_platform_link_is_one_finding_naming_the_link_and_both_fixes() -> None:
+    facts = _through_a_dangling_platform_link()
+    problems = diagnose(facts, lib64=True)
+    assert _codes(problems) == [("interpreter-link-dangling", "error", "bin/python")]
+    assert problems[0].seen.startswith(
+        "/opt/python/python3.11 -> /nix/store/abc-python3-3.11.9, which does not exist"
+    )
+    assert problems[0].repair == (
+        "re-point the platform's link: ln -sfn NEW_STORE_ENTRY /opt/python/python3.11 (every environment "
+        f"on it follows), or venvkeeper heal --env {ROOT} --link-root /opt/python "
+        "--python NEW_STORE_ENTRY/bin/python3.11"
+    )
+
+    new = _interpreter("/nix/store/def-python3-3.11.10/bin/python3.11", "3.11.10")
+    healed = plan(facts, problems, target=new, redeploy=None, force=False)
+    assert [(a.action, a.path) for a in healed.actions] == [
+        ("relink", "bin/python3.11"),
+        ("write-pyvenv-cfg", "pyvenv.cfg"),
+    ]
+    assert set(healed.covers) == {p.key for p in problems}
+    stuck = plan(facts, problems, target=None, redeploy=None, force=False)
+    assert stuck.skipped[problems[0].key].endswith(
+        "; or re-point the platform's link: ln -sfn NEW_STORE_ENTRY /opt/python/python3.11"
+    )
+
+    # A sealed generation is redeployed, not routed by heal: its fix has no --link-root.
+    facts.kind = "generation"
+    assert f"venvkeeper heal --env {ROOT} --python NEW_STORE_ENTRY" in diagnose(facts, lib64=True)[0].repair
+
+
+def test_a_link_dangling_for_another_reason_is_still_its_own_finding() -> None:
+    facts = _through_a_dangling_platform_link()
+    facts.links.append(Link("python3.11t", "/gone/python3.11t", None))
+    problems = diagnose(facts, lib64=True)
+    assert _codes(problems) == [
+        ("interpreter-link-dangling", "error", "bin/python"),
+        ("interpreter-dangling", "error", "bin/python3.11t"),
+    ]
+    assert "bin/python, bin/python3, bin/python3.11 and pyvenv.cfg's home go through it" in problems[0].seen
+
+
 def test_no_interpreter_of_the_right_minor_means_skipped_with_the_remedy() -> None:
     facts = _healthy_facts()
     facts.links = [Link("python", "/gone/python3.11", None)]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from support.process import run
-from support.pythons import real_python
+from support.pythons import install_store_python, real_python
 from test_docs_recipes import _EXEC as EXEC
 from test_docs_recipes import RECIPES, _stub_exec, _unit_texts, blocks, invocations, parse, units
 from venvkeeper.gateways.uv import find_uv
@@ -126,6 +126,40 @@ def test_the_pip_wrapper_heals_before_pip_runs(py311: Path, tmp_path: Path) -> N
     assert (home / ".pythonlibs" / "lib64").is_symlink()
     again = _sh(wrapper, home, "--version")
     assert again.stderr == "" and again.stdout.startswith("pip ")
+
+
+def test_a_collected_store_entry_is_named_by_doctor_and_the_recipe_s_ln_repairs_it(
+    py311: Path, tmp_path: Path
+) -> None:
+    """The section on a store entry collected before the link moved: doctor's finding, then its ln -sfn."""
+    home, links = tmp_path / "home", tmp_path / "links"
+    store = tmp_path / "nix" / "store"
+    old = store / f"{'a' * 32}-python3-3.11.7"
+    install_store_python(old, py311)
+    run([old / "bin" / "python3.11", "-m", "venv", "--without-pip", home / ".pythonlibs"])
+    hook = _here(_sh_block("# /etc/profile.d/pythonlibs-heal.sh"), links)
+    assert "healed" in _sh(hook, home).stdout
+    shutil.rmtree(old)
+
+    doctor = subprocess.run(
+        [_installed(), "doctor", "--env", home / ".pythonlibs", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    assert [f["code"] for f in json.loads(doctor.stdout)["findings"]] == ["interpreter-link-dangling"]
+    new = store / f"{'b' * 32}-python3-3.11.9"
+    install_store_python(new, py311)
+    repoint = _here(_sh_block("ln -sfn "), links).replace("/nix/store/<new-hash>-python3-3.11.9", str(new))
+
+    assert _sh(repoint, home).returncode == 0
+    assert os.readlink(links / "python3.11") == str(new)
+    quiet = _sh(hook, home)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    ran = run([home / ".pythonlibs" / "bin" / "python", "-c", "import sys; print(sys.prefix)"])
+    assert ran.stdout.strip() == str(home / ".pythonlibs")
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")

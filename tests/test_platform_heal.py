@@ -209,6 +209,187 @@ def test_the_link_root_comes_from_the_environment_variable(
     assert outcome.out.splitlines()[-1].startswith("heal: 1 environment: 0 healthy, 1 healed")
 
 
+def _routed_then_collected(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, python: Path
+) -> tuple[Path, Path, Path]:
+    """A venv healed through ``links/python3.11``, whose store entry the store then collected:
+    (env, links, the removed entry)."""
+    store, links, env = tmp_path / "store", tmp_path / "links", tmp_path / "srv" / ".venv"
+    entry = _store_entry(store, python, "a", _version(python))
+    _venv(env, entry / "bin" / "python3", "tinyweb==1.0.0")
+    assert vk(capsys, "heal", "--env", env, "--link-root", links).code == 0
+    shutil.rmtree(entry)
+    assert not (env / "bin" / "python").exists()
+    return env, links, entry
+
+
+def test_doctor_names_the_platform_s_dangling_link_and_both_fixes(
+    patches: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    older, newer = patches
+    env, links, gone = _routed_then_collected(capsys, tmp_path, older)
+    link = links / "python3.11"
+
+    doctor = vk(capsys, "doctor", "--env", env, "--json")
+
+    assert doctor.code == 1, doctor.out
+    [finding] = doctor.json["findings"]  # not home-missing and interpreter-dangling besides
+    assert (finding["code"], finding["severity"], finding["path"]) == (
+        "interpreter-link-dangling",
+        "error",
+        "bin/python",
+    )
+    assert finding["seen"] == (
+        f"{link} -> {gone}, which does not exist (the store entry was removed or moved); "
+        "bin/python, bin/python3, bin/python3.11 and pyvenv.cfg's home go through it"
+    )
+    assert finding["repair"] == (
+        f"re-point the platform's link: ln -sfn NEW_STORE_ENTRY {link} (every environment on it follows), "
+        f"or venvkeeper heal --env {env} --link-root {links} --python NEW_STORE_ENTRY/bin/python3"
+    )
+    text = vk(capsys, "doctor", "--env", env)
+    assert text.code == 1
+    assert "  error   interpreter-link-dangling bin/python\n" in text.out
+    assert f"      {finding['seen']}\n      heal: {finding['repair']}\n" in text.out
+
+    # The first fix, the platform's: one link re-pointed, and the environment runs on the new entry.
+    before = snapshot(env)
+    new_entry = _store_entry(tmp_path / "store", newer, "b", _version(newer))
+    _repoint(link, new_entry)
+    assert _runs(env) == "tinyweb 1.0.0"
+    assert vk(capsys, "doctor", "--env", env, "--json").json["findings"] == []
+    assert _quick_look(env, links) == "0 False\n"
+    assert snapshot(env) == before
+
+
+def test_heal_onto_a_new_store_entry_re_points_the_dangling_link(
+    patches: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    older, newer = patches
+    env, links, _ = _routed_then_collected(capsys, tmp_path, older)
+    new_entry = _store_entry(tmp_path / "store", newer, "b", _version(newer))
+    heal = ("heal", "--env", env, "--link-root", links, "--python", new_entry / "bin" / "python3", "--json")
+    dry = vk(capsys, *heal, "--dry-run")
+    assert dry.code == 1, dry.out
+    assert [(o["code"], o["outcome"]) for o in dry.json["outcomes"]] == [
+        ("interpreter-link-dangling", "would-repair"),
+        ("unstable-interpreter", "skipped"),  # a note: it cannot tell the routed links before the repair
+    ]
+    assert dry.json["outcomes"][1]["reason"] == f"routed through {links} once the repairs above are made"
+    assert not (links / "python3.11").exists() and (links / "python3.11").is_symlink()
+
+    healed = vk(capsys, *heal)
+
+    assert healed.code == 0, healed.out + healed.err
+    outcomes = {o["code"]: o["outcome"] for o in healed.json["outcomes"]}
+    assert outcomes == {"interpreter-link-dangling": "repaired"}
+    assert os.readlink(links / "python3.11") == str(new_entry)
+    assert os.readlink(env / "bin" / "python") == f"{links}/python3.11/bin/python3"
+    assert _runs(env) == "tinyweb 1.0.0"
+    assert _python_version(env) == _version(newer)
+    assert vk(capsys, "doctor", "--env", env, "--json").json["findings"] == []
+
+
+# -- the quick look after a heal, whatever links the environment's maker wrote -----------------
+
+
+def _make_env(maker: str, python: Path, env: Path) -> None:
+    """CPython's venv links ``python -> python3 -> /abs`` (relative links beside the absolute one);
+    uv links ``python -> /abs`` and the others to it."""
+    if maker == "venv":
+        run([python, "-m", "venv", env])
+    else:
+        _venv(env, python)
+
+
+def _quick_look(env: Path, links: Path) -> str:
+    """``heal --if-needed --link-root`` as a boot runs it, in a fresh process: its output, its exit code
+    and whether click (the full heal) had to be loaded."""
+    code = (
+        "import sys, venvkeeper.cli.main as m; "
+        "rc = m.main(['heal', '--if-needed', '--env', sys.argv[1], '--link-root', sys.argv[2]]); "
+        "print(rc, 'click' in sys.modules)"
+    )
+    ran = run([sys.executable, "-c", code, env, links])
+    assert ran.stderr == "", ran.stderr
+    return ran.stdout
+
+
+def _mtimes(env: Path) -> dict[str, int]:
+    paths = [env / "pyvenv.cfg", env / "bin", *sorted((env / "bin").iterdir())]
+    return {path.name: os.lstat(path).st_mtime_ns for path in paths}
+
+
+def _python_links(env: Path) -> dict[str, str]:
+    return {p.name: os.readlink(p) for p in sorted((env / "bin").glob("python*")) if p.is_symlink()}
+
+
+@pytest.mark.parametrize(("maker", "name"), [("venv", "python3"), ("venv", "python3.11"), ("uv", "python3")])
+def test_a_healed_environment_passes_the_quick_look_whatever_links_it_has(
+    maker: str, name: str, py311: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stdlib venv's bin/python is a relative link: once healed it must not pay a heal at every boot."""
+    entry = tmp_path / "nix" / "store" / f"{'a' * 32}-python3-{_version(py311)}"
+    python = install_store_python(entry, py311, name=name)
+    links, env = tmp_path / "links", tmp_path / "home" / ".pythonlibs"
+    _make_env(maker, python, env)
+    relative = {n: t for n, t in _python_links(env).items() if not t.startswith("/")}
+    assert relative, "the maker wrote no relative link: nothing is tested"
+
+    healed = vk(capsys, "heal", "--env", env, "--link-root", links, "--json")
+
+    assert healed.code == 0, healed.out + healed.err
+    assert healed.json["changed"] is True
+    after = _python_links(env)
+    assert {n: t for n, t in after.items() if not t.startswith("/")} == relative  # kept as made
+    assert all(t.startswith(f"{links}/python3.11/bin/") for n, t in after.items() if n not in relative)
+    assert vk(capsys, "doctor", "--env", env, "--json").json["findings"] == []
+    before, stamps = snapshot(env), _mtimes(env)
+
+    # The next boot: answered before click, silent, and nothing rewritten.
+    assert _quick_look(env, links) == "0 False\n"
+    assert (_mtimes(env), snapshot(env)) == (stamps, before)
+    quiet = vk(capsys, "heal", "--if-needed", "--env", env, "--link-root", links)
+    assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
+    assert _mtimes(env) == stamps
+
+
+def _straight_into_the_store(env: Path, links: Path) -> None:
+    """bin/python3 re-pointed past the link root (what ``python -m venv --upgrade`` from the store does)."""
+    store = os.path.realpath(links / "python3.11")
+    (env / "bin" / "python3").unlink()
+    (env / "bin" / "python3").symlink_to(f"{store}/bin/python3")
+
+
+def _relative_link_dangles(env: Path, links: Path) -> None:
+    """The absolute link the relative ones lead to is gone: bin/python and bin/python3.11 dangle."""
+    (env / "bin" / "python3").unlink()
+
+
+@pytest.mark.parametrize("damage", [_straight_into_the_store, _relative_link_dangles])
+def test_the_quick_look_still_sends_a_broken_stdlib_venv_to_heal(
+    damage: Callable[[Path, Path], None], py311: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry = tmp_path / "nix" / "store" / f"{'a' * 32}-python3-{_version(py311)}"
+    python = install_store_python(entry, py311, name="python3")
+    links, env = tmp_path / "links", tmp_path / "app"
+    run([python, "-m", "venv", "--without-pip", env])
+    assert vk(capsys, "heal", "--env", env, "--link-root", links).code == 0
+    assert _quick_look(env, links) == "0 False\n"
+    damage(env, links)
+
+    healed = vk(capsys, "heal", "--if-needed", "--env", env, "--link-root", links, "--json")
+
+    assert healed.code == 0, healed.out + healed.err
+    line, summary = _lines(healed)  # reported: the quick look did not take it for healthy
+    assert (summary["healed"], summary["healthy"]) == (1, 0)
+    assert line["changed"] is True
+    assert any(a["action"] == "relink" for a in line["actions"])
+    assert all(t.startswith(f"{links}/python3.11/bin/") for t in _python_links(env).values() if "/" in t)
+    assert _python_version(env) == _version(py311)
+    assert _quick_look(env, links) == "0 False\n"
+
+
 # -- batches and --if-needed -------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from venvkeeper.doctor.envfacts import Facts
+    from venvkeeper.doctor.envfacts import Facts, Link
 
 __all__ = [
     "SEVERITIES",
@@ -108,6 +108,57 @@ def _package_dir(facts: Facts) -> list[Problem]:
     return found
 
 
+def _through_dangling_link(facts: Facts, path: str) -> bool:
+    """Whether ``path`` is named through the platform's dangling ``DIR/pythonX.Y`` link (its one cause)."""
+    return facts.interpreter_link is not None and path.startswith(facts.interpreter_link[0] + "/")
+
+
+def _end_of(facts: Facts, link: Link) -> str | None:
+    """The absolute path ``link``'s chain in bin/ ends at (``python -> python3 -> /abs``)."""
+    by_name = {each.name: each for each in facts.links}
+    for _ in range(8):
+        if link.target is None or link.target.startswith("/"):
+            return link.target
+        if link.target not in by_name:
+            return None
+        link = by_name[link.target]
+    return None
+
+
+def _interpreter_link(facts: Facts) -> list[Problem]:
+    """The platform's stable link (``heal --link-root``'s ``DIR/python3.11``) dangles: its store entry was
+    collected. One finding naming the link and both fixes, instead of home-missing and a dangling
+    bin/python that send the reader to the environment when the platform's link is what broke."""
+    if facts.interpreter_link is None:
+        return []
+    link, points = facts.interpreter_link
+    named = facts.base_interpreter or os.path.join(link, "bin", os.path.basename(link))
+    inside = os.path.relpath(named, link) if named.startswith(link + "/") else f"bin/{os.path.basename(link)}"
+    through = [
+        f"bin/{each.name}"
+        for each in facts.links
+        if _through_dangling_link(facts, _end_of(facts, each) or "")
+    ]
+    home = facts.cfg.values.get("home", "") if facts.cfg is not None else ""
+    through += ["pyvenv.cfg's home"] if _through_dangling_link(facts, home) else []
+    names = ", ".join(through[:-1]) + f" and {through[-1]}" if len(through) > 1 else "".join(through)
+    heal = f"venvkeeper heal --env {facts.env}"
+    heal += f" --link-root {os.path.dirname(link)}" if facts.kind == "venv" else ""
+    return [
+        Problem(
+            "interpreter-link-dangling",
+            "error",
+            "bin/python",
+            f"{link} -> {points}, which does not exist (the store entry was removed or moved); "
+            f"{names} go through it"
+            if names
+            else "the interpreter is named through it",
+            f"re-point the platform's link: ln -sfn NEW_STORE_ENTRY {link} (every environment on it "
+            f"follows), or {heal} --python NEW_STORE_ENTRY/{inside}",
+        )
+    ]
+
+
 def _config(facts: Facts) -> list[Problem]:
     cfg = facts.cfg
     if cfg is None:
@@ -135,7 +186,7 @@ def _config(facts: Facts) -> list[Problem]:
                 "add home, naming the directory of a working interpreter of the right version",
             )
         )
-    elif not facts.home_exists:
+    elif not facts.home_exists and not _through_dangling_link(facts, home):
         found.append(
             Problem(
                 "home-missing",
@@ -161,6 +212,10 @@ def _links(facts: Facts, minor: str | None) -> list[Problem]:
             )
         ]
     dangling = [link for link in facts.links if link.resolved is None]
+    # A link that dangles only because the platform's DIR/pythonX.Y does is interpreter-link-dangling's.
+    dangling = [link for link in dangling if not _through_dangling_link(facts, _end_of(facts, link) or "")]
+    if facts.interpreter_link is not None and not dangling:
+        return []
     if dangling:
         first = next((link for link in dangling if link.target and link.target.startswith("/")), dangling[0])
         others = [f"bin/{link.name}" for link in dangling if link is not first]
@@ -342,6 +397,7 @@ def diagnose(facts: Facts, *, lib64: bool | None = None) -> list[Problem]:
     )
     if minor is None and cfg_version:
         minor = ".".join(cfg_version.split(".")[:2])
+    found += _interpreter_link(facts)
     found += _config(facts)
     links = _links(facts, minor)
     found += links

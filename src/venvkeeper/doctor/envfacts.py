@@ -94,6 +94,9 @@ class Facts:
         self.home_exists = False
         self.home_interpreters: set[str] = set()  # real paths of home's python* files
         self.base_interpreter: str | None = None  # the absolute path bin/python's links end at
+        # (DIR/pythonX.Y, where it points) when the interpreter is named through that link and it dangles:
+        # the platform's stable link (heal --link-root) whose store entry was collected.
+        self.interpreter_link: tuple[str, str] | None = None
         self.places: dict[
             str, str
         ] = {}  # a script's interpreter -> "missing", "environment" or "interpreter"
@@ -312,6 +315,28 @@ def _read_home(facts: Facts) -> None:
             break
         link = by_name.get(link.target)
         hops += 1
+    named = facts.base_interpreter or home
+    if named and named.startswith("/") and not os.path.exists(named):
+        facts.interpreter_link = _dangling_minor_link(named)
+
+
+def _dangling_minor_link(path: str) -> tuple[str, str] | None:
+    """(the link, where it points) when a directory of ``path`` is a ``pythonX.Y`` symlink that dangles:
+    the shape of ``heal --link-root``'s ``DIR/python3.11 -> /nix/store/<hash>-python3-3.11.7``."""
+    parts = path.split("/")
+    for end in range(2, len(parts)):
+        prefix = "/".join(parts[:end])
+        if not os.path.islink(prefix):
+            if not os.path.isdir(prefix):
+                return None  # missing for another reason (moved): not a link's doing
+            continue
+        if os.path.exists(prefix):
+            continue
+        if not _LIB_PYTHON.fullmatch(parts[end - 1]):
+            return None
+        target = os.readlink(prefix)
+        return prefix, os.path.normpath(os.path.join(os.path.dirname(prefix), target))
+    return None
 
 
 def _place(interpreter: str) -> str:

@@ -24,6 +24,7 @@ __all__ = ["INTERPRETER_CODES", "Plan", "Redeploy", "plan"]
 INTERPRETER_CODES = frozenset(
     {
         "interpreter-dangling",
+        "interpreter-link-dangling",
         "interpreter-mismatch",
         "home-missing",
         "pyvenv-cfg-unparsable",
@@ -182,7 +183,12 @@ def _in_place(result: Plan, facts: Facts, todo: list[Problem], target: Interpret
     broken = [p for p in todo if p.code in INTERPRETER_CODES]
     names = {link.name for link in facts.links}
     if broken and target is None:
-        result.skip(broken, _no_interpreter(facts.packages_python))
+        reason = _no_interpreter(facts.packages_python)
+        if facts.interpreter_link is not None:  # the platform's fix, for every environment on the link
+            reason += (
+                f"; or re-point the platform's link: ln -sfn NEW_STORE_ENTRY {facts.interpreter_link[0]}"
+            )
+        result.skip(broken, reason)
     elif broken and target is not None:
         links = _relink(facts, target, target.minor)
         for action in links:

@@ -4,9 +4,11 @@ Run at boot and before every package operation, over thousands of environments, 
 interpreter and reads only ``pyvenv.cfg``, the names in ``bin/`` and ``lib/``, the first line of each
 script and ``bin/activate``. It answers "looks healthy" only when every link resolves into ``home``,
 the interpreter's minor (from its file name, or its prefix's ``lib/pythonX.Y``) is the packages' one,
-nothing names another place, and (with a link root) the environment goes through it. Anything it
-cannot tell (a ``--copies`` venv, two ``lib/python*``) is "not sure": the full heal then looks, with
-doctor's whole diagnosis. Only ``os`` and ``sys``: it is timed (docs/doctor.md, < 60 ms).
+nothing names another place, and (with a link root) the environment goes through it: ``home`` and every
+``bin/python*`` link, followed through the relative ones CPython's venv writes, end under
+``DIR/pythonX.Y``. Anything it cannot tell (a ``--copies`` venv, two ``lib/python*``) is "not sure":
+the full heal then looks, with doctor's whole diagnosis. Only ``os`` and ``sys``: it is timed
+(docs/doctor.md, < 60 ms).
 """
 
 from __future__ import annotations
@@ -120,6 +122,23 @@ def _links_home(root: str, home: str) -> list[str] | None:
     return names
 
 
+def _through(bindir: str, name: str, stable: str) -> bool:
+    """Whether bin/``name``'s links end at an absolute path under ``stable``. A relative link names
+    another entry of bin/: CPython's venv links ``python -> python3 -> /store/.../python3`` and heal
+    re-points only the absolute one, so the look must follow the chain as envfacts does."""
+    for _ in range(8):
+        try:
+            target = os.readlink(f"{bindir}/{name}")
+        except OSError:
+            return False  # not a link (a --copies venv), or gone: not sure
+        if target.startswith("/"):
+            return target.startswith(stable)
+        if "/" in target:
+            return False  # a relative path out of bin/: not what venv or heal write, so not sure
+        name = target
+    return False  # a loop
+
+
 def looks_healthy(env: str, link_root: str | None = None) -> bool:
     """True when ``env`` certainly needs no heal (and, with ``link_root``, goes through it)."""
     root = os.path.realpath(env)
@@ -139,6 +158,8 @@ def looks_healthy(env: str, link_root: str | None = None) -> bool:
         return False
     if link_root:
         stable = f"{os.path.abspath(link_root)}/python{minors[0]}/"
-        if not (home + "/").startswith(stable) or not os.readlink(python).startswith(stable):
+        if not (home + "/").startswith(stable):
+            return False
+        if not all(_through(f"{root}/bin", name, stable) for name in names if _is_python(name)):
             return False
     return _scripts_stay_home(root, names, os.path.abspath(env))

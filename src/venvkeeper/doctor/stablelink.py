@@ -88,6 +88,9 @@ def link_through_root(result: HealResult, link_root: str, *, dry_run: bool) -> N
         return  # not healthy: nothing to route
     facts = gather(result.env)
     actions, reason = _plan(facts, link_root)
+    if reason is not None and dry_run and any(o.outcome == "would-repair" for o in result.outcomes):
+        # The links are routed once the repairs above are made: a dry run cannot tell them yet.
+        reason = f"routed through {link_root} once the repairs above are made"
     if reason is not None:
         # A note: the environment works, it is only not routed (heal's exit code stays 0).
         result.outcomes.append(
