@@ -255,6 +255,42 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     Mutation(
+        "sbom-verify",
+        "verify finds a generation's SBOM file missing or altered against its record's sbom_sha256",
+        "sbom/sealed.py",
+        (("        if actual == recorded:\n", "        if True:\n"),),
+        (
+            "tests/test_sbom_verify.py::test_an_altered_sbom_is_a_finding_and_repair_writes_back_the_same_bytes",
+        ),
+    ),
+    Mutation(
+        "sbom-repair-same-bytes",
+        "deploy --repair writes back only the SBOM bytes the record names, else seals a new generation",
+        "sbom/generation.py",
+        (("    return raw if hashlib.sha256(raw).hexdigest() == recorded else None\n", "    return raw\n"),),
+        (
+            "tests/test_sbom_verify.py::test_an_sbom_that_cannot_be_built_again_is_left_and_a_new_generation_sealed",
+        ),
+    ),
+    Mutation(
+        "carried-stale-unpack",
+        "a carried executable's next first run removes a killed run's .tmp-PID unpack directory",
+        "bundle/executable.py",
+        (('  kill -0 "$i" 2>/dev/null || [ -d "/proc/$i" ] || rm -rf "$u"\n', "  :\n"),),
+        (
+            "tests/test_executable_python.py::test_a_killed_first_run_s_unpack_directory_goes_and_a_running_one_s_stays",
+        ),
+    ),
+    Mutation(
+        "carried-running-unpack",
+        "a carried executable never removes the .tmp-PID unpack directory of a first run still running",
+        "bundle/executable.py",
+        (('  kill -0 "$i" 2>/dev/null || [ -d "/proc/$i" ] || rm -rf "$u"\n', '  rm -rf "$u"\n'),),
+        (
+            "tests/test_executable_python.py::test_a_killed_first_run_s_unpack_directory_goes_and_a_running_one_s_stays",
+        ),
+    ),
+    Mutation(
         "pylock-wheel-record",
         "verify --lock proves each installed file against its locked wheel's RECORD, not only the "
         "installed RECORD (which an edit can rewrite to match)",

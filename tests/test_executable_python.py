@@ -387,6 +387,49 @@ def test_two_first_runs_at_once_unpack_the_python_once(signed: tuple[Path, Path]
     assert sorted(p.name for p in python.iterdir()) == ["python", "ready"]
 
 
+def _python_key(app: Path) -> str:
+    """The carried interpreter's directory name in the cache (``q`` on the sh program's fourth line)."""
+    head = app.read_bytes()[:2048].decode(errors="replace")
+    return dict(word.split("=", 1) for word in head.splitlines()[3].split())["q"]
+
+
+@needs_debian_311
+def test_a_killed_first_run_s_unpack_directory_goes_and_a_running_one_s_stays(
+    signed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A first run killed while unpacking left ``<q>.tmp-PID``: the next run removes it as PID is gone;
+    a ``.tmp-PID`` of a process still running (a first run at the same time) is left to it."""
+    app, _ = signed
+    pythons = tmp_path / "cache" / "venvkeeper" / "python"
+    key = _python_key(app)
+    reaped = subprocess.Popen(["true"])
+    reaped.wait()
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        assert not Path(f"/proc/{reaped.pid}").exists() and Path(f"/proc/{sleeper.pid}").exists()
+        killed, running = pythons / f"{key}.tmp-{reaped.pid}", pythons / f"{key}.tmp-{sleeper.pid}"
+        for partial in (killed, running):
+            (partial / "python" / "bin").mkdir(parents=True)
+            (partial / "python.tar.gz").write_bytes(b"half of it")
+        result = subprocess.run(
+            [str(app)],
+            env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        left = sorted(p.name for p in pythons.iterdir())
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+    assert (result.returncode, result.stdout.strip()) == (0, EXPECTED), result.stderr
+    assert left == [key, running.name]
+    assert (running / "python.tar.gz").read_bytes() == b"half of it"
+    assert sorted(p.name for p in (pythons / key).iterdir()) == ["python", "ready"]
+
+
 @needs_debian_311
 def test_a_damaged_carried_python_is_refused_and_not_unpacked(
     signed: tuple[Path, Path], tmp_path: Path

@@ -115,6 +115,7 @@ def test_deployed_environment_that_has_run_is_clean(
         "record": "ok",
         "startup-code": "ok",
         "bytecode": "ok",
+        "sbom": "ok",
     }
     assert report["files"] > 0
     assert report["bytes_hashed"] > 0
@@ -132,6 +133,7 @@ def test_deployed_environment_that_has_run_is_clean(
         "record": "ok",
         "startup-code": "ok",
         "bytecode": "ok",
+        "sbom": "ok",
         "source": "ok",
         "git": "ok",
     }
@@ -166,6 +168,7 @@ def test_a_changed_byte_is_found_against_manifest_and_record(
         "record": "findings",
         "startup-code": "ok",
         "bytecode": "ok",
+        "sbom": "ok",
     }
 
     text = vk(capsys, "verify", "--env", env)

@@ -94,6 +94,12 @@ fi
 e() {{ echo "error: ${{0##*/}}: $*" >&2; exit 2; }}
 [ -n "$c" ] || e "HOME is not set: set HOME or XDG_CACHE_HOME"
 y=$c/venvkeeper/python/$q
+# A first run killed while unpacking left $y.tmp-PID: remove it once PID is gone (kill -0, or /proc for
+# another user's), never while it runs (a first run at once with this one: its mv still comes).
+for u in "$y".tmp-*; do
+  i=${{u##*.tmp-}}; case $i in '' | *[!0-9]*) continue ;; esac
+  kill -0 "$i" 2>/dev/null || [ -d "/proc/$i" ] || rm -rf "$u"
+done
 if [ ! -f "$y/ready" ]; then
   mkdir -p "${{y%/*}}" || e "cannot create ${{y%/*}}"
   t=$y.tmp-$$; rm -rf "$t"; mkdir "$t" || e "cannot create $t"

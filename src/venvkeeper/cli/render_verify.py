@@ -54,6 +54,8 @@ def render(result: Result, out: TextIO, err: TextIO) -> None:
         if f.cache:
             out.write(f"      a hard link into uv's cache ({f.cache}): the cache is damaged too;\n")
             out.write("      `venvkeeper deploy --repair` refreshes it and rebuilds\n")
+        if f.fix:
+            out.write(f"      {f.fix}\n")
     for check in result.checks:
         if check.name == "receipt":
             out.write(f"  receipt {check.status}: {check.reason}\n")

@@ -193,7 +193,7 @@ def _deploy(run: _Run) -> DeployResult:
         result = _converge(replace(run, project=replace(run.project, defined_groups=defined)), lock)
     found: Repair | None = run.live.repair
     if found is not None:
-        result.repair_findings = found.findings
+        result.repair_findings = found.findings + bool(found.sbom)  # a rewritten SBOM was a finding too
         result.repaired, result.cache_refreshed = list(found.affected), list(found.poisoned)
     if not run.request.check:
         request = run.request

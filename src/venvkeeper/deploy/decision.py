@@ -66,6 +66,7 @@ class Repair:
     findings: int  # any at all forces a rebuild
     affected: tuple[str, ...] = ()  # distributions with findings (reinstalled when --in-place)
     poisoned: tuple[str, ...] = ()  # of those, the ones whose uv cache entries were dropped
+    sbom: str = ""  # the generation's SBOM rewritten as its record names it (no rebuild for it), as said
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,8 @@ def _moved_note(live: Live) -> str:
 
 def _unchanged(live: Live, decision: Decision) -> Decision:
     if live.repair is not None and not live.repair.findings:
-        return replace(decision, reason=NOTHING_TO_REPAIR + decision.reason)
+        done = f"{live.repair.sbom}; verify found nothing else to repair; " if live.repair.sbom else ""
+        return replace(decision, reason=(done or NOTHING_TO_REPAIR) + decision.reason)
     return decision
 
 

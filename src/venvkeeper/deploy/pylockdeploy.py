@@ -29,6 +29,7 @@ from venvkeeper import __version__
 from venvkeeper.core.config import DEFAULT_HOOK_TIMEOUT, DEFAULT_KEEP
 from venvkeeper.core.errors import InterpreterError
 from venvkeeper.core.names import canonicalize_name
+from venvkeeper.deploy.decision import Repair
 from venvkeeper.deploy.repair import plan_repair
 from venvkeeper.gateways.uv import cache_scope, uv_version
 from venvkeeper.generations import build, engine, smoke, transaction
@@ -103,16 +104,10 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
         target = transaction.target_for(layout, plan.Options(), request.command)
         live = target.live
         with cache_scope(layout.home / "uv-cache"):  # the cache a repair drops damaged entries from
-            damaged = request.repair and _damaged(layout, target)
+            found = _repair(layout, target, request, chosen) if request.repair else None
+        damaged = found is not None and found.findings > 0
         if live is not None and target.healthy and live.inputs_sha256 == inputs and not damaged:
-            return DeployResult(
-                request.command,
-                env=str(layout.env),
-                generation=target.live_number,
-                previous=target.live_number,
-                reason=f"{request.lock.name} is already the live generation",
-                duration_s=time.monotonic() - started,
-            )
+            return _already(request, layout, target, found, started)
         with cache_scope(layout.home / "uv-cache"):
             files = fetch(chosen.wheels, request.lock)
             switched = transaction.build_and_switch(
@@ -151,11 +146,29 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
     )
 
 
-def _damaged(layout: Layout, target: transaction.Target) -> bool:
-    """--repair: whether verify finds anything in the live generation (uv's cache entries the damaged
-    files are hard links to are dropped, so the new generation gets fresh bytes)."""
-    found = plan_repair(layout, target)
-    return found is not None and found.findings > 0
+def _already(
+    request: LockRequest, layout: Layout, target: transaction.Target, found: Repair | None, started: float
+) -> DeployResult:
+    """The lock is already the live generation (and --repair found nothing, or only rewrote its SBOM)."""
+    rewrote = found.sbom if found is not None else ""
+    return DeployResult(
+        request.command,
+        env=str(layout.env),
+        generation=target.live_number,
+        previous=target.live_number,
+        reason=(f"{rewrote}; " if rewrote else "") + f"{request.lock.name} is already the live generation",
+        repair_findings=int(bool(rewrote)),
+        duration_s=time.monotonic() - started,
+    )
+
+
+def _repair(
+    layout: Layout, target: transaction.Target, request: LockRequest, chosen: Selected
+) -> Repair | None:
+    """--repair: what verify finds in the live generation (uv's cache entries the damaged files are hard
+    links to are dropped, so the new generation gets fresh bytes); its SBOM, when missing or altered,
+    is rewritten from this lock's wheels if that gives the bytes its record names."""
+    return plan_repair(layout, target, sbom_lock=lambda: (sbom_entries(request.lock, chosen.wheels), None))
 
 
 def _check(

@@ -66,6 +66,8 @@ class Finding:
         self.cache: str | None = None
         # File findings folded into a package finding.
         self.files: list[dict[str, Any]] = []
+        # What puts it right, when the finding says so itself (verify prints it, and its JSON has it).
+        self.fix: str | None = None
 
     def __repr__(self) -> str:
         return f"Finding({self.category!r}, {self.distribution!r}, {self.path!r})"
@@ -83,6 +85,8 @@ class Finding:
             data["cache"] = self.cache
         if self.files:
             data["files"] = self.files
+        if self.fix is not None:
+            data["fix"] = self.fix
         return data
 
 

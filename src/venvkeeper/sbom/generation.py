@@ -29,7 +29,17 @@ else:
     gitcmd = lazy("venvkeeper.gateways.git")
     sbomfacts = lazy("venvkeeper.sbom.facts")
 
-__all__ = ["SUFFIX", "build", "lock_time", "preload", "sbom_path", "wheel_tags", "write", "write_generation"]
+__all__ = [
+    "SUFFIX",
+    "build",
+    "lock_time",
+    "preload",
+    "rebuilt",
+    "sbom_path",
+    "wheel_tags",
+    "write",
+    "write_generation",
+]
 
 SUFFIX = ".sbom.cdx.json"
 _MANIFEST_SUFFIX = ".manifest.json"
@@ -131,3 +141,22 @@ def write_generation(
     (uv.lock, parsed), beside its manifest; its sha256, for the record."""
     raw = build(env_dir, manifest, record, sbomfacts.lock_entries(lock), lock_time(root))
     return write(sbom_path(manifest_path), raw)
+
+
+def rebuilt(
+    env_dir: Path,
+    manifest: Manifest,
+    record: Mapping[str, Any],
+    entries: Mapping[tuple[str, str], sbomfacts.LockEntry],
+    timestamp: str | None,
+) -> bytes | None:
+    """The generation's SBOM built again (for ``deploy --repair``), or None when the bytes built now
+    are not the ones its record's ``sbom_sha256`` names: the lock at hand is not the one it was
+    built from, or the installed WHEEL files changed. The SBOM is deterministic, so the same
+    generation and lock give the very bytes written when it was sealed, and only those may replace
+    the file: anything else would be an SBOM its record does not vouch for."""
+    recorded = record.get("sbom_sha256")
+    if not recorded:
+        return None
+    raw = build(env_dir, manifest, record, entries, timestamp)
+    return raw if hashlib.sha256(raw).hexdigest() == recorded else None

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from venvkeeper.core.errors import CannotVerifyError, VenvkeeperError
 from venvkeeper.core.lazy import lazy
@@ -23,7 +24,7 @@ else:
     workspace = lazy("venvkeeper.project.workspace")
     sbomfacts = lazy("venvkeeper.sbom.facts")
 
-__all__ = ["env_sbom", "live_sbom_sha256"]
+__all__ = ["env_sbom", "live_sbom_sha256", "recorded_lock"]
 
 
 def _subject(env: str) -> Subject:
@@ -48,7 +49,7 @@ def _recorded(subject: Subject) -> bytes | None:
         if recorded:
             raise CannotVerifyError(
                 f"{path}: missing, though the generation's record names its sha256",
-                hint=f"`{repair_command(subject.state)}` builds and seals a new generation with its SBOM",
+                hint=f"`{repair_command(subject.state)}` rewrites it from the sealed manifest and the lock",
             ) from None
         return None
     except OSError as exc:
@@ -58,7 +59,7 @@ def _recorded(subject: Subject) -> bytes | None:
     if recorded and hashlib.sha256(raw).hexdigest() != recorded:
         raise CannotVerifyError(
             f"{path}: does not match the sha256 in its generation record",
-            hint=f"changed after the deploy; `{repair_command(subject.state)}` builds a new generation",
+            hint=f"changed after the deploy; `{repair_command(subject.state)}` rewrites it as it was sealed",
         )
     return raw
 
@@ -78,6 +79,16 @@ def _lock_of(
         return {}, f"{project} cannot be read ({exc}): no wheel hashes"
 
 
+def recorded_lock(
+    state: Mapping[str, Any],
+) -> tuple[dict[tuple[str, str], sbomfacts.LockEntry], str | None, str]:
+    """The entries and time of the uv.lock a generation was deployed from, while its project still
+    holds those very bytes; else no entries, no time and why not."""
+    project = state.get("project")
+    entries, missing = _lock_of(project, state.get("lock_sha256"))
+    return entries, sbomgen.lock_time(Path(project)) if entries and project else None, missing
+
+
 def env_sbom(env: str) -> SbomResult:
     subject = _subject(env)
     raw = _recorded(subject)
@@ -89,8 +100,7 @@ def env_sbom(env: str) -> SbomResult:
             f"{env}: {subject.why_no_manifest}: no SBOM can be built", hint="deploy again"
         )
     state = subject.state or {}
-    entries, missing = _lock_of(state.get("project"), state.get("lock_sha256"))
-    timestamp = sbomgen.lock_time(Path(state["project"])) if entries else None
+    entries, timestamp, missing = recorded_lock(state)
     raw = sbomgen.build(Path(subject.directory), manifest, state, entries, timestamp)
     why = "it was made before venvkeeper wrote SBOMs: built now from its manifest and record"
     return SbomResult(

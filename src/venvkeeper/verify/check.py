@@ -19,6 +19,7 @@ from venvkeeper.core.lazy import lazy
 from venvkeeper.core.names import canonicalize_name
 from venvkeeper.generations.findings import Expected, Finding
 from venvkeeper.generations.inspection import Check, Subject, inspect, resolve
+from venvkeeper.sbom import sealed as sealed_sbom
 from venvkeeper.verify.result import VerifyResult
 
 TYPE_CHECKING = False
@@ -71,6 +72,9 @@ def verify(
         found, workspace = _lock_expectations(project, subject)
         expected = (found, "lock")
     result = inspect(subject, fast=fast, expected=expected)
+    sbom, sbom_check = sealed_sbom.check(subject)  # beside the record, outside what inspect walks
+    result.findings += [sbom] if sbom is not None else []
+    result.checks.append(sbom_check)
     if workspace is not None:
         sources = result.manifest.sources if result.manifest is not None else None
         found_sources, checks = _source_findings(workspace, subject, sources)

@@ -28,6 +28,7 @@ from venvkeeper.generations import smoke
 from venvkeeper.generations.findings import Expected, Finding
 from venvkeeper.generations.inspection import Check, inspect, resolve
 from venvkeeper.project import pylock as locks
+from venvkeeper.sbom import sealed as sealed_sbom
 from venvkeeper.verify.result import VerifyResult
 
 __all__ = ["verify_lock"]
@@ -51,6 +52,9 @@ def verify_lock(env: str, lock_path: Path, fetch: Fetch, *, fast: bool = False) 
     expected = {w.name: Expected(w.version, "", None, None) for w in wheels}
     result = inspect(subject, fast=fast, expected=(expected, reference))
     findings, checks = result.findings, result.checks
+    sbom, sbom_check = sealed_sbom.check(subject)  # a generation's SBOM, beside its record
+    findings += [sbom] if sbom is not None else []
+    checks.append(sbom_check)
     if not fast:
         dists = {d.name: d for d in read_distributions(subject.directory, walk(subject.directory))}
         same = [w for w in wheels if (d := dists.get(w.name)) is not None and d.version == w.version]
