@@ -136,7 +136,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a cap below a vulnerable version that leaves uv no solution holds the package whose update needs "
         "that version, and the rest of the update ships",
         "update/screen.py",
-        (("    chosen = security.named_in(uv_reason, left)\n", "    chosen: list[str] = []\n"),),
+        (
+            (
+                '    chosen = security.named_in(f"{uv_reason}\\n{uv_output}", left)\n',
+                "    chosen: list[str] = []\n",
+            ),
+        ),
         (
             "tests/test_update_security.py::"
             "test_a_package_whose_update_needs_the_vulnerable_version_is_held_too_and_the_rest_ships",
@@ -147,7 +152,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "only the dependents uv's reason names are held back: another dependent of the capped package "
         "still moves",
         "update/screen.py",
-        (("    chosen = security.named_in(uv_reason, left)\n", "    chosen = sorted(left)\n"),),
+        (
+            (
+                '    chosen = security.named_in(f"{uv_reason}\\n{uv_output}", left)\n',
+                "    chosen = sorted(left)\n",
+            ),
+        ),
         (
             "tests/test_update_security.py::"
             "test_a_package_whose_update_needs_the_vulnerable_version_is_held_too_and_the_rest_ships",
@@ -276,7 +286,17 @@ MUTATIONS: tuple[Mutation, ...] = (
         "carried-stale-unpack",
         "a carried executable's next first run removes a killed run's .tmp-PID unpack directory",
         "bundle/executable.py",
-        (('  kill -0 "$i" 2>/dev/null || [ -d "/proc/$i" ] || rm -rf "$u"\n', "  :\n"),),
+        (('    rm -rf "$u"\n', "    :\n"),),
+        (
+            "tests/test_executable_python.py::test_a_killed_first_run_s_unpack_directory_goes_and_a_running_one_s_stays",
+        ),
+    ),
+    Mutation(
+        "carried-recent-unpack",
+        "a carried executable leaves a recent .tmp-PID unpack directory whose PID it cannot see (another "
+        "PID namespace or host sharing the cache)",
+        "bundle/executable.py",
+        ((' [ -z "$(find "$u" -maxdepth 0 -mmin +60 2>/dev/null)" ] ||\n', "\n"),),
         (
             "tests/test_executable_python.py::test_a_killed_first_run_s_unpack_directory_goes_and_a_running_one_s_stays",
         ),
@@ -285,7 +305,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "carried-running-unpack",
         "a carried executable never removes the .tmp-PID unpack directory of a first run still running",
         "bundle/executable.py",
-        (('  kill -0 "$i" 2>/dev/null || [ -d "/proc/$i" ] || rm -rf "$u"\n', '  rm -rf "$u"\n'),),
+        (('  kill -0 "$i" 2>/dev/null || [ -d "/proc/$i" ] || [ -z', "  [ -z"),),
         (
             "tests/test_executable_python.py::test_a_killed_first_run_s_unpack_directory_goes_and_a_running_one_s_stays",
         ),

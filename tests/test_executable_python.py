@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -397,8 +398,10 @@ def _python_key(app: Path) -> str:
 def test_a_killed_first_run_s_unpack_directory_goes_and_a_running_one_s_stays(
     signed: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """A first run killed while unpacking left ``<q>.tmp-PID``: the next run removes it as PID is gone;
-    a ``.tmp-PID`` of a process still running (a first run at the same time) is left to it."""
+    """A first run killed while unpacking left ``<q>.tmp-PID``: the next run removes it as PID is gone
+    and it has not changed for an hour; a ``.tmp-PID`` of a process still running (a first run at the
+    same time) is left to it, and so is a recent one whose PID is not seen here (a first run in
+    another PID namespace or on another host sharing the cache)."""
     app, _ = signed
     pythons = tmp_path / "cache" / "venvkeeper" / "python"
     key = _python_key(app)
@@ -408,9 +411,13 @@ def test_a_killed_first_run_s_unpack_directory_goes_and_a_running_one_s_stays(
     try:
         assert not Path(f"/proc/{reaped.pid}").exists() and Path(f"/proc/{sleeper.pid}").exists()
         killed, running = pythons / f"{key}.tmp-{reaped.pid}", pythons / f"{key}.tmp-{sleeper.pid}"
-        for partial in (killed, running):
+        elsewhere = pythons / f"{key}.tmp-{reaped.pid}0"  # no such PID here, changed a minute ago
+        assert not Path(f"/proc/{reaped.pid}0").exists()
+        hours_ago, minute_ago = time.time() - 2 * 3600, time.time() - 60
+        for partial, when in ((killed, hours_ago), (running, hours_ago), (elsewhere, minute_ago)):
             (partial / "python" / "bin").mkdir(parents=True)
             (partial / "python.tar.gz").write_bytes(b"half of it")
+            os.utime(partial, (when, when))
         result = subprocess.run(
             [str(app)],
             env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
@@ -425,7 +432,7 @@ def test_a_killed_first_run_s_unpack_directory_goes_and_a_running_one_s_stays(
         sleeper.wait()
 
     assert (result.returncode, result.stdout.strip()) == (0, EXPECTED), result.stderr
-    assert left == [key, running.name]
+    assert left == sorted([key, running.name, elsewhere.name])
     assert (running / "python.tar.gz").read_bytes() == b"half of it"
     assert sorted(p.name for p in (pythons / key).iterdir()) == ["python", "ready"]
 

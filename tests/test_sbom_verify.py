@@ -222,3 +222,37 @@ def test_a_pylock_generation_s_sbom_is_checked_and_rewritten_from_its_lock(
     assert f"rewrote {path} (missing)" in repaired.json["reason"]
     assert path.read_bytes() == original
     assert (after.code, _found(after), _checks(after)["sbom"]) == (0, [], "ok"), after.out
+
+
+def test_an_installed_generation_s_sbom_is_written_back_from_its_bundle(
+    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A generation installed from a bundle holds the bundle's own SBOM, which no rebuild reproduces:
+    the fix names the bundle's copy, not ``deploy --repair`` (which would build whatever project it
+    runs in over the installed app), and following it makes verify clean."""
+    bundle = tmp_path / "app.tar.gz"
+    packed = vk(capsys, "pack", make_project("single"), "-o", bundle)
+    assert packed.code == 0, packed.err
+    env = tmp_path / "srv" / ".venv"
+    installed = vk(capsys, "install", bundle, "--env", env)
+    assert installed.code == 0, installed.err
+    path = _home(env) / "generations" / "0001.sbom.cdx.json"
+    original = path.read_bytes()
+    path.unlink()
+    venv = snapshot(env.resolve())
+
+    found = vk(capsys, "verify", "--env", env, "--json")
+    text = vk(capsys, "verify", "--env", env)
+    printed = vk(capsys, "sbom", "--env", env)
+    fix = f"`venvkeeper sbom {bundle} -o {path}` writes back the copy the bundle carries"
+    assert (found.code, _found(found)) == (1, [("sbom", str(path))]), found.out
+    assert found.json["findings"][0]["fix"] == fix
+    assert "deploy --repair" not in text.out and fix in text.out, text.out
+    assert printed.code != 0 and fix in printed.err, printed.err
+
+    written = vk(capsys, "sbom", bundle, "-o", path)
+    after = vk(capsys, "verify", "--env", env, "--json")
+    assert written.code == 0, written.err
+    assert path.read_bytes() == original
+    assert (after.code, _found(after), _checks(after)["sbom"]) == (0, [], "ok"), after.out
+    assert snapshot(env.resolve()) == venv

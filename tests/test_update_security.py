@@ -635,3 +635,18 @@ def test_unblock_holds_only_what_uvs_reason_names_and_gives_up_when_it_names_non
     # uv's derivation goes on below its first sentence: a package named there is held too.
     assert screen.unblock(adjust, said, "  And because tinydb==1.2.1 depends on tinyutil==1.1.1, ...")
     assert adjust.hold == {"tinyweb", "tinydb"}
+
+
+def test_a_no_solution_that_does_not_run_through_a_cap_is_not_blamed_on_an_advisory() -> None:
+    """uv finds no solution for another reason (the project's own requirements, a policy hold): the
+    run ends with uv's reason and hint, not 'holding back versions with known advisories'."""
+    adjust = screen.Adjust(fresh={"tinyutil": "1.1.1"}, moved={"tinyweb", "tinyutil"})
+    adjust.held_back["tinyutil"] = {"name": "tinyutil", "version": "1.1.1", "ids": ["GHSA-x"]}
+    other = "No solution found: Because tinydb>=2 depends on tinyjson>=3 and you require tinyjson<3, ..."
+    capped = "No solution found: Because tinyweb==1.0.1 depends on tinyutil==1.1.1 and tinyutil<1.1.1, ..."
+
+    assert not screen.in_the_way(adjust, other)
+    assert not screen.in_the_way(adjust, other, "  And because tinydb==2.0.0 depends on tinyjson>=3, ...")
+    assert screen.in_the_way(adjust, capped)
+    assert screen.in_the_way(adjust, other, "  And because tinyweb==1.0.1 depends on tinyutil==1.1.1, ...")
+    assert not screen.in_the_way(screen.Adjust(), capped)  # no caps this round: nothing to blame

@@ -95,10 +95,13 @@ e() {{ echo "error: ${{0##*/}}: $*" >&2; exit 2; }}
 [ -n "$c" ] || e "HOME is not set: set HOME or XDG_CACHE_HOME"
 y=$c/venvkeeper/python/$q
 # A first run killed while unpacking left $y.tmp-PID: remove it once PID is gone (kill -0, or /proc for
-# another user's), never while it runs (a first run at once with this one: its mv still comes).
+# another user's), never while it runs (a first run at once with this one: its mv still comes), and
+# only an hour after its last change: a PID means nothing to a run in another PID namespace or on
+# another host sharing this cache (containers, an NFS home), and an unpack takes seconds. No find: kept.
 for u in "$y".tmp-*; do
   i=${{u##*.tmp-}}; case $i in '' | *[!0-9]*) continue ;; esac
-  kill -0 "$i" 2>/dev/null || [ -d "/proc/$i" ] || rm -rf "$u"
+  kill -0 "$i" 2>/dev/null || [ -d "/proc/$i" ] || [ -z "$(find "$u" -maxdepth 0 -mmin +60 2>/dev/null)" ] ||
+    rm -rf "$u"
 done
 if [ ! -f "$y/ready" ]; then
   mkdir -p "${{y%/*}}" || e "cannot create ${{y%/*}}"

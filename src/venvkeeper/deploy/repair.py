@@ -75,5 +75,8 @@ def _sbom(
     what = "missing" if finding.actual == "missing" else "altered"
     if not write:
         return 0, f"would rewrite {finding.path} ({what}) as its record names it"
-    sbomgen.write(Path(finding.path), raw)
+    try:
+        sbomgen.write(Path(finding.path), raw)
+    except OSError:  # full, read-only or not ours: left as a finding, so a new generation is sealed
+        return 1, ""
     return 0, f"rewrote {finding.path} ({what}) from the sealed manifest and the lock, as its record names it"

@@ -39,13 +39,16 @@ def _problem(seen: str, severity: str = "error") -> Problem:
     return Problem("unstable-interpreter", severity, "bin/python", seen, "heal --link-root DIR")
 
 
+_NOT_RUNNING = "bin/python is not a link to a running interpreter (a --copies venv, or broken)"
+
+
 def _plan(facts: Facts, link_root: str) -> tuple[list[Action], str | None]:
     """The actions that route ``facts``'s environment through the link root, or why there are none."""
     if facts.kind != "venv":
         return [], f"a {facts.kind} is not re-pointed (deploy it with --python DIR/python3.X/bin/python3.X)"
     base, minor = facts.base_interpreter, facts.interpreter.minor if facts.interpreter else None
     if base is None or minor is None:
-        return [], "bin/python is not a link to a running interpreter (a --copies venv, or broken)"
+        return [], _NOT_RUNNING
     stable = stable_target(link_root, minor)
     if base.startswith(stable + "/") and os.path.exists(base):
         return [], None  # already through the link root, and the link works
@@ -88,8 +91,9 @@ def link_through_root(result: HealResult, link_root: str, *, dry_run: bool) -> N
         return  # not healthy: nothing to route
     facts = gather(result.env)
     actions, reason = _plan(facts, link_root)
-    if reason is not None and dry_run and any(o.outcome == "would-repair" for o in result.outcomes):
-        # The links are routed once the repairs above are made: a dry run cannot tell them yet.
+    if reason == _NOT_RUNNING and dry_run and any(o.outcome == "would-repair" for o in result.outcomes):
+        # A broken venv's links are routed once the repairs above are made: a dry run cannot tell
+        # them yet. Any other reason (a generation, a link root without that interpreter) still holds.
         reason = f"routed through {link_root} once the repairs above are made"
     if reason is not None:
         # A note: the environment works, it is only not routed (heal's exit code stays 0).

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from venvkeeper.core.errors import CannotVerifyError, VenvkeeperError
 from venvkeeper.core.lazy import lazy
-from venvkeeper.generations.inspection import Subject, load_manifest, repair_command, resolve
+from venvkeeper.generations.inspection import Subject, load_manifest, resolve
 from venvkeeper.sbom import generation as sbomgen
+from venvkeeper.sbom import sealed
 from venvkeeper.sbom.result import SbomResult
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def _recorded(subject: Subject) -> bytes | None:
         if recorded:
             raise CannotVerifyError(
                 f"{path}: missing, though the generation's record names its sha256",
-                hint=f"`{repair_command(subject.state)}` rewrites it from the sealed manifest and the lock",
+                hint=sealed.fix(subject.state, str(path)),
             ) from None
         return None
     except OSError as exc:
@@ -59,7 +60,7 @@ def _recorded(subject: Subject) -> bytes | None:
     if recorded and hashlib.sha256(raw).hexdigest() != recorded:
         raise CannotVerifyError(
             f"{path}: does not match the sha256 in its generation record",
-            hint=f"changed after the deploy; `{repair_command(subject.state)}` rewrites it as it was sealed",
+            hint=f"changed after the deploy; {sealed.fix(subject.state, str(path))}",
         )
     return raw
 

@@ -1,5 +1,5 @@
 """A generation's SBOM file against the sha256 its record names: ``verify``'s ``sbom`` check, and what
-``deploy --repair`` rewrites (:func:`venvkeeper.sbom.generation.restore`).
+``deploy --repair`` rewrites (``venvkeeper.deploy.repair``, from :func:`venvkeeper.sbom.generation.rebuilt`).
 
 The file lives beside the record, outside the venv, so the file-by-file inspection of the venv never
 sees it; a generation is only what its record says it is when its SBOM is too. On verify's timed
@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["CHECK", "check", "sbom_file"]
+__all__ = ["CHECK", "check", "fix", "sbom_file"]
 
 CHECK = "sbom"
 _SUFFIX = ".sbom.cdx.json"  # generation.SUFFIX: that module loads pathlib and threading
@@ -32,6 +32,17 @@ def sbom_file(subject: Subject) -> str | None:
     if manifest is None or subject.kind == "venv" or not manifest.endswith(_MANIFEST_SUFFIX):
         return None
     return manifest.removesuffix(_MANIFEST_SUFFIX) + _SUFFIX
+
+
+def fix(state: dict[str, Any] | None, path: str) -> str:
+    """How the user gets the sealed bytes back. A generation installed from a bundle holds the bundle's
+    own ``sbom.cdx.json``, which no rebuild reproduces (and ``deploy --repair`` would replace the app
+    with a build of whatever project it runs in), so the fix is the bundle's copy."""
+    state = state or {}
+    bundle = (state.get("options") or {}).get("bundle") if state.get("kind") == "install" else None
+    if bundle:
+        return f"`venvkeeper sbom {bundle} -o {path}` writes back the copy the bundle carries"
+    return f"`{repair_command(state)}` rewrites it from the sealed manifest and the lock"
 
 
 def check(subject: Subject) -> tuple[Finding | None, Check]:
@@ -48,7 +59,7 @@ def check(subject: Subject) -> tuple[Finding | None, Check]:
     if not recorded:
         reason = "its record names no SBOM (made before venvkeeper wrote them): `venvkeeper sbom` builds one"
         return None, Check(CHECK, "not-possible", reason)
-    fix = f"`{repair_command(state)}` rewrites it from the sealed manifest and the lock"
+    how = fix(state, path)
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -62,5 +73,5 @@ def check(subject: Subject) -> tuple[Finding | None, Check]:
             return None, Check(CHECK, "ok", f"{os.path.basename(path)}: the sha256 its record names")
         differs = f"sha256:{actual} ({len(raw)} bytes)"
         found = Finding(CHECK, None, path, f"sha256:{recorded}", differs, _REFERENCE)
-    found.fix = fix
+    found.fix = how
     return found, Check(CHECK, "findings", f"{os.path.basename(path)} against its record's sbom_sha256")

@@ -63,9 +63,9 @@ def relock(session: Session, pre: Preflight) -> Relocked:
         except _NoSolutionError as failed:
             # A cap below a vulnerable version may be what leaves uv no way: another package's new
             # version needs that version. Hold that package too and resolve again, or say so.
-            if not adjust.fresh:
-                raise failed.stop from None
             said = failed.error.message.removeprefix(_UV_SAID)
+            if not screen.in_the_way(adjust, said, failed.error.detail):
+                raise failed.stop from None  # not the caps: uv's own failure, with its own hint
             if attempt == screen.SECURITY_ROUNDS or not screen.unblock(adjust, said, failed.error.detail):
                 raise screen.blocked(session, adjust, failed.error) from None
             continue

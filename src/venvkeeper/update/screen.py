@@ -23,6 +23,7 @@ __all__ = [
     "SECURITY_ROUNDS",
     "Adjust",
     "blocked",
+    "in_the_way",
     "judge",
     "screen_current",
     "start",
@@ -154,6 +155,14 @@ def _entry(name: str, version: str, ids: list[str], **more: Any) -> dict[str, An
     """A held-back entry of the report, every key present (``held_at`` is set once the lock is final)."""
     entry = {"name": name, "version": version, "ids": ids, "parent": None, "requires": None, "uv": None}
     return {**entry, **more, "held_at": None}
+
+
+def in_the_way(adjust: Adjust, uv_reason: str, uv_output: str = "") -> bool:
+    """Whether uv's failure runs through what advisories held back: the last round added caps and uv's
+    account names a package capped or held for one. Otherwise the conflict is another one (a policy
+    hold, the project's own requirements), and the run ends with uv's reason and hint, not blaming an
+    advisory."""
+    return bool(adjust.fresh) and bool(security.named_in(f"{uv_reason}\n{uv_output}", adjust.held_back))
 
 
 def unblock(adjust: Adjust, uv_reason: str, uv_output: str = "") -> bool:
