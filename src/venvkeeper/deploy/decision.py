@@ -66,6 +66,8 @@ class Repair:
     findings: int  # any at all forces a rebuild
     affected: tuple[str, ...] = ()  # distributions with findings (reinstalled when --in-place)
     poisoned: tuple[str, ...] = ()  # of those, the ones whose uv cache entries were dropped
+    # Each finding as verify names it ("modified lib/.../x.py"): what ``--check --repair`` tells.
+    named: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,14 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from venvkeeper import __version__
 from venvkeeper.core.config import DEFAULT_HOOK_TIMEOUT, DEFAULT_KEEP
 from venvkeeper.core.errors import InterpreterError
 from venvkeeper.core.names import canonicalize_name
-from venvkeeper.deploy.repair import plan_repair
+from venvkeeper.deploy.decision import NOTHING_TO_REPAIR, Repair
+from venvkeeper.deploy.repair import described, plan_repair
 from venvkeeper.gateways.uv import cache_scope, uv_version
 from venvkeeper.generations import build, engine, smoke, transaction
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso, refuse_inside
@@ -101,17 +103,19 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
         return _check(layout, request, chosen, inputs, started)
     with transaction.claim(layout, wait=request.wait):
         target = transaction.target_for(layout, plan.Options(), request.command)
-        live = target.live
         with cache_scope(layout.home / "uv-cache"):  # the cache a repair drops damaged entries from
-            damaged = request.repair and _damaged(layout, target)
-        if live is not None and target.healthy and live.inputs_sha256 == inputs and not damaged:
-            return DeployResult(
-                request.command,
-                env=str(layout.env),
-                generation=target.live_number,
-                previous=target.live_number,
-                reason=f"{request.lock.name} is already the live generation",
-                duration_s=time.monotonic() - started,
+            found = plan_repair(layout, target) if request.repair else None
+        if _same(target, inputs, found):
+            return _with_repair(
+                DeployResult(
+                    request.command,
+                    env=str(layout.env),
+                    generation=target.live_number,
+                    previous=target.live_number,
+                    reason=_unchanged_reason(request, found),
+                    duration_s=time.monotonic() - started,
+                ),
+                found,
             )
         with cache_scope(layout.home / "uv-cache"):
             files = fetch(chosen.wheels, request.lock)
@@ -135,7 +139,8 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
                 ),
                 adopt=target.kind == "venv",
             )
-    return DeployResult(
+    damaged = found is not None and found.findings > 0
+    result = DeployResult(
         request.command,
         env=str(layout.env),
         changed=True,
@@ -149,35 +154,70 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
         f"({len(chosen.wheels)} wheels, hashes checked)",
         duration_s=time.monotonic() - started,
     )
+    return _with_repair(result, found)
 
 
-def _damaged(layout: Layout, target: transaction.Target) -> bool:
-    """--repair: whether verify finds anything in the live generation (uv's cache entries the damaged
-    files are hard links to are dropped, so the new generation gets fresh bytes)."""
-    found = plan_repair(layout, target)
-    return found is not None and found.findings > 0
+def _same(target: transaction.Target, inputs: str, found: Repair | None) -> bool:
+    """The live generation is this lock on this interpreter, healthy, and (--repair) verify found
+    nothing in it: there is nothing to do."""
+    live = target.live
+    damaged = found is not None and found.findings > 0
+    return live is not None and target.healthy and live.inputs_sha256 == inputs and not damaged
+
+
+def _unchanged_reason(request: LockRequest, found: Repair | None) -> str:
+    # As a uv.lock deploy says it: --repair looked, and found nothing.
+    looked = NOTHING_TO_REPAIR if found is not None else ""
+    return f"{looked}{request.lock.name} is already the live generation"
+
+
+R = TypeVar("R", bound=DeployResult)
+
+
+def _with_repair(result: R, found: Repair | None) -> R:
+    """--repair's findings on the result, as a uv.lock deploy reports them (converge._deploy)."""
+    if found is not None:
+        result.repair_findings = found.findings
+        result.repaired, result.cache_refreshed = list(found.affected), list(found.poisoned)
+    return result
 
 
 def _check(
     layout: Layout, request: LockRequest, chosen: Selected, inputs: str, started: float
 ) -> CheckResult:
-    """--check: what the deploy would do; nothing is written (no state directory, no lock)."""
+    """--check: what the deploy would do; nothing is written (no state directory, no lock).
+
+    With --repair, the live generation is verified as the deploy would verify it (uv's cache entries
+    only named, not dropped): any finding means the deploy would build a new generation, and the
+    reason names the findings."""
     target = transaction.target_for(layout, plan.Options(), request.command)
-    live = target.live
-    same = live is not None and target.healthy and live.inputs_sha256 == inputs
+    found = None
+    if request.repair:
+        # The deploy's cache, to tell which damaged files are hard links into it; never created here.
+        fallback = layout.home / "uv-cache"
+        with cache_scope(fallback if fallback.is_dir() else None):
+            found = plan_repair(layout, target, clean=False)
+    same = _same(target, inputs, found)
     before = transaction.packages_before(layout, target, in_place=False, adopt=target.kind == "venv")
     name = request.lock.name
-    return CheckResult(
+    if same:
+        reason = _unchanged_reason(request, found)
+    elif found is not None and found.findings:
+        reason = f"{described(found)}; a new generation would be built from {name}"
+    else:
+        reason = f"would install {name}"
+    result = CheckResult(
         request.command,
         env=str(layout.env),
         changed=not same,
         generation=target.live_number,
         previous=target.live_number,
         packages=plan.diff_packages({}, {}) if same else plan.diff_packages(before, chosen.packages),
-        reason=f"{name} is already the live generation" if same else f"would install {name}",
+        reason=reason,
         planned_hooks=[] if same else list(request.hooks),
         duration_s=time.monotonic() - started,
     )
+    return _with_repair(result, found)
 
 
 def _populate(
