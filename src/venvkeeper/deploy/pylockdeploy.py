@@ -36,7 +36,7 @@ from venvkeeper.gateways.uv import cache_scope, uv_version
 from venvkeeper.generations import build, engine, smoke, transaction
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso, refuse_inside
 from venvkeeper.generations.results import CheckResult, DeployResult
-from venvkeeper.project import plan
+from venvkeeper.project import plan, wheeltags
 from venvkeeper.project import pylock as locks
 from venvkeeper.sbom import facts as sbomfacts
 from venvkeeper.sbom import generation as sbomgen
@@ -80,10 +80,13 @@ def selected_for(lock_path: Path, python: str | None, groups: Sequence[str] | No
     """What ``lock_path`` installs on the interpreter ``python`` names (else the one uv finds)."""
     lock = locks.load(lock_path)
     interpreter = engine.find_python(Path("/"), python)
-    markers = smoke.marker_environment(interpreter)
-    if markers is None:
+    # One run of the interpreter: its markers, and what its wheel tags are built from (its own
+    # implementation, ABI and platform: not venvkeeper's, even for the same minor).
+    found = smoke.interpreter_facts(interpreter)
+    if found is None:
         raise InterpreterError(f"{interpreter}: does not run", hint="pass --python /path/to/python")
-    tags = locks.interpreter_tags(markers["python_full_version"])
+    markers, facts = found
+    tags = wheeltags.tags_for(wheeltags.TagFacts.from_json(facts))
     wheels = locks.select(lock_path, lock, markers, tags, groups)
     identity = transaction.interpreter_identity(interpreter) or {"path": str(interpreter)}
     digest = hashlib.sha256(lock_path.read_bytes())
@@ -106,17 +109,7 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
         with cache_scope(layout.home / "uv-cache"):  # the cache a repair drops damaged entries from
             found = plan_repair(layout, target) if request.repair else None
         if _same(target, inputs, found):
-            return _with_repair(
-                DeployResult(
-                    request.command,
-                    env=str(layout.env),
-                    generation=target.live_number,
-                    previous=target.live_number,
-                    reason=_unchanged_reason(request, found),
-                    duration_s=time.monotonic() - started,
-                ),
-                found,
-            )
+            return _unchanged(request, layout, target, found, started)
         with cache_scope(layout.home / "uv-cache"):
             files = fetch(chosen.wheels, request.lock)
             switched = transaction.build_and_switch(
@@ -163,6 +156,20 @@ def _same(target: transaction.Target, inputs: str, found: Repair | None) -> bool
     live = target.live
     damaged = found is not None and found.findings > 0
     return live is not None and target.healthy and live.inputs_sha256 == inputs and not damaged
+
+
+def _unchanged(
+    request: LockRequest, layout: Layout, target: transaction.Target, found: Repair | None, started: float
+) -> DeployResult:
+    result = DeployResult(
+        request.command,
+        env=str(layout.env),
+        generation=target.live_number,
+        previous=target.live_number,
+        reason=_unchanged_reason(request, found),
+        duration_s=time.monotonic() - started,
+    )
+    return _with_repair(result, found)
 
 
 def _unchanged_reason(request: LockRequest, found: Repair | None) -> str:
