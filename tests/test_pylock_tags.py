@@ -252,6 +252,21 @@ def test_select_names_the_package_its_wheels_and_the_interpreter_s_tags(tmp_path
         lock_path, lock, markers, wheeltags.tags_for(wheeltags.TagFacts.from_json(CPYTHON_313))
     )
     assert [w.filename for w in chosen] == ["tinyext-1.0.0-cp313-cp313-manylinux_2_17_x86_64.whl"]
+    # With an sdist beside the wheel, packaging falls back to it: refused as an sdist, the tags named.
+    url, digest = "https://example.invalid/tinyext-1.0.0.tar.gz", "a" * 64
+    sdist = f'sdist = {{ url = "{url}", hashes = {{ sha256 = "{digest}" }} }}'
+    lock_path.write_text(lock_path.read_text() + sdist + "\n")
+    with pytest.raises(LockError) as fallback:
+        locks.select(
+            lock_path, locks.load(lock_path), markers, wheeltags.tags_for(wheeltags.TagFacts.from_json(facts))
+        )
+    assert fallback.value.message.startswith(
+        f"{lock_path}: tinyext: locked as a sdist, and has no wheel for "
+    )
+    assert fallback.value.message.endswith(
+        "(this interpreter takes cp313-cp313t, cp313-abi3t, cp313-none, … "
+        "on linux_x86_64, manylinux_2_36_x86_64, …)"
+    )
 
 
 def test_the_interpreter_is_asked_once_while_its_file_is_the_same(

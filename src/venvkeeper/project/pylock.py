@@ -152,8 +152,10 @@ def select(
     for package, artifact in chosen:
         if not isinstance(artifact, PackageWheel):
             kind = type(artifact).__name__.removeprefix("Package").lower()
+            # Its wheels, if it has any, are for other tags (the sdist is packaging's fallback).
+            others = f" (this interpreter takes {summary(tags)})" if package.wheels else ""
             raise LockError(
-                f"{path}: {package.name}: locked as a {kind}, and has no wheel for {here}",
+                f"{path}: {package.name}: locked as a {kind}, and has no wheel for {here}{others}",
                 hint="lock wheels only (uv pip compile --only-binary :all:), or build the wheel and lock it",
             )
         wheels.append(_wheel(path, package.name, str(package.version or ""), artifact))
