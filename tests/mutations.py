@@ -333,6 +333,31 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/test_pylock.py::test_a_lock_not_covering_this_interpreter_is_one_line_naming_both",),
     ),
     Mutation(
+        "pylock-target-tags",
+        "a pylock.toml's wheels are chosen by the target interpreter's own ABI (a free-threaded 3.13t)",
+        "project/wheeltags.py",
+        (
+            (
+                '    threading = "t" if facts.version >= (3, 13) and facts.gil_disabled else ""\n',
+                '    threading = ""\n',
+            ),
+        ),
+        (
+            "tests/test_pylock_tags.py::test_a_free_threaded_313_is_told_from_the_normal_313",
+            "tests/test_pylock_tags.py::test_a_cp313_wheel_is_refused_for_a_free_threaded_313_in_one_line",
+        ),
+    ),
+    Mutation(
+        "pylock-check-repair",
+        "deploy --lock --check --repair verifies the live generation: a damaged one would be rebuilt",
+        "deploy/pylockdeploy.py",
+        (("            found = plan_repair(layout, target, clean=False)\n", "            found = None\n"),),
+        (
+            "tests/test_pylock.py::"
+            "test_check_repair_says_a_damaged_generation_would_be_rebuilt_and_writes_nothing",
+        ),
+    ),
+    Mutation(
         "start-up-isolated",
         "venvkeeper starts under a PYTHONPATH naming another minor's standard library (no SRE mismatch)",
         "cli/main.py",

@@ -411,6 +411,60 @@ def test_repair_with_lock_rebuilds_a_damaged_generation(
     assert again.code == 0 and again.json["changed"] is False and again.json["generation"] == 2
 
 
+def test_check_repair_says_a_damaged_generation_would_be_rebuilt_and_writes_nothing(
+    tmp_path: Path, hand_lock: Path, fresh_uv_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "env"
+    deploy = ("deploy", "--lock", hand_lock, "--env", env, "--python", PYTHON)
+    assert vk(capsys, *deploy).code == 0
+    intact = vk(capsys, *deploy, "--check", "--repair", "--json")
+    assert intact.code == 0, intact.out + intact.err
+    assert (intact.json["changed"], intact.json["repair_findings"]) == (False, 0)
+    assert (
+        intact.json["reason"] == "verify found nothing to repair; pylock.toml is already the live generation"
+    )
+    (module,) = env.resolve().glob("lib/python*/site-packages/tinyutil/__init__.py")
+    assert module.stat().st_nlink > 1  # uv linked it from its cache: an edit in place damages both
+    with module.open("a") as fh:
+        fh.write("TAMPERED = True\n")
+    relative = module.relative_to(env.resolve())
+    before, cache = snapshot(tmp_path), snapshot(fresh_uv_cache)
+
+    text = vk(capsys, *deploy, "--check", "--repair")
+    found = vk(capsys, *deploy, "--check", "--repair", "--json")
+
+    assert text.code == 6, text.out + text.err  # ExitCode.WOULD_CHANGE
+    assert (
+        f"would change: verify found 1 finding in the live environment: modified {relative}; "
+        "a new generation would be built from pylock.toml" in text.out
+    )
+    assert "  would repair 1 verify finding (distributions: tinyutil)\n" in text.out
+    assert "  uv's cache would be refreshed for: tinyutil\n" in text.out
+    assert found.code == 6 and found.json["check"] is True
+    assert (found.json["changed"], found.json["generation"], found.json["repair_findings"]) == (True, 1, 1)
+    assert (found.json["repaired"], found.json["cache_refreshed"]) == (["tinyutil"], ["tinyutil"])
+    assert f"modified {relative}" in found.json["reason"]
+    # Nothing written: not the generation, its state directory, nor uv's cache entry it would drop.
+    assert snapshot(tmp_path) == before and snapshot(fresh_uv_cache) == cache
+    assert "TAMPERED" in module.read_text()
+    # Without --repair nothing looks inside: the lock and interpreter are the live ones.
+    assert vk(capsys, *deploy, "--check").code == 0
+
+    repaired = vk(capsys, *deploy, "--repair", "--json")
+
+    assert repaired.code == 0, repaired.err
+    assert (repaired.json["generation"], repaired.json["repair_findings"]) == (2, 1)
+    assert repaired.json["repaired"] == ["tinyutil"] and repaired.json["cache_refreshed"] == ["tinyutil"]
+    assert vk(capsys, "verify", "--env", env, "--lock", hand_lock).code == 0
+    assert (
+        "TAMPERED"
+        not in run_in_env(
+            env, "python", "-c", "import tinyutil, inspect; print(inspect.getsource(tinyutil))"
+        ).stdout
+    )
+    assert vk(capsys, *deploy, "--check", "--repair").code == 0
+
+
 def test_deploy_lock_writes_the_sbom_of_its_wheels_and_receipt_signs_it(
     tmp_path: Path, uv_bin: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -537,6 +537,37 @@ def test_repair_rebuilds_a_damaged_environment_without_touching_the_cache(
     assert run_in_env(env, "tinyweb").stdout == "tinyweb 1.0.0\n"
 
 
+def test_check_repair_names_what_a_repair_would_rebuild_and_writes_nothing(
+    deployed: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = deployed
+    intact = vk(capsys, "deploy", project, "--env", env, "--check", "--repair")
+    assert intact.code == 0, intact.out + intact.err
+    assert "would not change (generation 1): verify found nothing to repair; " in intact.out
+    target = site_packages(env) / "tinyutil" / "__init__.py"
+    _replace(target, target.read_bytes() + b"# drift\n")
+    relative = target.relative_to(env)
+    before = snapshot(env.parent)
+
+    text = vk(capsys, "deploy", project, "--env", env, "--check", "--repair")
+    found = vk(capsys, "deploy", project, "--env", env, "--check", "--repair", "--json")
+
+    assert text.code == 6, text.out + text.err
+    assert (
+        f"would change: verify found 1 finding in the live environment: modified {relative}; "
+        "a new generation would be built" in text.out
+    )
+    assert "  would repair 1 verify finding (distributions: tinyutil)\n" in text.out
+    assert found.code == 6
+    assert (found.json["changed"], found.json["repair_findings"], found.json["repaired"]) == (
+        True,
+        1,
+        ["tinyutil"],
+    )
+    assert snapshot(env.parent) == before
+    assert generations(env) == ["0001", "0001.json"]
+
+
 # -- cannot verify (exit 2) ----------------------------------------------------------------------
 
 

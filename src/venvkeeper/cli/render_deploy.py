@@ -47,6 +47,12 @@ def _check(result: CheckResult, out: TextIO) -> None:
         out.write(would_not_change_line(result.env, result.generation, result.reason, result.duration_s))
         return
     out.write(f"{result.env} would change: {result.reason} [{result.duration_s:.2f}s]\n")
+    if result.repair_findings:
+        which = f" (distributions: {', '.join(result.repaired)})" if result.repaired else ""
+        plural = "s" if result.repair_findings != 1 else ""
+        out.write(f"  would repair {result.repair_findings} verify finding{plural}{which}\n")
+    if result.cache_refreshed:
+        out.write(f"  uv's cache would be refreshed for: {', '.join(result.cache_refreshed)}\n")
     if result.rebuilt:
         out.write(f"  would build members: {', '.join(result.rebuilt)}\n")
     if result.reused:

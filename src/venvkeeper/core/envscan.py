@@ -278,7 +278,7 @@ def site_packages(files: Iterable[str]) -> list[str]:
         if (
             len(parts) > 3
             and parts[0] == "lib"
-            and parts[1].startswith("python")
+            and parts[1].startswith(("python", "pypy"))  # PyPy's venv: lib/pypy3.9/site-packages
             and parts[2] == "site-packages"
         ):
             found.add("/".join(parts[:3]))

@@ -195,6 +195,9 @@ def _deploy(run: _Run) -> DeployResult:
     if found is not None:
         result.repair_findings = found.findings + bool(found.sbom)  # a rewritten SBOM was a finding too
         result.repaired, result.cache_refreshed = list(found.affected), list(found.poisoned)
+        if run.request.check and found.findings:
+            # The plan alone ("a new generation would be built") would not say that a repair is why.
+            result.reason = f"{repair.described(found)}; {result.reason}"
     if not run.request.check:
         request = run.request
         key = stamps.request_key(

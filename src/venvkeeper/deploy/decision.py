@@ -67,6 +67,8 @@ class Repair:
     affected: tuple[str, ...] = ()  # distributions with findings (reinstalled when --in-place)
     poisoned: tuple[str, ...] = ()  # of those, the ones whose uv cache entries were dropped
     sbom: str = ""  # the generation's SBOM rewritten as its record names it (no rebuild for it), as said
+    # Each finding as verify names it ("modified lib/.../x.py"): what ``--check --repair`` tells.
+    named: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -24,18 +24,19 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from venvkeeper import __version__
 from venvkeeper.core.config import DEFAULT_HOOK_TIMEOUT, DEFAULT_KEEP
 from venvkeeper.core.errors import InterpreterError
 from venvkeeper.core.names import canonicalize_name
-from venvkeeper.deploy.decision import Repair
-from venvkeeper.deploy.repair import plan_repair
+from venvkeeper.deploy.decision import NOTHING_TO_REPAIR, Repair
+from venvkeeper.deploy.repair import described, plan_repair
 from venvkeeper.gateways.uv import cache_scope, uv_version
 from venvkeeper.generations import build, engine, smoke, transaction
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso, refuse_inside
 from venvkeeper.generations.results import CheckResult, DeployResult
-from venvkeeper.project import plan
+from venvkeeper.project import plan, wheeltags
 from venvkeeper.project import pylock as locks
 from venvkeeper.sbom import facts as sbomfacts
 from venvkeeper.sbom import generation as sbomgen
@@ -79,10 +80,13 @@ def selected_for(lock_path: Path, python: str | None, groups: Sequence[str] | No
     """What ``lock_path`` installs on the interpreter ``python`` names (else the one uv finds)."""
     lock = locks.load(lock_path)
     interpreter = engine.find_python(Path("/"), python)
-    markers = smoke.marker_environment(interpreter)
-    if markers is None:
+    # One run of the interpreter: its markers, and what its wheel tags are built from (its own
+    # implementation, ABI and platform: not venvkeeper's, even for the same minor).
+    found = smoke.interpreter_facts(interpreter)
+    if found is None:
         raise InterpreterError(f"{interpreter}: does not run", hint="pass --python /path/to/python")
-    tags = locks.interpreter_tags(markers["python_full_version"])
+    markers, facts = found
+    tags = wheeltags.tags_for(wheeltags.TagFacts.from_json(facts))
     wheels = locks.select(lock_path, lock, markers, tags, groups)
     identity = transaction.interpreter_identity(interpreter) or {"path": str(interpreter)}
     digest = hashlib.sha256(lock_path.read_bytes())
@@ -102,12 +106,10 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
         return _check(layout, request, chosen, inputs, started)
     with transaction.claim(layout, wait=request.wait):
         target = transaction.target_for(layout, plan.Options(), request.command)
-        live = target.live
         with cache_scope(layout.home / "uv-cache"):  # the cache a repair drops damaged entries from
             found = _repair(layout, target, request, chosen) if request.repair else None
-        damaged = found is not None and found.findings > 0
-        if live is not None and target.healthy and live.inputs_sha256 == inputs and not damaged:
-            return _already(request, layout, target, found, started)
+        if _same(target, inputs, found):
+            return _unchanged(request, layout, target, found, started)
         with cache_scope(layout.home / "uv-cache"):
             files = fetch(chosen.wheels, request.lock)
             switched = transaction.build_and_switch(
@@ -130,7 +132,8 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
                 ),
                 adopt=target.kind == "venv",
             )
-    return DeployResult(
+    damaged = found is not None and found.findings > 0
+    result = DeployResult(
         request.command,
         env=str(layout.env),
         changed=True,
@@ -144,53 +147,96 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
         f"({len(chosen.wheels)} wheels, hashes checked)",
         duration_s=time.monotonic() - started,
     )
+    return _with_repair(result, found)
 
 
-def _already(
+def _same(target: transaction.Target, inputs: str, found: Repair | None) -> bool:
+    """The live generation is this lock on this interpreter, healthy, and (--repair) verify found
+    nothing in it: there is nothing to do."""
+    live = target.live
+    damaged = found is not None and found.findings > 0
+    return live is not None and target.healthy and live.inputs_sha256 == inputs and not damaged
+
+
+def _unchanged(
     request: LockRequest, layout: Layout, target: transaction.Target, found: Repair | None, started: float
 ) -> DeployResult:
-    """The lock is already the live generation (and --repair found nothing, or only rewrote its SBOM)."""
-    rewrote = found.sbom if found is not None else ""
-    return DeployResult(
+    result = DeployResult(
         request.command,
         env=str(layout.env),
         generation=target.live_number,
         previous=target.live_number,
-        reason=(f"{rewrote}; " if rewrote else "") + f"{request.lock.name} is already the live generation",
-        repair_findings=int(bool(rewrote)),
+        reason=_unchanged_reason(request, found),
         duration_s=time.monotonic() - started,
     )
+    return _with_repair(result, found)
+
+
+def _unchanged_reason(request: LockRequest, found: Repair | None) -> str:
+    # As a uv.lock deploy says it: --repair looked, and found nothing (or only rewrote the SBOM).
+    looked = "" if found is None else NOTHING_TO_REPAIR
+    if found is not None and found.sbom:
+        looked = f"{found.sbom}; verify found nothing else to repair; "
+    return f"{looked}{request.lock.name} is already the live generation"
 
 
 def _repair(
-    layout: Layout, target: transaction.Target, request: LockRequest, chosen: Selected
+    layout: Layout, target: transaction.Target, request: LockRequest, chosen: Selected, *, clean: bool = True
 ) -> Repair | None:
     """--repair: what verify finds in the live generation (uv's cache entries the damaged files are hard
     links to are dropped, so the new generation gets fresh bytes); its SBOM, when missing or altered,
     is rewritten from this lock's wheels if that gives the bytes its record names."""
-    return plan_repair(layout, target, sbom_lock=lambda: (sbom_entries(request.lock, chosen.wheels), None))
+    entries = lambda: (sbom_entries(request.lock, chosen.wheels), None)  # noqa: E731 - read only if needed
+    return plan_repair(layout, target, clean=clean, sbom_lock=entries)
+
+
+R = TypeVar("R", bound=DeployResult)
+
+
+def _with_repair(result: R, found: Repair | None) -> R:
+    """--repair's findings on the result, as a uv.lock deploy reports them (converge._deploy)."""
+    if found is not None:
+        result.repair_findings = found.findings + bool(found.sbom)  # a rewritten SBOM was a finding too
+        result.repaired, result.cache_refreshed = list(found.affected), list(found.poisoned)
+    return result
 
 
 def _check(
     layout: Layout, request: LockRequest, chosen: Selected, inputs: str, started: float
 ) -> CheckResult:
-    """--check: what the deploy would do; nothing is written (no state directory, no lock)."""
+    """--check: what the deploy would do; nothing is written (no state directory, no lock).
+
+    With --repair, the live generation is verified as the deploy would verify it (uv's cache entries
+    only named, not dropped): any finding means the deploy would build a new generation, and the
+    reason names the findings."""
     target = transaction.target_for(layout, plan.Options(), request.command)
-    live = target.live
-    same = live is not None and target.healthy and live.inputs_sha256 == inputs
+    found = None
+    if request.repair:
+        # The deploy's cache, to tell which damaged files are hard links into it; never created here.
+        fallback = layout.home / "uv-cache"
+        with cache_scope(fallback if fallback.is_dir() else None):
+            found = _repair(layout, target, request, chosen, clean=False)
+    same = _same(target, inputs, found)
     before = transaction.packages_before(layout, target, in_place=False, adopt=target.kind == "venv")
     name = request.lock.name
-    return CheckResult(
+    if same:
+        reason = _unchanged_reason(request, found)
+    elif found is not None and found.findings:
+        reason = f"{described(found)}; a new generation would be built from {name}"
+    else:
+        reason = f"would install {name}"
+    result = CheckResult(
         request.command,
         env=str(layout.env),
         changed=not same,
         generation=target.live_number,
         previous=target.live_number,
         packages=plan.diff_packages({}, {}) if same else plan.diff_packages(before, chosen.packages),
-        reason=f"{name} is already the live generation" if same else f"would install {name}",
+        reason=reason,
         planned_hooks=[] if same else list(request.hooks),
         duration_s=time.monotonic() - started,
     )
+    return _with_repair(result, found)
 
 
 def _populate(

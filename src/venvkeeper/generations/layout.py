@@ -378,7 +378,10 @@ def read_state_file(path: Path) -> GenerationState | None:
 def read_packages(env_dir: Path) -> dict[str, str]:
     """Distributions installed in a venv, {canonical name: version}, from the dist-info directory names."""
     packages: dict[str, str] = {}
-    for site in sorted(env_dir.glob("lib/python3*/site-packages")):
+    # PyPy's venv has lib/pypy3.X/site-packages.
+    for site in sorted(
+        [*env_dir.glob("lib/python3*/site-packages"), *env_dir.glob("lib/pypy3*/site-packages")]
+    ):
         for entry in site.iterdir():
             if entry.suffix == ".dist-info" and "-" in entry.stem:
                 name, _, version = entry.stem.partition("-")

@@ -24,7 +24,7 @@ from typing import Any
 from venvkeeper.core.errors import SmokeCheckError
 from venvkeeper.gateways.python import DidNotRunError, run_python
 
-__all__ = ["MARKERS_SNIPPET", "marker_environment", "smoke_check"]
+__all__ = ["MARKERS_SNIPPET", "TAG_FACTS_SNIPPET", "interpreter_facts", "marker_environment", "smoke_check"]
 
 # PEP 508's environment markers as the interpreter sees them (the same keys as packaging's
 # default_environment), so a lock's markers can be evaluated without running it again.
@@ -45,6 +45,35 @@ markers = {
     "platform_python_implementation": platform.python_implementation(),
     "python_version": ".".join(platform.python_version_tuple()[:2]),
     "sys_platform": sys.platform,
+}
+"""
+
+# What packaging.tags reads from the running interpreter to build its wheel tags (sys_tags()), asked of
+# the interpreter a generation runs instead (venvkeeper.project.wheeltags builds the tags from it):
+# standard library only, since that interpreter need not have packaging.
+TAG_FACTS_SNIPPET = r"""
+import os, platform, sys, sysconfig
+def _glibc():
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or None
+    except (AttributeError, OSError, ValueError):
+        return None
+tag_facts = {
+    "implementation": sys.implementation.name,
+    "version": list(sys.version_info[:2]),
+    "py_version_nodot": sysconfig.get_config_var("py_version_nodot"),
+    "py_debug": sysconfig.get_config_var("Py_DEBUG"),
+    "gettotalrefcount": hasattr(sys, "gettotalrefcount"),
+    "gil_disabled": sysconfig.get_config_var("Py_GIL_DISABLED"),
+    "with_pymalloc": sysconfig.get_config_var("WITH_PYMALLOC"),
+    "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+    "soabi": sysconfig.get_config_var("SOABI"),
+    "platform": sysconfig.get_platform(),
+    "system": platform.system(),
+    "machine": platform.machine(),
+    "is_32bit": sys.maxsize <= 2**32,
+    "glibc": _glibc(),
+    "mac_version": platform.mac_ver()[0],
 }
 """
 
@@ -181,6 +210,31 @@ def smoke_check(
             detail="\n".join(report["failures"]),
         )
     return report
+
+
+# interpreter_facts' answers: (path, realpath, inode, size, mtime) -> (markers, tag facts).
+_FACTS: dict[tuple[str, str, int, int, int], tuple[dict[str, str], dict[str, Any]]] = {}
+
+
+def interpreter_facts(python: Path) -> tuple[dict[str, str], dict[str, Any]] | None:
+    """An interpreter's environment markers and the facts its wheel tags are built from
+    (:data:`TAG_FACTS_SNIPPET`), in one run of it; None if it does not run. Kept while the
+    interpreter's file is the same (by stat): a command asking twice runs it once."""
+    try:
+        st = python.stat()  # follows the links: a venv's bin/python is its base interpreter's file
+    except OSError:
+        return None
+    key = (str(python), os.path.realpath(python), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _FACTS:
+        program = MARKERS_SNIPPET + TAG_FACTS_SNIPPET + "import json; print(json.dumps([markers, tag_facts]))"
+        try:
+            proc = run_python(python, ["-I", "-B"], program, timeout=60)
+            markers, facts = json.loads(proc.stdout)
+        except (DidNotRunError, ValueError, TypeError):
+            return None  # not kept: the next question runs it again
+        _FACTS[key] = (markers, facts)
+    markers, facts = _FACTS[key]
+    return dict(markers), dict(facts)
 
 
 def marker_environment(python: Path) -> dict[str, str] | None:

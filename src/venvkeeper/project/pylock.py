@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sys
+import re
 import tomllib
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -28,11 +28,11 @@ from packaging.pylock import (
 )
 
 from venvkeeper.core.errors import LockError
+from venvkeeper.project.wheeltags import summary
 
 __all__ = [
     "LockedWheel",
     "check_file",
-    "interpreter_tags",
     "is_pylock",
     "load",
     "requirements_text",
@@ -93,18 +93,6 @@ def load(path: Path) -> Pylock:
         ) from None
 
 
-def interpreter_tags(version: str) -> list[packaging_tags.Tag]:
-    """The wheel tags an interpreter of ``version`` (X.Y[.Z]) on this machine accepts, best first."""
-    major, minor = (int(part) for part in version.split(".")[:2])
-    if (major, minor) == sys.version_info[:2]:
-        return list(packaging_tags.sys_tags())
-    interpreter = f"cp{major}{minor}"
-    return [
-        *packaging_tags.cpython_tags(python_version=(major, minor)),
-        *packaging_tags.compatible_tags(python_version=(major, minor), interpreter=interpreter),
-    ]
-
-
 def _describe(markers: Mapping[str, str]) -> str:
     return (
         f"{markers.get('implementation_name', 'python')} {markers.get('python_full_version', '?')} "
@@ -158,17 +146,40 @@ def select(
                 f"{path}: does not cover {here}: it supports {_covers(lock)}",
                 hint="lock for this interpreter (uv pip compile --python-version), or pass --python",
             ) from None
+        _refuse_no_wheel(path, lock, exc, here, tags)
         raise LockError(f"{path}: {exc} ({here})", hint="lock again for this interpreter") from None
     wheels: list[LockedWheel] = []
     for package, artifact in chosen:
         if not isinstance(artifact, PackageWheel):
             kind = type(artifact).__name__.removeprefix("Package").lower()
+            # Its wheels, if it has any, are for other tags (the sdist is packaging's fallback).
+            others = f" (this interpreter takes {summary(tags)})" if package.wheels else ""
             raise LockError(
-                f"{path}: {package.name}: locked as a {kind}, and has no wheel for {here}",
+                f"{path}: {package.name}: locked as a {kind}, and has no wheel for {here}{others}",
                 hint="lock wheels only (uv pip compile --only-binary :all:), or build the wheel and lock it",
             )
         wheels.append(_wheel(path, package.name, str(package.version or ""), artifact))
     return sorted(wheels, key=lambda w: w.name)
+
+
+def _refuse_no_wheel(
+    path: Path, lock: Pylock, exc: PylockSelectError, here: str, tags: Sequence[packaging_tags.Tag]
+) -> None:
+    """A package none of whose wheels this interpreter takes (another ABI: a cp313 wheel for a
+    free-threaded 3.13t, a CPython wheel for PyPy): one line naming the package, its wheels and the
+    interpreter's tags."""
+    # packaging.pylock says which package only in its message: "... for package 'x' at packages[N]".
+    found = re.search(r"for package '[^']*' at packages\[(\d+)\]", str(exc))
+    if "No wheel found matching" not in str(exc) or found is None:
+        return
+    package = lock.packages[int(found.group(1))]
+    names = ", ".join(w.filename for w in package.wheels or ())
+    raise LockError(
+        f"{path}: {package.name}: no locked wheel fits {here}: the lock has {names}; "
+        f"this interpreter takes {summary(tags)}",
+        hint="lock for this interpreter (uv pip compile --python PATH), or pass --python for one "
+        "the lock has a wheel for",
+    ) from None
 
 
 def _wheel(path: Path, name: str, version: str, wheel: PackageWheel) -> LockedWheel:

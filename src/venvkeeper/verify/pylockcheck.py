@@ -28,6 +28,7 @@ from venvkeeper.generations import smoke
 from venvkeeper.generations.findings import Expected, Finding
 from venvkeeper.generations.inspection import Check, inspect, resolve
 from venvkeeper.project import pylock as locks
+from venvkeeper.project import wheeltags
 from venvkeeper.sbom import sealed as sealed_sbom
 from venvkeeper.verify.result import VerifyResult
 
@@ -43,11 +44,12 @@ def verify_lock(env: str, lock_path: Path, fetch: Fetch, *, fast: bool = False) 
     started = time.monotonic()
     subject = resolve(env)
     python = Path(subject.directory) / "bin" / "python"
-    markers = smoke.marker_environment(python)
-    if markers is None:
+    found = smoke.interpreter_facts(python)  # its markers and its own wheel tags' facts, in one run
+    if found is None:
         raise CannotVerifyError(f"{python}: does not run", hint="`venvkeeper doctor --env` says why")
+    markers, facts = found
     lock = locks.load(lock_path)
-    wheels = locks.select(lock_path, lock, markers, locks.interpreter_tags(markers["python_full_version"]))
+    wheels = locks.select(lock_path, lock, markers, wheeltags.tags_for(wheeltags.TagFacts.from_json(facts)))
     reference = lock_path.name
     expected = {w.name: Expected(w.version, "", None, None) for w in wheels}
     result = inspect(subject, fast=fast, expected=(expected, reference))
