@@ -351,7 +351,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "pylock-check-repair",
         "deploy --lock --check --repair verifies the live generation: a damaged one would be rebuilt",
         "deploy/pylockdeploy.py",
-        (("            found = plan_repair(layout, target, clean=False)\n", "            found = None\n"),),
+        (
+            (
+                "            found = _repair(layout, target, request, chosen, clean=False)\n",
+                "            found = None\n",
+            ),
+        ),
         (
             "tests/test_pylock.py::"
             "test_check_repair_says_a_damaged_generation_would_be_rebuilt_and_writes_nothing",

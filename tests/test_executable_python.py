@@ -411,8 +411,9 @@ def test_a_killed_first_run_s_unpack_directory_goes_and_a_running_one_s_stays(
     try:
         assert not Path(f"/proc/{reaped.pid}").exists() and Path(f"/proc/{sleeper.pid}").exists()
         killed, running = pythons / f"{key}.tmp-{reaped.pid}", pythons / f"{key}.tmp-{sleeper.pid}"
-        elsewhere = pythons / f"{key}.tmp-{reaped.pid}0"  # no such PID here, changed a minute ago
-        assert not Path(f"/proc/{reaped.pid}0").exists()
+        # Above pid_max: no process here ever has it (one in another PID namespace), changed a minute ago.
+        unseen = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+        elsewhere = pythons / f"{key}.tmp-{unseen}"
         hours_ago, minute_ago = time.time() - 2 * 3600, time.time() - 60
         for partial, when in ((killed, hours_ago), (running, hours_ago), (elsewhere, minute_ago)):
             (partial / "python" / "bin").mkdir(parents=True)

@@ -207,9 +207,13 @@ def test_a_pylock_generation_s_sbom_is_checked_and_rewritten_from_its_lock(
     original = path.read_bytes()
     path.unlink()
 
+    deploy = ("deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--repair", "--json")
+    before = snapshot(tmp_path)
     found = vk(capsys, "verify", "--env", env, "--json")
     against_lock = vk(capsys, "verify", "--env", env, "--lock", lock, "--json")
-    repaired = vk(capsys, "deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--repair", "--json")
+    planned = vk(capsys, *deploy, "--check")
+    assert snapshot(tmp_path) == before  # --check wrote nothing
+    repaired = vk(capsys, *deploy)
     after = vk(capsys, "verify", "--env", env, "--lock", lock, "--json")
 
     assert found.code == 1 and _found(found) == [("sbom", str(path))], found.out
@@ -217,6 +221,9 @@ def test_a_pylock_generation_s_sbom_is_checked_and_rewritten_from_its_lock(
         found.json["findings"][0]["fix"] == f"`venvkeeper deploy --lock {lock.resolve()} --repair` {REWRITES}"
     )
     assert against_lock.code == 1 and ("sbom", str(path)) in _found(against_lock), against_lock.out
+    # Only the file beside the record would be written back: the environment stays, exit 0, said.
+    assert (planned.code, planned.json["changed"], planned.json["repair_findings"]) == (0, False, 1)
+    assert planned.json["reason"].startswith(f"would rewrite {path} (missing) as its record names it; ")
     assert repaired.code == 0, repaired.err
     assert (repaired.json["changed"], repaired.json["generation"]) == (False, 1)
     assert f"rewrote {path} (missing)" in repaired.json["reason"]
@@ -225,7 +232,10 @@ def test_a_pylock_generation_s_sbom_is_checked_and_rewritten_from_its_lock(
 
 
 def test_an_installed_generation_s_sbom_is_written_back_from_its_bundle(
-    make_project: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make_project: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A generation installed from a bundle holds the bundle's own SBOM, which no rebuild reproduces:
     the fix names the bundle's copy, not ``deploy --repair`` (which would build whatever project it
@@ -234,8 +244,10 @@ def test_an_installed_generation_s_sbom_is_written_back_from_its_bundle(
     packed = vk(capsys, "pack", make_project("single"), "-o", bundle)
     assert packed.code == 0, packed.err
     env = tmp_path / "srv" / ".venv"
-    installed = vk(capsys, "install", bundle, "--env", env)
+    monkeypatch.chdir(tmp_path)  # installed by a relative path; the fix names it from anywhere
+    installed = vk(capsys, "install", bundle.name, "--env", env)
     assert installed.code == 0, installed.err
+    monkeypatch.chdir(env.parent)
     path = _home(env) / "generations" / "0001.sbom.cdx.json"
     original = path.read_bytes()
     path.unlink()
@@ -244,7 +256,9 @@ def test_an_installed_generation_s_sbom_is_written_back_from_its_bundle(
     found = vk(capsys, "verify", "--env", env, "--json")
     text = vk(capsys, "verify", "--env", env)
     printed = vk(capsys, "sbom", "--env", env)
-    fix = f"`venvkeeper sbom {bundle} -o {path}` writes back the copy the bundle carries"
+    fix = (
+        f"`venvkeeper sbom {bundle} -o {path}` writes back the copy the bundle carries (if you still have it)"
+    )
     assert (found.code, _found(found)) == (1, [("sbom", str(path))]), found.out
     assert found.json["findings"][0]["fix"] == fix
     assert "deploy --repair" not in text.out and fix in text.out, text.out
@@ -256,3 +270,26 @@ def test_an_installed_generation_s_sbom_is_written_back_from_its_bundle(
     assert path.read_bytes() == original
     assert (after.code, _found(after), _checks(after)["sbom"]) == (0, [], "ok"), after.out
     assert snapshot(env.resolve()) == venv
+
+
+def test_check_repair_counts_and_names_a_damaged_file_and_the_sbom_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A modified file and a missing SBOM: ``--check --repair`` says two findings and names both, as
+    ``repair_findings`` counts them."""
+    lock = _hand_lock(tmp_path / "project")
+    env = tmp_path / "env"
+    deploy = ("deploy", "--lock", lock, "--env", env, "--python", PYTHON, "--repair")
+    assert vk(capsys, *deploy[:-1]).code == 0
+    path = _home(env) / "generations" / "0001.sbom.cdx.json"
+    path.unlink()
+    (module,) = env.resolve().glob("lib/python*/site-packages/tinyutil/__init__.py")
+    module.unlink()  # a new file, not an edit of uv's cache entry
+    module.write_text("TAMPERED = True\n")
+
+    planned = vk(capsys, *deploy, "--check", "--json")
+
+    assert (planned.code, planned.json["repair_findings"]) == (6, 2), planned.out + planned.err
+    reason = planned.json["reason"]
+    assert reason.startswith("verify found 2 findings in the live environment: modified "), reason
+    assert f"would rewrite {path} (missing)" in reason

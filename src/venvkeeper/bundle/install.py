@@ -463,7 +463,7 @@ def _state(opened: _Bundle, number: int, done: build.Finished) -> GenerationStat
             interpreter_identity(interpreter) or {"path": str(interpreter)}, done.report
         ),
         options={
-            "bundle": str(opened.path),
+            "bundle": str(opened.path.resolve()),  # named by the SBOM's fix, from any directory
             "groups": list(fields.groups),
             # the wheel store's entries (sha256) it came from: kept while this generation is
             "wheels": sorted({sha for _, sha in store.wheels_of(opened.checked.files).values()}),

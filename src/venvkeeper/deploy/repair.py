@@ -67,11 +67,13 @@ def plan_repair(
 
 
 def described(found: Repair) -> str:
-    """``verify found 2 findings in the live environment: modified lib/..., missing-file ...``."""
-    shown = ", ".join(found.named[:_NAMED])
-    more = f" and {len(found.named) - _NAMED} more" if len(found.named) > _NAMED else ""
-    plural = "s" if found.findings != 1 else ""
-    return f"verify found {found.findings} finding{plural} in the live environment: {shown}{more}"
+    """``verify found 2 findings in the live environment: modified lib/..., missing-file ...``; an SBOM
+    that is only rewritten (beside the record) is a finding too, counted as ``repair_findings`` is."""
+    named = (*found.named, *([found.sbom] if found.sbom else []))
+    shown = ", ".join(named[:_NAMED])
+    more = f" and {len(named) - _NAMED} more" if len(named) > _NAMED else ""
+    plural = "s" if len(named) != 1 else ""
+    return f"verify found {len(named)} finding{plural} in the live environment: {shown}{more}"
 
 
 def _sbom(

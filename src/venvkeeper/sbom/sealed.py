@@ -41,7 +41,8 @@ def fix(state: dict[str, Any] | None, path: str) -> str:
     state = state or {}
     bundle = (state.get("options") or {}).get("bundle") if state.get("kind") == "install" else None
     if bundle:
-        return f"`venvkeeper sbom {bundle} -o {path}` writes back the copy the bundle carries"
+        command = f"venvkeeper sbom {bundle} -o {path}"
+        return f"`{command}` writes back the copy the bundle carries (if you still have it)"
     return f"`{repair_command(state)}` rewrites it from the sealed manifest and the lock"
 
 
