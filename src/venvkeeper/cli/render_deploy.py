@@ -47,12 +47,7 @@ def _check(result: CheckResult, out: TextIO) -> None:
         out.write(would_not_change_line(result.env, result.generation, result.reason, result.duration_s))
         return
     out.write(f"{result.env} would change: {result.reason} [{result.duration_s:.2f}s]\n")
-    if result.repair_findings:
-        which = f" (distributions: {', '.join(result.repaired)})" if result.repaired else ""
-        plural = "s" if result.repair_findings != 1 else ""
-        out.write(f"  would repair {result.repair_findings} verify finding{plural}{which}\n")
-    if result.cache_refreshed:
-        out.write(f"  uv's cache would be refreshed for: {', '.join(result.cache_refreshed)}\n")
+    _repair(result, out, "would repair", "would be refreshed")
     if result.rebuilt:
         out.write(f"  would build members: {', '.join(result.rebuilt)}\n")
     if result.reused:
@@ -69,6 +64,16 @@ def _check(result: CheckResult, out: TextIO) -> None:
         out.write(f"  hook would run: {command}\n")
 
 
+def _repair(result: DeployResult, out: TextIO, repaired: str, refreshed: str) -> None:
+    """--repair's lines: the verify findings and the distributions they were in, uv's cache entries."""
+    if result.repair_findings:
+        which = f" (distributions: {', '.join(result.repaired)})" if result.repaired else ""
+        plural = "s" if result.repair_findings != 1 else ""
+        out.write(f"  {repaired} {result.repair_findings} verify finding{plural}{which}\n")
+    if result.cache_refreshed:
+        out.write(f"  uv's cache {refreshed} for: {', '.join(result.cache_refreshed)}\n")
+
+
 def _deploy(result: DeployResult, out: TextIO) -> None:
     if not result.changed:
         out.write(unchanged_line(result.env, result.generation, result.reason, result.duration_s))
@@ -80,12 +85,7 @@ def _deploy(result: DeployResult, out: TextIO) -> None:
         out.write(f"{result.env} -> generation {result.generation}{since} [{result.duration_s:.2f}s]\n")
     if result.adopted is not None:
         out.write(f"  adopted the existing environment as generation {result.adopted}\n")
-    if result.repair_findings:
-        which = f" (distributions: {', '.join(result.repaired)})" if result.repaired else ""
-        plural = "s" if result.repair_findings != 1 else ""
-        out.write(f"  repaired {result.repair_findings} verify finding{plural}{which}\n")
-    if result.cache_refreshed:
-        out.write(f"  uv's cache refreshed for: {', '.join(result.cache_refreshed)}\n")
+    _repair(result, out, "repaired", "refreshed")
     _packages(result, out)
     if result.rebuilt:
         out.write(f"  rebuilt members: {', '.join(result.rebuilt)}\n")
