@@ -248,19 +248,8 @@ def _new_generation(
         adopt=target.kind == "venv",  # a plain venv at --env is kept as a generation, as deploy does
     )
     store.prune(layout, {sha for n in layout.numbers() for sha in _installed_from(layout.read_state(n))})
-    return DeployResult(
-        "install",
-        env=str(layout.env),
-        changed=True,
-        generation=switched.number,
-        previous=switched.previous,
-        packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
-        hooks=switched.hooks,
-        adopted=switched.adopted,
-        pruned=switched.pruned,
-        reason=f"installed {opened.path.name}" + hooks_note(fields, hooks_dir, run_hooks),
-        duration_s=time.monotonic() - started,
-    )
+    reason = f"installed {opened.path.name}" + hooks_note(fields, hooks_dir, run_hooks)
+    return transaction.switched_result("install", layout, switched, reason, started)
 
 
 def _in_place(layout: Layout, target: Target, opened: _Bundle, started: float) -> DeployResult:

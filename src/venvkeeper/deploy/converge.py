@@ -38,6 +38,7 @@ from venvkeeper.generations.transaction import (
     interpreter_identity,
     interpreter_intact,
     run_post_deploy,
+    switched_result,
     target_for,
 )
 from venvkeeper.project import plan, selection, staging
@@ -397,20 +398,14 @@ def _new_generation(run: _Run, build: populate.Build) -> DeployResult:
         adopt=build.decision.adopt,
     )
     wheelcache.prune(run.layout)
-    return DeployResult(
+    return switched_result(
         "deploy",
-        env=str(run.layout.env),
-        changed=True,
-        generation=switched.number,
-        previous=switched.previous,
-        packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
+        run.layout,
+        switched,
+        build.decision.reason,
+        run.started,
         rebuilt=list(build.decision.rebuild),
         reused=list(build.decision.reuse),
-        hooks=switched.hooks,
-        adopted=switched.adopted,
-        pruned=switched.pruned,
-        reason=build.decision.reason,
-        duration_s=time.monotonic() - run.started,
     )
 
 

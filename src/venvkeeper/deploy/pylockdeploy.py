@@ -133,20 +133,9 @@ def deploy_lock(request: LockRequest, fetch: Fetch) -> DeployResult:
                 adopt=target.kind == "venv",
             )
     damaged = found is not None and found.findings > 0
-    result = DeployResult(
-        request.command,
-        env=str(layout.env),
-        changed=True,
-        generation=switched.number,
-        previous=switched.previous,
-        packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
-        hooks=switched.hooks,
-        adopted=switched.adopted,
-        pruned=switched.pruned,
-        reason=f"{'repaired: ' if damaged else ''}installed {request.lock.name} "
-        f"({len(chosen.wheels)} wheels, hashes checked)",
-        duration_s=time.monotonic() - started,
-    )
+    done = f"installed {request.lock.name} ({len(chosen.wheels)} wheels, hashes checked)"
+    reason = f"{'repaired: ' if damaged else ''}{done}"
+    result = transaction.switched_result(request.command, layout, switched, reason, started)
     return _with_repair(result, found)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from venvkeeper.core.errors import BusyError, ConfigError, HookError
 from venvkeeper.core.lazy import lazy
 from venvkeeper.generations import identity
 from venvkeeper.generations.layout import GenerationState, Layout, now_iso, read_packages, read_state_file
+from venvkeeper.generations.results import DeployResult
 from venvkeeper.project import plan
 
 # The hooks (and the shell gateway under them) are loaded when a hook runs: not on the no-op path.
@@ -148,6 +150,27 @@ class Switched:
     previous_packages: dict[str, str]
     hooks: list[HookRun]
     pruned: list[int]
+
+
+def switched_result(
+    command: str, layout: Layout, switched: Switched, reason: str, started: float, **more: Any
+) -> DeployResult:
+    """The result of a switch to a new generation, as deploy, install and update report it (``more``:
+    what only that command says, such as the members it rebuilt)."""
+    return DeployResult(
+        command,
+        env=str(layout.env),
+        changed=True,
+        generation=switched.number,
+        previous=switched.previous,
+        packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
+        hooks=switched.hooks,
+        adopted=switched.adopted,
+        pruned=switched.pruned,
+        reason=reason,
+        duration_s=time.monotonic() - started,
+        **more,
+    )
 
 
 def build_and_switch(

@@ -52,6 +52,7 @@ from venvkeeper.generations.transaction import (
     claim,
     run_post_deploy,
     switch_prepared,
+    switched_result,
     target_for,
 )
 from venvkeeper.generations.transaction import interpreter_identity as identity_of
@@ -396,15 +397,6 @@ def switch(session: Session, pre: Preflight, prepared: Prepared, tested_in: Path
         stamps.clear_stamp(layout.home)  # it names the generation being replaced
         switched = switch_prepared(layout, target, keep, prepared.number, state, post_deploy)
         wheelcache.prune(layout)
-    return DeployResult(
-        "deploy",
-        env=str(layout.env),
-        changed=True,
-        generation=switched.number,
-        previous=switched.previous,
-        packages=plan.diff_packages(switched.previous_packages, switched.state.packages),
-        hooks=switched.hooks,
-        pruned=switched.pruned,
-        reason="the generation the tests ran against was switched to",
-        duration_s=time.monotonic() - started,
+    return switched_result(
+        "deploy", layout, switched, "the generation the tests ran against was switched to", started
     )
