@@ -47,6 +47,7 @@ __all__ = [
     "load_manifest",
     "repair_command",
     "resolve",
+    "sealed_subject",
     "verify",
 ]
 
@@ -129,6 +130,18 @@ def resolve(env: str) -> Subject:
     if state is not None:
         return Subject(env, directory, "in-place", None, state, f"{home}/in-place.manifest.json")
     return Subject(env, directory, "venv", why_no_manifest="not deployed by venvkeeper")
+
+
+def sealed_subject(env: str, purpose: str) -> Subject:
+    """The generation behind ``env`` with its record and manifest, or one error line saying why there is
+    none (``purpose``: what needs it, e.g. "an SBOM describes a sealed generation")."""
+    subject = resolve(env)
+    if subject.kind not in ("generation", "in-place") or subject.manifest_path is None or not subject.state:
+        raise CannotVerifyError(
+            f"{env}: {subject.why_no_manifest or 'not an environment venvkeeper built'}: {purpose}",
+            hint="deploy or install it with venvkeeper first",
+        )
+    return subject
 
 
 def load_manifest(subject: Subject) -> Manifest | None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from venvkeeper.core.errors import CannotVerifyError, VenvkeeperError
 from venvkeeper.core.lazy import lazy
-from venvkeeper.generations.inspection import Subject, load_manifest, resolve
+from venvkeeper.generations.inspection import Subject, load_manifest, sealed_subject
 from venvkeeper.sbom import generation as sbomgen
 from venvkeeper.sbom import sealed
 from venvkeeper.sbom.result import SbomResult
@@ -26,17 +26,6 @@ else:
     sbomfacts = lazy("venvkeeper.sbom.facts")
 
 __all__ = ["env_sbom", "live_sbom_sha256", "recorded_lock"]
-
-
-def _subject(env: str) -> Subject:
-    subject = resolve(env)
-    if subject.kind not in ("generation", "in-place") or subject.manifest_path is None or not subject.state:
-        raise CannotVerifyError(
-            f"{env}: {subject.why_no_manifest or 'not an environment venvkeeper built'}: an SBOM describes "
-            "a sealed generation",
-            hint="deploy or install it with venvkeeper first",
-        )
-    return subject
 
 
 def _recorded(subject: Subject) -> bytes | None:
@@ -91,7 +80,7 @@ def recorded_lock(
 
 
 def env_sbom(env: str) -> SbomResult:
-    subject = _subject(env)
+    subject = sealed_subject(env, "an SBOM describes a sealed generation")
     raw = _recorded(subject)
     if raw is not None:
         return SbomResult(source=env, document=raw, generation=subject.generation)

@@ -33,7 +33,7 @@ from venvkeeper.core import files as fsutil
 from venvkeeper.core import signing
 from venvkeeper.core.errors import CannotVerifyError, VenvkeeperError
 from venvkeeper.generations.findings import Finding
-from venvkeeper.generations.inspection import Check, Subject, inspect, repair_command, resolve
+from venvkeeper.generations.inspection import Check, Subject, inspect, repair_command, sealed_subject
 from venvkeeper.sbom import read as sbomread
 from venvkeeper.verify.result import ReceiptResult
 
@@ -52,15 +52,7 @@ class DriftError(VenvkeeperError):
     code = "drift"
 
 
-def _subject_of(env: str) -> Subject:
-    subject = resolve(env)
-    if subject.kind not in ("generation", "in-place") or subject.manifest_path is None or not subject.state:
-        raise CannotVerifyError(
-            f"{env}: {subject.why_no_manifest or 'not an environment venvkeeper built'}: a receipt names a "
-            "sealed generation",
-            hint="deploy or install it with venvkeeper first",
-        )
-    return subject
+_NAMES = "a receipt names a sealed generation"  # why an environment without a seal gets no receipt
 
 
 def _statement(subject: Subject, manifest_sha256: str, files: int) -> dict[str, Any]:
@@ -110,7 +102,7 @@ def _read_bounded(path: Path) -> bytes:
 def sign_receipt(env: str, key_path: Path, output: Path | None) -> ReceiptResult:
     """Verify ``env`` in full, then sign the statement of what it is (written to ``output`` if given)."""
     private = signing.private_key(signing.load_key_file(key_path, "private"))
-    subject = _subject_of(env)
+    subject = sealed_subject(env, _NAMES)
     inspected = inspect(subject)
     if inspected.findings:
         found = len(inspected.findings)
@@ -174,7 +166,7 @@ def check_receipt(env: str, receipt: Path, public_key: Path) -> tuple[list[Findi
     """What differs between the live environment and the receipt (after its signature verified)."""
     public = signing.public_key(signing.load_key_file(public_key, "public"))
     statement = _envelope(receipt, public)
-    subject = _subject_of(env)
+    subject = sealed_subject(env, _NAMES)
     predicate = statement.get("predicate") or {}
     digests = [s.get("digest", {}).get("sha256") for s in statement.get("subject") or []]
     state = subject.state or {}
