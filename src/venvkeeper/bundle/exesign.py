@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from venvkeeper.bundle.archive import BundleError
+from venvkeeper.core import files as fsutil
 from venvkeeper.core.errors import ConfigError
 from venvkeeper.core.lazy import lazy
 from venvkeeper.core.results import Result
@@ -79,16 +80,7 @@ def sign_file(path: Path, private_pem: bytes) -> Path:
     """Write ``path.sig``: the Ed25519 signature of the whole file (replaced atomically)."""
     signature = signing.sign(private_pem, _read(path))
     out = path.with_name(path.name + SUFFIX)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(signature)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    fsutil.atomic_write_bytes(out, signature)
     return out
 
 
